@@ -1,0 +1,138 @@
+//! Close frames and close codes ([RFC 6455 §5.5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1),
+//! [§7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4)).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::error::ProtocolError;
+
+/// A close status code: an open newtype over the 16-bit wire value, with the codes of
+/// §7.4.1 (and the IANA registry's 1012-1014) as constants.
+///
+/// ```
+/// use wisp_codec::CloseCode;
+/// assert!(CloseCode::NORMAL.is_valid_on_wire());
+/// assert!(!CloseCode::NO_STATUS_RECEIVED.is_valid_on_wire()); // 1005 is never sent
+/// assert!(CloseCode(4000).is_valid_on_wire());                 // private use
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CloseCode(pub u16);
+
+impl CloseCode {
+    /// 1000: normal closure.
+    pub const NORMAL: CloseCode = CloseCode(1000);
+    /// 1001: the endpoint is going away (server shutdown, page navigation).
+    pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    /// 1002: protocol error.
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// 1003: a data type the endpoint cannot accept.
+    pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
+    /// 1005: reserved; stands for "no status code was present". Never on the wire.
+    pub const NO_STATUS_RECEIVED: CloseCode = CloseCode(1005);
+    /// 1006: reserved; stands for "closed abnormally, no close frame". Never on the wire.
+    pub const ABNORMAL: CloseCode = CloseCode(1006);
+    /// 1007: data inconsistent with the message type (invalid UTF-8 in text).
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
+    /// 1008: a message that violates the endpoint's policy.
+    pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
+    /// 1009: a message too big to process.
+    pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    /// 1010: the client expected an extension the server did not negotiate.
+    pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
+    /// 1011: the server met an unexpected condition.
+    pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
+    /// 1012: the service is restarting (IANA registry).
+    pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
+    /// 1013: try again later (IANA registry).
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
+    /// 1014: bad gateway (IANA registry).
+    pub const BAD_GATEWAY: CloseCode = CloseCode(1014);
+    /// 1015: reserved; TLS handshake failure. Never on the wire.
+    pub const TLS_HANDSHAKE: CloseCode = CloseCode(1015);
+
+    /// True for codes an endpoint may put in a close frame (§7.4): 1000-1003,
+    /// 1007-1014 and 3000-4999. 1004-1006 and 1015 are reserved, below 1000 is unused,
+    /// 1016-2999 is reserved for future RFCs, 5000 and up is undefined.
+    ///
+    /// ```
+    /// use wisp_codec::CloseCode;
+    /// for ok in [1000, 1003, 1007, 1014, 3000, 4999] { assert!(CloseCode(ok).is_valid_on_wire()); }
+    /// for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+    ///     assert!(!CloseCode(bad).is_valid_on_wire());
+    /// }
+    /// ```
+    pub const fn is_valid_on_wire(self) -> bool {
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+}
+
+impl fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The body of a close frame: a code and a UTF-8 reason (§5.5.1).
+///
+/// ```
+/// use wisp_codec::{CloseCode, CloseFrame};
+/// let f = CloseFrame { code: CloseCode::NORMAL, reason: "bye".into() };
+/// let mut payload = Vec::new();
+/// f.encode_payload(&mut payload);
+/// assert_eq!(payload, [0x03, 0xe8, b'b', b'y', b'e']);
+/// assert_eq!(CloseFrame::parse(&payload), Ok(Some(f)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The status code.
+    pub code: CloseCode,
+    /// The reason, at most 123 bytes of UTF-8 so the payload fits in 125.
+    pub reason: String,
+}
+
+impl CloseFrame {
+    /// Parses a close frame payload received from the peer.
+    ///
+    /// An empty payload is `Ok(None)` (no status code). A 1-byte payload, a code that is
+    /// not valid on the wire, or a reason that is not UTF-8 are errors (1002, 1002, 1007).
+    ///
+    /// ```
+    /// use wisp_codec::{CloseFrame, ProtocolError};
+    /// assert_eq!(CloseFrame::parse(&[]), Ok(None));
+    /// assert_eq!(CloseFrame::parse(&[0x03]), Err(ProtocolError::CloseFrameTooShort));
+    /// assert_eq!(CloseFrame::parse(&[0x03, 0xed]), Err(ProtocolError::InvalidCloseCode(1005)));
+    /// assert_eq!(CloseFrame::parse(&[0x03, 0xe8, 0xff]), Err(ProtocolError::InvalidUtf8));
+    /// ```
+    pub fn parse(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+        match payload {
+            [] => Ok(None),
+            [_] => Err(ProtocolError::CloseFrameTooShort),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_valid_on_wire() {
+                    return Err(ProtocolError::InvalidCloseCode(code.0));
+                }
+                let reason =
+                    core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+                Ok(Some(CloseFrame {
+                    code,
+                    reason: String::from(reason),
+                }))
+            }
+        }
+    }
+
+    /// Appends the payload: the code in network byte order, then the reason.
+    ///
+    /// ```
+    /// use wisp_codec::{CloseCode, CloseFrame};
+    /// let mut p = Vec::new();
+    /// CloseFrame { code: CloseCode::GOING_AWAY, reason: String::new() }.encode_payload(&mut p);
+    /// assert_eq!(p, [0x03, 0xe9]);
+    /// ```
+    pub fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.code.0.to_be_bytes());
+        out.extend_from_slice(self.reason.as_bytes());
+    }
+}

@@ -1,0 +1,648 @@
+//! The connection state machine: the one file that owns every state transition
+//! ([RFC 6455 §7](https://www.rfc-editor.org/rfc/rfc6455#section-7)).
+//!
+//! ```text
+//!                  send_close()                      peer's Close
+//!   +------+  ----------------------> +---------+  ----------------> +--------+
+//!   | Open |                          | Closing |                    | Closed |
+//!   +------+  ---------------------------------------------------->  +--------+
+//!        peer's Close (answered with a Close at once, §5.5.1),
+//!        or a protocol error (a Close with its code is queued, §7.1.7)
+//! ```
+//!
+//! Call order, as in quinn-proto: feed bytes with [`Connection::handle_input`] (or
+//! [`Connection::input_buffer`] + [`Connection::commit_input`] to read straight into the
+//! connection), then drain [`Connection::poll_event`] until it returns `Ok(None)`,
+//! reacting with `send_*`, then write [`Connection::pending_output`] and
+//! [`Connection::advance_output`]. Frames are decoded lazily inside `poll_event`, so every
+//! reply to a frame is queued before the next frame is even looked at: a peer's bad frame
+//! never overtakes the answers to the good frames before it.
+//!
+//! When [`Connection::state`] is [`State::Closed`] and the output is written, the driver
+//! closes the TCP connection (§7.1.1: the server first; a client waits a little for it).
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::decoder::{Decoded, FrameDecoder};
+use crate::error::{ProtocolError, UsageError};
+use crate::header::FrameHeader;
+use crate::mask::apply_mask;
+use crate::message::{Message, Reassembler};
+use crate::opcode::OpCode;
+
+/// Which end of the connection we are. The server reads masked frames and sends
+/// unmasked ones; the client the reverse (§5.1).
+///
+/// ```
+/// assert_ne!(wisp_codec::Role::Client, wisp_codec::Role::Server);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that opened the connection; masks every frame it sends.
+    Client,
+    /// The end that accepted it; never masks.
+    Server,
+}
+
+/// Where the closing handshake is (§7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a Close and wait for the peer's.
+    Closing,
+    /// Both Closes crossed, or the connection failed: write what is pending and close TCP.
+    Closed,
+}
+
+/// Limits and behaviour of a [`Connection`].
+///
+/// ```
+/// let c = wisp_codec::Config::default();
+/// assert_eq!(c.max_message_size, 64 << 20);
+/// assert!(c.auto_pong);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The largest frame payload accepted, checked against the header (default 16 MiB).
+    pub max_frame_size: u64,
+    /// The largest message accepted, checked against each header (default 64 MiB).
+    pub max_message_size: u64,
+    /// Answer every ping with a pong of the same payload (default on; §5.5.2 "MUST").
+    pub auto_pong: bool,
+    /// Keep a copy of every frame's raw wire bytes, in and out, for
+    /// [`Connection::poll_wire_frame`] (default off; used by the /inspect route).
+    pub record_frames: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            auto_pong: true,
+            record_frames: false,
+        }
+    }
+}
+
+/// A source of masking keys for a client (§5.3: "The masking key needs to be
+/// unpredictable"). The codec never draws random numbers itself; any `FnMut() -> [u8; 4]`
+/// is a source.
+///
+/// ```
+/// use wisp_codec::MaskSource;
+/// let mut n = 0u8;
+/// let mut counter = move || { n = n.wrapping_add(1); [n; 4] }; // tests only!
+/// assert_eq!(counter.next_mask(), [1; 4]);
+/// ```
+pub trait MaskSource {
+    /// The key for the next frame.
+    fn next_mask(&mut self) -> [u8; 4];
+}
+
+impl<F: FnMut() -> [u8; 4]> MaskSource for F {
+    fn next_mask(&mut self) -> [u8; 4] {
+        self()
+    }
+}
+
+/// Which way a recorded frame crossed the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the peer to us.
+    Received,
+    /// From us to the peer.
+    Sent,
+}
+
+/// One frame's raw bytes exactly as they crossed the wire (masked as the sender masked
+/// them), recorded when [`Config::record_frames`] is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    /// Which way it went.
+    pub direction: Direction,
+    /// Header and payload bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// One WebSocket connection's protocol state: bytes in, events and bytes out. No IO,
+/// no clock, no randomness.
+///
+/// ```
+/// use wisp_codec::{Config, Connection, Message};
+/// let mut client = Connection::client(Config::default(), || [0x37, 0xfa, 0x21, 0x3d]);
+/// let mut server = Connection::server(Config::default());
+/// client.send_text("Hello").unwrap();
+/// // The masked "Hello" of RFC 6455 §5.7:
+/// assert_eq!(client.pending_output(), [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// server.handle_input(client.pending_output());
+/// assert_eq!(server.poll_event(), Ok(Some(Message::Text("Hello".into()))));
+/// assert_eq!(server.poll_event(), Ok(None));
+/// ```
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    decoder: FrameDecoder,
+    reassembler: Reassembler,
+    mask_source: Option<Box<dyn MaskSource + Send>>,
+    rx: Vec<u8>,
+    rx_start: usize,
+    rx_end: usize,
+    tx: Vec<u8>,
+    tx_start: usize,
+    /// Opcode of the data message we are sending in fragments, if any.
+    sending: Option<OpCode>,
+    error: Option<ProtocolError>,
+    close_sent: Option<CloseFrame>,
+    close_received: Option<Option<CloseFrame>>,
+    wire: VecDeque<WireFrame>,
+    wire_rx: Vec<u8>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_input", &(self.rx_end - self.rx_start))
+            .field("pending_output", &(self.tx.len() - self.tx_start))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Input buffers are compacted once this much has been consumed at their front.
+const COMPACT_AT: usize = 64 * 1024;
+
+impl Connection {
+    fn new(role: Role, config: Config, mask_source: Option<Box<dyn MaskSource + Send>>) -> Self {
+        Connection {
+            role,
+            config,
+            state: State::Open,
+            decoder: FrameDecoder::new(role, config.max_frame_size),
+            reassembler: Reassembler::new(config.max_message_size),
+            mask_source,
+            rx: Vec::new(),
+            rx_start: 0,
+            rx_end: 0,
+            tx: Vec::new(),
+            tx_start: 0,
+            sending: None,
+            error: None,
+            close_sent: None,
+            close_received: None,
+            wire: VecDeque::new(),
+            wire_rx: Vec::new(),
+        }
+    }
+
+    /// The server end of a connection whose handshake is done.
+    ///
+    /// ```
+    /// let s = wisp_codec::Connection::server(wisp_codec::Config::default());
+    /// assert_eq!(s.role(), wisp_codec::Role::Server);
+    /// ```
+    pub fn server(config: Config) -> Self {
+        Connection::new(Role::Server, config, None)
+    }
+
+    /// The client end; every frame it sends is masked with a key from `masks`.
+    ///
+    /// ```
+    /// let c = wisp_codec::Connection::client(wisp_codec::Config::default(), || [1, 2, 3, 4]);
+    /// assert_eq!(c.role(), wisp_codec::Role::Client);
+    /// ```
+    pub fn client(config: Config, masks: impl MaskSource + Send + 'static) -> Self {
+        Connection::new(Role::Client, config, Some(Box::new(masks)))
+    }
+
+    /// Our role.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::Connection::server(Default::default()).role(), wisp_codec::Role::Server);
+    /// ```
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the closing handshake is.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::Connection::server(Default::default()).state(), wisp_codec::State::Open);
+    /// ```
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The protocol error that failed the connection, if one did.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_input(&[0x81, 0x00]); // unmasked
+    /// assert!(s.poll_event().is_err());
+    /// assert_eq!(s.error(), Some(wisp_codec::ProtocolError::UnmaskedFrame));
+    /// ```
+    pub fn error(&self) -> Option<ProtocolError> {
+        self.error
+    }
+
+    /// The close frame we sent, if any.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_close(wisp_codec::CloseCode::GOING_AWAY, "bye").unwrap();
+    /// assert_eq!(s.close_sent().unwrap().code.0, 1001);
+    /// ```
+    pub fn close_sent(&self) -> Option<&CloseFrame> {
+        self.close_sent.as_ref()
+    }
+
+    /// The peer's close frame: `None` if none came yet, `Some(None)` for an empty one.
+    ///
+    /// ```
+    /// let s = wisp_codec::Connection::server(Default::default());
+    /// assert_eq!(s.close_received(), None);
+    /// ```
+    pub fn close_received(&self) -> Option<Option<&CloseFrame>> {
+        self.close_received.as_ref().map(Option::as_ref)
+    }
+
+    // ---- input ------------------------------------------------------------------
+
+    /// Appends bytes received from the peer. Nothing is decoded until
+    /// [`poll_event`](Connection::poll_event). Input after the connection closed is dropped.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_input(&[0x81]);
+    /// assert_eq!(s.poll_event(), Ok(None)); // partial: a status, not an error
+    /// ```
+    pub fn handle_input(&mut self, data: &[u8]) {
+        let n = data.len();
+        self.input_buffer(n)[..n].copy_from_slice(data);
+        self.commit_input(n);
+    }
+
+    /// Free space of at least `min` bytes at the end of the input buffer, to read into
+    /// directly; then call [`commit_input`](Connection::commit_input) with the count read.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// let buf = s.input_buffer(2);
+    /// buf[..2].copy_from_slice(&[0x88, 0x80]);
+    /// s.commit_input(2);
+    /// ```
+    pub fn input_buffer(&mut self, min: usize) -> &mut [u8] {
+        if self.rx_start == self.rx_end {
+            self.rx_start = 0;
+            self.rx_end = 0;
+        } else if self.rx_start >= COMPACT_AT && self.rx_start * 2 >= self.rx_end {
+            self.rx.copy_within(self.rx_start..self.rx_end, 0);
+            self.rx_end -= self.rx_start;
+            self.rx_start = 0;
+        }
+        if self.rx.len() - self.rx_end < min {
+            self.rx.resize(self.rx_end + min, 0);
+        }
+        &mut self.rx[self.rx_end..]
+    }
+
+    /// Marks `n` bytes of [`input_buffer`](Connection::input_buffer) as received.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.input_buffer(8);
+    /// s.commit_input(0);
+    /// ```
+    pub fn commit_input(&mut self, n: usize) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.rx_end = (self.rx_end + n).min(self.rx.len());
+    }
+
+    /// Bytes received and not yet decoded.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_input(&[0x81]);
+    /// assert_eq!(s.buffered_input(), 1);
+    /// ```
+    pub fn buffered_input(&self) -> usize {
+        self.rx_end - self.rx_start
+    }
+
+    /// Decodes the next event from the input: a message, a ping, a pong or a close.
+    ///
+    /// `Ok(None)` when more input is needed (or the connection is closed). A ping is
+    /// answered with a pong and a close with a close before they are returned. On a
+    /// protocol error a Close with the error's code is queued, the state becomes
+    /// [`State::Closed`], and the error is returned once.
+    ///
+    /// ```
+    /// use wisp_codec::{Connection, Message, State};
+    /// let mut s = Connection::server(Default::default());
+    /// s.handle_input(&[0x89, 0x80, 1, 2, 3, 4]); // a masked empty ping
+    /// assert_eq!(s.poll_event(), Ok(Some(Message::Ping(vec![]))));
+    /// assert_eq!(s.pending_output(), [0x8a, 0x00]); // the automatic pong
+    /// ```
+    pub fn poll_event(&mut self) -> Result<Option<Message>, ProtocolError> {
+        loop {
+            if self.state == State::Closed {
+                return Ok(None);
+            }
+            let buf = &mut self.rx[self.rx_start..self.rx_end];
+            // Raw bytes are copied before `decode` unmasks them in place.
+            let recorded = self.wire_rx.len();
+            if self.config.record_frames {
+                let n = self.decoder.max_consume(buf.len());
+                self.wire_rx.extend_from_slice(&buf[..n]);
+            }
+            let decoded = self.decoder.decode(buf);
+            let (used, event) = match decoded {
+                Ok(d) => d,
+                Err(e) => return Err(self.fail(e)),
+            };
+            self.wire_rx.truncate(recorded + used);
+            self.rx_start += used;
+            let result = match event {
+                Decoded::NeedMore => return Ok(None),
+                Decoded::Header(header) => self.reassembler.on_header(&header).map(|()| None),
+                Decoded::Payload { data, last } => {
+                    let r = self.reassembler.on_payload(data, last);
+                    if last && self.config.record_frames {
+                        let bytes = core::mem::take(&mut self.wire_rx);
+                        self.wire.push_back(WireFrame {
+                            direction: Direction::Received,
+                            bytes,
+                        });
+                    }
+                    r
+                }
+            };
+            match result {
+                Err(e) => return Err(self.fail(e)),
+                Ok(None) => continue,
+                Ok(Some(message)) => {
+                    self.on_message(&message);
+                    return Ok(Some(message));
+                }
+            }
+        }
+    }
+
+    /// Automatic answers to control frames (§5.5.1, §5.5.2).
+    fn on_message(&mut self, message: &Message) {
+        match message {
+            Message::Ping(payload) if self.config.auto_pong && self.state == State::Open => {
+                self.write_frame(OpCode::Pong, true, payload);
+            }
+            Message::Close(frame) => {
+                self.close_received = Some(frame.clone());
+                if self.state == State::Open {
+                    // §5.5.1: "If an endpoint receives a Close frame and did not previously
+                    // send a Close frame, the endpoint MUST send a Close frame in response.
+                    // (When sending a Close frame in response, the endpoint typically echos
+                    // the status code it received.)"
+                    let reply = frame.as_ref().map(|f| CloseFrame {
+                        code: f.code,
+                        reason: String::new(),
+                    });
+                    self.write_close(reply);
+                }
+                self.state = State::Closed;
+            }
+            _ => {}
+        }
+    }
+
+    /// §7.1.7 Fail the WebSocket Connection: send a Close with the error's code unless
+    /// we already sent one, and stop.
+    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        if self.state == State::Open {
+            let mut reason = String::new();
+            use core::fmt::Write as _;
+            let _ = write!(reason, "{error}");
+            reason.truncate(floor_char_boundary(&reason, 123));
+            self.write_close(Some(CloseFrame {
+                code: error.close_code(),
+                reason,
+            }));
+        }
+        self.error = Some(error);
+        self.state = State::Closed;
+        self.rx_start = self.rx_end;
+        error
+    }
+
+    // ---- output -----------------------------------------------------------------
+
+    /// Sends a text message in one frame.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_text("Hello").unwrap();
+    /// assert_eq!(s.pending_output(), b"\x81\x05Hello"); // §5.7
+    /// ```
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.send_frame(OpCode::Text, true, text.as_bytes())
+    }
+
+    /// Sends a binary message in one frame.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_binary(&[0; 256]).unwrap();
+    /// assert_eq!(&s.pending_output()[..4], [0x82, 0x7e, 0x01, 0x00]); // §5.7
+    /// ```
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.send_frame(OpCode::Binary, true, data)
+    }
+
+    /// Sends one frame of a message: `Text`/`Binary` with `fin = false` starts a
+    /// fragmented message, `Continuation` frames carry on, `fin = true` ends it (§5.4).
+    /// Control opcodes are sent as [`send_ping`](Connection::send_ping) would.
+    ///
+    /// ```
+    /// use wisp_codec::{Connection, OpCode};
+    /// let mut s = Connection::server(Default::default());
+    /// s.send_frame(OpCode::Text, false, b"Hel").unwrap();
+    /// s.send_frame(OpCode::Continuation, true, b"lo").unwrap();
+    /// assert_eq!(s.pending_output(), b"\x01\x03Hel\x80\x02lo"); // §5.7
+    /// ```
+    pub fn send_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<(), UsageError> {
+        if self.close_sent.is_some() || self.state == State::Closed {
+            return Err(UsageError::Closed);
+        }
+        if opcode.is_control() {
+            if opcode == OpCode::Close {
+                return Err(UsageError::InvalidCloseCode);
+            }
+            if payload.len() > 125 {
+                return Err(UsageError::ControlPayloadTooLong);
+            }
+            self.write_frame(opcode, true, payload);
+            return Ok(());
+        }
+        let next = match (opcode, self.sending) {
+            (OpCode::Continuation, Some(op)) => Some(op),
+            (OpCode::Text | OpCode::Binary, None) => Some(opcode),
+            _ => return Err(UsageError::BadFragmentSequence),
+        };
+        self.sending = if fin { None } else { next };
+        self.write_frame(opcode, fin, payload);
+        Ok(())
+    }
+
+    /// Sends a ping (at most 125 bytes of application data).
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_ping(b"Hello").unwrap();
+    /// assert_eq!(s.pending_output(), b"\x89\x05Hello"); // §5.7
+    /// ```
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.send_frame(OpCode::Ping, true, payload)
+    }
+
+    /// Sends an unsolicited pong (a unidirectional heartbeat, §5.5.3).
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_pong(b"").unwrap();
+    /// assert_eq!(s.pending_output(), [0x8a, 0x00]);
+    /// ```
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.send_frame(OpCode::Pong, true, payload)
+    }
+
+    /// Starts the closing handshake (§7.1.2): sends a Close with `code` and `reason`
+    /// (at most 123 bytes) and moves to [`State::Closing`]. Nothing can be sent after it.
+    ///
+    /// ```
+    /// use wisp_codec::{CloseCode, Connection, State, UsageError};
+    /// let mut s = Connection::server(Default::default());
+    /// s.send_close(CloseCode::NORMAL, "done").unwrap();
+    /// assert_eq!(s.state(), State::Closing);
+    /// assert_eq!(s.send_text("late"), Err(UsageError::Closed));
+    /// assert_eq!(s.send_close(CloseCode(1005), ""), Err(UsageError::InvalidCloseCode));
+    /// ```
+    pub fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
+        if !code.is_valid_on_wire() || reason.len() > 123 {
+            return Err(UsageError::InvalidCloseCode);
+        }
+        if self.close_sent.is_some() || self.state == State::Closed {
+            return Err(UsageError::Closed);
+        }
+        self.write_close(Some(CloseFrame {
+            code,
+            reason: String::from(reason),
+        }));
+        self.state = State::Closing;
+        Ok(())
+    }
+
+    fn write_close(&mut self, frame: Option<CloseFrame>) {
+        let mut payload = Vec::with_capacity(125);
+        if let Some(f) = &frame {
+            f.encode_payload(&mut payload);
+        }
+        self.write_frame(OpCode::Close, true, &payload);
+        self.close_sent = Some(frame.unwrap_or(CloseFrame {
+            code: CloseCode::NO_STATUS_RECEIVED,
+            reason: String::new(),
+        }));
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        if self.tx_start == self.tx.len() {
+            self.tx.clear();
+            self.tx_start = 0;
+        }
+        let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let start = self.tx.len();
+        header.encode_to_vec(&mut self.tx);
+        let body = self.tx.len();
+        self.tx.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.tx[body..], key, 0);
+        }
+        if self.config.record_frames {
+            self.wire.push_back(WireFrame {
+                direction: Direction::Sent,
+                bytes: self.tx[start..].to_vec(),
+            });
+        }
+    }
+
+    /// Bytes to write to the peer, in order. Write as many as the socket takes, then
+    /// [`advance_output`](Connection::advance_output). Replies queued together go out
+    /// together: one write for a burst.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// assert!(s.pending_output().is_empty());
+    /// ```
+    pub fn pending_output(&self) -> &[u8] {
+        &self.tx[self.tx_start..]
+    }
+
+    /// Drops the first `n` bytes of [`pending_output`](Connection::pending_output).
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_text("a").unwrap();
+    /// s.advance_output(3);
+    /// assert!(s.pending_output().is_empty());
+    /// ```
+    pub fn advance_output(&mut self, n: usize) {
+        self.tx_start = (self.tx_start + n).min(self.tx.len());
+        if self.tx_start == self.tx.len() {
+            self.tx.clear();
+            self.tx_start = 0;
+        }
+    }
+
+    /// The next recorded frame, when [`Config::record_frames`] is on.
+    ///
+    /// ```
+    /// use wisp_codec::{Config, Connection, Direction};
+    /// let mut s = Connection::server(Config { record_frames: true, ..Config::default() });
+    /// s.send_text("hi").unwrap();
+    /// let f = s.poll_wire_frame().unwrap();
+    /// assert_eq!((f.direction, f.bytes), (Direction::Sent, b"\x81\x02hi".to_vec()));
+    /// ```
+    pub fn poll_wire_frame(&mut self) -> Option<WireFrame> {
+        self.wire.pop_front()
+    }
+}
+
+/// The largest index `<= max` that is a char boundary of `s`.
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
+}

@@ -1,0 +1,329 @@
+//! Errors: what the peer did wrong ([`ProtocolError`]), what a handshake lacked
+//! ([`HandshakeError`]) and what the local caller misused ([`UsageError`]).
+//!
+//! Protocol errors map to close codes in exactly one place,
+//! [`ProtocolError::close_code`]; handshake errors map to HTTP statuses in exactly one
+//! place, [`HandshakeError::status`]. Local misuse is never sent on the wire.
+
+use core::fmt;
+
+use crate::close::CloseCode;
+
+/// The peer broke RFC 6455 after the handshake: the connection must be failed
+/// ([§7.1.7](https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7)) with
+/// the close code of [`ProtocolError::close_code`].
+///
+/// ```
+/// use wisp_codec::{CloseCode, ProtocolError};
+/// assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode::PROTOCOL_ERROR);
+/// assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A client sent an unmasked frame (§5.1: "a server MUST close the connection upon
+    /// receiving a frame that is not masked").
+    UnmaskedFrame,
+    /// A server sent a masked frame (§5.1: "A client MUST close a connection if it
+    /// detects a masked frame").
+    MaskedFrame,
+    /// RSV1, RSV2 or RSV3 set without a negotiated extension (§5.2). Holds the three bits.
+    ReservedBits(u8),
+    /// An opcode from the reserved ranges 0x3-0x7 or 0xB-0xF (§5.2).
+    ReservedOpcode(u8),
+    /// A control frame with FIN = 0 (§5.5: "Control frames MUST NOT be fragmented").
+    FragmentedControlFrame,
+    /// A control frame payload over 125 bytes (§5.5).
+    ControlFrameTooLong(u64),
+    /// A 64-bit payload length with the most significant bit set (§5.2).
+    InvalidPayloadLength,
+    /// A continuation frame with no message in progress (§5.4).
+    UnexpectedContinuation,
+    /// A new text or binary frame while a fragmented message is in progress (§5.4).
+    ExpectedContinuation,
+    /// Text or a close reason that is not UTF-8 (§5.6, §8.1).
+    InvalidUtf8,
+    /// A close frame with a 1-byte payload (§5.5.1: a body starts with a 2-byte code).
+    CloseFrameTooShort,
+    /// A close code that must not appear on the wire (§7.4).
+    InvalidCloseCode(u16),
+    /// A frame whose header claims more than the configured `max_frame_size`.
+    FrameTooLarge {
+        /// The length the header claimed.
+        len: u64,
+        /// The configured limit.
+        max: u64,
+    },
+    /// A message that would grow past the configured `max_message_size`.
+    MessageTooLarge {
+        /// The size the message would have reached.
+        len: u64,
+        /// The configured limit.
+        max: u64,
+    },
+}
+
+impl ProtocolError {
+    /// The close code this error is answered with: the one map from peer errors to the
+    /// wire (1002 protocol error, 1007 invalid payload data, 1009 message too big).
+    ///
+    /// ```
+    /// use wisp_codec::ProtocolError;
+    /// let e = ProtocolError::FrameTooLarge { len: 1 << 40, max: 1 << 24 };
+    /// assert_eq!(e.close_code().0, 1009);
+    /// ```
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+            ProtocolError::UnmaskedFrame
+            | ProtocolError::MaskedFrame
+            | ProtocolError::ReservedBits(_)
+            | ProtocolError::ReservedOpcode(_)
+            | ProtocolError::FragmentedControlFrame
+            | ProtocolError::ControlFrameTooLong(_)
+            | ProtocolError::InvalidPayloadLength
+            | ProtocolError::UnexpectedContinuation
+            | ProtocolError::ExpectedContinuation
+            | ProtocolError::CloseFrameTooShort
+            | ProtocolError::InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+
+    /// The RFC 6455 requirement that was broken, quoted, with its section.
+    ///
+    /// ```
+    /// use wisp_codec::ProtocolError;
+    /// assert!(ProtocolError::FragmentedControlFrame.rfc_reason().contains("5.5"));
+    /// ```
+    pub fn rfc_reason(&self) -> &'static str {
+        match self {
+            ProtocolError::UnmaskedFrame => "§5.1: a server MUST close the connection upon receiving a frame that is not masked",
+            ProtocolError::MaskedFrame => "§5.1: a client MUST close a connection if it detects a masked frame",
+            ProtocolError::ReservedBits(_) => "§5.2: RSV1-3 MUST be 0 unless an extension is negotiated that defines meanings for non-zero values",
+            ProtocolError::ReservedOpcode(_) => "§5.2: if an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket Connection_",
+            ProtocolError::FragmentedControlFrame => "§5.5: control frames MUST NOT be fragmented",
+            ProtocolError::ControlFrameTooLong(_) => "§5.5: all control frames MUST have a payload length of 125 bytes or less",
+            ProtocolError::InvalidPayloadLength => "§5.2: the most significant bit of a 64-bit payload length MUST be 0",
+            ProtocolError::UnexpectedContinuation => "§5.4: a continuation frame needs a fragmented message in progress",
+            ProtocolError::ExpectedContinuation => "§5.4: the fragments of one message MUST NOT be interleaved with another message",
+            ProtocolError::InvalidUtf8 => "§8.1: when an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is not a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_",
+            ProtocolError::CloseFrameTooShort => "§5.5.1: if there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer",
+            ProtocolError::InvalidCloseCode(_) => "§7.4: the close code is not one an endpoint may send",
+            ProtocolError::FrameTooLarge { .. } => "§7.4.1: 1009 indicates a message that is too big for the endpoint to process (frame over the limit)",
+            ProtocolError::MessageTooLarge { .. } => "§7.4.1: 1009 indicates a message that is too big for the endpoint to process (message over the limit)",
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::UnmaskedFrame => f.write_str("client frame is not masked"),
+            ProtocolError::MaskedFrame => f.write_str("server frame is masked"),
+            ProtocolError::ReservedBits(b) => {
+                write!(f, "reserved bits {b:03b} set without an extension")
+            }
+            ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            ProtocolError::FragmentedControlFrame => f.write_str("fragmented control frame"),
+            ProtocolError::ControlFrameTooLong(n) => {
+                write!(f, "control frame payload of {n} bytes (max 125)")
+            }
+            ProtocolError::InvalidPayloadLength => {
+                f.write_str("64-bit payload length with the top bit set")
+            }
+            ProtocolError::UnexpectedContinuation => {
+                f.write_str("continuation frame without a message in progress")
+            }
+            ProtocolError::ExpectedContinuation => {
+                f.write_str("new data frame inside a fragmented message")
+            }
+            ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8"),
+            ProtocolError::CloseFrameTooShort => f.write_str("close frame payload of 1 byte"),
+            ProtocolError::InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
+            ProtocolError::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the limit of {max}")
+            }
+            ProtocolError::MessageTooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the limit of {max}")
+            }
+        }
+    }
+}
+
+/// The opening handshake failed (§4). Each error maps to an HTTP status in
+/// [`HandshakeError::status`]; a server answers with [`HandshakeError::response`].
+///
+/// ```
+/// use wisp_codec::HandshakeError;
+/// assert_eq!(HandshakeError::UnsupportedVersion.status(), 426);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The head is not a well-formed HTTP/1.1 message.
+    MalformedHead,
+    /// The method is not GET (§4.2.1 item 1).
+    MethodNotGet,
+    /// The HTTP version is below 1.1 (§4.2.1 item 1).
+    HttpVersion,
+    /// No Host header (§4.2.1 item 2).
+    MissingHost,
+    /// No `Upgrade: websocket` (§4.2.1 item 3).
+    MissingUpgrade,
+    /// No `upgrade` token in Connection (§4.2.1 item 4).
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` is missing, repeated, or does not decode to 16 bytes (§4.2.1 item 5).
+    InvalidKey,
+    /// No `Sec-WebSocket-Version` header (§4.2.1 item 6).
+    MissingVersion,
+    /// `Sec-WebSocket-Version` is not 13 (§4.4): 426 with `Sec-WebSocket-Version: 13`.
+    UnsupportedVersion,
+    /// The Origin is not accepted by the server (§4.2.2, 403).
+    OriginRefused,
+    /// The head is larger than the configured bound (431).
+    HeadTooLarge,
+    /// The server answered with a status other than 101 (§4.1). Holds the status.
+    NotSwitchingProtocols(u16),
+    /// The server's `Sec-WebSocket-Accept` does not match our key (§4.1).
+    AcceptMismatch,
+    /// The server chose a subprotocol we did not offer (§4.1).
+    UnexpectedSubprotocol,
+    /// The server chose an extension we did not offer (§4.1).
+    UnexpectedExtension,
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this error with: the one map from handshake
+    /// failures to HTTP.
+    ///
+    /// ```
+    /// use wisp_codec::HandshakeError;
+    /// assert_eq!(HandshakeError::InvalidKey.status(), 400);
+    /// assert_eq!(HandshakeError::OriginRefused.status(), 403);
+    /// assert_eq!(HandshakeError::HeadTooLarge.status(), 431);
+    /// ```
+    pub fn status(&self) -> u16 {
+        match self {
+            HandshakeError::UnsupportedVersion => 426,
+            HandshakeError::OriginRefused => 403,
+            HandshakeError::HeadTooLarge => 431,
+            _ => 400,
+        }
+    }
+
+    /// The full HTTP response a server sends for this error: status line,
+    /// `Sec-WebSocket-Version: 13` for 426, `Connection: close`, and the reason as a
+    /// plain-text body.
+    ///
+    /// ```
+    /// use wisp_codec::HandshakeError;
+    /// let r = HandshakeError::UnsupportedVersion.response();
+    /// let text = core::str::from_utf8(&r).unwrap();
+    /// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+    /// assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+    /// ```
+    pub fn response(&self) -> alloc::vec::Vec<u8> {
+        use alloc::format;
+        let status = self.status();
+        let body = format!("{self}\n");
+        let extra = match self {
+            HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\n",
+            _ => "",
+        };
+        format!(
+            "HTTP/1.1 {status} {}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            crate::handshake::status_text(status),
+            body.len()
+        )
+        .into_bytes()
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HandshakeError::MalformedHead => "malformed HTTP request head",
+            HandshakeError::MethodNotGet => {
+                "the opening handshake must be a GET request (RFC 6455 §4.2.1)"
+            }
+            HandshakeError::HttpVersion => {
+                "the opening handshake needs HTTP/1.1 or later (RFC 6455 §4.2.1)"
+            }
+            HandshakeError::MissingHost => "missing Host header (RFC 6455 §4.2.1)",
+            HandshakeError::MissingUpgrade => {
+                "missing \"Upgrade: websocket\" header (RFC 6455 §4.2.1)"
+            }
+            HandshakeError::MissingConnectionUpgrade => {
+                "the Connection header must include \"Upgrade\" (RFC 6455 §4.2.1)"
+            }
+            HandshakeError::InvalidKey => {
+                "Sec-WebSocket-Key must be base64 of exactly 16 bytes (RFC 6455 §4.2.1)"
+            }
+            HandshakeError::MissingVersion => {
+                "missing Sec-WebSocket-Version header (RFC 6455 §4.2.1)"
+            }
+            HandshakeError::UnsupportedVersion => {
+                "unsupported Sec-WebSocket-Version: only 13 is supported (RFC 6455 §4.4)"
+            }
+            HandshakeError::OriginRefused => "origin not allowed (RFC 6455 §4.2.2)",
+            HandshakeError::HeadTooLarge => "request head too large",
+            HandshakeError::NotSwitchingProtocols(_) => {
+                "server did not answer 101 Switching Protocols (RFC 6455 §4.1)"
+            }
+            HandshakeError::AcceptMismatch => {
+                "Sec-WebSocket-Accept does not match the key (RFC 6455 §4.1)"
+            }
+            HandshakeError::UnexpectedSubprotocol => {
+                "server chose a subprotocol that was not offered (RFC 6455 §4.1)"
+            }
+            HandshakeError::UnexpectedExtension => {
+                "server chose an extension that was not offered (RFC 6455 §4.1)"
+            }
+        })
+    }
+}
+
+/// Local misuse of the API: nothing is sent on the wire for these.
+///
+/// ```
+/// use wisp_codec::{Connection, Config, UsageError};
+/// let mut server = Connection::server(Config::default());
+/// assert_eq!(server.send_ping(&[0; 126]), Err(UsageError::ControlPayloadTooLong));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// We already sent a close frame (or the connection failed): §5.5.1 "The application
+    /// MUST NOT send any more data frames after sending a Close frame."
+    Closed,
+    /// A control frame payload over 125 bytes (§5.5).
+    ControlPayloadTooLong,
+    /// A close code that may not be sent (§7.4), or a reason over 123 bytes.
+    InvalidCloseCode,
+    /// A continuation was sent with no fragmented message in progress, or a new message
+    /// was started inside one.
+    BadFragmentSequence,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UsageError::Closed => "the connection is closing or closed",
+            UsageError::ControlPayloadTooLong => "control frame payload over 125 bytes",
+            UsageError::InvalidCloseCode => {
+                "close code not allowed on the wire, or reason over 123 bytes"
+            }
+            UsageError::BadFragmentSequence => "fragments out of sequence",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ProtocolError {}
+#[cfg(feature = "std")]
+impl std::error::Error for HandshakeError {}
+#[cfg(feature = "std")]
+impl std::error::Error for UsageError {}

@@ -1,0 +1,230 @@
+//! Messages and their reassembly from fragments
+//! ([RFC 6455 §5.4](https://www.rfc-editor.org/rfc/rfc6455#section-5.4)).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::close::CloseFrame;
+use crate::error::ProtocolError;
+use crate::header::FrameHeader;
+use crate::opcode::OpCode;
+use crate::utf8::Utf8Validator;
+
+/// A complete message or control frame received from the peer.
+///
+/// ```
+/// use wisp_codec::Message;
+/// let m = Message::Text("hi".into());
+/// assert_eq!(m.opcode(), wisp_codec::OpCode::Text);
+/// assert_eq!(m.payload_len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message: always valid UTF-8.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping and its application data (at most 125 bytes).
+    Ping(Vec<u8>),
+    /// A pong and its application data (at most 125 bytes).
+    Pong(Vec<u8>),
+    /// A close frame; `None` when it had no body (1005, "no status received").
+    Close(Option<CloseFrame>),
+}
+
+impl Message {
+    /// The opcode of the (first) frame that carries this message.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::Message::Close(None).opcode(), wisp_codec::OpCode::Close);
+    /// ```
+    pub fn opcode(&self) -> OpCode {
+        match self {
+            Message::Text(_) => OpCode::Text,
+            Message::Binary(_) => OpCode::Binary,
+            Message::Ping(_) => OpCode::Ping,
+            Message::Pong(_) => OpCode::Pong,
+            Message::Close(_) => OpCode::Close,
+        }
+    }
+
+    /// The payload length in bytes (for a close, code plus reason).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::Message::Binary(vec![0; 7]).payload_len(), 7);
+    /// ```
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Message::Text(s) => s.len(),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+            Message::Close(None) => 0,
+            Message::Close(Some(f)) => 2 + f.reason.len(),
+        }
+    }
+}
+
+/// How much of a claimed length is reserved up front: a header's length is a claim, not
+/// a promise, so memory follows the bytes that really arrive beyond this.
+const RESERVE_AHEAD: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Current {
+    None,
+    Data,
+    Control(OpCode),
+}
+
+/// Turns decoded frames into [`Message`]s: joins fragments, lets control frames
+/// interleave, validates text as it streams in, and enforces `max_message_size` against
+/// each header before any of its payload is stored.
+///
+/// ```
+/// use wisp_codec::{FrameHeader, Message, OpCode, Reassembler};
+/// let mut r = Reassembler::new(1024);
+/// let h = |fin, opcode, len| FrameHeader { fin, rsv: 0, opcode, mask: None, payload_len: len };
+/// r.on_header(&h(false, OpCode::Text, 3)).unwrap();             // §5.7 "Hel"
+/// assert_eq!(r.on_payload(b"Hel", true), Ok(None));
+/// r.on_header(&h(true, OpCode::Continuation, 2)).unwrap();      // "lo"
+/// assert_eq!(r.on_payload(b"lo", true), Ok(Some(Message::Text("Hello".into()))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reassembler {
+    max_message_size: u64,
+    /// Opcode of the data message in progress (Text or Binary).
+    message: Option<OpCode>,
+    /// FIN of the data frame being read.
+    fin: bool,
+    current: Current,
+    data: Vec<u8>,
+    control: Vec<u8>,
+    utf8: Utf8Validator,
+}
+
+impl Reassembler {
+    /// A reassembler that refuses messages over `max_message_size` bytes.
+    ///
+    /// ```
+    /// let r = wisp_codec::Reassembler::new(64 << 20);
+    /// assert!(!r.in_message());
+    /// ```
+    pub fn new(max_message_size: u64) -> Self {
+        Reassembler {
+            max_message_size,
+            message: None,
+            fin: false,
+            current: Current::None,
+            data: Vec::new(),
+            control: Vec::new(),
+            utf8: Utf8Validator::new(),
+        }
+    }
+
+    /// True while a fragmented data message is in progress.
+    ///
+    /// ```
+    /// let r = wisp_codec::Reassembler::new(16);
+    /// assert!(!r.in_message());
+    /// ```
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
+    }
+
+    /// Checks a frame header against the message in progress and the size limit.
+    ///
+    /// ```
+    /// use wisp_codec::{FrameHeader, OpCode, ProtocolError, Reassembler};
+    /// let mut r = Reassembler::new(1024);
+    /// let cont = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Continuation, mask: None, payload_len: 1 };
+    /// assert_eq!(r.on_header(&cont), Err(ProtocolError::UnexpectedContinuation));
+    /// ```
+    pub fn on_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        if header.opcode.is_control() {
+            self.current = Current::Control(header.opcode);
+            self.control.clear();
+            return Ok(());
+        }
+        match (header.opcode, self.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(_)) => {}
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (opcode, None) => {
+                self.message = Some(opcode);
+                self.data.clear();
+                self.utf8.reset();
+            }
+        }
+        let total = (self.data.len() as u64).saturating_add(header.payload_len);
+        if total > self.max_message_size {
+            return Err(ProtocolError::MessageTooLarge {
+                len: total,
+                max: self.max_message_size,
+            });
+        }
+        self.data
+            .reserve(header.payload_len.min(RESERVE_AHEAD) as usize);
+        self.fin = header.fin;
+        self.current = Current::Data;
+        Ok(())
+    }
+
+    /// Takes the next piece of the current frame's (unmasked) payload. Returns the
+    /// message when `last` completes a control frame or the final fragment.
+    ///
+    /// Text is validated piece by piece: invalid UTF-8 is an error in the call that
+    /// receives the byte that makes it certain.
+    ///
+    /// ```
+    /// use wisp_codec::{FrameHeader, OpCode, ProtocolError, Reassembler};
+    /// let mut r = Reassembler::new(1024);
+    /// r.on_header(&FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 100 }).unwrap();
+    /// assert_eq!(r.on_payload(&[b'a', 0xff], false), Err(ProtocolError::InvalidUtf8));
+    /// ```
+    pub fn on_payload(
+        &mut self,
+        data: &[u8],
+        last: bool,
+    ) -> Result<Option<Message>, ProtocolError> {
+        match self.current {
+            Current::None => Ok(None),
+            Current::Control(opcode) => {
+                self.control.extend_from_slice(data);
+                if !last {
+                    return Ok(None);
+                }
+                self.current = Current::None;
+                let payload = core::mem::take(&mut self.control);
+                Ok(Some(match opcode {
+                    OpCode::Ping => Message::Ping(payload),
+                    OpCode::Pong => Message::Pong(payload),
+                    _ => Message::Close(CloseFrame::parse(&payload)?),
+                }))
+            }
+            Current::Data => {
+                let is_text = self.message == Some(OpCode::Text);
+                if is_text {
+                    self.utf8
+                        .feed(data)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                self.data.extend_from_slice(data);
+                if !(last && self.fin) {
+                    if last {
+                        self.current = Current::None;
+                    }
+                    return Ok(None);
+                }
+                self.current = Current::None;
+                self.message = None;
+                let payload = core::mem::take(&mut self.data);
+                if is_text {
+                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    let text =
+                        String::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Ok(Some(Message::Text(text)))
+                } else {
+                    Ok(Some(Message::Binary(payload)))
+                }
+            }
+        }
+    }
+}
