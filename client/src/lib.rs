@@ -1,0 +1,1 @@
+//! wisp-client: a blocking `std::net` WebSocket client around `wisp-codec`.

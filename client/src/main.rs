@@ -1,0 +1,2 @@
+//! The `wisp-client` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! wisp-server: a threaded `std::net` WebSocket server around `wisp-codec`.

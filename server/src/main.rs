@@ -1,0 +1,2 @@
+//! The `wisp-server` binary.
+fn main() {}
