@@ -36,7 +36,8 @@ pub const MAX_HEADER_LEN: usize = 14;
 /// assert_eq!(n, 2);
 /// assert_eq!(h, FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 5 });
 /// let mut out = [0; 14];
-/// assert_eq!(&out[..h.encode(&mut out)], &[0x81, 0x05]);
+/// let n = h.encode(&mut out);
+/// assert_eq!(&out[..n], &[0x81, 0x05]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {

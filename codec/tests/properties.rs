@@ -1,0 +1,249 @@
+//! Property tests: fast paths against naive models, round trips, chunking invariance.
+#![cfg(not(target_arch = "wasm32"))]
+
+use proptest::prelude::*;
+use wisp_codec::mask::apply_mask_naive;
+use wisp_codec::{
+    apply_mask, Config, Connection, Decoded, FrameDecoder, FrameHeader, Message, OpCode,
+    ProtocolError, Role, Utf8Validator,
+};
+
+fn any_opcode() -> impl Strategy<Value = OpCode> {
+    prop_oneof![
+        Just(OpCode::Continuation),
+        Just(OpCode::Text),
+        Just(OpCode::Binary),
+        Just(OpCode::Close),
+        Just(OpCode::Ping),
+        Just(OpCode::Pong),
+    ]
+}
+
+fn any_header() -> impl Strategy<Value = FrameHeader> {
+    (
+        any::<bool>(),
+        0u8..8,
+        any_opcode(),
+        proptest::option::of(any::<[u8; 4]>()),
+        prop_oneof![0u64..=125, 126u64..=65535, 65536u64..=(u64::MAX >> 1)],
+    )
+        .prop_map(|(fin, rsv, opcode, mask, payload_len)| FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len,
+        })
+}
+
+/// Splits `len` bytes into pieces using `cuts` as piece sizes (cycled), 1 byte minimum.
+fn pieces(len: usize, cuts: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < len {
+        let size = cuts
+            .get(i % cuts.len().max(1))
+            .copied()
+            .unwrap_or(len)
+            .max(1);
+        let end = (at + size).min(len);
+        out.push(at..end);
+        at = end;
+        i += 1;
+    }
+    out
+}
+
+/// Decodes a stream of frames fed in the given pieces; returns (header, payload) per
+/// frame and the first error.
+fn decode_stream(
+    role: Role,
+    bytes: &[u8],
+    cuts: &[usize],
+) -> (Vec<(FrameHeader, Vec<u8>)>, Option<ProtocolError>) {
+    let mut dec = FrameDecoder::new(role, 1 << 20);
+    let mut frames: Vec<(FrameHeader, Vec<u8>)> = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    for range in pieces(bytes.len(), cuts) {
+        pending.extend_from_slice(&bytes[range]);
+        loop {
+            match dec.decode(&mut pending) {
+                Err(e) => return (frames, Some(e)),
+                Ok((n, ev)) => {
+                    let done = match ev {
+                        Decoded::NeedMore => true,
+                        Decoded::Header(h) => {
+                            frames.push((h, Vec::new()));
+                            false
+                        }
+                        Decoded::Payload { data, .. } => {
+                            frames.last_mut().unwrap().1.extend_from_slice(data);
+                            false
+                        }
+                    };
+                    pending.drain(..n);
+                    if done {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    (frames, None)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// §5.2: any header encodes to its minimal form and decodes to itself.
+    #[test]
+    fn header_round_trip(h in any_header()) {
+        let mut out = [0u8; 14];
+        let n = h.encode(&mut out);
+        prop_assert_eq!(n, h.encoded_len());
+        prop_assert_eq!(FrameHeader::decode(&out[..n]), Ok(Some((h, n))));
+        // Every strict prefix is partial, never an error.
+        for cut in 0..n {
+            prop_assert_eq!(FrameHeader::decode(&out[..cut]), Ok(None));
+        }
+    }
+
+    /// §5.3: the fast mask equals the byte-at-a-time loop at every offset and length.
+    #[test]
+    fn mask_equals_naive(data in proptest::collection::vec(any::<u8>(), 0..600), key in any::<[u8; 4]>(), offset in 0usize..64) {
+        let mut fast = data.clone();
+        let mut naive = data.clone();
+        apply_mask(&mut fast, key, offset);
+        apply_mask_naive(&mut naive, key, offset);
+        prop_assert_eq!(&fast, &naive);
+        // Masking twice is the identity.
+        apply_mask(&mut fast, key, offset);
+        prop_assert_eq!(fast, data);
+    }
+
+    /// Frames encoded and decoded give back the same header and payload, whatever the
+    /// chunking of the input: random pieces equal one shot, byte at a time included.
+    #[test]
+    fn decoder_chunking_invariance(
+        frames in proptest::collection::vec((any::<bool>(), prop_oneof![Just(OpCode::Text), Just(OpCode::Binary), Just(OpCode::Continuation), Just(OpCode::Ping)], any::<[u8; 4]>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..8),
+        cuts in proptest::collection::vec(1usize..40, 1..10),
+    ) {
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for (fin, opcode, key, payload) in frames {
+            let fin = fin || opcode.is_control();
+            let payload = if opcode.is_control() { payload[..payload.len().min(125)].to_vec() } else { payload };
+            let h = FrameHeader { fin, rsv: 0, opcode, mask: Some(key), payload_len: payload.len() as u64 };
+            h.encode_to_vec(&mut stream);
+            let mut masked = payload.clone();
+            apply_mask(&mut masked, key, 0);
+            stream.extend_from_slice(&masked);
+            expected.push((h, payload));
+        }
+        let one_shot = decode_stream(Role::Server, &stream, &[stream.len().max(1)]);
+        let byte_at_a_time = decode_stream(Role::Server, &stream, &[1]);
+        let random = decode_stream(Role::Server, &stream, &cuts);
+        prop_assert_eq!(&one_shot.0, &expected);
+        prop_assert_eq!(one_shot.1, None);
+        prop_assert_eq!(&byte_at_a_time, &one_shot);
+        prop_assert_eq!(&random, &one_shot);
+    }
+
+    /// Arbitrary bytes: whatever the chunking, the same frames and the same error.
+    #[test]
+    fn decoder_garbage_chunking_invariance(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        cuts in proptest::collection::vec(1usize..20, 1..8),
+        role in prop_oneof![Just(Role::Client), Just(Role::Server)],
+    ) {
+        let one_shot = decode_stream(role, &bytes, &[bytes.len().max(1)]);
+        prop_assert_eq!(&decode_stream(role, &bytes, &[1]), &one_shot);
+        prop_assert_eq!(&decode_stream(role, &bytes, &cuts), &one_shot);
+    }
+
+    /// §8.1: the streaming validator agrees with `core::str::from_utf8`, fails at the
+    /// same position, and fails in the piece holding the byte that makes it certain.
+    #[test]
+    fn utf8_matches_std(
+        bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            ".{0,24}".prop_map(|s: String| s.into_bytes()),
+            (".{0,16}", any::<usize>(), any::<u8>()).prop_map(|(s, at, b): (String, usize, u8)| {
+                let mut v = s.into_bytes();
+                if !v.is_empty() { let i = at % v.len(); v[i] = b; }
+                v
+            }),
+            (".{0,16}", any::<usize>()).prop_map(|(s, at): (String, usize)| {
+                let mut v = s.into_bytes();
+                if !v.is_empty() { let i = at % v.len(); v.truncate(i.max(1)); }
+                v
+            }),
+        ],
+        cuts in proptest::collection::vec(1usize..6, 1..6),
+    ) {
+        let expected = std::str::from_utf8(&bytes);
+        // The naive model of "certain": the first prefix that from_utf8 calls invalid
+        // (not merely incomplete).
+        let certain_at = (0..bytes.len()).find(|&k| {
+            matches!(std::str::from_utf8(&bytes[..=k]), Err(e) if e.error_len().is_some())
+        });
+        let mut v = Utf8Validator::new();
+        let mut failed = None;
+        for range in pieces(bytes.len(), &cuts) {
+            if let Err(e) = v.feed(&bytes[range.clone()]) {
+                failed = Some((range, e));
+                break;
+            }
+        }
+        match (expected, failed) {
+            (Ok(_), None) => prop_assert!(v.finish().is_ok()),
+            (Err(e), Some((range, err))) => {
+                prop_assert!(e.error_len().is_some());
+                prop_assert_eq!(err.valid_up_to, e.valid_up_to() as u64);
+                let k = certain_at.unwrap();
+                prop_assert!(range.contains(&k), "failed in {:?}, certain at {}", range, k);
+            }
+            (Err(e), None) => {
+                // Truncated at the end: only `finish` can tell.
+                prop_assert!(e.error_len().is_none());
+                prop_assert_eq!(v.finish().unwrap_err().valid_up_to, e.valid_up_to() as u64);
+            }
+            (Ok(_), Some((_, err))) => prop_assert!(false, "valid input rejected: {:?}", err),
+        }
+    }
+
+    /// Messages cross a client/server pair intact, however they are fragmented.
+    #[test]
+    fn connection_pair_messages(
+        msgs in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..2000), 1usize..5), 1..6),
+        key in any::<[u8; 4]>(),
+    ) {
+        let mut client = Connection::client(Config::default(), move || key);
+        let mut server = Connection::server(Config::default());
+        for (text, bytes, parts) in &msgs {
+            let text_payload = String::from_utf8_lossy(bytes).into_owned();
+            let payload: &[u8] = if *text { text_payload.as_bytes() } else { bytes };
+            let opcode = if *text { OpCode::Text } else { OpCode::Binary };
+            let chunk = payload.len().div_ceil(*parts).max(1);
+            let mut chunks: Vec<&[u8]> = payload.chunks(chunk).collect();
+            if chunks.is_empty() { chunks.push(&[]); }
+            for (i, c) in chunks.iter().enumerate() {
+                let op = if i == 0 { opcode } else { OpCode::Continuation };
+                client.send_frame(op, i + 1 == chunks.len(), c).unwrap();
+                client.send_ping(b"between").unwrap();
+            }
+            server.handle_input(client.pending_output());
+            client.advance_output(usize::MAX);
+            let mut got = None;
+            while let Some(m) = server.poll_event().unwrap() {
+                match m {
+                    Message::Ping(p) => prop_assert_eq!(p, b"between"),
+                    other => got = Some(other),
+                }
+            }
+            let want = if *text { Message::Text(text_payload.clone()) } else { Message::Binary(bytes.clone()) };
+            prop_assert_eq!(got, Some(want));
+        }
+    }
+}
