@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test of Wisp: the one command of the README, and what CI runs.
+#   bash scripts/test.sh
+# Installs what is missing first (scripts/setup.sh, idempotent), then: format, lints,
+# docs, the no_std build, every Rust test (codec, server, client, interop with Python
+# websockets and Node ws, browser tests in Chromium, Autobahn), and the wasm tests in
+# Node and headless Chrome.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n=== %s\n' "$*"; STEP_T=$SECONDS; }
+done_step() { echo "--- ok ($((SECONDS - STEP_T)) s)"; }
+
+step "setup"
+bash scripts/setup.sh
+done_step
+
+step "cargo fmt --check"
+cargo fmt --all --check
+done_step
+
+step "clippy -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+done_step
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+done_step
+
+step "no_std build of the codec (thumbv7em-none-eabihf)"
+cargo build -p wisp-codec --no-default-features --target thumbv7em-none-eabihf
+done_step
+
+if [ -f scripts/build-web.sh ]; then
+  step "build the wasm codec and the demo page"
+  bash scripts/build-web.sh
+  done_step
+fi
+
+step "build binaries"
+cargo build --workspace --bins
+done_step
+
+step "cargo test --workspace"
+cargo test --workspace
+done_step
+
+if [ -f scripts/test-wasm.sh ]; then
+  step "wasm tests (Node and headless Chrome)"
+  bash scripts/test-wasm.sh
+  done_step
+fi
+
+echo
+echo "all tests passed ($SECONDS s)"
