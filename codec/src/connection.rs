@@ -328,6 +328,30 @@ impl Connection {
         self.rx_end = (self.rx_end + n).min(self.rx.len());
     }
 
+    /// Frees the input and output buffers if they hold nothing, so an idle connection
+    /// costs only its state. Call it when the connection goes quiet; the buffers grow
+    /// again with the next bytes.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_input(&[0x89, 0x80, 1, 2, 3, 4]);
+    /// s.poll_event().unwrap();
+    /// s.advance_output(s.pending_output().len());
+    /// s.shrink_buffers();
+    /// assert_eq!(s.buffered_input(), 0);
+    /// ```
+    pub fn shrink_buffers(&mut self) {
+        if self.rx_start == self.rx_end {
+            self.rx = Vec::new();
+            self.rx_start = 0;
+            self.rx_end = 0;
+        }
+        if self.tx_start == self.tx.len() {
+            self.tx = Vec::new();
+            self.tx_start = 0;
+        }
+    }
+
     /// Bytes received and not yet decoded.
     ///
     /// ```
