@@ -45,6 +45,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod blocking;
 pub mod close;
 pub mod connection;
 pub mod decoder;
