@@ -1,0 +1,909 @@
+//! The checks behind every fuzz target, written once.
+//!
+//! `fuzz/fuzz_targets/*.rs` call these functions on libFuzzer's input and
+//! `codec/tests/fuzz_corpus.rs` calls them on every file of the committed corpora, so the
+//! corpus is replayed on stable by an ordinary `cargo test -p wisp-codec`. Each function
+//! takes arbitrary bytes and panics only when wisp-codec breaks one of its guarantees.
+//!
+//! Nothing here is random: where a check needs random chunkings it derives them from a
+//! hash of the input, so a corpus file replays exactly as the fuzzer ran it.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use wisp_codec::handshake::{self, ClientRequest, DEFAULT_MAX_HEAD};
+use wisp_codec::mask::apply_mask_naive;
+use wisp_codec::{
+    apply_mask, CloseCode, CloseFrame, Config, Connection, Decoded, Direction, FrameDecoder,
+    FrameHeader, HandshakeError, Message, OpCode, ProtocolError, Reassembler, Role, State,
+    Utf8Validator, WireFrame, MAX_HEADER_LEN,
+};
+
+// ---- deterministic randomness -------------------------------------------------------
+
+/// xorshift64*, seeded with FNV-1a of the input.
+struct Rng(u64);
+
+impl Rng {
+    fn from_bytes(data: &[u8], salt: u64) -> Rng {
+        let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for &b in data {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Rng(h | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..=max`.
+    fn upto(&mut self, max: usize) -> usize {
+        (self.next() % (max as u64 + 1)) as usize
+    }
+}
+
+/// Piece lengths (empty pieces included) that add up to `len`, each at most `max_piece`.
+fn random_pieces(rng: &mut Rng, len: usize, max_piece: usize) -> Vec<usize> {
+    let mut pieces = Vec::new();
+    let mut left = len;
+    while left > 0 {
+        let n = rng.upto(max_piece.min(left));
+        pieces.push(n);
+        left -= n;
+    }
+    pieces
+}
+
+/// The ways every stream is fed: whole, a byte at a time, small random pieces, large
+/// random pieces.
+fn chunkings(data: &[u8], salt: u64) -> [Vec<usize>; 4] {
+    let mut rng = Rng::from_bytes(data, salt);
+    let small = random_pieces(&mut rng, data.len(), 7);
+    let large = random_pieces(&mut rng, data.len(), data.len() / 3 + 2);
+    [vec![data.len()], vec![1; data.len()], small, large]
+}
+
+// ---- decoder + connection -------------------------------------------------------------
+
+/// What the application does while the fuzzer talks to it, from the first input byte.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    role: Role,
+    config: Config,
+    /// Echo every text and binary message back.
+    echo: bool,
+    /// Send a Close before any input arrives (the whole input is read in Closing).
+    close_first: bool,
+    /// Send a Close right after the first data message.
+    close_after_message: bool,
+}
+
+impl Setup {
+    fn new(cfg: u8, role: Role) -> Setup {
+        // Small limits so that short inputs reach the 1009 paths: header claims over the
+        // frame limit, and fragments adding up past the message limit.
+        let (max_frame_size, max_message_size) = match cfg & 3 {
+            0 => (1 << 20, 2 << 20),
+            1 => (125, 256),
+            2 => (16, 40),
+            _ => (1 << 20, 64),
+        };
+        Setup {
+            role,
+            config: Config {
+                max_frame_size,
+                max_message_size,
+                auto_pong: cfg & 4 == 0,
+                record_frames: cfg & 8 != 0,
+            },
+            echo: cfg & 16 != 0,
+            close_first: cfg & 32 != 0,
+            close_after_message: cfg & 64 != 0,
+        }
+    }
+
+    fn connection(&self) -> Connection {
+        match self.role {
+            Role::Server => Connection::server(self.config),
+            Role::Client => {
+                let mut n = 0u32;
+                Connection::client(self.config, move || {
+                    n = n.wrapping_add(0x0101_0101);
+                    n.to_be_bytes()
+                })
+            }
+        }
+    }
+}
+
+/// A frame we expect in the output: data or a control frame with its payload, or a
+/// Close with its code (its reason is free text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Out {
+    Frame(OpCode, Vec<u8>),
+    Close(Option<u16>),
+}
+
+/// Everything observable about one run of a connection over one stream.
+#[derive(Debug, PartialEq)]
+struct Run {
+    events: Vec<Result<Message, ProtocolError>>,
+    output: Vec<u8>,
+    state: State,
+    error: Option<ProtocolError>,
+    close_sent: Option<CloseFrame>,
+    close_received: Option<Option<CloseFrame>>,
+    wire: Vec<WireFrame>,
+    /// The output the events call for, by the RFC's rules (a model, built as we go).
+    expected: Vec<Out>,
+}
+
+/// Drains `poll_event`, playing the application of `setup` and building the output model.
+fn drain(conn: &mut Connection, setup: &Setup, run: &mut Run, stream_len: usize) {
+    loop {
+        let before = conn.state();
+        let event = match conn.poll_event() {
+            Ok(None) => return,
+            Ok(Some(message)) => Ok(message),
+            Err(e) => Err(e),
+        };
+        match &event {
+            Ok(message) => {
+                // Every event takes a frame header (2 bytes at least): poll_event terminates.
+                assert!(
+                    run.events.len() < stream_len / 2 + 1,
+                    "more events than the input can hold"
+                );
+                assert_ne!(before, State::Closed, "an event after Closed");
+                check_message(setup, message);
+                match message {
+                    Message::Ping(p) => {
+                        if setup.config.auto_pong && before == State::Open {
+                            run.expected.push(Out::Frame(OpCode::Pong, p.clone()));
+                        }
+                    }
+                    Message::Pong(_) => {}
+                    Message::Close(frame) => {
+                        assert_eq!(conn.state(), State::Closed);
+                        assert_eq!(conn.close_received(), Some(frame.as_ref()));
+                        if before == State::Open {
+                            // §5.5.1: answered with a Close echoing the code.
+                            run.expected
+                                .push(Out::Close(frame.as_ref().map(|f| f.code.0)));
+                        }
+                    }
+                    Message::Text(_) | Message::Binary(_) => {
+                        assert_eq!(conn.state(), before);
+                        if setup.echo {
+                            let sent = match message {
+                                Message::Text(t) => conn.send_text(t),
+                                Message::Binary(b) => conn.send_binary(b),
+                                _ => unreachable!(),
+                            };
+                            if before == State::Open {
+                                sent.expect("echo while open");
+                                let (op, p) = match message {
+                                    Message::Text(t) => (OpCode::Text, t.clone().into_bytes()),
+                                    Message::Binary(b) => (OpCode::Binary, b.clone()),
+                                    _ => unreachable!(),
+                                };
+                                run.expected.push(Out::Frame(op, p));
+                            } else {
+                                // §5.5.1: no data frames after our Close.
+                                assert_eq!(sent, Err(wisp_codec::UsageError::Closed));
+                            }
+                        }
+                        if setup.close_after_message && conn.state() == State::Open {
+                            conn.send_close(CloseCode::NORMAL, "done").unwrap();
+                            assert_eq!(conn.state(), State::Closing);
+                            run.expected.push(Out::Close(Some(1000)));
+                        }
+                    }
+                }
+                run.events.push(event);
+            }
+            &Err(e) => {
+                assert_ne!(before, State::Closed, "an error after Closed");
+                check_error(setup, e);
+                assert_eq!(conn.state(), State::Closed);
+                assert_eq!(conn.error(), Some(e));
+                assert_eq!(conn.poll_event(), Ok(None), "the error is returned once");
+                if before == State::Open {
+                    // §7.1.7: fail the connection with the error's close code.
+                    run.expected.push(Out::Close(Some(e.close_code().0)));
+                }
+                run.events.push(event);
+                return;
+            }
+        }
+    }
+}
+
+fn check_message(setup: &Setup, message: &Message) {
+    match message {
+        Message::Ping(p) | Message::Pong(p) => assert!(p.len() <= 125),
+        Message::Text(t) => assert!(t.len() as u64 <= setup.config.max_message_size),
+        Message::Binary(b) => assert!(b.len() as u64 <= setup.config.max_message_size),
+        Message::Close(Some(f)) => {
+            assert!(f.code.is_valid_on_wire());
+            assert!(f.reason.len() <= 123);
+        }
+        Message::Close(None) => {}
+    }
+}
+
+fn check_error(setup: &Setup, e: ProtocolError) {
+    let code = e.close_code();
+    assert!(
+        [1002, 1007, 1009].contains(&code.0),
+        "{e:?} maps to {code:?}"
+    );
+    match e {
+        ProtocolError::FrameTooLarge { len, max } => {
+            assert_eq!(max, setup.config.max_frame_size);
+            assert!(len > max);
+        }
+        ProtocolError::MessageTooLarge { len, max } => {
+            assert_eq!(max, setup.config.max_message_size);
+            assert!(len > max);
+        }
+        ProtocolError::MaskedFrame => assert_eq!(setup.role, Role::Client),
+        ProtocolError::UnmaskedFrame => assert_eq!(setup.role, Role::Server),
+        ProtocolError::ControlFrameTooLong(n) => assert!(n > 125),
+        ProtocolError::ReservedBits(b) => assert!(b != 0 && b < 8),
+        ProtocolError::ReservedOpcode(op) => {
+            assert!(op < 16 && OpCode::try_from(op).is_err())
+        }
+        _ => {}
+    }
+}
+
+/// Feeds `stream` in `pieces`, draining events after each one.
+fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) -> Run {
+    let mut conn = setup.connection();
+    let mut run = Run {
+        events: Vec::new(),
+        output: Vec::new(),
+        state: State::Open,
+        error: None,
+        close_sent: None,
+        close_received: None,
+        wire: Vec::new(),
+        expected: Vec::new(),
+    };
+    if setup.close_first {
+        conn.send_close(CloseCode::NORMAL, "bye").unwrap();
+        run.expected.push(Out::Close(Some(1000)));
+    }
+    let mut rng = rng;
+    let mut at = 0;
+    for &n in pieces {
+        let piece = &stream[at..at + n];
+        at += n;
+        match rng.as_deref_mut() {
+            // Read straight into the connection's buffer, asking for more room than used.
+            Some(rng) => {
+                let min = n + rng.upto(16);
+                let buf = conn.input_buffer(min);
+                assert!(buf.len() >= min);
+                buf[..n].copy_from_slice(piece);
+                conn.commit_input(n);
+            }
+            None => conn.handle_input(piece),
+        }
+        drain(&mut conn, setup, &mut run, stream.len());
+    }
+    assert_eq!(at, stream.len());
+    drain(&mut conn, setup, &mut run, stream.len());
+    run.output = conn.pending_output().to_vec();
+    run.state = conn.state();
+    run.error = conn.error();
+    run.close_sent = conn.close_sent().cloned();
+    run.close_received = conn.close_received().map(|f| f.cloned());
+    while let Some(f) = conn.poll_wire_frame() {
+        run.wire.push(f);
+    }
+    run
+}
+
+/// Decodes our own output as the peer would, into the frames of the model.
+fn decode_output(role: Role, output: &[u8]) -> Vec<Out> {
+    let peer = match role {
+        Role::Server => Role::Client,
+        Role::Client => Role::Server,
+    };
+    let mut dec = FrameDecoder::new(peer, u64::MAX);
+    let mut buf = output.to_vec();
+    let mut at = 0;
+    let mut frames = Vec::new();
+    let mut current: Option<(FrameHeader, Vec<u8>)> = None;
+    loop {
+        let (n, ev) = dec
+            .decode(&mut buf[at..])
+            .expect("our output is a valid frame stream for the peer");
+        at += n;
+        match ev {
+            Decoded::NeedMore => break,
+            Decoded::Header(h) => {
+                assert!(
+                    !matches!(frames.last(), Some(Out::Close(_))),
+                    "a frame after our Close"
+                );
+                assert!(h.fin, "the harness never fragments");
+                assert_eq!(h.rsv, 0);
+                current = Some((h, Vec::new()));
+            }
+            Decoded::Payload { data, last } => {
+                let (h, payload) = current.as_mut().expect("payload after a header");
+                payload.extend_from_slice(data);
+                if last {
+                    let out = if h.opcode == OpCode::Close {
+                        let frame = CloseFrame::parse(payload).expect("our close is valid");
+                        if let Some(f) = &frame {
+                            assert!(f.reason.len() <= 123);
+                        }
+                        Out::Close(frame.map(|f| f.code.0))
+                    } else {
+                        Out::Frame(h.opcode, core::mem::take(payload))
+                    };
+                    frames.push(out);
+                    current = None;
+                }
+            }
+        }
+    }
+    assert_eq!(at, output.len(), "output ends inside a header");
+    assert!(current.is_none(), "output ends inside a frame");
+    frames
+}
+
+/// The invariants of one run that do not need a second run to compare with.
+fn check_run(setup: &Setup, stream: &[u8], run: &Run) {
+    assert_eq!(
+        decode_output(setup.role, &run.output),
+        run.expected,
+        "output differs from what the events call for"
+    );
+    match run.events.last() {
+        Some(Err(e)) => {
+            assert_eq!(run.state, State::Closed);
+            assert_eq!(run.error, Some(*e));
+        }
+        Some(Ok(Message::Close(f))) => {
+            assert_eq!(run.state, State::Closed);
+            assert_eq!(run.close_received.as_ref(), Some(f));
+        }
+        _ => {
+            assert_ne!(run.state, State::Closed);
+            assert_eq!(run.error, None);
+        }
+    }
+    if setup.config.record_frames {
+        let received: Vec<u8> = run
+            .wire
+            .iter()
+            .filter(|f| f.direction == Direction::Received)
+            .flat_map(|f| f.bytes.iter().copied())
+            .collect();
+        assert!(
+            stream.starts_with(&received),
+            "recorded frames are not the input"
+        );
+        let sent: Vec<u8> = run
+            .wire
+            .iter()
+            .filter(|f| f.direction == Direction::Sent)
+            .flat_map(|f| f.bytes.iter().copied())
+            .collect();
+        assert_eq!(sent, run.output, "recorded frames are not the output");
+    } else {
+        assert!(run.wire.is_empty());
+    }
+}
+
+/// Fuzz target `decoder_connection`: the first byte picks limits and application
+/// behaviour ([`Setup`]); the rest is fed to a server and to a client `Connection`, whole,
+/// a byte at a time and in random pieces. Every feeding must give the same events,
+/// output and final state; the output must be exactly what the events call for (pongs,
+/// echoes, the Close answering a Close or an error) and nothing after our Close.
+pub fn decoder_connection(data: &[u8]) {
+    let Some((&cfg, stream)) = data.split_first() else {
+        return;
+    };
+    for role in [Role::Server, Role::Client] {
+        let setup = Setup::new(cfg, role);
+        let [whole, bytewise, small, large] = chunkings(stream, u64::from(cfg));
+        let reference = run(&setup, stream, &whole, None);
+        check_run(&setup, stream, &reference);
+        assert_eq!(
+            run(&setup, stream, &bytewise, None),
+            reference,
+            "byte-at-a-time feeding differs from one-shot"
+        );
+        let mut rng = Rng::from_bytes(stream, 7);
+        assert_eq!(
+            run(&setup, stream, &small, Some(&mut rng)),
+            reference,
+            "small random pieces differ from one-shot ({small:?})"
+        );
+        assert_eq!(
+            run(&setup, stream, &large, Some(&mut rng)),
+            reference,
+            "large random pieces differ from one-shot ({large:?})"
+        );
+    }
+}
+
+// ---- handshake --------------------------------------------------------------------------
+
+/// The invariants every head parser result has against the buffer it came from.
+fn check_head<T: PartialEq + core::fmt::Debug>(
+    data: &[u8],
+    max: usize,
+    result: &Result<Option<(T, usize)>, HandshakeError>,
+    parse: impl Fn(&[u8], usize) -> Result<Option<(T, usize)>, HandshakeError>,
+) {
+    let end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
+    match result {
+        Ok(Some((value, n))) => {
+            // The head ends at the first blank line; what follows is never consumed.
+            assert_eq!(Some(*n), end);
+            assert!(*n <= data.len() && *n <= max);
+            assert_eq!(
+                &parse(&data[..*n], max),
+                result,
+                "leftover bytes changed the head"
+            );
+            assert_eq!(parse(&data[..*n - 1], max), Ok(None));
+            let _ = value;
+        }
+        Ok(None) => {
+            assert!(end.is_none() && data.len() < max);
+        }
+        Err(HandshakeError::HeadTooLarge) => match end {
+            Some(e) => assert!(e > max),
+            None => assert!(data.len() >= max),
+        },
+        Err(_) => {
+            let e = end.expect("an error other than 431 needs a whole head");
+            assert!(e <= max);
+            assert_eq!(&parse(&data[..e], max), result);
+        }
+    }
+    // A larger bound changes nothing once the head fits.
+    if let Some(e) = end {
+        if e <= max {
+            assert_eq!(&parse(data, max.max(e) + 100), result);
+        }
+    }
+}
+
+fn check_error_response(e: HandshakeError) {
+    let status = e.status();
+    assert!([400, 403, 426, 431].contains(&status), "{e:?} -> {status}");
+    assert_eq!(status == 426, e == HandshakeError::UnsupportedVersion);
+    // The error response is a well-formed HTTP response a client reads as a refusal.
+    let client = ClientRequest::new("h", "/", [0; 16]);
+    let response = e.response();
+    assert_eq!(
+        client.parse_response(&response, usize::MAX),
+        Err(HandshakeError::NotSwitchingProtocols(status))
+    );
+}
+
+/// Fuzz target `handshake`: arbitrary bytes as a request head (server side) and as a
+/// response head (client side). Checks the consumed count against the buffer and the
+/// bound, that leftover bytes never change the result, and round trips: a request that
+/// validates yields a 101 response that a client with the same key accepts, and a
+/// client request rebuilt from the offer validates to the same offer.
+pub fn handshake(data: &[u8]) {
+    // Server side, with the default bound and with one the input can exceed.
+    for max in [DEFAULT_MAX_HEAD, data.len() / 2 + 1] {
+        let result = handshake::parse_request(data, max);
+        check_head(data, max, &result, handshake::parse_request);
+        match &result {
+            Ok(Some((req, _))) => match req.validate() {
+                Ok(offer) => check_offer(&offer),
+                Err(e) => {
+                    assert!(!matches!(e, HandshakeError::HeadTooLarge));
+                    check_error_response(e);
+                }
+            },
+            Ok(None) => {}
+            Err(e) => check_error_response(*e),
+        }
+    }
+    // Client side: the §1.3 sample nonce, offering "chat".
+    let client =
+        ClientRequest::new("server.example.com", "/chat", *b"the sample nonce").protocol("chat");
+    for max in [DEFAULT_MAX_HEAD, data.len() / 2 + 1] {
+        let result = client.parse_response(data, max);
+        check_head(data, max, &result, |b, m| client.parse_response(b, m));
+        if let Ok(Some((accepted, _))) = &result {
+            assert!(matches!(accepted.protocol.as_deref(), None | Some("chat")));
+            assert_eq!(
+                accepted
+                    .head
+                    .header("sec-websocket-accept")
+                    .map(str::as_bytes),
+                Some(&b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="[..])
+            );
+        }
+    }
+}
+
+fn check_offer(offer: &handshake::Offer) {
+    let nonce: [u8; 16] = BASE64
+        .decode(&offer.key)
+        .expect("a validated key is base64")
+        .try_into()
+        .expect("a validated key is 16 bytes");
+    assert_eq!(
+        BASE64.encode(nonce),
+        offer.key,
+        "the key is canonical base64"
+    );
+    // The client that sent this key accepts our 101 with the first offered protocol.
+    let mut client = ClientRequest::new(&offer.host, &offer.path, nonce);
+    for p in &offer.protocols {
+        client = client.protocol(p);
+    }
+    if let Some(o) = &offer.origin {
+        client = client.origin(o);
+    }
+    assert_eq!(client.key(), offer.key);
+    let chosen = offer.protocols.first().map(String::as_str);
+    let response = handshake::response(&offer.key, chosen);
+    let (accepted, n) = client
+        .parse_response(&response, usize::MAX)
+        .expect("our 101 is accepted")
+        .expect("our 101 is complete");
+    assert_eq!(n, response.len());
+    assert_eq!(accepted.protocol.as_deref(), chosen);
+    // The request that client would send validates to the same offer.
+    let bytes = client.to_bytes();
+    let (req, n) = handshake::parse_request(&bytes, usize::MAX)
+        .expect("our request parses")
+        .expect("our request is complete");
+    assert_eq!(n, bytes.len());
+    assert_eq!(req.validate().as_ref(), Ok(offer));
+}
+
+// ---- UTF-8 --------------------------------------------------------------------------------
+
+/// Fuzz target `utf8`: the streaming validator, fed whole, a byte at a time and in random
+/// pieces, agrees with `core::str::from_utf8` of the whole input, with the same
+/// `valid_up_to`, and fails fast: in the piece holding the first byte at which the input
+/// can no longer be the prefix of valid UTF-8. The reassembler, given the pieces as the
+/// fragments of one text message, fails in the same fragment.
+pub fn utf8(data: &[u8]) {
+    let whole = core::str::from_utf8(data);
+    // (valid_up_to, the index of the byte that makes the error certain)
+    let certain = match whole {
+        Err(e) if e.error_len().is_some() => {
+            let k = (e.valid_up_to()..data.len())
+                .find(|&k| {
+                    core::str::from_utf8(&data[..=k])
+                        .err()
+                        .is_some_and(|e| e.error_len().is_some())
+                })
+                .expect("an invalid sequence has a first certain byte");
+            Some((e.valid_up_to(), k))
+        }
+        _ => None,
+    };
+    for pieces in chunkings(data, 3) {
+        let mut v = Utf8Validator::new();
+        let mut at = 0;
+        let mut failed = false;
+        for &n in &pieces {
+            let end = at + n;
+            match v.feed(&data[at..end]) {
+                Ok(()) => {
+                    if let Some((_, k)) = certain {
+                        assert!(k >= end, "byte {k} is invalid, piece {at}..{end} passed");
+                    }
+                }
+                Err(e) => {
+                    let (valid_up_to, k) = certain.expect("an error in valid UTF-8");
+                    assert_eq!(e.valid_up_to, valid_up_to as u64);
+                    assert!(
+                        (at..end).contains(&k),
+                        "byte {k} is invalid, reported in piece {at}..{end}"
+                    );
+                    failed = true;
+                    break;
+                }
+            }
+            at = end;
+        }
+        if !failed {
+            match whole {
+                Ok(_) => {
+                    assert!(v.is_boundary());
+                    assert_eq!(v.finish(), Ok(()));
+                }
+                Err(e) => {
+                    assert!(e.error_len().is_none());
+                    assert!(!v.is_boundary());
+                    assert_eq!(
+                        v.finish().map_err(|e| e.valid_up_to),
+                        Err(e.valid_up_to() as u64)
+                    );
+                }
+            }
+        }
+        // After a reset the valid prefix is fine on its own.
+        v.reset();
+        let prefix = match whole {
+            Ok(_) => data.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        assert_eq!(v.feed(&data[..prefix]), Ok(()));
+        assert_eq!(v.finish(), Ok(()));
+        check_text_fragments(data, &pieces, certain.map(|c| c.1), whole.is_ok());
+    }
+}
+
+/// The pieces as the fragments of one text message through a [`Reassembler`].
+fn check_text_fragments(data: &[u8], pieces: &[usize], certain: Option<usize>, valid: bool) {
+    let mut r = Reassembler::new(data.len() as u64);
+    let mut at = 0;
+    for (i, &n) in pieces.iter().enumerate() {
+        let end = at + n;
+        let fin = i + 1 == pieces.len();
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode: if i == 0 {
+                OpCode::Text
+            } else {
+                OpCode::Continuation
+            },
+            mask: None,
+            payload_len: n as u64,
+        };
+        r.on_header(&header).expect("within the limit");
+        let result = r.on_payload(&data[at..end], true);
+        match certain {
+            Some(k) if (at..end).contains(&k) => {
+                assert_eq!(result, Err(ProtocolError::InvalidUtf8));
+                return;
+            }
+            _ => {}
+        }
+        if !fin {
+            assert_eq!(result, Ok(None));
+        } else if valid {
+            let text = core::str::from_utf8(data).unwrap();
+            assert_eq!(result, Ok(Some(Message::Text(text.into()))));
+        } else {
+            // Truncated at the end: known only when the message ends.
+            assert_eq!(result, Err(ProtocolError::InvalidUtf8));
+        }
+        at = end;
+    }
+}
+
+// ---- frames -----------------------------------------------------------------------------
+
+/// Reads fields from the input, zeros when it runs out.
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0; N];
+        let n = N.min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        out
+    }
+
+    fn u8(&mut self) -> u8 {
+        self.bytes::<1>()[0]
+    }
+}
+
+const OPCODES: [OpCode; 6] = [
+    OpCode::Continuation,
+    OpCode::Text,
+    OpCode::Binary,
+    OpCode::Close,
+    OpCode::Ping,
+    OpCode::Pong,
+];
+
+/// The header bytes §5.2 prescribes, written out by hand.
+fn minimal_len_bytes(payload_len: u64) -> usize {
+    match payload_len {
+        0..=125 => 0,
+        126..=0xffff => 2,
+        _ => 8,
+    }
+}
+
+/// Fuzz target `frame_roundtrip`: (1) the input as a header: what decodes re-encodes,
+/// byte for byte when the input used the minimal length form; (2) header fields drawn from
+/// the input: encode -> decode is the identity and the encoding is minimal; (3) a whole
+/// frame with the rest of the input as payload, masked, through a `FrameDecoder` split at
+/// a point from the input: the same header and payload, or exactly the error the header
+/// calls for; (4) the fast mask equals the naive loop at any offset and split.
+pub fn frame_roundtrip(data: &[u8]) {
+    // (1) Arbitrary bytes as a header.
+    match FrameHeader::decode(data) {
+        Ok(Some((h, n))) => {
+            assert!(n <= data.len() && n <= MAX_HEADER_LEN);
+            let mut out = [0; MAX_HEADER_LEN];
+            let m = h.encode(&mut out);
+            assert_eq!(m, h.encoded_len());
+            assert_eq!(FrameHeader::decode(&out[..m]), Ok(Some((h, m))));
+            let len7 = data[1] & 0x7f;
+            let minimal = match len7 {
+                126 => h.payload_len >= 126,
+                127 => h.payload_len > 0xffff,
+                _ => true,
+            };
+            if minimal {
+                assert_eq!(&out[..m], &data[..n]);
+            } else {
+                assert!(m < n);
+            }
+            for k in 0..n {
+                assert_eq!(FrameHeader::decode(&data[..k]), Ok(None));
+            }
+        }
+        Ok(None) => {
+            assert!(data.len() < MAX_HEADER_LEN);
+        }
+        Err(e) => {
+            assert!(matches!(
+                e,
+                ProtocolError::ReservedOpcode(_) | ProtocolError::InvalidPayloadLength
+            ));
+        }
+    }
+
+    // (2) Header fields from the input.
+    let mut f = Fields(data);
+    let b0 = f.u8();
+    let b1 = f.u8();
+    let mask = if b1 & 1 != 0 {
+        Some(f.bytes::<4>())
+    } else {
+        None
+    };
+    let payload_len = match (b1 >> 1) & 3 {
+        0 => u64::from(f.u8()),
+        1 => u64::from(u16::from_be_bytes(f.bytes())),
+        2 => u64::from_be_bytes(f.bytes()) >> 1,
+        _ => [0, 1, 125, 126, 127, 0xffff, 0x1_0000, u64::MAX >> 1][usize::from(f.u8() % 8)],
+    };
+    let header = FrameHeader {
+        fin: b0 & 1 != 0,
+        rsv: (b0 >> 1) & 7,
+        opcode: OPCODES[usize::from(b0 >> 4) % 6],
+        mask,
+        payload_len,
+    };
+    let mut out = [0; MAX_HEADER_LEN];
+    let n = header.encode(&mut out);
+    assert_eq!(n, header.encoded_len());
+    assert_eq!(
+        n,
+        2 + minimal_len_bytes(payload_len) + if mask.is_some() { 4 } else { 0 }
+    );
+    assert_eq!(FrameHeader::decode(&out[..n]), Ok(Some((header, n))));
+    // §5.2: a 64-bit length with the top bit set is refused.
+    if minimal_len_bytes(payload_len) == 8 {
+        let mut bad = out;
+        bad[2] |= 0x80;
+        assert_eq!(
+            FrameHeader::decode(&bad[..n]),
+            Err(ProtocolError::InvalidPayloadLength)
+        );
+    }
+
+    // (3) A whole frame: this header with the rest of the input as its payload.
+    let split = usize::from(f.u8());
+    let max_frame_size = match f.u8() {
+        b @ 0..=127 => u64::from(b),
+        _ => u64::MAX,
+    };
+    let payload = f.0;
+    let header = FrameHeader {
+        payload_len: payload.len() as u64,
+        ..header
+    };
+    let mut wire = Vec::new();
+    header.encode_to_vec(&mut wire);
+    let body = wire.len();
+    wire.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut wire[body..], key, 0);
+    }
+    let expected_error = if header.rsv != 0 {
+        Some(ProtocolError::ReservedBits(header.rsv))
+    } else if header.opcode.is_control() && !header.fin {
+        Some(ProtocolError::FragmentedControlFrame)
+    } else if header.opcode.is_control() && payload.len() > 125 {
+        // Refused at the second byte, before an extended length is read: the error holds
+        // the 7-bit length field (126 or 127).
+        Some(ProtocolError::ControlFrameTooLong(u64::from(
+            wire[1] & 0x7f,
+        )))
+    } else if header.payload_len > max_frame_size {
+        Some(ProtocolError::FrameTooLarge {
+            len: header.payload_len,
+            max: max_frame_size,
+        })
+    } else {
+        None
+    };
+    let role = if mask.is_some() {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let mut dec = FrameDecoder::new(role, max_frame_size);
+    let split = split.min(wire.len());
+    let (mut pos, mut avail) = (0, split);
+    let mut got_header = None;
+    let mut got_payload = Vec::new();
+    let mut done = false;
+    let mut steps = 0;
+    while !done {
+        steps += 1;
+        assert!(steps < 16 + wire.len(), "the decoder does not progress");
+        match dec.decode(&mut wire[pos..avail]) {
+            Err(e) => {
+                assert_eq!(Some(e), expected_error);
+                return;
+            }
+            Ok((k, ev)) => {
+                assert!(k <= avail - pos);
+                pos += k;
+                match ev {
+                    Decoded::NeedMore => {
+                        assert_eq!(k, 0);
+                        assert!(avail < wire.len(), "NeedMore on a whole frame");
+                        avail = wire.len();
+                    }
+                    Decoded::Header(h) => {
+                        assert!(got_header.is_none());
+                        got_header = Some(h);
+                    }
+                    Decoded::Payload { data, last } => {
+                        got_payload.extend_from_slice(data);
+                        done = last;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(expected_error, None);
+    assert_eq!(got_header, Some(header));
+    assert_eq!(got_payload, payload);
+    assert_eq!(pos, wire.len());
+
+    // (4) The fast mask equals the naive loop, whole and split at any point.
+    let key = [b0, b1, b0 ^ 0x5a, b1 ^ 0xa5];
+    let offset = split;
+    let mut fast = payload.to_vec();
+    let mut naive = payload.to_vec();
+    apply_mask(&mut fast, key, offset);
+    apply_mask_naive(&mut naive, key, offset);
+    assert_eq!(fast, naive);
+    let cut = split.min(payload.len());
+    let mut two = payload.to_vec();
+    let (a, b) = two.split_at_mut(cut);
+    apply_mask(a, key, offset);
+    apply_mask(b, key, offset + cut);
+    assert_eq!(two, naive);
+}
