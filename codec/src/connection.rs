@@ -77,6 +77,8 @@ pub struct Config {
     pub auto_pong: bool,
     /// Keep a copy of every frame's raw wire bytes, in and out, for
     /// [`Connection::poll_wire_frame`] (default off; used by the /inspect route).
+    /// A received frame is recorded once it is complete and accepted; the frame that
+    /// fails the connection is not (its error is what `poll_event` returns).
     pub record_frames: bool,
 }
 
@@ -401,7 +403,10 @@ impl Connection {
                 Decoded::Header(header) => self.reassembler.on_header(&header).map(|()| None),
                 Decoded::Payload { data, last } => {
                     let r = self.reassembler.on_payload(data, last);
-                    if last && self.config.record_frames {
+                    // A frame is recorded once it is complete and accepted, so the record
+                    // does not depend on how the input was split: a frame that fails the
+                    // connection (fail-fast, possibly before its last byte) is not recorded.
+                    if last && r.is_ok() && self.config.record_frames {
                         let bytes = core::mem::take(&mut self.wire_rx);
                         self.wire.push_back(WireFrame {
                             direction: Direction::Received,
@@ -463,6 +468,7 @@ impl Connection {
         self.error = Some(error);
         self.state = State::Closed;
         self.rx_start = self.rx_end;
+        self.wire_rx = Vec::new();
         error
     }
 

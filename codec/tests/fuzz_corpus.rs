@@ -54,3 +54,39 @@ fn utf8() {
 fn frame_roundtrip() {
     replay("frame_roundtrip", checks::frame_roundtrip);
 }
+
+/// Bugs the fuzzers found, each pinned down beside the corpus input that found it.
+mod regressions {
+    use wisp_codec::{Config, Connection, Direction, ProtocolError};
+
+    /// `decoder_connection` found that with `record_frames` a text frame failing UTF-8
+    /// was recorded when it arrived whole but not when it arrived byte by byte (the error
+    /// then comes before its last byte): the record depended on the input's split.
+    /// Corpus: `fuzz/corpus/decoder_connection/regression-record-frames-fail-fast`.
+    #[test]
+    fn a_failing_frame_is_never_recorded() {
+        let config = Config {
+            record_frames: true,
+            ..Config::default()
+        };
+        // A masked text frame (key 00 00 00 00) whose payload "a\xbb!" is invalid at byte 1,
+        // after a valid ping.
+        let stream = [
+            0x89, 0x80, 0, 0, 0, 0, // ping
+            0x81, 0x83, 0, 0, 0, 0, b'a', 0xbb, b'!', // bad text
+        ];
+        for piece in [stream.len(), 1] {
+            let mut s = Connection::server(config);
+            for chunk in stream.chunks(piece) {
+                s.handle_input(chunk);
+            }
+            while let Ok(Some(_)) = s.poll_event() {}
+            assert_eq!(s.error(), Some(ProtocolError::InvalidUtf8));
+            let received: Vec<_> = std::iter::from_fn(|| s.poll_wire_frame())
+                .filter(|f| f.direction == Direction::Received)
+                .map(|f| f.bytes)
+                .collect();
+            assert_eq!(received, [stream[..6].to_vec()], "piece size {piece}");
+        }
+    }
+}
