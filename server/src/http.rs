@@ -131,7 +131,10 @@ pub fn serve_file<W: Write>(out: &mut W, root: &Path, req: &Request) -> io::Resu
     let not_found = |out: &mut W| -> io::Result<u16> {
         let r = simple_response(404, "not found\n", "");
         if head_only {
-            let end = r.windows(4).position(|w| w == b"\r\n\r\n").map_or(r.len(), |p| p + 4);
+            let end = r
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(r.len(), |p| p + 4);
             out.write_all(&r[..end])?;
         } else {
             out.write_all(&r)?;

@@ -373,9 +373,7 @@ impl Room {
 /// ```
 pub fn chat_name(target: &str) -> Option<String> {
     let query = target.split_once('?')?.1;
-    let value = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("name="))?;
+    let value = query.split('&').find_map(|kv| kv.strip_prefix("name="))?;
     let ok = !value.is_empty()
         && value.len() <= 32
         && value

@@ -421,7 +421,12 @@ fn read_head(shared: &Shared, stream: &SharedStream, peer: &str) -> Option<(Requ
 }
 
 fn refuse(stream: &SharedStream, peer: &str, req: &Request, e: HandshakeError) {
-    info!("{peer} {} {} -> {} ({e})", req.first, req.second, e.status());
+    info!(
+        "{peer} {} {} -> {} ({e})",
+        req.first,
+        req.second,
+        e.status()
+    );
     let _ = (&*stream.0).write_all(&e.response());
     finish_http(stream.tcp());
 }
@@ -665,10 +670,8 @@ fn run_session(
             if let Sink::Queued(m) = sink {
                 if m.overflowed() {
                     warning!("#{id}: chat member too slow, closing with 1008");
-                    let _ = conn.send_close(
-                        CloseCode::POLICY_VIOLATION,
-                        "too slow: outgoing queue full",
-                    );
+                    let _ = conn
+                        .send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
                     close_deadline = Some(now + CLOSE_WAIT);
                     continue;
                 }

@@ -1,0 +1,158 @@
+//! The wisp-server process: command line, and graceful shutdown on SIGTERM and SIGINT
+//! during traffic.
+
+mod server_harness;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use server_harness::*;
+use wisp_codec::blocking::Error;
+use wisp_codec::Message;
+
+#[test]
+fn help_shows_every_default_and_bad_values_exit_2() {
+    let out = Command::new(binary("wisp-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for opt in [
+        "--listen ADDR",
+        "[default: 127.0.0.1:9001]",
+        "--max-message-size SIZE",
+        "[default: 64MiB]",
+        "[default: 16MiB]",
+        "[default: 10000]",
+        "--handshake-timeout DUR",
+        "[default: 10s]",
+        "[default: 30s]",
+        "[default: 60s]",
+        "--origin URL",
+        "--subprotocol NAME",
+    ] {
+        assert!(help.contains(opt), "--help lacks {opt:?}:\n{help}");
+    }
+    for bad in [
+        &["--max-message-size", "lots"][..],
+        &["--max-frame-size", "12parsecs"],
+        &["--handshake-timeout", "soon"],
+        &["--idle-timeout", "0s"],
+        &["--max-connections", "-1"],
+        &["--listen"],
+        &["--frobnicate"],
+    ] {
+        let out = Command::new(binary("wisp-server"))
+            .args(bad)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{bad:?}: one line, got {err:?}");
+    }
+}
+
+fn signal_during_traffic(signal: &str) {
+    let mut s = Server::start(&[]);
+    let port = s.port;
+    let echoed = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let echoed = Arc::clone(&echoed);
+            std::thread::spawn(move || {
+                let mut ws = connect(port, "/echo");
+                let mut n = 0u64;
+                loop {
+                    // Keep sending until the server's close arrives.
+                    if ws.send_text(&format!("{i}:{n}")).is_err() {
+                        break;
+                    }
+                    n += 1;
+                    match ws.read_message() {
+                        Ok(Message::Text(_)) => {
+                            echoed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(Message::Close(f)) => return f.map(|f| f.code.0),
+                        Ok(_) => {}
+                        Err(Error::Closed) => break,
+                        Err(e) => panic!("client {i}: {e}"),
+                    }
+                }
+                // Our send failed because the close already arrived: find it.
+                loop {
+                    match ws.read_message() {
+                        Ok(Message::Close(f)) => return f.map(|f| f.code.0),
+                        Ok(_) => continue,
+                        Err(_) => {
+                            return ws.connection().close_received().flatten().map(|f| f.code.0)
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until(10, "traffic", || echoed.load(Ordering::Relaxed) > 200);
+    let start = Instant::now();
+    let status = Command::new("kill")
+        .args([signal, &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for c in clients {
+        assert_eq!(c.join().unwrap(), Some(1001), "every client sees 1001");
+    }
+    let exit = loop {
+        if let Some(st) = s.child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(8), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(s.logs().iter().any(|l| l.contains("shutdown complete")));
+}
+
+#[test]
+fn sigterm_during_traffic_every_client_sees_1001_and_exit_0() {
+    signal_during_traffic("-TERM");
+}
+
+#[test]
+fn sigint_too() {
+    signal_during_traffic("-INT");
+}
+
+#[test]
+fn shutdown_waits_at_most_five_seconds_for_peers_that_never_answer() {
+    let mut s = Server::start(&[]);
+    // A peer that completed the handshake and then never reads nor answers.
+    let _mute = {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        std::io::Write::write_all(&mut c, &upgrade_request(s.port, "/echo", "")).unwrap();
+        c
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    let exit = loop {
+        if let Some(st) = s.child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(8), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = start.elapsed();
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        took >= Duration::from_millis(4500) && took < Duration::from_millis(6500),
+        "{took:?}"
+    );
+}

@@ -1,0 +1,268 @@
+//! Shared by the server_*, client_* and interop_* tests: the workspace binaries, a
+//! wisp-server process on an ephemeral port, and a raw WebSocket client on the codec.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use wisp_codec::blocking::WebSocket;
+use wisp_codec::handshake::ClientRequest;
+use wisp_codec::{Config, Connection, Message};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The path of a workspace binary, built first (once per test process) if needed.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "wisp-server",
+                "-p",
+                "wisp-client",
+                "--bins",
+            ])
+            .current_dir(root())
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
+    root().join("target/debug").join(name)
+}
+
+/// Kills the child when dropped, so a failing test leaves nothing running.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A wisp-server process listening on 127.0.0.1 on an ephemeral port.
+pub struct Server {
+    pub child: Guard,
+    pub port: u16,
+    pub stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts wisp-server with `args` and waits for its ready line.
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(binary("wisp-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wisp-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("no port in the ready line {line:?}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child: Guard(child),
+            port,
+            stderr: rx,
+        }
+    }
+
+    /// Log lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+}
+
+/// One plain HTTP exchange: writes `request`, reads to EOF (at most 10 s).
+pub fn http(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes `request` and reads only the response head (for a 101 that keeps the
+/// connection open).
+pub fn http_head(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => out.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of an HTTP response.
+pub fn status(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A valid upgrade request head for `path`, with `extra` header lines (each ending in
+/// `\r\n`).
+pub fn upgrade_request(port: u16, path: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// A deterministic mask source for tests.
+pub fn masks(seed: u32) -> impl FnMut() -> [u8; 4] + Send + 'static {
+    let mut s = seed | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        s.to_be_bytes()
+    }
+}
+
+/// A raw client: the codec's blocking adapter over a TcpStream, handshake done.
+pub type Raw = WebSocket<TcpStream>;
+
+/// Connects to `path` and completes the opening handshake (offering `protocols`).
+/// Returns the client and the subprotocol the server chose.
+pub fn connect_with(port: u16, path: &str, protocols: &[&str]) -> (Raw, Option<String>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut req = ClientRequest::new(&format!("127.0.0.1:{port}"), path, *b"wisp test nonce!");
+    for p in protocols {
+        req = req.protocol(p);
+    }
+    stream.write_all(&req.to_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (accepted, n) = loop {
+        let k = stream.read(&mut chunk).unwrap();
+        assert!(
+            k > 0,
+            "EOF during the handshake: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..k]);
+        if let Some(done) = req.parse_response(&buf, 8192).unwrap() {
+            break done;
+        }
+    };
+    let config = Config {
+        max_message_size: 1 << 30,
+        max_frame_size: 1 << 30,
+        ..Config::default()
+    };
+    let mut conn = Connection::client(config, masks(u32::from(port)));
+    conn.handle_input(&buf[n..]);
+    (WebSocket::new(stream, conn), accepted.protocol)
+}
+
+/// Connects to `path` and completes the opening handshake.
+pub fn connect(port: u16, path: &str) -> Raw {
+    connect_with(port, path, &[]).0
+}
+
+/// Reads messages until a data message (text or binary), skipping pings and pongs.
+pub fn next_data(ws: &mut Raw) -> Message {
+    loop {
+        match ws.read_message().expect("a message") {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            m => return m,
+        }
+    }
+}
+
+/// Reads until the server's close frame; its code (1005 for none), or `None` if the
+/// connection ended without one.
+pub fn close_code(ws: &mut Raw) -> Option<(u16, String)> {
+    loop {
+        match ws.read_message() {
+            Ok(Message::Close(f)) => {
+                return Some(f.map_or((1005, String::new()), |f| (f.code.0, f.reason)))
+            }
+            Ok(_) => continue,
+            Err(wisp_codec::blocking::Error::Protocol(e)) => {
+                panic!("server broke the protocol: {e}")
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits until `f` holds, or panics after `secs` seconds.
+pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A masked client frame built by hand (for frames the codec refuses to send).
+pub fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let mut f = vec![b0];
+    let n = payload.len();
+    if n < 126 {
+        f.push(0x80 | n as u8);
+    } else if n < 65536 {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
