@@ -86,7 +86,10 @@ impl From<UsageError> for Error {
 /// assert!(!wisp_codec::blocking::is_timeout(&Error::from(ErrorKind::BrokenPipe)));
 /// ```
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// A blocking WebSocket over a stream whose opening handshake is done.
