@@ -108,7 +108,7 @@
     maskkey: { short: "Masking-key", section: "5.3",
       meaning: () => "32 bits the client picks at random for each frame; payload octet i is XORed with key octet i mod 4" },
     payload: { short: "Payload Data", section: "5.2",
-      meaning: (v) => `${v} bytes of extension data (none here) followed by application data` },
+      meaning: (v) => `${v} bytes of application data (extension data would come first, but no extension is negotiated)` },
   };
   function rsvMeaning(v) {
     return v ? "1: reserved; without a negotiated extension that defines it, a receiver MUST fail the connection"
@@ -191,7 +191,7 @@
         const label = first ? (span >= 4 || cols === 8 && span >= 3 ? `${FIELDS[f.key].short}: ${value}` : FIELDS[f.key].short)
           : `${FIELDS[f.key].short} (cont.)`;
         grid.append(el("div", {
-          class: `dlabel f-${f.key}`,
+          class: `dlabel f-${f.key}${span === 1 ? " bit1" : ""}`,
           style: `grid-row:${2 + line * 2};grid-column:${(s % cols) + 1} / span ${span}`,
           title: `${FIELDS[f.key].short} = ${fieldValueText(f)}`,
           "data-field": f.key,
@@ -404,10 +404,10 @@
         if (r.message) message = r.message;
       }
       const who = role === "server" ? "A server" : "A client";
-      const tail = limit < wire.length ? ` (first ${limit} bytes checked)` : "";
       let what = message ? `accepts it: a complete ${message.type} message` : "accepts it and waits for the next fragment";
       if (frame.opcode === 0 && !message) what = "accepts it as a continuation (after a first fragment)";
-      box.append(el("p", { class: "ok" }, `✓ ${who} receiving this frame ${what}${tail}.`));
+      if (limit < wire.length) what = `accepts its header and its first ${limit.toLocaleString("en")} bytes (the page checks no further)`;
+      box.append(el("p", { class: "ok" }, `✓ ${who} receiving this frame ${what}.`));
       dec.free();
     } catch (e) {
       dec.free();
