@@ -1,1 +1,449 @@
-//! wisp-client: a blocking `std::net` WebSocket client around `wisp-codec`.
+//! # wisp-client
+//!
+//! A blocking `std::net` WebSocket client around [`wisp_codec`]: [`connect`] a
+//! `ws://` URL, then [`Client::send_text`], [`Client::send_binary`],
+//! [`Client::receive`], [`Client::ping`] and [`Client::close`]. Masks and the handshake
+//! nonce come from the operating system's random source (`getrandom`), as RFC 6455
+//! §5.3 and §4.1 require. The IO loop is the codec's [`wisp_codec::blocking`] adapter,
+//! shared with wisp-server.
+//!
+//! `wss://` is not supported yet (no TLS): it is a clear [`Error::TlsUnsupported`].
+//!
+//! ```no_run
+//! use wisp_client::{connect, Message};
+//! let mut client = connect("ws://127.0.0.1:9001/echo")?;
+//! client.send_text("hello")?;
+//! assert_eq!(client.receive()?, Message::Text("hello".into()));
+//! client.close(1000, "bye")?;
+//! # Ok::<(), wisp_client::Error>(())
+//! ```
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use wisp_codec::blocking::{self, WebSocket};
+use wisp_codec::handshake::{ClientRequest, DEFAULT_MAX_HEAD};
+pub use wisp_codec::{CloseCode, CloseFrame, Config, Message, WireFrame};
+use wisp_codec::{Connection, HandshakeError, ProtocolError, State, UsageError};
+
+pub mod autobahn;
+pub mod frames;
+
+/// Everything that can go wrong with a client.
+#[derive(Debug)]
+pub enum Error {
+    /// The URL is not `ws://host[:port][/path]`. Holds the reason.
+    InvalidUrl(String),
+    /// `wss://` needs TLS, which wisp-client does not have yet.
+    TlsUnsupported,
+    /// The TCP connection could not be made (refused, unreachable, unknown host...).
+    Connect(String, io::Error),
+    /// The server refused or botched the opening handshake.
+    Handshake(HandshakeError),
+    /// The connection failed while in use.
+    Io(io::Error),
+    /// The server broke RFC 6455; a close with the error's code was sent.
+    Protocol(ProtocolError),
+    /// Local misuse, e.g. sending after close.
+    Usage(UsageError),
+    /// The closing handshake is over: no more messages.
+    Closed,
+    /// The OS random source failed.
+    Random(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
+            Error::TlsUnsupported => {
+                f.write_str("wss:// is not supported yet (wisp-client has no TLS): use ws://")
+            }
+            Error::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
+            Error::Handshake(HandshakeError::NotSwitchingProtocols(s)) => {
+                write!(f, "handshake refused: the server answered HTTP {s}")
+            }
+            Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Io(e) => write!(f, "connection failed: {e}"),
+            Error::Protocol(e) => {
+                write!(f, "the server broke the protocol ({}): {e}", e.close_code())
+            }
+            Error::Usage(e) => write!(f, "{e}"),
+            Error::Closed => f.write_str("the connection is closed"),
+            Error::Random(e) => write!(f, "random source failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<blocking::Error> for Error {
+    fn from(e: blocking::Error) -> Self {
+        match e {
+            blocking::Error::Io(e) => Error::Io(e),
+            blocking::Error::Protocol(e) => Error::Protocol(e),
+            blocking::Error::Usage(e) => Error::Usage(e),
+            blocking::Error::Closed => Error::Closed,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// The parts of a `ws://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// Host name or address, without brackets for IPv6.
+    pub host: String,
+    /// Port (80 when the URL has none).
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+    /// The `Host` header value: host, plus `:port` when not 80.
+    pub authority: String,
+}
+
+/// Parses a `ws://host[:port][/path][?query]` URL.
+///
+/// ```
+/// use wisp_client::{parse_url, Error};
+/// let u = parse_url("ws://127.0.0.1:9001/echo?x=1").unwrap();
+/// assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 9001, "/echo?x=1"));
+/// assert_eq!(parse_url("ws://example.com").unwrap().path, "/");
+/// assert!(matches!(parse_url("wss://example.com/"), Err(Error::TlsUnsupported)));
+/// assert!(matches!(parse_url("ws:///echo"), Err(Error::InvalidUrl(_))));
+/// assert!(matches!(parse_url("http://x/"), Err(Error::InvalidUrl(_))));
+/// ```
+pub fn parse_url(url: &str) -> Result<Url, Error> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no scheme (ws://host/path)")))?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "ws" => {}
+        "wss" => return Err(Error::TlsUnsupported),
+        other => {
+            return Err(Error::InvalidUrl(format!(
+                "scheme {other:?} is not ws:// (in {url:?})"
+            )))
+        }
+    }
+    let rest = rest.split('#').next().unwrap_or("");
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    if authority.contains('@') {
+        return Err(Error::InvalidUrl(
+            "user info in the URL is not supported".into(),
+        ));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| Error::InvalidUrl(format!("unclosed [ in {url:?}")))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(Error::InvalidUrl(format!("{url:?} has no host")));
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| Error::InvalidUrl(format!("invalid port {p:?} in {url:?}")))?,
+    };
+    let host_part = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let authority = if port == 80 {
+        host_part
+    } else {
+        format!("{host_part}:{port}")
+    };
+    Ok(Url {
+        host: host.to_string(),
+        port,
+        path,
+        authority,
+    })
+}
+
+/// Options for [`connect_with`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// An `Origin` header to send.
+    pub origin: Option<String>,
+    /// Codec limits; `record_frames` keeps the raw bytes of every frame for
+    /// [`Client::poll_wire_frame`] (used by `--show-frames`).
+    pub config: Config,
+    /// Time allowed for the TCP connection and the opening handshake.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            protocols: Vec::new(),
+            origin: None,
+            config: Config::default(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Masking keys from the OS random source, drawn 64 at a time.
+struct Masks {
+    buf: [u8; 256],
+    used: usize,
+}
+
+impl Masks {
+    fn next(&mut self) -> [u8; 4] {
+        if self.used == self.buf.len() {
+            if getrandom::fill(&mut self.buf).is_err() {
+                // getrandom only fails if the OS has no random source at all; never
+                // fall back to a predictable key silently: abort this process.
+                std::process::abort();
+            }
+            self.used = 0;
+        }
+        let k = [
+            self.buf[self.used],
+            self.buf[self.used + 1],
+            self.buf[self.used + 2],
+            self.buf[self.used + 3],
+        ];
+        self.used += 4;
+        k
+    }
+}
+
+/// A connected WebSocket client.
+pub struct Client {
+    ws: WebSocket<TcpStream>,
+    protocol: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("protocol", &self.protocol)
+            .field("state", &self.ws.connection().state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to a `ws://` URL with the default [`Options`].
+pub fn connect(url: &str) -> Result<Client, Error> {
+    connect_with(url, &Options::default())
+}
+
+/// Connects to a `ws://` URL and completes the opening handshake (RFC 6455 §4.1).
+pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
+    let url = parse_url(url)?;
+    let target = format!("{}:{}", url.host, url.port);
+    let addrs: Vec<_> = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Connect(target.clone(), e))?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for the host");
+    let mut stream = None;
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, options.connect_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let mut stream = stream.ok_or(Error::Connect(target, last))?;
+    let _ = stream.set_nodelay(true);
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
+    let mut req = ClientRequest::new(&url.authority, &url.path, nonce);
+    for p in &options.protocols {
+        req = req.protocol(p);
+    }
+    if let Some(o) = &options.origin {
+        req = req.origin(o);
+    }
+    let deadline = Instant::now() + options.connect_timeout;
+    stream.set_write_timeout(Some(options.connect_timeout))?;
+    stream.write_all(&req.to_bytes())?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (accepted, n) = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no handshake response in time",
+            )));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let k = match stream.read(&mut chunk) {
+            Ok(k) => k,
+            Err(e) if blocking::is_timeout(&e) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Io(e)),
+        };
+        if k == 0 {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the handshake",
+            )));
+        }
+        buf.extend_from_slice(&chunk[..k]);
+        match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
+            Ok(Some(done)) => break done,
+            Ok(None) => continue,
+            Err(e) => return Err(Error::Handshake(e)),
+        }
+    };
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    let mut masks = Masks {
+        buf: [0; 256],
+        used: 256,
+    };
+    let mut conn = Connection::client(options.config, move || masks.next());
+    conn.handle_input(&buf[n..]);
+    Ok(Client {
+        ws: WebSocket::new(stream, conn),
+        protocol: accepted.protocol,
+    })
+}
+
+impl Client {
+    /// The subprotocol the server chose, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        Ok(self.ws.send_text(text)?)
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        Ok(self.ws.send_binary(data)?)
+    }
+
+    /// Sends a ping with up to 125 bytes of payload; its pong arrives through
+    /// [`receive`](Client::receive).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        Ok(self.ws.send_ping(payload)?)
+    }
+
+    /// Sends one frame of a fragmented message (see
+    /// [`Connection::send_frame`](wisp_codec::Connection::send_frame)) and writes it.
+    pub fn send_frame(
+        &mut self,
+        opcode: wisp_codec::OpCode,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        self.ws
+            .connection_mut()
+            .send_frame(opcode, fin, payload)
+            .map_err(Error::Usage)?;
+        Ok(self.ws.flush()?)
+    }
+
+    /// The next message (pings are answered automatically and also returned). After
+    /// the server's close: [`Error::Closed`].
+    pub fn receive(&mut self) -> Result<Message, Error> {
+        Ok(self.ws.read_message()?)
+    }
+
+    /// Starts the closing handshake with `code` and `reason` and waits (up to 5 s) for
+    /// the server's close. Returns the server's close frame (`None` if it had no code).
+    /// Messages that arrive meanwhile are dropped.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<Option<CloseFrame>, Error> {
+        if self.ws.connection().close_sent().is_none()
+            && self.ws.connection().state() == State::Open
+        {
+            self.ws.close(CloseCode(code), reason)?;
+        }
+        self.finish_close(Duration::from_secs(5))
+    }
+
+    /// Sends a close with `code` and `reason` without waiting for the answer: keep
+    /// calling [`receive`](Client::receive) for the messages still in flight, until
+    /// [`Error::Closed`].
+    pub fn start_close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        Ok(self.ws.close(CloseCode(code), reason)?)
+    }
+
+    /// Waits up to `wait` for the server's close frame after ours was sent, then
+    /// closes TCP. Returns the server's close frame.
+    pub fn finish_close(&mut self, wait: Duration) -> Result<Option<CloseFrame>, Error> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(f) = self.ws.connection().close_received() {
+                let f = f.cloned();
+                let _ = self.ws.get_ref().shutdown(std::net::Shutdown::Both);
+                return Ok(f);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no close frame from the server in time",
+                )));
+            }
+            self.ws.get_ref().set_read_timeout(Some(left))?;
+            match self.ws.read_message() {
+                Ok(_) | Err(blocking::Error::Closed) => {}
+                Err(blocking::Error::Io(e)) if blocking::is_timeout(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The close frame the server sent: `None` if none came yet, `Some(None)` for one
+    /// without a code.
+    pub fn close_received(&self) -> Option<Option<&CloseFrame>> {
+        self.ws.connection().close_received()
+    }
+
+    /// The next recorded frame (raw wire bytes, in or out) when
+    /// [`Options::config`]`.record_frames` is on.
+    pub fn poll_wire_frame(&mut self) -> Option<WireFrame> {
+        self.ws.connection_mut().poll_wire_frame()
+    }
+
+    /// Sets a read timeout for [`receive`](Client::receive) (`None`: wait forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        Ok(self.ws.get_ref().set_read_timeout(timeout)?)
+    }
+
+    /// The protocol state.
+    pub fn connection(&self) -> &Connection {
+        self.ws.connection()
+    }
+}

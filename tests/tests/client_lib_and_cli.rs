@@ -1,0 +1,172 @@
+//! wisp-client, the library and the CLI, against a running wisp-server.
+
+mod server_harness;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use server_harness::*;
+use wisp_client::{connect, connect_with, Error, Message, Options};
+
+#[test]
+fn bad_urls_and_refused_connections_are_clear_errors() {
+    assert!(matches!(
+        connect("wss://example.com/"),
+        Err(Error::TlsUnsupported)
+    ));
+    assert!(matches!(connect("ws:///echo"), Err(Error::InvalidUrl(_))));
+    assert!(matches!(
+        connect("ws://:9001/echo"),
+        Err(Error::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        connect("http://127.0.0.1/"),
+        Err(Error::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        connect("ws://127.0.0.1:99999/"),
+        Err(Error::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        connect("no url at all"),
+        Err(Error::InvalidUrl(_))
+    ));
+    // A port nobody listens on: bind one, then close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = connect(&format!("ws://127.0.0.1:{port}/")).unwrap_err();
+    assert!(matches!(e, Error::Connect(..)), "{e:?}");
+    assert!(e.to_string().contains("cannot connect"), "{e}");
+}
+
+#[test]
+fn library_send_receive_ping_close_and_subprotocol() {
+    let s = Server::start(&["--subprotocol", "wisp.v1"]);
+    let mut c = connect_with(
+        &s.url("/echo"),
+        &Options {
+            protocols: vec!["other".into(), "wisp.v1".into()],
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(c.protocol(), Some("wisp.v1"));
+    c.send_text("héllo").unwrap();
+    assert_eq!(c.receive().unwrap(), Message::Text("héllo".into()));
+    let big = vec![7u8; 1 << 20];
+    c.send_binary(&big).unwrap();
+    assert_eq!(c.receive().unwrap(), Message::Binary(big));
+    c.ping(b"are you there").unwrap();
+    assert_eq!(
+        c.receive().unwrap(),
+        Message::Pong(b"are you there".to_vec())
+    );
+    let f = c.close(1000, "bye").unwrap().unwrap();
+    assert_eq!(f.code.0, 1000);
+    assert!(matches!(c.send_text("late"), Err(Error::Usage(_))));
+    // A refused handshake names the status.
+    let e = connect(&s.url("/nope")).unwrap_err();
+    assert!(e.to_string().contains("404"), "{e}");
+}
+
+fn client() -> Command {
+    Command::new(binary("wisp-client"))
+}
+
+#[test]
+fn cli_send_count_and_show_frames() {
+    let s = Server::start(&[]);
+    let out = client()
+        .args([
+            &s.url("/echo"),
+            "--send",
+            "Hello",
+            "--send",
+            "wörld",
+            "--count",
+            "2",
+        ])
+        .arg("--show-frames")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Hello\nwörld\nHello\nwörld\n"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    // Our frames: masked, with their key; the server's: unmasked.
+    assert!(
+        err.lines().any(
+            |l| l.starts_with("> FIN=1 RSV=000 opcode=0x1 (text) MASK=1 key=")
+                && l.contains("payload_len=5 | 81 85 ")
+        ),
+        "{err}"
+    );
+    assert!(err
+        .contains("< FIN=1 RSV=000 opcode=0x1 (text) MASK=0 payload_len=5 | 81 05 48 65 6c 6c 6f"));
+    assert!(err.contains("opcode=0x8 (close)"));
+    let out = client()
+        .args([&s.url("/echo"), "--binary", "--send", "AB"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "binary(2): 41 42\n");
+}
+
+#[test]
+fn cli_stdin_lines_out_messages_in() {
+    let s = Server::start(&[]);
+    let mut child = client()
+        .arg(s.url("/echo"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\nthree\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "one\ntwo\nthree\n");
+}
+
+#[test]
+fn cli_exit_status_and_errors() {
+    let s = Server::start(&[]);
+    // An unclean close: the code and reason on stderr, non-zero status.
+    let out = client()
+        .args([&s.url("/chat"), "--binary", "--send", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("1003") && err.contains("chat takes text only"),
+        "{err}"
+    );
+    for (args, code, needle) in [
+        (vec!["wss://example.com/"], 1, "not supported"),
+        (vec!["ws:///x"], 1, "no host"),
+        (vec![], 2, "missing URL"),
+        (vec!["ws://h/", "--count", "zero"], 2, "--count"),
+        (vec!["ws://h/", "--bogus"], 2, "unknown argument"),
+    ] {
+        let out = client().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let out = client().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("--show-frames"));
+}
