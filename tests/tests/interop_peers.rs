@@ -1,0 +1,180 @@
+//! Interop with independent peers, both ways: Python `websockets` (`.venv`) and Node
+//! `ws` (`node_modules`), installed by `scripts/setup.sh`. Their checklist clients
+//! (tests/peers/*_client.*) against wisp-server /echo, and wisp-client against their
+//! echo servers with the same list: text and binary of 0 B, 125 B, 126 B, 64 KiB and
+//! 1 MiB, fragmented messages, ping, and the close code and reason as seen.
+
+mod server_harness;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use server_harness::*;
+use wisp_client::{connect_with, Message, Options};
+use wisp_codec::OpCode;
+
+fn python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup.sh",
+        p.display()
+    );
+    p
+}
+
+fn node() -> Command {
+    assert!(
+        root().join("node_modules/ws").exists(),
+        "node_modules/ws is missing: run scripts/setup.sh"
+    );
+    let mut c = Command::new("node");
+    c.current_dir(root());
+    c
+}
+
+/// Runs a peer's checklist client against `url` and checks every step passed.
+fn run_checklist(mut cmd: Command, url: &str) {
+    let out = cmd
+        .arg(url)
+        .args(["--timeout", "60"])
+        .current_dir(root())
+        .output()
+        .expect("run the peer client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "peer client failed:\n{stdout}\n{stderr}"
+    );
+    for step in [
+        "text 0",
+        "text 125",
+        "text 126",
+        "text 65536",
+        "text 1048576",
+        "binary 0",
+        "binary 125",
+        "binary 126",
+        "binary 65536",
+        "binary 1048576",
+        "fragmented text",
+        "fragmented binary",
+        "ping",
+        "close",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == format!("ok {step}")),
+            "no `ok {step}`:\n{stdout}"
+        );
+    }
+    // The close code and reason as the peer saw them: our echo of its 1000.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("close 1000")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn python_websockets_client_against_wisp_server() {
+    let s = Server::start(&[]);
+    let mut cmd = Command::new(python());
+    cmd.arg("tests/peers/py_client.py");
+    run_checklist(cmd, &s.url("/echo"));
+}
+
+#[test]
+fn node_ws_client_against_wisp_server() {
+    let s = Server::start(&[]);
+    let mut cmd = node();
+    cmd.arg("tests/peers/node_client.js");
+    run_checklist(cmd, &s.url("/echo"));
+}
+
+/// Starts a peer echo server and returns it with its port.
+fn start_peer(mut cmd: Command) -> (Guard, u16) {
+    let mut child = cmd
+        .args(["--port", "0", "--timeout", "120"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the peer server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("LISTENING ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no LISTENING line: {line:?}"));
+    (Guard(child), port)
+}
+
+fn text_of_size(n: usize) -> String {
+    let unit = "aé€😀"; // 1 + 2 + 3 + 4 bytes
+    let s = unit.repeat(n / 10) + &"x".repeat(n % 10);
+    assert_eq!(s.len(), n);
+    s
+}
+
+/// The checklist, with wisp-client as the client.
+fn wisp_client_checklist(port: u16) {
+    let url = format!("ws://127.0.0.1:{port}/");
+    let mut c = connect_with(&url, &Options::default()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for n in [0, 125, 126, 65536, 1 << 20] {
+        let t = text_of_size(n);
+        c.send_text(&t).unwrap();
+        assert_eq!(c.receive().unwrap(), Message::Text(t), "text {n}");
+        let b: Vec<u8> = (0..n).map(|i| (i * 31 + 7) as u8).collect();
+        c.send_binary(&b).unwrap();
+        assert_eq!(c.receive().unwrap(), Message::Binary(b), "binary {n}");
+    }
+    // Fragmented text (a multibyte character split across frames) and binary (with an
+    // empty frame in the middle, and a ping between fragments).
+    let euro = "€".as_bytes();
+    c.send_frame(OpCode::Text, false, b"Hello, w").unwrap();
+    c.send_frame(OpCode::Continuation, false, &euro[..1])
+        .unwrap();
+    c.send_frame(OpCode::Continuation, true, &euro[1..])
+        .unwrap();
+    assert_eq!(c.receive().unwrap(), Message::Text("Hello, w€".into()));
+    c.send_frame(OpCode::Binary, false, &[1; 1000]).unwrap();
+    c.send_frame(OpCode::Continuation, false, &[]).unwrap();
+    c.ping(b"between").unwrap();
+    c.send_frame(OpCode::Continuation, true, &[2; 70000])
+        .unwrap();
+    assert_eq!(c.receive().unwrap(), Message::Pong(b"between".to_vec()));
+    let mut want = vec![1u8; 1000];
+    want.extend([2u8; 70000]);
+    assert_eq!(c.receive().unwrap(), Message::Binary(want));
+    // Ping with a payload.
+    c.ping(b"wisp-ping-\x00\xff").unwrap();
+    assert_eq!(
+        c.receive().unwrap(),
+        Message::Pong(b"wisp-ping-\x00\xff".to_vec())
+    );
+    // Close 1000 "bye": the peer answers 1000.
+    let f = c.close(1000, "bye").unwrap().expect("a close code");
+    assert_eq!(f.code.0, 1000, "peer answered {f:?}");
+}
+
+#[test]
+fn wisp_client_against_python_websockets_server() {
+    let mut cmd = Command::new(python());
+    cmd.arg("tests/peers/py_echo_server.py");
+    let (_peer, port) = start_peer(cmd);
+    wisp_client_checklist(port);
+}
+
+#[test]
+fn wisp_client_against_node_ws_server() {
+    let mut cmd = node();
+    cmd.arg("tests/peers/node_echo_server.js");
+    let (_peer, port) = start_peer(cmd);
+    wisp_client_checklist(port);
+}
