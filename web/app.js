@@ -650,6 +650,9 @@
       verdicts.append(el("li", { class: frame.masked ? "ok" : "bad" },
         frame.masked ? `✓ MASK = 1: the browser masked its frame with key ${hex(frame.maskKey)}, as every client MUST (§5.1).`
           : "✗ MASK = 0: an unmasked client frame; the server MUST fail the connection (§5.1)."));
+      $(".predicted", x.card).append(el("p", { class: "mono wire" },
+        el("span", { class: "note", text: "With the browser's key filled in: " }), hex(again.subarray(0, 64)),
+        again.length > 64 ? " …" : ""));
       verdicts.append(el("li", { class: same ? "ok" : "bad" },
         same ? "✓ With that key, the page's prediction equals the received bytes, every one."
           : "✗ With that key, the prediction differs from the received bytes (fragmented, or an extension?)."));
@@ -896,6 +899,7 @@
 
     const log = $("#s-log");
     log.replaceChildren();
+    if (step.log.length === 0) log.append(el("li", { class: "note", text: "No byte fed yet." }));
     const from = Math.max(0, step.log.length - 300);
     if (from > 0) log.append(el("li", { class: "note", text: `(${from} earlier events not shown)` }));
     for (const entry of step.log.slice(from)) log.append(el("li", { class: entry.cls, text: entry.text }));
