@@ -471,7 +471,7 @@
   let ws = null;
   let opened = false;
   let exchangeCount = 0;
-  const pendingEchoes = []; // texts/bytes sent, whose echo is still to come
+  const pendingEchoes = []; // {key, x}: messages sent whose echo is still to come
   const awaitingIn = []; // exchanges waiting for the report of the frame the server received
   const awaitingOut = []; // ... and of the frame the server sent back
   const liveFrames = []; // {label, hex, role} for the stepper
@@ -553,7 +553,7 @@
     const opcode = binary ? 2 : 1;
     exchangeCount += 1;
     const x = newExchange(exchangeCount, text, payload, opcode);
-    pendingEchoes.push(binary ? hex(payload) : text);
+    pendingEchoes.push({ key: binary ? `bin:${hex(payload)}` : `text:${text}`, x });
     awaitingIn.push(x);
     awaitingOut.push(x);
     ws.send(binary ? payload : text);
@@ -584,17 +584,16 @@
   }
 
   function onLiveMessage(data) {
-    if (typeof data !== "string") {
-      const got = hex(new Uint8Array(data));
-      const i = pendingEchoes.indexOf(got);
-      if (i >= 0) pendingEchoes.splice(i, 1);
-      markEcho(new Uint8Array(data), true);
+    const binary = typeof data !== "string";
+    const bytes = binary ? new Uint8Array(data) : encoder.encode(data);
+    const key = binary ? `bin:${hex(bytes)}` : `text:${data}`;
+    const i = pendingEchoes.findIndex((p) => p.key === key);
+    if (i >= 0) {
+      markEcho(pendingEchoes.splice(i, 1)[0].x, bytes, binary);
       return;
     }
-    const i = pendingEchoes.indexOf(data);
-    if (i >= 0) {
-      pendingEchoes.splice(i, 1);
-      markEcho(encoder.encode(data), false);
+    if (binary) {
+      appendOther(el("p", {}, "Binary message: ", el("span", { class: "mono", text: showPayload(bytes) })));
       return;
     }
     let report;
@@ -608,11 +607,9 @@
     else appendOther(el("p", {}, "Message: ", el("span", { class: "mono", text: data })));
   }
 
-  function markEcho(bytes, binary) {
-    const x = [...$$("#l-exchanges .exchange")].find((c) => !c.dataset.echoed);
-    if (!x) return;
-    x.dataset.echoed = "1";
-    $(".verdicts", x).append(el("li", { class: "ok" },
+  function markEcho(x, bytes, binary) {
+    x.card.dataset.echoed = "1";
+    $(".verdicts", x.card).append(el("li", { class: "ok" },
       `✓ The echo arrived as a ${binary ? "binary" : "text"} message: ${showPayload(bytes, 60)}`));
   }
 

@@ -167,6 +167,18 @@ await test("live: a message crosses the socket; browser frame MASK=1, server fra
   await page.waitForSelector(".exchange[data-n='2'] .wire-out .wire-view");
   assertEq(await attr(page, ".exchange[data-n='2'] .wire-in .wire-view", "data-opcode"), "2", "binary opcode");
   await page.uncheck("#l-binary");
+  // Two messages in flight at once: each frame and echo lands on its own message.
+  await page.fill("#l-message", "one");
+  await page.click("#l-send");
+  await page.fill("#l-message", "two");
+  await page.click("#l-send");
+  for (const [n, payload] of [[3, "one"], [4, "two"]]) {
+    const c = `.exchange[data-n='${n}']`;
+    await page.waitForSelector(`${c}[data-echoed='1'] .wire-out .wire-view`);
+    assertEq(await attr(page, `${c} .wire-in .wire-view`, "data-payload"), payload, `message ${n} browser frame`);
+    assertEq(await attr(page, `${c} .wire-out .wire-view`, "data-payload"), payload, `message ${n} server frame`);
+    assertMatch(await text(page, `${c} .verdicts`), new RegExp(`echo arrived as a text message: "${payload}"`), `message ${n} echo`);
+  }
   await page.waitForSelector("#l-accept-check");
   assertMatch(await text(page, "#l-handshake"), /Sec-WebSocket-Accept/, "handshake panel");
   await page.locator("#live").screenshot({ path: path.join(SHOTS, "live.png") });
@@ -220,7 +232,7 @@ await test("labelled and keyboard usable: every control has a label; Enter sends
   await page.focus("#l-message");
   await page.fill("#l-message", "typed");
   await page.keyboard.press("Enter");
-  await page.waitForSelector(".exchange[data-n='3'] .wire-out .wire-view");
+  await page.waitForSelector(".exchange[data-n='5'] .wire-out .wire-view");
   await page.focus("#s-reset");
   await page.keyboard.press("Enter");
   assertEq(await attr(page, "#s-view", "data-pos"), "0", "reset by keyboard");
@@ -259,8 +271,35 @@ await test("file://: the page opened from disk loads the embedded wasm; the comp
   assertEq(await attr(disk, "#c-out", "data-hex"), "81 83 01 02 03 04 49 6b 22", "typed frame");
   await disk.click("#e-presets button[data-preset='invalid-utf8']");
   assertEq(await text(disk, "#e-code"), "1007", "error preset from disk");
+  // From disk the page sends `Origin: null`, which wisp-server accepts by default.
+  await disk.fill("#l-url", `ws://${new URL(BASE).host}/inspect`);
+  await disk.click("#l-connect");
+  await disk.waitForSelector("#l-status[data-state='open']");
+  await disk.fill("#l-message", "from disk");
+  await disk.click("#l-send");
+  await disk.waitForSelector(".exchange[data-n='1'] .wire-out .wire-view");
+  assertEq(await attr(disk, ".exchange[data-n='1'] .wire-in .wire-view", "data-mask"), "1", "browser frame MASK from disk");
+  assertEq(await attr(disk, ".exchange[data-n='1'] .wire-in .wire-view", "data-payload"), "from disk", "payload from disk");
   await disk.screenshot({ path: path.join(SHOTS, "file-url.png") });
   assertEq(disk.errors.join("\n"), "", "console errors");
+  await disk.close();
+});
+
+await test("no server: Connect to a closed port gives a clear status, the rest keeps working", async () => {
+  const disk = await newPage();
+  await disk.goto(pathToFileURL(path.join(ROOT, "web/index.html")).href);
+  await ready(disk);
+  await disk.fill("#l-url", "ws://127.0.0.1:9/inspect");
+  await disk.click("#l-connect");
+  await disk.waitForSelector("#l-status[data-state='error']");
+  assertMatch(await text(disk, "#l-status"), /Could not connect[\s\S]*Is wisp-server running\?/, "status");
+  assertEq(await disk.isDisabled("#l-send"), true, "Send stays disabled");
+  await disk.selectOption("#c-preset", "ping");
+  assertEq(await attr(disk, "#c-out", "data-hex"), "89 05 48 65 6c 6c 6f", "composer still works");
+  // Chromium itself reports the refused connection; the page adds nothing.
+  const others = disk.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/inspect' failed/.test(e));
+  assertEq(others.join("\n"), "", "console errors besides Chromium's own report");
+  await disk.locator("#live").screenshot({ path: path.join(SHOTS, "no-server.png") });
   await disk.close();
 });
 

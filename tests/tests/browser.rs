@@ -11,8 +11,9 @@
 //! wisp-server; a §5.7 example composed and its fields; a live message whose browser frame
 //! decodes with MASK=1 and the right opcode, length and payload, and whose server frame
 //! has MASK=0; the stepper run to the end of a frame; the error presets' close codes and
-//! RFC sentences; phone width; file:// loading with a working composer. Screenshots are
-//! saved under `target/browser-screenshots/`.
+//! RFC sentences; labels and keyboard use; phone width; file:// loading with a working
+//! composer and a live connection (`Origin: null`); a clear status when no server
+//! answers. Screenshots are saved under `target/browser-screenshots/`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
