@@ -261,10 +261,8 @@ fn spawn_tungstenite() -> SocketAddr {
                     return;
                 };
                 while let Ok(msg) = ws.read() {
-                    if msg.is_binary() || msg.is_text() {
-                        if ws.send(msg).is_err() {
-                            return;
-                        }
+                    if (msg.is_binary() || msg.is_text()) && ws.send(msg).is_err() {
+                        return;
                     }
                 }
             });
