@@ -41,7 +41,11 @@ pub fn binary(name: &str) -> PathBuf {
             .expect("cargo build");
         assert!(status.success(), "building the binaries failed");
     });
-    root().join("target/debug").join(name)
+    // The test executable is target/<profile>/deps/NAME-HASH: the binaries are one up
+    // (this follows CARGO_TARGET_DIR and the profile).
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    dir.join(name)
 }
 
 /// Kills the child when dropped, so a failing test leaves nothing running.
