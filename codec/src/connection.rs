@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::close::{CloseCode, CloseFrame};
-use crate::decoder::{Decoded, FrameDecoder};
+use crate::decoder::{Decoded, FrameDecoder, WholeFrame};
 use crate::error::{ProtocolError, UsageError};
 use crate::header::FrameHeader;
 use crate::mask::apply_mask;
@@ -385,6 +385,45 @@ impl Connection {
                 return Ok(None);
             }
             let buf = &mut self.rx[self.rx_start..self.rx_end];
+            // Fast path: a whole frame in the buffer, decoded and handed on in one step.
+            // Same events, output and errors as the incremental path below (the
+            // decoder_connection fuzz target checks one-shot against byte-at-a-time input).
+            if !self.config.record_frames {
+                let (used, result) = match self.decoder.decode_frame(buf) {
+                    Err(e) => return Err(self.fail(e)),
+                    Ok(None) => (0, Ok(None)),
+                    Ok(Some(WholeFrame {
+                        frame_len: used,
+                        header,
+                        payload,
+                    })) => {
+                        self.rx_start += used;
+                        // A whole message in one frame, the commonest of all, is built
+                        // right here into the return value (through a temporary, every
+                        // message paid a store-forwarding stall on the way out).
+                        if self.reassembler.is_whole_message(&header) {
+                            return match header.opcode {
+                                OpCode::Text => match core::str::from_utf8(payload) {
+                                    Ok(text) => Ok(Some(Message::Text(String::from(text)))),
+                                    Err(_) => Err(self.fail(ProtocolError::InvalidUtf8)),
+                                },
+                                _ => Ok(Some(Message::Binary(payload.to_vec()))),
+                            };
+                        }
+                        (used, self.reassembler.on_frame(&header, payload))
+                    }
+                };
+                if used > 0 {
+                    match result {
+                        Err(e) => return Err(self.fail(e)),
+                        Ok(None) => continue,
+                        Ok(Some(message)) => {
+                            return Ok(Some(self.on_message(message)));
+                        }
+                    }
+                }
+            }
+            let buf = &mut self.rx[self.rx_start..self.rx_end];
             // Raw bytes are copied before `decode` unmasks them in place.
             let recorded = self.wire_rx.len();
             if self.config.record_frames {
@@ -420,36 +459,54 @@ impl Connection {
                 Err(e) => return Err(self.fail(e)),
                 Ok(None) => continue,
                 Ok(Some(message)) => {
-                    self.on_message(&message);
-                    return Ok(Some(message));
+                    return Ok(Some(self.on_message(message)));
                 }
             }
         }
     }
 
-    /// Automatic answers to control frames (§5.5.1, §5.5.2).
-    fn on_message(&mut self, message: &Message) {
-        match message {
-            Message::Ping(payload) if self.config.auto_pong && self.state == State::Open => {
-                self.write_frame(OpCode::Pong, true, payload);
-            }
+    /// Automatic answers to control frames (§5.5.1, §5.5.2). Data messages need none.
+    ///
+    /// The message goes through by value and the answers get its parts, never a
+    /// reference to it: a reference would keep every data message in memory on the way
+    /// out, and reading it back costs a store-forwarding stall per message.
+    #[inline(always)]
+    fn on_message(&mut self, message: Message) -> Message {
+        match &message {
+            Message::Ping(payload) => self.on_ping(payload.as_slice()),
             Message::Close(frame) => {
-                self.close_received = Some(frame.clone());
-                if self.state == State::Open {
-                    // §5.5.1: "If an endpoint receives a Close frame and did not previously
-                    // send a Close frame, the endpoint MUST send a Close frame in response.
-                    // (When sending a Close frame in response, the endpoint typically echos
-                    // the status code it received.)"
-                    let reply = frame.as_ref().map(|f| CloseFrame {
-                        code: f.code,
-                        reason: String::new(),
-                    });
-                    self.write_close(reply);
-                }
-                self.state = State::Closed;
+                self.on_close(frame.as_ref().map(|f| (f.code, f.reason.as_str())));
             }
             _ => {}
         }
+        message
+    }
+
+    #[inline(never)]
+    fn on_ping(&mut self, payload: &[u8]) {
+        if self.config.auto_pong && self.state == State::Open {
+            self.write_frame(OpCode::Pong, true, payload);
+        }
+    }
+
+    #[inline(never)]
+    fn on_close(&mut self, frame: Option<(CloseCode, &str)>) {
+        self.close_received = Some(frame.map(|(code, reason)| CloseFrame {
+            code,
+            reason: String::from(reason),
+        }));
+        if self.state == State::Open {
+            // §5.5.1: "If an endpoint receives a Close frame and did not previously
+            // send a Close frame, the endpoint MUST send a Close frame in response.
+            // (When sending a Close frame in response, the endpoint typically echos
+            // the status code it received.)"
+            let reply = frame.map(|(code, _)| CloseFrame {
+                code,
+                reason: String::new(),
+            });
+            self.write_close(reply);
+        }
+        self.state = State::Closed;
     }
 
     /// §7.1.7 Fail the WebSocket Connection: send a Close with the error's code unless

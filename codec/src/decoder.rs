@@ -30,6 +30,17 @@ pub enum Decoded<'a> {
     NeedMore,
 }
 
+/// A whole frame decoded in one step by [`FrameDecoder::decode_frame`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct WholeFrame<'a> {
+    /// Bytes the frame took from the input: header and payload.
+    pub frame_len: usize,
+    /// The validated header.
+    pub header: FrameHeader,
+    /// The unmasked payload, borrowed from the input.
+    pub payload: &'a [u8],
+}
+
 /// What the decoder is waiting for: used by the browser stepper to show its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecoderState {
@@ -171,7 +182,81 @@ impl FrameDecoder {
         }
     }
 
+    /// Decodes a whole frame in one step when `buf` holds all of it, between frames: the
+    /// fast path for the common case of a small frame that arrived in one read.
+    ///
+    /// Returns the frame's header, its unmasked payload (borrowed from `buf`) and the bytes
+    /// it used, exactly what [`decode`](FrameDecoder::decode) would report over its
+    /// `Header` and `Payload` events, and fails with the error `decode` would fail with.
+    /// `Ok(None)` when the frame is not complete in `buf` or a frame is already in progress:
+    /// nothing is consumed and the decoder is unchanged, so call `decode` instead.
+    ///
+    /// ```
+    /// use wisp_codec::{FrameDecoder, OpCode, Role};
+    /// let mut frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// let mut dec = FrameDecoder::new(Role::Server, 1 << 20);
+    /// assert_eq!(dec.decode_frame(&mut frame[..10]), Ok(None)); // one byte short
+    /// let whole = dec.decode_frame(&mut frame).unwrap().unwrap();
+    /// assert_eq!(whole.frame_len, 11);
+    /// assert_eq!((whole.header.opcode, whole.payload), (OpCode::Text, &b"Hello"[..]));
+    /// ```
+    #[inline]
+    pub fn decode_frame<'a>(
+        &mut self,
+        buf: &'a mut [u8],
+    ) -> Result<Option<WholeFrame<'a>>, ProtocolError> {
+        if self.state != DecoderState::Header || buf.len() < 2 {
+            return Ok(None);
+        }
+        let (b0, b1) = (buf[0], buf[1]);
+        self.check_first_bytes(b0, b1)?;
+        let len7 = b1 & 0x7f;
+        let (header, n) = if len7 < 126 {
+            // The 7-bit length form, the common case, read in place: the checks above
+            // leave nothing else to refuse (RSV bits are zero, the opcode is known).
+            let n = if b1 & 0x80 != 0 { 6 } else { 2 };
+            if buf.len() < n {
+                return Ok(None);
+            }
+            let mask = (n == 6).then(|| [buf[2], buf[3], buf[4], buf[5]]);
+            let header = FrameHeader {
+                fin: b0 & 0x80 != 0,
+                rsv: 0,
+                opcode: OpCode::try_from(b0 & 0x0f)?,
+                mask,
+                payload_len: u64::from(len7),
+            };
+            (header, n)
+        } else {
+            match FrameHeader::decode(buf)? {
+                Some(decoded) => decoded,
+                None => return Ok(None),
+            }
+        };
+        if header.payload_len > self.max_frame_size {
+            return Err(ProtocolError::FrameTooLarge {
+                len: header.payload_len,
+                max: self.max_frame_size,
+            });
+        }
+        let available = (buf.len() - n) as u64;
+        if header.payload_len > available {
+            return Ok(None);
+        }
+        let end = n + header.payload_len as usize;
+        let payload = &mut buf[n..end];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        Ok(Some(WholeFrame {
+            frame_len: end,
+            header,
+            payload,
+        }))
+    }
+
     /// The checks that the first two bytes decide, made as soon as they arrive.
+    #[inline]
     fn check_first_bytes(&self, b0: u8, b1: u8) -> Result<(), ProtocolError> {
         let rsv = (b0 >> 4) & 0x7;
         if rsv != 0 {

@@ -67,6 +67,7 @@ impl FrameHeader {
     /// let top_bit = [0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
     /// assert_eq!(FrameHeader::decode(&top_bit), Err(ProtocolError::InvalidPayloadLength));
     /// ```
+    #[inline]
     pub fn decode(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         let (&b0, &b1) = match (buf.first(), buf.get(1)) {
             (Some(b0), Some(b1)) => (b0, b1),

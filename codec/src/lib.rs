@@ -62,7 +62,7 @@ pub mod wasm;
 
 pub use close::{CloseCode, CloseFrame};
 pub use connection::{Config, Connection, Direction, MaskSource, Role, State, WireFrame};
-pub use decoder::{Decoded, DecoderState, FrameDecoder};
+pub use decoder::{Decoded, DecoderState, FrameDecoder, WholeFrame};
 pub use error::{HandshakeError, ProtocolError, UsageError};
 pub use header::{FrameHeader, MAX_HEADER_LEN};
 pub use mask::apply_mask;

@@ -21,36 +21,51 @@
 /// apply_mask(b, key, 3);
 /// assert_eq!(&buf, b"Hello");
 /// ```
+#[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let rot = offset % 4;
-    let key = [
-        key[rot],
-        key[(rot + 1) % 4],
-        key[(rot + 2) % 4],
-        key[(rot + 3) % 4],
-    ];
-    let mut chunks = buf.chunks_exact_mut(64);
-    let k4 = u32::from_ne_bytes(key);
+    // The key as it lines up with `buf[0]`, repeated over a word. Little-endian on every
+    // target: byte i of `k8.to_le_bytes()` is `key[(offset + i) % 4]`.
+    let k4 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
     let k8 = u64::from(k4) | (u64::from(k4) << 32);
-    for chunk in &mut chunks {
-        for word in chunk.chunks_exact_mut(8) {
-            let w = u64::from_ne_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]) ^ k8;
-            word.copy_from_slice(&w.to_ne_bytes());
+    if buf.len() >= 64 {
+        // Out of line: the bulk loop is big, and small frames (the common case) should not
+        // pay for a call.
+        return mask_bulk(buf, k8);
+    }
+    mask_words(buf, k8);
+}
+
+/// Eight bytes at a time, then the tail.
+#[inline(always)]
+fn mask_words(buf: &mut [u8], k8: u64) {
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        xor_word(word, k8);
+    }
+    let key = k8.to_le_bytes();
+    for (b, k) in words.into_remainder().iter_mut().zip(key) {
+        *b ^= k;
+    }
+}
+
+#[inline(always)]
+fn xor_word(word: &mut [u8], k8: u64) {
+    let w = u64::from_le_bytes([
+        word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+    ]) ^ k8;
+    word.copy_from_slice(&w.to_le_bytes());
+}
+
+/// 64-byte blocks of eight words (the compiler vectorises them), then [`mask_words`].
+#[inline(never)]
+fn mask_bulk(buf: &mut [u8], k8: u64) {
+    let mut blocks = buf.chunks_exact_mut(64);
+    for block in &mut blocks {
+        for word in block.chunks_exact_mut(8) {
+            xor_word(word, k8);
         }
     }
-    let rest = chunks.into_remainder();
-    let mut words = rest.chunks_exact_mut(8);
-    for word in &mut words {
-        let w = u64::from_ne_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]) ^ k8;
-        word.copy_from_slice(&w.to_ne_bytes());
-    }
-    for (i, b) in words.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
-    }
+    mask_words(blocks.into_remainder(), k8);
 }
 
 /// The reference implementation: one byte at a time, exactly as §5.3 words it. Used by

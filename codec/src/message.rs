@@ -167,6 +167,57 @@ impl Reassembler {
         Ok(())
     }
 
+    /// True when a whole frame with this header is a whole message within the limit: an
+    /// unfragmented text or binary frame while no message is in progress. Its payload is
+    /// then the message as is (text still to be checked as UTF-8), and nothing needs to go
+    /// through the reassembler: the fast path of [`Connection`](crate::Connection).
+    ///
+    /// ```
+    /// use wisp_codec::{FrameHeader, OpCode, Reassembler};
+    /// let r = Reassembler::new(1024);
+    /// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: None, payload_len: 5 };
+    /// assert!(r.is_whole_message(&h));
+    /// assert!(!r.is_whole_message(&FrameHeader { fin: false, ..h }));
+    /// assert!(!r.is_whole_message(&FrameHeader { payload_len: 1025, ..h })); // on_header says 1009
+    /// ```
+    #[inline]
+    pub fn is_whole_message(&self, header: &FrameHeader) -> bool {
+        header.fin
+            && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+            && self.message.is_none()
+            && header.payload_len <= self.max_message_size
+    }
+
+    /// A whole frame at once: the same result as [`on_header`](Reassembler::on_header)
+    /// followed by [`on_payload`](Reassembler::on_payload) with `last` set; control frames
+    /// skip the reassembly buffer. Call it between frames only (not inside a frame's
+    /// payload).
+    ///
+    /// ```
+    /// use wisp_codec::{FrameHeader, Message, OpCode, Reassembler};
+    /// let mut r = Reassembler::new(1024);
+    /// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Ping, mask: None, payload_len: 2 };
+    /// assert_eq!(r.on_frame(&h, b"hi"), Ok(Some(Message::Ping(b"hi".to_vec()))));
+    /// ```
+    #[inline]
+    pub fn on_frame(
+        &mut self,
+        header: &FrameHeader,
+        payload: &[u8],
+    ) -> Result<Option<Message>, ProtocolError> {
+        debug_assert_eq!(header.payload_len, payload.len() as u64);
+        match header.opcode {
+            // Control frames never touch the message in progress.
+            OpCode::Ping => Ok(Some(Message::Ping(payload.to_vec()))),
+            OpCode::Pong => Ok(Some(Message::Pong(payload.to_vec()))),
+            OpCode::Close => Ok(Some(Message::Close(CloseFrame::parse(payload)?))),
+            _ => {
+                self.on_header(header)?;
+                self.on_payload(payload, true)
+            }
+        }
+    }
+
     /// Takes the next piece of the current frame's (unmasked) payload. Returns the
     /// message when `last` completes a control frame or the final fragment.
     ///

@@ -52,6 +52,7 @@ impl OpCode {
 impl TryFrom<u8> for OpCode {
     type Error = ProtocolError;
 
+    #[inline]
     fn try_from(value: u8) -> Result<Self, ProtocolError> {
         Ok(match value {
             0x0 => OpCode::Continuation,
