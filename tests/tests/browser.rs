@@ -35,7 +35,13 @@ struct Server {
 
 impl Server {
     fn start(web: &Path) -> Server {
-        let bin = root().join("target/debug/wisp-server");
+        // Next to this test executable (target/debug/deps/..): follows CARGO_TARGET_DIR.
+        let exe = std::env::current_exe().expect("current_exe");
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .join("wisp-server");
         require(&bin, "run cargo build --workspace --bins");
         let mut child = Command::new(&bin)
             .args(["--listen", "127.0.0.1:0", "--web"])
