@@ -187,7 +187,8 @@
         const line = Math.floor(s / cols);
         const e = Math.min(end, (line + 1) * cols);
         const span = e - s;
-        const value = f.key === "payload" ? showPayload(frame.unmasked.subarray(0, shownPayload), 20) : fieldValueText(f);
+        let value = f.key === "payload" ? showPayload(frame.unmasked.subarray(0, shownPayload), 20) : fieldValueText(f);
+        if (f.key === "payload" && frame.masked) value = `bits as masked on the wire; unmasked ${value}`;
         const label = first ? (span >= 4 || cols === 8 && span >= 3 ? `${FIELDS[f.key].short}: ${value}` : FIELDS[f.key].short)
           : `${FIELDS[f.key].short} (cont.)`;
         grid.append(el("div", {
