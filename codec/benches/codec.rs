@@ -110,11 +110,12 @@ mod native {
         }
     }
 
-    /// wisp: read into the connection's buffer as a driver does, drain the events.
+    /// wisp: read into the connection's buffer as a driver does, drain the events. Both
+    /// sides consume each message the same way: match it, add up the payload lengths.
     fn wisp_decode(stream: &[u8]) -> usize {
         let mut socket = MemStream { data: stream };
         let mut conn = Connection::server(Config::default());
-        let mut frames = 0;
+        let (mut frames, mut bytes) = (0, 0);
         loop {
             let n = socket
                 .read(conn.input_buffer(READ))
@@ -124,18 +125,15 @@ mod native {
             }
             conn.commit_input(n);
             while let Some(message) = conn.poll_event().expect("valid stream") {
-                match message {
-                    Message::Text(t) => {
-                        black_box(&t);
-                    }
-                    Message::Binary(b) => {
-                        black_box(&b);
-                    }
+                bytes += match message {
+                    Message::Text(t) => t.len(),
+                    Message::Binary(b) => b.len(),
                     _ => unreachable!(),
-                }
+                };
                 frames += 1;
             }
         }
+        assert_eq!(black_box(bytes), frames * 16);
         frames
     }
 
@@ -143,10 +141,15 @@ mod native {
         use tungstenite::protocol::{Role, WebSocket};
         let socket = MemStream { data: stream };
         let mut ws = WebSocket::from_raw_socket(socket, Role::Server, None);
+        let mut bytes = 0;
         for _ in 0..FRAMES {
-            let message = ws.read().expect("valid stream");
-            black_box(&message);
+            bytes += match ws.read().expect("valid stream") {
+                tungstenite::Message::Text(t) => t.len(),
+                tungstenite::Message::Binary(b) => b.len(),
+                _ => unreachable!(),
+            };
         }
+        assert_eq!(black_box(bytes), FRAMES * 16);
         FRAMES
     }
 

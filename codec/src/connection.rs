@@ -379,6 +379,7 @@ impl Connection {
     /// assert_eq!(s.poll_event(), Ok(Some(Message::Ping(vec![]))));
     /// assert_eq!(s.pending_output(), [0x8a, 0x00]); // the automatic pong
     /// ```
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Message>, ProtocolError> {
         loop {
             if self.state == State::Closed {
@@ -423,45 +424,53 @@ impl Connection {
                     }
                 }
             }
-            let buf = &mut self.rx[self.rx_start..self.rx_end];
-            // Raw bytes are copied before `decode` unmasks them in place.
-            let recorded = self.wire_rx.len();
-            if self.config.record_frames {
-                let n = self.decoder.max_consume(buf.len());
-                self.wire_rx.extend_from_slice(&buf[..n]);
+            if let Some(result) = self.incremental_step() {
+                return result;
             }
-            let decoded = self.decoder.decode(buf);
-            let (used, event) = match decoded {
-                Ok(d) => d,
-                Err(e) => return Err(self.fail(e)),
-            };
-            self.wire_rx.truncate(recorded + used);
-            self.rx_start += used;
-            let result = match event {
-                Decoded::NeedMore => return Ok(None),
-                Decoded::Header(header) => self.reassembler.on_header(&header).map(|()| None),
-                Decoded::Payload { data, last } => {
-                    let r = self.reassembler.on_payload(data, last);
-                    // A frame is recorded once it is complete and accepted, so the record
-                    // does not depend on how the input was split: a frame that fails the
-                    // connection (fail-fast, possibly before its last byte) is not recorded.
-                    if last && r.is_ok() && self.config.record_frames {
-                        let bytes = core::mem::take(&mut self.wire_rx);
-                        self.wire.push_back(WireFrame {
-                            direction: Direction::Received,
-                            bytes,
-                        });
-                    }
-                    r
+        }
+    }
+
+    /// One step of the incremental path: a header, or the next piece of a payload, as
+    /// much as the buffer holds. `None`: go on decoding. Out of line, so that the fast
+    /// path of [`poll_event`](Connection::poll_event) stays small.
+    #[inline(never)]
+    fn incremental_step(&mut self) -> Option<Result<Option<Message>, ProtocolError>> {
+        let buf = &mut self.rx[self.rx_start..self.rx_end];
+        // Raw bytes are copied before `decode` unmasks them in place.
+        let recorded = self.wire_rx.len();
+        if self.config.record_frames {
+            let n = self.decoder.max_consume(buf.len());
+            self.wire_rx.extend_from_slice(&buf[..n]);
+        }
+        let decoded = self.decoder.decode(buf);
+        let (used, event) = match decoded {
+            Ok(d) => d,
+            Err(e) => return Some(Err(self.fail(e))),
+        };
+        self.wire_rx.truncate(recorded + used);
+        self.rx_start += used;
+        let result = match event {
+            Decoded::NeedMore => return Some(Ok(None)),
+            Decoded::Header(header) => self.reassembler.on_header(&header).map(|()| None),
+            Decoded::Payload { data, last } => {
+                let r = self.reassembler.on_payload(data, last);
+                // A frame is recorded once it is complete and accepted, so the record
+                // does not depend on how the input was split: a frame that fails the
+                // connection (fail-fast, possibly before its last byte) is not recorded.
+                if last && r.is_ok() && self.config.record_frames {
+                    let bytes = core::mem::take(&mut self.wire_rx);
+                    self.wire.push_back(WireFrame {
+                        direction: Direction::Received,
+                        bytes,
+                    });
                 }
-            };
-            match result {
-                Err(e) => return Err(self.fail(e)),
-                Ok(None) => continue,
-                Ok(Some(message)) => {
-                    return Ok(Some(self.on_message(message)));
-                }
+                r
             }
+        };
+        match result {
+            Err(e) => Some(Err(self.fail(e))),
+            Ok(None) => None,
+            Ok(Some(message)) => Some(Ok(Some(self.on_message(message)))),
         }
     }
 
@@ -511,6 +520,8 @@ impl Connection {
 
     /// §7.1.7 Fail the WebSocket Connection: send a Close with the error's code unless
     /// we already sent one, and stop.
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
         if self.state == State::Open {
             let mut reason = String::new();

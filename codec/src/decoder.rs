@@ -209,25 +209,33 @@ impl FrameDecoder {
             return Ok(None);
         }
         let (b0, b1) = (buf[0], buf[1]);
-        self.check_first_bytes(b0, b1)?;
         let len7 = b1 & 0x7f;
-        let (header, n) = if len7 < 126 {
-            // The 7-bit length form, the common case, read in place: the checks above
-            // leave nothing else to refuse (RSV bits are zero, the opcode is known).
-            let n = if b1 & 0x80 != 0 { 6 } else { 2 };
+        let mask_bit = match self.role {
+            Role::Server => 0x80,
+            Role::Client => 0,
+        };
+        let (header, n) = if (b0 == 0x81 || b0 == 0x82) && b1 & 0x80 == mask_bit && len7 < 126 {
+            // The commonest frame of all, read in place: FIN set, RSV bits clear, text or
+            // binary, a 7-bit length, the MASK bit the role expects. Nothing in it to refuse.
+            let n = if mask_bit != 0 { 6 } else { 2 };
             if buf.len() < n {
                 return Ok(None);
             }
             let mask = (n == 6).then(|| [buf[2], buf[3], buf[4], buf[5]]);
             let header = FrameHeader {
-                fin: b0 & 0x80 != 0,
+                fin: true,
                 rsv: 0,
-                opcode: OpCode::try_from(b0 & 0x0f)?,
+                opcode: if b0 == 0x81 {
+                    OpCode::Text
+                } else {
+                    OpCode::Binary
+                },
                 mask,
                 payload_len: u64::from(len7),
             };
             (header, n)
         } else {
+            self.check_first_bytes(b0, b1)?;
             match FrameHeader::decode(buf)? {
                 Some(decoded) => decoded,
                 None => return Ok(None),
