@@ -404,10 +404,20 @@ impl Connection {
                         // message paid a store-forwarding stall on the way out).
                         if self.reassembler.is_whole_message(&header) {
                             return match header.opcode {
-                                OpCode::Text => match core::str::from_utf8(payload) {
-                                    Ok(text) => Ok(Some(Message::Text(String::from(text)))),
-                                    Err(_) => Err(self.fail(ProtocolError::InvalidUtf8)),
-                                },
+                                // Copied, then validated in the copy (aligned, so small
+                                // payloads take the validator's word-at-a-time path), its
+                                // Result taken apart at once: on invalid UTF-8 the String
+                                // is empty while the payload is not (an empty payload is
+                                // valid). Matching on the Result instead kept it in memory:
+                                // a store-forwarding stall per message.
+                                OpCode::Text => {
+                                    let text =
+                                        String::from_utf8(payload.to_vec()).unwrap_or_default();
+                                    if text.len() != payload.len() {
+                                        return Err(self.fail(ProtocolError::InvalidUtf8));
+                                    }
+                                    Ok(Some(Message::Text(text)))
+                                }
                                 _ => Ok(Some(Message::Binary(payload.to_vec()))),
                             };
                         }
