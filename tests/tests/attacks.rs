@@ -1,0 +1,290 @@
+//! Attacks that must cost wisp-server nothing (issue 7), each against a running server,
+//! memory read from /proc/PID/status. Figures are printed (run with `--nocapture`) and
+//! recorded in SECURITY.md; the assertions are bounds, not benchmarks.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::{wait_until, Raw, Server};
+use wisp_codec::Message;
+
+const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
+/// A masked client frame from its first byte and payload.
+fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![b0];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=65535 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&KEY);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    f
+}
+
+/// `count` one-byte fragments of one binary message.
+fn one_byte_fragments(count: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(count * 7);
+    for i in 0..count {
+        let b0 = match (i, i + 1 == count) {
+            (0, true) => 0x82,
+            (0, false) => 0x02,
+            (_, true) => 0x80,
+            (_, false) => 0x00,
+        };
+        out.extend(frame(b0, &[(i % 251) as u8]));
+    }
+    out
+}
+
+/// Writes `bytes` from another thread (the server may answer before we finish).
+fn write_in_background(stream: &TcpStream, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    let mut w = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let _ = w.write_all(&bytes);
+    })
+}
+
+#[test]
+fn header_claiming_one_tib_is_1009_and_costs_nothing() {
+    let server = Server::start(&[]);
+    let mut c = Raw::connect(server.port, "/echo");
+    let before = server.rss_kib();
+    let mut header = vec![0x82, 0xff];
+    header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    header.extend_from_slice(&KEY);
+    header.extend_from_slice(&[0; 64]); // a little payload, as an attacker would start
+    c.stream.write_all(&header).unwrap();
+    assert_eq!(c.close_code(), Some(1009));
+    let after = server.rss_kib();
+    println!("1 TiB header: RSS {before} KiB -> {after} KiB");
+    assert!(after < before + 1024, "RSS grew by {} KiB", after - before);
+}
+
+#[test]
+fn hundred_thousand_one_byte_fragments_within_the_limit() {
+    let server = Server::start(&[]);
+    let before = server.rss_kib();
+    let mut times = Vec::new();
+    for count in [10_000usize, 100_000] {
+        let mut c = Raw::connect(server.port, "/echo");
+        let start = Instant::now();
+        let writer = write_in_background(&c.stream, one_byte_fragments(count));
+        let got = c.next();
+        writer.join().unwrap();
+        let elapsed = start.elapsed();
+        let want: Vec<u8> = (0..count).map(|i| (i % 251) as u8).collect();
+        assert_eq!(got, Some(Message::Binary(want)), "{count} fragments echoed as one message");
+        times.push(elapsed);
+        println!("{count} one-byte fragments: echoed in {elapsed:?}");
+    }
+    let after = server.rss_kib();
+    println!(
+        "10x the fragments took {:.1}x the time; RSS {before} KiB -> {after} KiB",
+        times[1].as_secs_f64() / times[0].as_secs_f64()
+    );
+    assert!(after < before + 16 * 1024, "RSS grew by {} KiB", after - before);
+}
+
+#[test]
+fn fragments_past_the_message_limit_are_1009() {
+    let server = Server::start(&["--max-message-size", "50000"]);
+    let mut c = Raw::connect(server.port, "/echo");
+    let writer = write_in_background(&c.stream, one_byte_fragments(100_000));
+    assert_eq!(c.close_code(), Some(1009));
+    drop(c);
+    writer.join().unwrap();
+}
+
+fn raise_fd_limit(to: u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = to.min(lim.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+}
+
+fn echo_latency(port: u16) -> Duration {
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let mut c = Raw::connect(port, "/echo");
+            c.conn.send_text("still there?").unwrap();
+            c.flush().unwrap();
+            assert_eq!(c.next(), Some(Message::Text("still there?".into())));
+            start.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn ten_thousand_idle_connections() {
+    const N: usize = 10_000;
+    raise_fd_limit(4 * N as u64);
+    let server = Server::start_with("ulimit -n 65536;", &["--max-connections", "20000"]);
+    let idle_before = echo_latency(server.port);
+    let before = server.rss_kib();
+    let start = Instant::now();
+    let held: Vec<Raw> = (0..N).map(|_| Raw::connect(server.port, "/echo")).collect();
+    let opened = start.elapsed();
+    wait_until(30, "every connection's thread", || server.threads() > N);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.rss_kib();
+    let per = (after.saturating_sub(before)) as f64 / N as f64;
+    let latency = echo_latency(server.port);
+    println!(
+        "{N} idle connections opened in {opened:?}; RSS {before} KiB -> {after} KiB = {per:.1} KiB per connection; \
+         echo on a new connection: {latency:?} (idle server: {idle_before:?})"
+    );
+    assert!(latency < Duration::from_millis(100), "echo took {latency:?} with {N} idle peers");
+    drop(held);
+}
+
+#[test]
+fn slow_frames_are_dropped_by_the_idle_timeout() {
+    let server = Server::start(&["--idle-timeout", "2s", "--ping-interval", "1s"]);
+    let mut c = Raw::connect(server.port, "/echo");
+    // Two bytes of a header, then silence: no complete frame ever arrives.
+    c.stream.write_all(&[0x81, 0xfe]).unwrap();
+    let start = Instant::now();
+    let mut sink = [0u8; 1024];
+    loop {
+        match c.stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {} // pings and perhaps a close frame
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "slow frame never dropped");
+    }
+    println!("slow frame dropped after {:?}", start.elapsed());
+}
+
+#[test]
+fn a_peer_that_never_reads_blocks_no_one() {
+    let server = Server::start(&[]);
+    // The stuck peer sends 1 KiB messages and never reads the echoes: its window fills.
+    let stuck = Raw::connect(server.port, "/echo");
+    let mut w = stuck.stream.try_clone().unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    let flood = std::thread::spawn(move || {
+        let msg = frame(0x82, &[7; 1024]);
+        let mut sent = 0usize;
+        while sent < (64 << 20) && w.write_all(&msg).is_ok() {
+            sent += msg.len();
+        }
+        sent
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // Meanwhile everyone else is served.
+    for i in 0..20 {
+        let mut c = Raw::connect(server.port, "/echo");
+        c.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let text = format!("message {i}");
+        c.conn.send_text(&text).unwrap();
+        c.flush().unwrap();
+        assert_eq!(c.next(), Some(Message::Text(text)));
+    }
+    let sent = flood.join().unwrap();
+    println!("the stuck peer got {} KiB in before its window filled", sent / 1024);
+    drop(stuck);
+}
+
+fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt reads `linger` for its size; the fd is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(stream); // close with linger 0 sends RST
+}
+
+#[test]
+fn resets_in_the_middle_of_a_frame_leak_nothing() {
+    let server = Server::start(&[]);
+    // Warm up, then take the baseline.
+    reset(Raw::connect(server.port, "/echo").stream);
+    wait_until(10, "the warm-up connection to end", || server.threads() <= 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let (threads, fds) = (server.threads(), server.fds());
+    let half = frame(0x82, &[1; 1000]);
+    for _ in 0..1000 {
+        let mut c = Raw::connect(server.port, "/echo");
+        c.stream.write_all(&half[..500]).unwrap();
+        reset(c.stream);
+    }
+    wait_until(30, "threads and fds back to the baseline", || {
+        server.threads() <= threads && server.fds() <= fds
+    });
+    println!(
+        "1000 resets mid-frame: threads {threads} -> {}, fds {fds} -> {}",
+        server.threads(),
+        server.fds()
+    );
+}
+
+#[test]
+fn arbitrary_bytes_after_the_handshake_get_a_close_or_a_drop() {
+    let mut server = Server::start(&["--idle-timeout", "2s", "--ping-interval", "1s"]);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut peers = Vec::new();
+    for i in 0..200 {
+        let c = Raw::connect(server.port, "/echo");
+        let len = (rand() % 300) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
+        if i % 2 == 0 {
+            // Start with a valid masked frame so the garbage lands mid-stream.
+            let mut valid = frame(0x81, b"hello");
+            valid.append(&mut bytes);
+            bytes = valid;
+        }
+        let mut s = c.stream.try_clone().unwrap();
+        let _ = s.write_all(&bytes);
+        peers.push(c);
+    }
+    for mut c in peers {
+        c.stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let start = Instant::now();
+        let mut sink = [0u8; 4096];
+        loop {
+            match c.stream.read(&mut sink) {
+                Ok(0) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    panic!("server neither closed nor dropped within 15 s")
+                }
+                Err(_) => break,
+                Ok(_) => assert!(start.elapsed() < Duration::from_secs(15), "hang"),
+            }
+        }
+    }
+    assert!(server.alive(), "the server survived");
+    let mut c = Raw::connect(server.port, "/echo");
+    c.conn.send_text("ok").unwrap();
+    c.flush().unwrap();
+    assert_eq!(c.next(), Some(Message::Text("ok".into())));
+}
