@@ -2,35 +2,14 @@
 //! memory read from /proc/PID/status. Figures are printed (run with `--nocapture`) and
 //! recorded in SECURITY.md; the assertions are bounds, not benchmarks.
 
-mod support;
+mod server_harness;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{wait_until, Raw, Server};
+use server_harness::{client_frame as frame, close_code, connect, next_data, wait_until, Server};
 use wisp_codec::Message;
-
-const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
-
-/// A masked client frame from its first byte and payload.
-fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![b0];
-    match payload.len() {
-        n @ 0..=125 => f.push(0x80 | n as u8),
-        n @ 126..=65535 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&KEY);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    f
-}
 
 /// `count` one-byte fragments of one binary message.
 fn one_byte_fragments(count: usize) -> Vec<u8> {
@@ -58,14 +37,14 @@ fn write_in_background(stream: &TcpStream, bytes: Vec<u8>) -> std::thread::JoinH
 #[test]
 fn header_claiming_one_tib_is_1009_and_costs_nothing() {
     let server = Server::start(&[]);
-    let mut c = Raw::connect(server.port, "/echo");
+    let mut c = connect(server.port, "/echo");
     let before = server.rss_kib();
     let mut header = vec![0x82, 0xff];
     header.extend_from_slice(&(1u64 << 40).to_be_bytes());
-    header.extend_from_slice(&KEY);
+    header.extend_from_slice(&[1, 2, 3, 4]);
     header.extend_from_slice(&[0; 64]); // a little payload, as an attacker would start
-    c.stream.write_all(&header).unwrap();
-    assert_eq!(c.close_code(), Some(1009));
+    c.get_mut().write_all(&header).unwrap();
+    assert_eq!(close_code(&mut c).map(|(code, _)| code), Some(1009));
     let after = server.rss_kib();
     println!("1 TiB header: RSS {before} KiB -> {after} KiB");
     assert!(after < before + 1024, "RSS grew by {} KiB", after - before);
@@ -77,14 +56,18 @@ fn hundred_thousand_one_byte_fragments_within_the_limit() {
     let before = server.rss_kib();
     let mut times = Vec::new();
     for count in [10_000usize, 100_000] {
-        let mut c = Raw::connect(server.port, "/echo");
+        let mut c = connect(server.port, "/echo");
         let start = Instant::now();
-        let writer = write_in_background(&c.stream, one_byte_fragments(count));
-        let got = c.next();
+        let writer = write_in_background(c.get_ref(), one_byte_fragments(count));
+        let got = next_data(&mut c);
         writer.join().unwrap();
         let elapsed = start.elapsed();
         let want: Vec<u8> = (0..count).map(|i| (i % 251) as u8).collect();
-        assert_eq!(got, Some(Message::Binary(want)), "{count} fragments echoed as one message");
+        assert_eq!(
+            got,
+            Message::Binary(want),
+            "{count} fragments echoed as one message"
+        );
         times.push(elapsed);
         println!("{count} one-byte fragments: echoed in {elapsed:?}");
     }
@@ -93,21 +76,28 @@ fn hundred_thousand_one_byte_fragments_within_the_limit() {
         "10x the fragments took {:.1}x the time; RSS {before} KiB -> {after} KiB",
         times[1].as_secs_f64() / times[0].as_secs_f64()
     );
-    assert!(after < before + 16 * 1024, "RSS grew by {} KiB", after - before);
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew by {} KiB",
+        after - before
+    );
 }
 
 #[test]
 fn fragments_past_the_message_limit_are_1009() {
     let server = Server::start(&["--max-message-size", "50000"]);
-    let mut c = Raw::connect(server.port, "/echo");
-    let writer = write_in_background(&c.stream, one_byte_fragments(100_000));
-    assert_eq!(c.close_code(), Some(1009));
+    let mut c = connect(server.port, "/echo");
+    let writer = write_in_background(c.get_ref(), one_byte_fragments(100_000));
+    assert_eq!(close_code(&mut c).map(|(code, _)| code), Some(1009));
     drop(c);
     writer.join().unwrap();
 }
 
 fn raise_fd_limit(to: u64) {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
@@ -120,10 +110,9 @@ fn echo_latency(port: u16) -> Duration {
     (0..5)
         .map(|_| {
             let start = Instant::now();
-            let mut c = Raw::connect(port, "/echo");
-            c.conn.send_text("still there?").unwrap();
-            c.flush().unwrap();
-            assert_eq!(c.next(), Some(Message::Text("still there?".into())));
+            let mut c = connect(port, "/echo");
+            c.send_text("still there?").unwrap();
+            assert_eq!(next_data(&mut c), Message::Text("still there?".into()));
             start.elapsed()
         })
         .min()
@@ -138,7 +127,7 @@ fn ten_thousand_idle_connections() {
     let idle_before = echo_latency(server.port);
     let before = server.rss_kib();
     let start = Instant::now();
-    let held: Vec<Raw> = (0..N).map(|_| Raw::connect(server.port, "/echo")).collect();
+    let held: Vec<_> = (0..N).map(|_| connect(server.port, "/echo")).collect();
     let opened = start.elapsed();
     wait_until(30, "every connection's thread", || server.threads() > N);
     std::thread::sleep(Duration::from_millis(500));
@@ -149,24 +138,30 @@ fn ten_thousand_idle_connections() {
         "{N} idle connections opened in {opened:?}; RSS {before} KiB -> {after} KiB = {per:.1} KiB per connection; \
          echo on a new connection: {latency:?} (idle server: {idle_before:?})"
     );
-    assert!(latency < Duration::from_millis(100), "echo took {latency:?} with {N} idle peers");
+    assert!(
+        latency < Duration::from_millis(100),
+        "echo took {latency:?} with {N} idle peers"
+    );
     drop(held);
 }
 
 #[test]
 fn slow_frames_are_dropped_by_the_idle_timeout() {
     let server = Server::start(&["--idle-timeout", "2s", "--ping-interval", "1s"]);
-    let mut c = Raw::connect(server.port, "/echo");
+    let mut c = connect(server.port, "/echo");
     // Two bytes of a header, then silence: no complete frame ever arrives.
-    c.stream.write_all(&[0x81, 0xfe]).unwrap();
+    c.get_mut().write_all(&[0x81, 0xfe]).unwrap();
     let start = Instant::now();
     let mut sink = [0u8; 1024];
     loop {
-        match c.stream.read(&mut sink) {
+        match c.get_mut().read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(_) => {} // pings and perhaps a close frame
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "slow frame never dropped");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "slow frame never dropped"
+        );
     }
     println!("slow frame dropped after {:?}", start.elapsed());
 }
@@ -175,8 +170,8 @@ fn slow_frames_are_dropped_by_the_idle_timeout() {
 fn a_peer_that_never_reads_blocks_no_one() {
     let server = Server::start(&[]);
     // The stuck peer sends 1 KiB messages and never reads the echoes: its window fills.
-    let stuck = Raw::connect(server.port, "/echo");
-    let mut w = stuck.stream.try_clone().unwrap();
+    let stuck = connect(server.port, "/echo");
+    let mut w = stuck.get_ref().try_clone().unwrap();
     w.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
     let flood = std::thread::spawn(move || {
         let msg = frame(0x82, &[7; 1024]);
@@ -189,21 +184,28 @@ fn a_peer_that_never_reads_blocks_no_one() {
     std::thread::sleep(Duration::from_millis(500));
     // Meanwhile everyone else is served.
     for i in 0..20 {
-        let mut c = Raw::connect(server.port, "/echo");
-        c.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut c = connect(server.port, "/echo");
+        c.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let text = format!("message {i}");
-        c.conn.send_text(&text).unwrap();
-        c.flush().unwrap();
-        assert_eq!(c.next(), Some(Message::Text(text)));
+        c.send_text(&text).unwrap();
+        assert_eq!(next_data(&mut c), Message::Text(text));
     }
     let sent = flood.join().unwrap();
-    println!("the stuck peer got {} KiB in before its window filled", sent / 1024);
+    println!(
+        "the stuck peer got {} KiB in before its window filled",
+        sent / 1024
+    );
     drop(stuck);
 }
 
 fn reset(stream: TcpStream) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: setsockopt reads `linger` for its size; the fd is open.
     let rc = unsafe {
         libc::setsockopt(
@@ -222,15 +224,17 @@ fn reset(stream: TcpStream) {
 fn resets_in_the_middle_of_a_frame_leak_nothing() {
     let server = Server::start(&[]);
     // Warm up, then take the baseline.
-    reset(Raw::connect(server.port, "/echo").stream);
-    wait_until(10, "the warm-up connection to end", || server.threads() <= 3);
+    reset(connect(server.port, "/echo").into_parts().0);
+    wait_until(10, "the warm-up connection to end", || {
+        server.threads() <= 3
+    });
     std::thread::sleep(Duration::from_millis(300));
     let (threads, fds) = (server.threads(), server.fds());
     let half = frame(0x82, &[1; 1000]);
     for _ in 0..1000 {
-        let mut c = Raw::connect(server.port, "/echo");
-        c.stream.write_all(&half[..500]).unwrap();
-        reset(c.stream);
+        let mut c = connect(server.port, "/echo");
+        c.get_mut().write_all(&half[..500]).unwrap();
+        reset(c.into_parts().0);
     }
     wait_until(30, "threads and fds back to the baseline", || {
         server.threads() <= threads && server.fds() <= fds
@@ -254,7 +258,7 @@ fn arbitrary_bytes_after_the_handshake_get_a_close_or_a_drop() {
     };
     let mut peers = Vec::new();
     for i in 0..200 {
-        let c = Raw::connect(server.port, "/echo");
+        let c = connect(server.port, "/echo");
         let len = (rand() % 300) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
         if i % 2 == 0 {
@@ -263,16 +267,18 @@ fn arbitrary_bytes_after_the_handshake_get_a_close_or_a_drop() {
             valid.append(&mut bytes);
             bytes = valid;
         }
-        let mut s = c.stream.try_clone().unwrap();
+        let mut s = c.get_ref().try_clone().unwrap();
         let _ = s.write_all(&bytes);
         peers.push(c);
     }
     for mut c in peers {
-        c.stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        c.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
         let start = Instant::now();
         let mut sink = [0u8; 4096];
         loop {
-            match c.stream.read(&mut sink) {
+            match c.get_mut().read(&mut sink) {
                 Ok(0) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     panic!("server neither closed nor dropped within 15 s")
@@ -283,8 +289,7 @@ fn arbitrary_bytes_after_the_handshake_get_a_close_or_a_drop() {
         }
     }
     assert!(server.alive(), "the server survived");
-    let mut c = Raw::connect(server.port, "/echo");
-    c.conn.send_text("ok").unwrap();
-    c.flush().unwrap();
-    assert_eq!(c.next(), Some(Message::Text("ok".into())));
+    let mut c = connect(server.port, "/echo");
+    c.send_text("ok").unwrap();
+    assert_eq!(next_data(&mut c), Message::Text("ok".into()));
 }

@@ -7,20 +7,24 @@
 //! `wstest` comes from `scripts/setup.sh` (`.autobahn-venv`); the binaries from
 //! `cargo build --workspace --bins` (scripts/test.sh does both).
 
-mod support;
+mod server_harness;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::{binary, root, wait_until, Guard, Server};
+use server_harness::{binary, root, wait_until, Guard, Server};
 
 const CASES: &str = r#"["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]"#;
 const CASE_COUNT: usize = 301;
 
 fn wstest() -> PathBuf {
     let path = root().join(".autobahn-venv/bin/wstest");
-    assert!(path.exists(), "{} is missing: run `bash scripts/setup.sh`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/setup.sh`",
+        path.display()
+    );
     path
 }
 
@@ -46,7 +50,10 @@ fn gate(report: &Path, expected: &str) {
         .expect("python3 runs summary.py");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
-    assert!(out.status.success(), "Autobahn results differ from {expected}:\n{text}");
+    assert!(
+        out.status.success(),
+        "Autobahn results differ from {expected}:\n{text}"
+    );
     let close = Command::new("python3")
         .arg("-c")
         .arg(
@@ -68,7 +75,9 @@ fn gate(report: &Path, expected: &str) {
 }
 
 fn wait_for_port(port: u16) {
-    wait_until(30, "wstest to listen", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    wait_until(30, "wstest to listen", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
 }
 
 /// wstest's fuzzingclient against wisp-server /echo.
@@ -103,7 +112,11 @@ fn autobahn_fuzzingclient_against_wisp_server() {
 #[test]
 fn autobahn_fuzzingserver_against_wisp_client() {
     let dir = workdir("clients");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let spec = dir.join("fuzzingserver.json");
     std::fs::write(
         &spec,
@@ -128,7 +141,12 @@ fn autobahn_fuzzingserver_against_wisp_client() {
     let status = Command::new("timeout")
         .arg("900")
         .arg(binary("wisp-client"))
-        .args(["--autobahn", &format!("ws://127.0.0.1:{port}"), "--agent", "wisp-client"])
+        .args([
+            "--autobahn",
+            &format!("ws://127.0.0.1:{port}"),
+            "--agent",
+            "wisp-client",
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "wisp-client --autobahn: {status}");

@@ -68,7 +68,22 @@ pub struct Server {
 impl Server {
     /// Starts wisp-server with `args` and waits for its ready line.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(binary("wisp-server"))
+        Server::start_with("", args)
+    }
+
+    /// Starts wisp-server through `sh -c` after a shell `prefix` (e.g.
+    /// `ulimit -n 65536;`), or directly when the prefix is empty.
+    pub fn start_with(prefix: &str, args: &[&str]) -> Server {
+        let mut cmd = if prefix.is_empty() {
+            Command::new(binary("wisp-server"))
+        } else {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("{prefix} exec \"$0\" \"$@\""))
+                .arg(binary("wisp-server"));
+            sh
+        };
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
@@ -113,6 +128,40 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.0.id()
     }
+
+    /// VmRSS of the server in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        proc_status(self.pid(), "VmRSS")
+    }
+
+    /// Threads of the server (/proc/PID/task).
+    pub fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// Open file descriptors of the server (/proc/PID/fd).
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.0.try_wait().unwrap().is_none()
+    }
+}
+
+/// A numeric field of /proc/PID/status (KiB for the Vm* fields).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// One plain HTTP exchange: writes `request`, reads to EOF (at most 10 s).
