@@ -24,6 +24,13 @@
 //!   with the client's key), lowercase, space separated; at most the first 65536 bytes,
 //!   with `truncated: true` when the frame was longer.
 //!
+//! The first message on `/inspect` is the opening handshake, both heads exactly as they
+//! crossed the socket (browsers never show them to scripts):
+//!
+//! ```text
+//! {"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: ...","response":"HTTP/1.1 101 ..."}
+//! ```
+//!
 //! On the wire, the echo of a message comes first, then the reports of every frame
 //! received for it (each fragment, in order), then the report of the echo frame.
 //! Pings and pongs (the automatic pong and the server's keepalive pings too) are
@@ -146,6 +153,20 @@ impl Handler for Inspect {
         // What was recorded since are the reports themselves: never reported.
         while conn.poll_wire_frame().is_some() {}
     }
+}
+
+/// The JSON report of the opening handshake: the raw request and response heads.
+///
+/// ```
+/// let r = wisp_server::routes::handshake_report(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 101 x\r\n\r\n");
+/// assert_eq!(r, r#"{"type":"handshake","request":"GET / HTTP/1.1\r\n\r\n","response":"HTTP/1.1 101 x\r\n\r\n"}"#);
+/// ```
+pub fn handshake_report(request: &[u8], response: &[u8]) -> String {
+    format!(
+        r#"{{"type":"handshake","request":{},"response":{}}}"#,
+        json_string(&String::from_utf8_lossy(request)),
+        json_string(&String::from_utf8_lossy(response))
+    )
 }
 
 /// Quotes a string as a JSON string literal.

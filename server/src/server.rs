@@ -380,7 +380,12 @@ fn ws_route(shared: &Shared, path: &str) -> Option<Route> {
 
 /// Reads the request head within one deadline for the whole head: a client that
 /// dribbles bytes cannot hold the thread past it.
-fn read_head(shared: &Shared, stream: &SharedStream, peer: &str) -> Option<(Request, Vec<u8>)> {
+/// Returns the parsed request, its raw head and the bytes that followed it.
+fn read_head(
+    shared: &Shared,
+    stream: &SharedStream,
+    peer: &str,
+) -> Option<(Request, Vec<u8>, Vec<u8>)> {
     let deadline = Instant::now() + shared.config.handshake_timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
@@ -407,8 +412,8 @@ fn read_head(shared: &Shared, stream: &SharedStream, peer: &str) -> Option<(Requ
         match handshake::parse_request(&buf, DEFAULT_MAX_HEAD) {
             Ok(None) => continue,
             Ok(Some((req, n))) => {
-                buf.drain(..n);
-                return Some((req, buf));
+                let head = buf.drain(..n).collect();
+                return Some((req, head, buf));
             }
             Err(e) => {
                 info!("{peer} bad request head: {} {e}", e.status());
@@ -441,7 +446,7 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
     if shared.stopping() {
         return;
     }
-    let Some((req, leftover)) = read_head(shared, stream, &peer) else {
+    let Some((req, head, leftover)) = read_head(shared, stream, &peer) else {
         return;
     };
     let target = req.second.clone();
@@ -486,10 +491,8 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         .iter()
         .find(|p| shared.config.subprotocols.iter().any(|s| s == *p))
         .cloned();
-    if (&*stream.0)
-        .write_all(&handshake::response(&offer.key, protocol.as_deref()))
-        .is_err()
-    {
+    let response = handshake::response(&offer.key, protocol.as_deref());
+    if (&*stream.0).write_all(&response).is_err() {
         return;
     }
     let codec_config = wisp_codec::Config {
@@ -499,6 +502,12 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         record_frames: matches!(route, Route::Inspect),
     };
     let mut conn = Connection::server(codec_config);
+    if matches!(route, Route::Inspect) {
+        // The first /inspect message: the opening handshake as it crossed the socket.
+        let _ = conn.send_text(&routes::handshake_report(&head, &response));
+        while conn.poll_wire_frame().is_some() {}
+    }
+    drop(head);
     conn.handle_input(&leftover);
     drop(leftover);
     let mut ws = WebSocket::new(stream.clone(), conn);

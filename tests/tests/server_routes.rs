@@ -149,6 +149,25 @@ fn echo_every_size_and_type_fragmented_ping_and_close() {
 fn inspect_reports_the_raw_wire_bytes_of_every_frame() {
     let s = Server::start(&[]);
     let mut ws = connect(s.port, "/inspect");
+    // First, the opening handshake as it crossed the socket.
+    let Message::Text(hs) = ws.read_message().unwrap() else {
+        panic!()
+    };
+    assert!(
+        hs.starts_with(
+            r#"{"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: 127.0.0.1:"#
+        ),
+        "{hs}"
+    );
+    assert!(
+        hs.contains(r#""response":"HTTP/1.1 101 Switching Protocols\r\n"#)
+            && hs.contains(&format!("Sec-WebSocket-Accept: {}\\r\\n", {
+                let key = wisp_codec::handshake::ClientRequest::new("h", "/", *b"wisp test nonce!");
+                String::from_utf8(wisp_codec::handshake::accept_key(key.key().as_bytes()).to_vec())
+                    .unwrap()
+            })),
+        "{hs}"
+    );
     // The masked "Hello" of RFC 6455 §5.7, written by hand.
     let hello = [
         0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
