@@ -166,6 +166,7 @@ pub struct Connection {
     close_received: Option<Option<CloseFrame>>,
     wire: VecDeque<WireFrame>,
     wire_rx: Vec<u8>,
+    frames_received: u64,
 }
 
 impl fmt::Debug for Connection {
@@ -202,6 +203,7 @@ impl Connection {
             close_received: None,
             wire: VecDeque::new(),
             wire_rx: Vec::new(),
+            frames_received: 0,
         }
     }
 
@@ -354,6 +356,20 @@ impl Connection {
         }
     }
 
+    /// Complete frames received so far (fragments and control frames included). A
+    /// driver can tell a peer that makes progress from one that dribbles a frame a byte
+    /// at a time: the count moves only when a frame is whole.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_input(&[0x01, 0x81, 0, 0, 0, 0, b'a', 0x89]); // a fragment, half a ping
+    /// s.poll_event().unwrap();
+    /// assert_eq!(s.frames_received(), 1);
+    /// ```
+    pub fn frames_received(&self) -> u64 {
+        self.frames_received
+    }
+
     /// Bytes received and not yet decoded.
     ///
     /// ```
@@ -399,6 +415,7 @@ impl Connection {
                         payload,
                     })) => {
                         self.rx_start += used;
+                        self.frames_received += 1;
                         // A whole message in one frame, the commonest of all, is built
                         // right here into the return value (through a temporary, every
                         // message paid a store-forwarding stall on the way out).
@@ -464,6 +481,7 @@ impl Connection {
             Decoded::Header(header) => self.reassembler.on_header(&header).map(|()| None),
             Decoded::Payload { data, last } => {
                 let r = self.reassembler.on_payload(data, last);
+                self.frames_received += u64::from(last);
                 // A frame is recorded once it is complete and accepted, so the record
                 // does not depend on how the input was split: a frame that fails the
                 // connection (fail-fast, possibly before its last byte) is not recorded.
