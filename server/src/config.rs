@@ -26,7 +26,9 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// A ping goes out after this much silence from the peer (`--ping-interval`).
     pub ping_interval: Duration,
-    /// A peer silent this long (not even a pong) is dropped (`--idle-timeout`).
+    /// A peer that completes no frame (not even a pong) and sends less than 64 KiB of
+    /// one for this long is dropped (`--idle-timeout`): silence and a frame dribbled a
+    /// byte at a time are treated alike.
     pub idle_timeout: Duration,
     /// Allowed `Origin` values (`--origin`, repeatable); empty: any origin, `null` included.
     pub origins: Vec<String>,
@@ -89,7 +91,7 @@ options:
   --max-connections N         connections at once; more get HTTP 503 [default: {maxc}]
   --handshake-timeout DUR     time for the whole request head, e.g. 10s, 500ms, 2m [default: 10s]
   --ping-interval DUR         ping a peer silent this long [default: 30s]
-  --idle-timeout DUR          drop a peer silent this long, even to pings [default: 60s]
+  --idle-timeout DUR          drop a peer that completes no frame (pongs count) this long [default: 60s]
   --origin URL                allowed Origin (repeatable; `null` must be listed to allow
                               file:// pages) [default: any origin]
   --subprotocol NAME          a subprotocol the server speaks (repeatable) [default: none]

@@ -614,6 +614,9 @@ fn round_up(d: Duration) -> Duration {
     Duration::from_millis(ms as u64)
 }
 
+/// Bytes of an unfinished frame that count as progress for the idle timeout.
+const PROGRESS_BYTES: usize = 64 * 1024;
+
 /// The session loop: decode, react, write, then wait for the next bytes or deadline.
 /// Returns how the session ended, for the log.
 fn run_session(
@@ -630,6 +633,10 @@ fn run_session(
     let mut woken = false;
     let mut failed = false;
     let mut timeout_set: Option<Duration> = None;
+    // Progress, for the idle timeout: a complete frame, or PROGRESS_BYTES of one. A peer
+    // that dribbles a frame a few bytes at a time is as idle as a silent one.
+    let mut frames_seen = ws.connection().frames_received();
+    let mut bytes_since = 0usize;
     loop {
         // Decode and react, one message at a time, so replies stay in order.
         if failed {
@@ -657,6 +664,13 @@ fn run_session(
                     .send_close(CloseCode::INTERNAL_ERROR, "internal error");
                 close_deadline = Some(Instant::now() + CLOSE_WAIT);
             }
+        }
+        let frames = ws.connection().frames_received();
+        if frames != frames_seen {
+            frames_seen = frames;
+            bytes_since = 0;
+            last_seen = Instant::now();
+            pinged = false;
         }
         if let Err(e) = write_out(ws, sink) {
             return format!("write failed: {e}");
@@ -737,9 +751,13 @@ fn run_session(
                     return "the peer closed TCP without a close frame".into();
                 }
             }
-            Ok(_) => {
-                last_seen = Instant::now();
-                pinged = false;
+            Ok(n) => {
+                bytes_since += n;
+                if bytes_since >= PROGRESS_BYTES {
+                    bytes_since = 0;
+                    last_seen = Instant::now();
+                    pinged = false;
+                }
             }
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return format!("read failed: {e}"),
