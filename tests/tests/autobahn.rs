@@ -126,9 +126,8 @@ fn autobahn_fuzzingserver_against_wisp_client() {
         ),
     )
     .unwrap();
-    let wstest = Command::new("timeout")
-        .arg("900")
-        .arg(wstest())
+    // Started directly (not under `timeout`) so that the guard's kill reaches wstest.
+    let wstest = Command::new(wstest())
         .args(["-m", "fuzzingserver", "-u", "0", "-s"])
         .arg(&spec)
         .current_dir(&dir)
