@@ -6,7 +6,6 @@
 
 mod server_harness;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -95,17 +94,10 @@ fn node_ws_client_against_wisp_server() {
 
 /// Starts a peer echo server and returns it with its port.
 fn start_peer(mut cmd: Command) -> (Guard, u16) {
-    let mut child = cmd
-        .args(["--port", "0", "--timeout", "120"])
+    cmd.args(["--port", "0", "--timeout", "120"])
         .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the peer server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+        .stderr(Stdio::inherit());
+    let (child, line) = spawn_ready(&mut cmd);
     let port = line
         .trim()
         .strip_prefix("LISTENING ")

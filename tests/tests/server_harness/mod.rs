@@ -83,18 +83,11 @@ impl Server {
                 .arg(binary("wisp-server"));
             sh
         };
-        let mut child = cmd
-            .args(["--listen", "127.0.0.1:0"])
+        cmd.args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start wisp-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+            .stderr(Stdio::piped());
+        let (mut child, line) = spawn_ready(&mut cmd);
         let port = line
             .trim()
             .strip_prefix("listening on http://127.0.0.1:")
@@ -162,6 +155,20 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Spawns `cmd` with its stdout piped and returns it with its first line (a server's
+/// ready line: wisp-server's `listening on ...`, the peers' `LISTENING <port>`).
+pub fn spawn_ready(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
 }
 
 /// One plain HTTP exchange: writes `request`, reads to EOF (at most 10 s).
