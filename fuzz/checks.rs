@@ -851,6 +851,26 @@ pub fn frame_roundtrip(data: &[u8]) {
     } else {
         Role::Client
     };
+    // The one-step decoder: the same frame, or the same error; partial input is `None`.
+    let mut raw = wire.clone();
+    let mut one = FrameDecoder::new(role, max_frame_size);
+    match one.decode_frame(&mut raw) {
+        Ok(Some(whole)) => {
+            assert_eq!(expected_error, None);
+            assert_eq!(whole.frame_len, wire.len());
+            assert_eq!(whole.header, header);
+            assert_eq!(whole.payload, payload);
+        }
+        Ok(None) => panic!("decode_frame: None on a whole frame"),
+        Err(e) => assert_eq!(Some(e), expected_error),
+    }
+    let mut raw = wire.clone();
+    let cut = usize::from(b1).min(wire.len().saturating_sub(1));
+    match one.decode_frame(&mut raw[..cut]) {
+        Ok(Some(_)) => panic!("decode_frame: a frame from {cut} of {} bytes", wire.len()),
+        Ok(None) => {}
+        Err(e) => assert_eq!(Some(e), expected_error),
+    }
     let mut dec = FrameDecoder::new(role, max_frame_size);
     let split = split.min(wire.len());
     let (mut pos, mut avail) = (0, split);
