@@ -340,15 +340,25 @@ fn spawn_rejecter() -> Option<SyncSender<TcpStream>> {
         .map(|_| tx)
 }
 
-/// Ends a plain HTTP exchange without losing the response to a reset: half-close, then
-/// read what the client still sends, briefly.
+/// Ends a plain HTTP exchange without losing the response to a reset.
 fn finish_http(stream: &TcpStream) {
+    drain_and_close(stream, Duration::from_millis(200), 64 * 1024);
+}
+
+/// Half-closes, then reads and drops what the peer still sends, for at most `wait` and
+/// `max` bytes: what we wrote last is not destroyed by a reset for unread input.
+fn drain_and_close(stream: &TcpStream, wait: Duration, max: usize) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut buf = [0u8; 2048];
-    let mut left: usize = 64 * 1024;
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    let mut left = max;
     let mut s = stream;
     while left > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let _ = stream.set_read_timeout(Some(deadline - now));
         match s.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => left = left.saturating_sub(n),
@@ -561,6 +571,12 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         m.finish();
     }
     if !clean {
+        if matches!(sink, Sink::Direct) && conn.close_sent().is_some() {
+            // We failed the connection (or gave up waiting): our close frame is written,
+            // but closing now with the peer's bytes unread would send a RST that can
+            // destroy it before the peer reads it. Half-close and drain briefly first.
+            drain_and_close(stream.tcp(), Duration::from_secs(1), 4 << 20);
+        }
         // Unblock a writer stuck on a peer that does not read.
         let _ = stream.tcp().shutdown(Shutdown::Both);
     }
