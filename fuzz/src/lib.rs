@@ -5,3 +5,8 @@
 mod checks;
 
 pub use checks::*;
+
+#[path = "../server_checks.rs"]
+mod server_checks;
+
+pub use server_checks::server_session;
