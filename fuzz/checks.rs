@@ -138,6 +138,9 @@ struct Run {
     close_sent: Option<CloseFrame>,
     close_received: Option<Option<CloseFrame>>,
     wire: Vec<WireFrame>,
+    /// Complete frames received; compared only while no error failed the connection (a
+    /// failing frame may count when whole, and fail fast before its end when split).
+    frames_received: Option<u64>,
     /// The output the events call for, by the RFC's rules (a model, built as we go).
     expected: Vec<Out>,
 }
@@ -273,6 +276,7 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
         close_sent: None,
         close_received: None,
         wire: Vec::new(),
+        frames_received: None,
         expected: Vec::new(),
     };
     if setup.close_first {
@@ -304,6 +308,9 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
     run.error = conn.error();
     run.close_sent = conn.close_sent().cloned();
     run.close_received = conn.close_received().map(|f| f.cloned());
+    if run.error.is_none() {
+        run.frames_received = Some(conn.frames_received());
+    }
     while let Some(f) = conn.poll_wire_frame() {
         run.wire.push(f);
     }
@@ -381,6 +388,11 @@ fn check_run(setup: &Setup, stream: &[u8], run: &Run) {
             assert_ne!(run.state, State::Closed);
             assert_eq!(run.error, None);
         }
+    }
+    if let Some(frames) = run.frames_received {
+        // Every event is at least one whole frame; every whole frame is at least 2 bytes.
+        assert!(frames >= run.events.len() as u64);
+        assert!(frames <= stream.len() as u64 / 2);
     }
     if setup.config.record_frames {
         let received: Vec<u8> = run
