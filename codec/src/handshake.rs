@@ -165,12 +165,17 @@ fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Head, usize)>, Hand
     let text = core::str::from_utf8(&buf[..end - 4]).map_err(|_| HandshakeError::MalformedHead)?;
     let mut lines = text.split("\r\n");
     let start = lines.next().ok_or(HandshakeError::MalformedHead)?;
+    // RFC 9112 §3, §4: no control characters in the start line (a reason phrase may hold
+    // HTAB): a bare LF or CR in a request target would otherwise reach the application.
+    if start.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(HandshakeError::MalformedHead);
+    }
     let mut parts = start.splitn(3, ' ');
     let (Some(first), Some(second), Some(third)) = (parts.next(), parts.next(), parts.next())
     else {
         return Err(HandshakeError::MalformedHead);
     };
-    if first.is_empty() || second.is_empty() {
+    if first.is_empty() || second.is_empty() || first.contains('\t') || second.contains('\t') {
         return Err(HandshakeError::MalformedHead);
     }
     let mut headers = Vec::new();

@@ -62,6 +62,34 @@ fn frame_roundtrip() {
 
 /// Bugs the fuzzers found, each pinned down beside the corpus input that found it.
 mod regressions {
+    use wisp_codec::handshake::parse_request;
+    use wisp_codec::HandshakeError;
+
+    /// Found while reading the `handshake` target's round trips: the start line was split
+    /// on spaces only, so a request target with a bare LF or another control character
+    /// validated and reached the application as the path.
+    #[test]
+    fn control_characters_in_the_start_line_are_refused() {
+        let head = |target: &str| {
+            format!(
+                "GET {target} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+        };
+        for bad in ["/a\nb", "/a\rb", "/\u{0}", "/\u{7f}", "/a\tb"] {
+            assert_eq!(
+                parse_request(head(bad).as_bytes(), 8192),
+                Err(HandshakeError::MalformedHead),
+                "{bad:?}"
+            );
+        }
+        let (req, _) = parse_request(head("/chat?x=1").as_bytes(), 8192)
+            .unwrap()
+            .unwrap();
+        assert_eq!(req.validate().unwrap().path, "/chat?x=1");
+    }
+
     use wisp_codec::{Config, Connection, Direction, ProtocolError};
 
     /// `decoder_connection` found that with `record_frames` a text frame failing UTF-8
