@@ -20,7 +20,8 @@
 //!
 //! ## Features
 //! - default: the `no_std` core (needs `alloc`).
-//! - `std`: `std::error::Error` for the error types.
+//! - `std`: `std::error::Error` for the error types, and [`blocking`]: the one blocking
+//!   IO loop over a `Read + Write` stream that `wisp-server` and `wisp-client` share.
 //! - `wasm`: the `wasm-bindgen` API of the browser demo (implies `std`).
 //!
 //! ## Example: a client and a server in memory
