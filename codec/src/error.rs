@@ -33,7 +33,9 @@ pub enum ProtocolError {
     ReservedOpcode(u8),
     /// A control frame with FIN = 0 (§5.5: "Control frames MUST NOT be fragmented").
     FragmentedControlFrame,
-    /// A control frame payload over 125 bytes (§5.5).
+    /// A control frame payload over 125 bytes (§5.5). Holds the 7-bit length field
+    /// (126 or 127): the frame is refused from its second byte, before its extended
+    /// length arrives.
     ControlFrameTooLong(u64),
     /// A 64-bit payload length with the most significant bit set (§5.2).
     InvalidPayloadLength,
@@ -129,7 +131,12 @@ impl fmt::Display for ProtocolError {
             ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
             ProtocolError::FragmentedControlFrame => f.write_str("fragmented control frame"),
             ProtocolError::ControlFrameTooLong(n) => {
-                write!(f, "control frame payload of {n} bytes (max 125)")
+                let form = match n {
+                    126 => " (16-bit length form)",
+                    127 => " (64-bit length form)",
+                    _ => "",
+                };
+                write!(f, "control frame payload over 125 bytes{form}")
             }
             ProtocolError::InvalidPayloadLength => {
                 f.write_str("64-bit payload length with the top bit set")
