@@ -22,6 +22,8 @@ use std::sync::mpsc::sync_channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wisp_codec::{apply_mask, FrameHeader, OpCode};
+
 #[derive(Clone, Copy)]
 struct Case {
     name: &'static str,
@@ -88,19 +90,17 @@ fn burst_bytes(kind: Kind, case: Case) -> Vec<u8> {
             continue;
         }
         let key = [0x12, 0x34, 0x56, 0x78];
-        out.push(0x82);
-        let n = payload.len();
-        if n < 126 {
-            out.push(0x80 | n as u8);
-        } else if n < 65536 {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+        FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Binary,
+            mask: Some(key),
+            payload_len: payload.len() as u64,
         }
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        .encode_to_vec(&mut out);
+        let body = out.len();
+        out.extend_from_slice(&payload);
+        apply_mask(&mut out[body..], key, 0);
     }
     out
 }
