@@ -34,12 +34,23 @@ use crate::error::{ProtocolError, UsageError};
 use crate::message::Message;
 
 /// Size of the page-aligned read buffer used while data flows.
+///
+/// ```
+/// assert_eq!(wisp_codec::blocking::BIG_READ % 4096, 0);
+/// ```
 pub const BIG_READ: usize = 256 * 1024;
 /// Size of the stack buffer used for the first read after an idle period.
 const SMALL_READ: usize = 4096;
 const PAGE: usize = 4096;
 
 /// What can go wrong on a blocking WebSocket.
+///
+/// ```
+/// use wisp_codec::blocking::{Error, WebSocket};
+/// use wisp_codec::Connection;
+/// let mut ws = WebSocket::new(std::io::Cursor::new(vec![0x81, 0x00]), Connection::server(Default::default()));
+/// assert!(matches!(ws.read_message(), Err(Error::Protocol(_)))); // unmasked client frame
+/// ```
 #[derive(Debug)]
 pub enum Error {
     /// The stream failed (including read or write timeouts, and an unexpected EOF).
@@ -93,6 +104,13 @@ pub fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// A blocking WebSocket over a stream whose opening handshake is done.
+///
+/// ```
+/// use wisp_codec::{blocking::WebSocket, Connection, Message};
+/// let wire = vec![0x89, 0x80, 1, 2, 3, 4]; // a masked, empty ping
+/// let mut ws = WebSocket::new(std::io::Cursor::new(wire), Connection::server(Default::default()));
+/// assert_eq!(ws.read_message().unwrap(), Message::Ping(vec![]));
+/// ```
 pub struct WebSocket<S> {
     stream: S,
     conn: Connection,

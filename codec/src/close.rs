@@ -21,34 +21,109 @@ pub struct CloseCode(pub u16);
 
 impl CloseCode {
     /// 1000: normal closure.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::NORMAL.0, 1000);
+    /// assert!(wisp_codec::CloseCode::NORMAL.is_valid_on_wire());
+    /// ```
     pub const NORMAL: CloseCode = CloseCode(1000);
     /// 1001: the endpoint is going away (server shutdown, page navigation).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::GOING_AWAY.0, 1001);
+    /// assert!(wisp_codec::CloseCode::GOING_AWAY.is_valid_on_wire());
+    /// ```
     pub const GOING_AWAY: CloseCode = CloseCode(1001);
     /// 1002: protocol error.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::PROTOCOL_ERROR.0, 1002);
+    /// assert!(wisp_codec::CloseCode::PROTOCOL_ERROR.is_valid_on_wire());
+    /// ```
     pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
     /// 1003: a data type the endpoint cannot accept.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::UNSUPPORTED_DATA.0, 1003);
+    /// assert!(wisp_codec::CloseCode::UNSUPPORTED_DATA.is_valid_on_wire());
+    /// ```
     pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
     /// 1005: reserved; stands for "no status code was present". Never on the wire.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::NO_STATUS_RECEIVED.0, 1005);
+    /// assert!(!wisp_codec::CloseCode::NO_STATUS_RECEIVED.is_valid_on_wire());
+    /// ```
     pub const NO_STATUS_RECEIVED: CloseCode = CloseCode(1005);
     /// 1006: reserved; stands for "closed abnormally, no close frame". Never on the wire.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::ABNORMAL.0, 1006);
+    /// assert!(!wisp_codec::CloseCode::ABNORMAL.is_valid_on_wire());
+    /// ```
     pub const ABNORMAL: CloseCode = CloseCode(1006);
     /// 1007: data inconsistent with the message type (invalid UTF-8 in text).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::INVALID_PAYLOAD.0, 1007);
+    /// assert!(wisp_codec::CloseCode::INVALID_PAYLOAD.is_valid_on_wire());
+    /// ```
     pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
     /// 1008: a message that violates the endpoint's policy.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::POLICY_VIOLATION.0, 1008);
+    /// assert!(wisp_codec::CloseCode::POLICY_VIOLATION.is_valid_on_wire());
+    /// ```
     pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
     /// 1009: a message too big to process.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::MESSAGE_TOO_BIG.0, 1009);
+    /// assert!(wisp_codec::CloseCode::MESSAGE_TOO_BIG.is_valid_on_wire());
+    /// ```
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
     /// 1010: the client expected an extension the server did not negotiate.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::MANDATORY_EXTENSION.0, 1010);
+    /// assert!(wisp_codec::CloseCode::MANDATORY_EXTENSION.is_valid_on_wire());
+    /// ```
     pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
     /// 1011: the server met an unexpected condition.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::INTERNAL_ERROR.0, 1011);
+    /// assert!(wisp_codec::CloseCode::INTERNAL_ERROR.is_valid_on_wire());
+    /// ```
     pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
     /// 1012: the service is restarting (IANA registry).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::SERVICE_RESTART.0, 1012);
+    /// assert!(wisp_codec::CloseCode::SERVICE_RESTART.is_valid_on_wire());
+    /// ```
     pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
     /// 1013: try again later (IANA registry).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::TRY_AGAIN_LATER.0, 1013);
+    /// assert!(wisp_codec::CloseCode::TRY_AGAIN_LATER.is_valid_on_wire());
+    /// ```
     pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
     /// 1014: bad gateway (IANA registry).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::BAD_GATEWAY.0, 1014);
+    /// assert!(wisp_codec::CloseCode::BAD_GATEWAY.is_valid_on_wire());
+    /// ```
     pub const BAD_GATEWAY: CloseCode = CloseCode(1014);
     /// 1015: reserved; TLS handshake failure. Never on the wire.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::CloseCode::TLS_HANDSHAKE.0, 1015);
+    /// assert!(!wisp_codec::CloseCode::TLS_HANDSHAKE.is_valid_on_wire());
+    /// ```
     pub const TLS_HANDSHAKE: CloseCode = CloseCode(1015);
 
     /// True for codes an endpoint may put in a close frame (§7.4): 1000-1003,

@@ -50,6 +50,13 @@ pub enum Role {
 }
 
 /// Where the closing handshake is (§7).
+///
+/// ```
+/// let mut c = wisp_codec::Connection::server(Default::default());
+/// assert_eq!(c.state(), wisp_codec::State::Open);
+/// c.send_close(wisp_codec::CloseCode::NORMAL, "").unwrap();
+/// assert_eq!(c.state(), wisp_codec::State::Closing);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Messages flow both ways.
@@ -115,6 +122,13 @@ impl<F: FnMut() -> [u8; 4]> MaskSource for F {
 }
 
 /// Which way a recorded frame crossed the wire.
+///
+/// ```
+/// use wisp_codec::{Config, Connection, Direction};
+/// let mut c = Connection::server(Config { record_frames: true, ..Config::default() });
+/// c.send_ping(b"").unwrap();
+/// assert_eq!(c.poll_wire_frame().unwrap().direction, Direction::Sent);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// From the peer to us.
@@ -125,6 +139,14 @@ pub enum Direction {
 
 /// One frame's raw bytes exactly as they crossed the wire (masked as the sender masked
 /// them), recorded when [`Config::record_frames`] is on.
+///
+/// ```
+/// use wisp_codec::{Config, Connection};
+/// let mut c = Connection::server(Config { record_frames: true, ..Config::default() });
+/// c.handle_input(&[0x89, 0x80, 1, 2, 3, 4]); // a masked, empty ping
+/// c.poll_event().unwrap();
+/// assert_eq!(c.poll_wire_frame().unwrap().bytes, [0x89, 0x80, 1, 2, 3, 4]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireFrame {
     /// Which way it went.

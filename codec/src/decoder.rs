@@ -13,6 +13,12 @@ use crate::mask::apply_mask;
 use crate::opcode::OpCode;
 
 /// One step of decoding.
+///
+/// ```
+/// use wisp_codec::{Decoded, FrameDecoder, Role};
+/// let mut dec = FrameDecoder::new(Role::Client, 1024);
+/// assert_eq!(dec.decode(&mut [0x82]), Ok((0, Decoded::NeedMore)));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
     /// A complete, validated frame header. Its payload follows as [`Decoded::Payload`].
@@ -31,6 +37,13 @@ pub enum Decoded<'a> {
 }
 
 /// A whole frame decoded in one step by [`FrameDecoder::decode_frame`].
+///
+/// ```
+/// use wisp_codec::{FrameDecoder, Role};
+/// let mut frame = *b"\x81\x05Hello"; // RFC 6455 §5.7
+/// let whole = FrameDecoder::new(Role::Client, 1024).decode_frame(&mut frame).unwrap().unwrap();
+/// assert_eq!((whole.frame_len, whole.payload), (7, &b"Hello"[..]));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct WholeFrame<'a> {
     /// Bytes the frame took from the input: header and payload.
@@ -42,6 +55,14 @@ pub struct WholeFrame<'a> {
 }
 
 /// What the decoder is waiting for: used by the browser stepper to show its state.
+///
+/// ```
+/// use wisp_codec::{DecoderState, FrameDecoder, Role};
+/// let mut dec = FrameDecoder::new(Role::Client, 1024);
+/// assert_eq!(dec.state(), DecoderState::Header);
+/// dec.decode(&mut [0x81, 0x05]).unwrap();
+/// assert!(matches!(dec.state(), DecoderState::Payload { received: 0, .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecoderState {
     /// Between frames or inside a header.

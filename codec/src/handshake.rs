@@ -18,9 +18,19 @@ use sha1::{Digest, Sha1};
 use crate::error::HandshakeError;
 
 /// The GUID of §1.3, appended to the key before hashing.
+///
+/// ```
+/// assert_eq!(wisp_codec::handshake::GUID.len(), 36);
+/// ```
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The default bound on a request or response head, in bytes.
+///
+/// ```
+/// use wisp_codec::handshake::{parse_request, DEFAULT_MAX_HEAD};
+/// let huge = vec![b'a'; DEFAULT_MAX_HEAD];
+/// assert_eq!(parse_request(&huge, DEFAULT_MAX_HEAD).unwrap_err().status(), 431);
+/// ```
 pub const DEFAULT_MAX_HEAD: usize = 8 * 1024;
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)), §1.3.
@@ -65,6 +75,11 @@ pub fn status_text(status: u16) -> &'static str {
 }
 
 /// A parsed HTTP head: the start line's parts and the header fields in order.
+///
+/// ```
+/// let (head, n) = wisp_codec::handshake::parse_request(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", 1024).unwrap().unwrap();
+/// assert_eq!((head.first.as_str(), head.second.as_str(), head.third.as_str(), n), ("GET", "/x", "HTTP/1.1", 28));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     /// Request: method. Response: the HTTP version (`HTTP/1.1`).
@@ -124,9 +139,21 @@ impl Head {
 }
 
 /// A request head as the server received it.
+///
+/// ```
+/// let req: wisp_codec::handshake::Request = wisp_codec::handshake::parse_request(b"GET / HTTP/1.1\r\n\r\n", 64).unwrap().unwrap().0;
+/// assert_eq!(req.validate().unwrap_err().status(), 400); // no Host
+/// ```
 pub type Request = Head;
 
 /// What a valid client request offers, ready for the server to decide on.
+///
+/// ```
+/// use wisp_codec::handshake::{parse_request, ClientRequest};
+/// let bytes = ClientRequest::new("h", "/chat", [7; 16]).protocol("chat").to_bytes();
+/// let offer = parse_request(&bytes, 1024).unwrap().unwrap().0.validate().unwrap();
+/// assert_eq!((offer.path.as_str(), offer.protocols.as_slice()), ("/chat", &["chat".to_string()][..]));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
     /// The request target (path and query).
@@ -342,6 +369,13 @@ pub struct ClientRequest {
 }
 
 /// The server's accepted response, as the client saw it.
+///
+/// ```
+/// use wisp_codec::handshake::{response, ClientRequest};
+/// let req = ClientRequest::new("h", "/", [1; 16]).protocol("chat");
+/// let (accepted, _) = req.parse_response(&response(req.key(), Some("chat")), 1024).unwrap().unwrap();
+/// assert_eq!(accepted.protocol.as_deref(), Some("chat"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     /// The subprotocol the server chose, if any.

@@ -23,6 +23,12 @@ use crate::error::ProtocolError;
 use crate::opcode::OpCode;
 
 /// The longest header: 2 bytes + 8 bytes of 64-bit length + 4 bytes of masking key.
+///
+/// ```
+/// use wisp_codec::{FrameHeader, OpCode, MAX_HEADER_LEN};
+/// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: Some([0; 4]), payload_len: 1 << 20 };
+/// assert_eq!(h.encoded_len(), MAX_HEADER_LEN);
+/// ```
 pub const MAX_HEADER_LEN: usize = 14;
 
 /// The fixed part of a frame, everything before the payload data.
