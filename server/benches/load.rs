@@ -250,54 +250,54 @@ fn spawn_wisp() -> SocketAddr {
     addr
 }
 
-fn spawn_tungstenite() -> SocketAddr {
+/// A listener on an ephemeral port serving each connection on its own thread (the
+/// server model both comparison peers share), with Nagle off.
+fn spawn_thread_per_connection(serve: fn(TcpStream)) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     thread::spawn(move || {
         for s in l.incoming().flatten() {
-            thread::spawn(move || {
-                let _ = s.set_nodelay(true);
-                let Ok(mut ws) = tungstenite::accept(s) else {
-                    return;
-                };
-                while let Ok(msg) = ws.read() {
-                    if (msg.is_binary() || msg.is_text()) && ws.send(msg).is_err() {
-                        return;
-                    }
-                }
-            });
+            let _ = s.set_nodelay(true);
+            thread::spawn(move || serve(s));
         }
     });
     addr
 }
 
+fn spawn_tungstenite() -> SocketAddr {
+    spawn_thread_per_connection(|s| {
+        let Ok(mut ws) = tungstenite::accept(s) else {
+            return;
+        };
+        while let Ok(msg) = ws.read() {
+            if (msg.is_binary() || msg.is_text()) && ws.send(msg).is_err() {
+                return;
+            }
+        }
+    })
+}
+
 fn spawn_tcp_echo() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            thread::spawn(move || {
-                let _ = s.set_nodelay(true);
-                let mut r = s;
-                let mut w = r.try_clone().unwrap();
-                // Page-aligned, like wisp-server's: the honest ceiling.
-                let mut raw = vec![0u8; 256 * 1024 + 4096];
-                let off = raw.as_ptr().align_offset(4096);
-                let buf = &mut raw[off..off + 256 * 1024];
-                loop {
-                    match r.read(buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if w.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
+    spawn_thread_per_connection(|s| {
+        let mut r = s;
+        let Ok(mut w) = r.try_clone() else {
+            return;
+        };
+        // Page-aligned, like wisp-server's: the honest ceiling.
+        let mut raw = vec![0u8; 256 * 1024 + 4096];
+        let off = raw.as_ptr().align_offset(4096);
+        let buf = &mut raw[off..off + 256 * 1024];
+        loop {
+            match r.read(buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if w.write_all(&buf[..n]).is_err() {
+                        return;
                     }
                 }
-            });
+            }
         }
-    });
-    addr
+    })
 }
 
 fn main() {
