@@ -64,8 +64,11 @@ impl Message {
 }
 
 /// How much of a claimed length is reserved up front: a header's length is a claim, not
-/// a promise, so memory follows the bytes that really arrive beyond this.
-const RESERVE_AHEAD: u64 = 64 * 1024;
+/// a promise, so memory follows the bytes that really arrive beyond this. 1 MiB lets a
+/// message up to that size land without regrowing (each regrowth copies what came so
+/// far); a large reservation is address space that the allocator maps lazily, so it
+/// becomes resident only as bytes arrive.
+const RESERVE_AHEAD: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Current {

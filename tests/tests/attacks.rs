@@ -51,6 +51,37 @@ fn header_claiming_one_tib_is_1009_and_costs_nothing() {
 }
 
 #[test]
+fn headers_claiming_large_frames_within_the_limit_cost_only_what_arrives() {
+    // 200 peers each announce a 16 MiB frame (the default limit) and send 64 bytes of it.
+    let server = Server::start(&[]);
+    let before = server.rss_kib();
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let mut c = connect(server.port, "/echo");
+        let mut header = vec![0x82, 0xff];
+        header.extend_from_slice(&(16u64 << 20).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        header.extend_from_slice(&[0; 64]);
+        c.get_mut().write_all(&header).unwrap();
+        held.push(c);
+    }
+    wait_until(30, "every connection's thread", || server.threads() > 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = server.rss_kib();
+    println!(
+        "200 claimed 16 MiB frames: RSS {before} KiB -> {after} KiB ({:.1} KiB per peer)",
+        (after.saturating_sub(before)) as f64 / 200.0
+    );
+    // Reserved memory that became resident would be 200 MiB here.
+    assert!(
+        after < before + 20 * 1024,
+        "RSS grew by {} KiB",
+        after - before
+    );
+    drop(held);
+}
+
+#[test]
 fn hundred_thousand_one_byte_fragments_within_the_limit() {
     let server = Server::start(&[]);
     let before = server.rss_kib();
