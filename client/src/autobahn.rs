@@ -31,8 +31,7 @@ pub fn run(base: &str, agent: &str, mut progress: impl FnMut(u32, u32)) -> Resul
             let _ = c.set_read_timeout(Some(Duration::from_secs(120)));
             loop {
                 let r = match c.receive() {
-                    Ok(Message::Text(t)) => c.send_text(&t),
-                    Ok(Message::Binary(b)) => c.send_binary(&b),
+                    Ok(m @ (Message::Text(_) | Message::Binary(_))) => c.send(m),
                     Ok(_) => Ok(()),
                     Err(_) => break,
                 };

@@ -353,6 +353,12 @@ impl Client {
         Ok(self.ws.send_binary(data)?)
     }
 
+    /// Sends a message it takes by value: a large payload is masked in place and
+    /// written without a copy (pings, pongs and closes go as their own methods would).
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        Ok(self.ws.send(message)?)
+    }
+
     /// Sends a ping with up to 125 bytes of payload; its pong arrives through
     /// [`receive`](Client::receive).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {

@@ -259,8 +259,19 @@ impl<S: Read + Write> WebSocket<S> {
     /// ```
     pub fn flush(&mut self) -> io::Result<()> {
         let mut wrote = false;
-        while !self.conn.pending_output().is_empty() {
-            match self.stream.write(self.conn.pending_output()) {
+        loop {
+            let mut parts: [&[u8]; 8] = [&[]; 8];
+            let n = self.conn.pending_output_slices(&mut parts);
+            if n == 0 {
+                break;
+            }
+            let result = if n == 1 {
+                self.stream.write(parts[0])
+            } else {
+                let slices = parts.map(io::IoSlice::new);
+                self.stream.write_vectored(&slices[..n])
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.conn.advance_output(n);
@@ -274,6 +285,20 @@ impl<S: Read + Write> WebSocket<S> {
             self.stream.flush()?;
         }
         Ok(())
+    }
+
+    /// Sends a message it takes by value and writes it: a large payload goes to the
+    /// stream without being copied into the output buffer (see [`Connection::send`]).
+    ///
+    /// ```
+    /// use wisp_codec::{blocking::WebSocket, Connection, Message};
+    /// let mut ws = WebSocket::new(std::io::Cursor::new(Vec::new()), Connection::server(Default::default()));
+    /// ws.send(Message::Binary(vec![1, 2])).unwrap();
+    /// assert_eq!(ws.get_ref().get_ref().as_slice(), [0x82, 2, 1, 2]);
+    /// ```
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.conn.send(message)?;
+        Ok(self.flush()?)
     }
 
     /// The next message, control frames included. Pings are answered and a peer's

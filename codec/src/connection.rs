@@ -179,7 +179,10 @@ pub struct Connection {
     rx: Vec<u8>,
     rx_start: usize,
     rx_end: usize,
+    /// Output: `tx_chunks` (owned payloads and the bytes queued before them), then `tx`.
+    /// `tx_start` is how much of the front one (`tx_chunks[0]`, else `tx`) is written.
     tx: Vec<u8>,
+    tx_chunks: VecDeque<Vec<u8>>,
     tx_start: usize,
     /// Opcode of the data message we are sending in fragments, if any.
     sending: Option<OpCode>,
@@ -197,10 +200,14 @@ impl fmt::Debug for Connection {
             .field("role", &self.role)
             .field("state", &self.state)
             .field("buffered_input", &(self.rx_end - self.rx_start))
-            .field("pending_output", &(self.tx.len() - self.tx_start))
+            .field("pending_output", &self.pending_output_len())
             .finish_non_exhaustive()
     }
 }
+
+/// Payloads of at least this many bytes given to [`Connection::send`] are queued as they
+/// are; smaller ones are copied into the output buffer, to go out with their neighbours.
+const OWNED_MIN: usize = 16 * 1024;
 
 /// Input buffers are compacted once this much has been consumed at their front.
 const COMPACT_AT: usize = 64 * 1024;
@@ -218,6 +225,7 @@ impl Connection {
             rx_start: 0,
             rx_end: 0,
             tx: Vec::new(),
+            tx_chunks: VecDeque::new(),
             tx_start: 0,
             sending: None,
             error: None,
@@ -372,7 +380,7 @@ impl Connection {
             self.rx_start = 0;
             self.rx_end = 0;
         }
-        if self.tx_start == self.tx.len() {
+        if self.tx_chunks.is_empty() && self.tx_start == self.tx.len() {
             self.tx = Vec::new();
             self.tx_start = 0;
         }
@@ -631,6 +639,51 @@ impl Connection {
         fin: bool,
         payload: &[u8],
     ) -> Result<(), UsageError> {
+        self.check_send(opcode, fin, payload.len())?;
+        self.write_frame(opcode, fin, payload);
+        Ok(())
+    }
+
+    /// Sends a message it takes by value: a large `Text` or `Binary` payload goes out
+    /// as it is (masked in place by a client) instead of being copied into the output
+    /// buffer, so echoing a received message costs no copy. Pings and pongs are sent as
+    /// [`send_ping`](Connection::send_ping) would, a `Close` as
+    /// [`send_close`](Connection::send_close) (`Close(None)`: a close without a body).
+    ///
+    /// ```
+    /// use wisp_codec::{Connection, Message};
+    /// let mut s = Connection::server(Default::default());
+    /// s.send(Message::Binary(vec![7; 70_000])).unwrap();
+    /// assert_eq!(s.pending_output_len(), 10 + 70_000); // 64-bit length form (§5.2)
+    /// assert_eq!(s.pending_output()[..2], [0x82, 0x7f]);
+    /// ```
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        let (opcode, payload) = match message {
+            Message::Text(t) => (OpCode::Text, t.into_bytes()),
+            Message::Binary(b) => (OpCode::Binary, b),
+            Message::Ping(p) => return self.send_ping(&p),
+            Message::Pong(p) => return self.send_pong(&p),
+            Message::Close(Some(f)) => return self.send_close(f.code, &f.reason),
+            Message::Close(None) => {
+                if self.close_sent.is_some() || self.state == State::Closed {
+                    return Err(UsageError::Closed);
+                }
+                self.write_close(None);
+                self.state = State::Closing;
+                return Ok(());
+            }
+        };
+        self.check_send(opcode, true, payload.len())?;
+        if payload.len() < OWNED_MIN {
+            self.write_frame(opcode, true, &payload);
+        } else {
+            self.write_owned_frame(opcode, payload);
+        }
+        Ok(())
+    }
+
+    /// Whether a frame may be sent now; updates the fragmentation state when it may.
+    fn check_send(&mut self, opcode: OpCode, fin: bool, len: usize) -> Result<(), UsageError> {
         if self.close_sent.is_some() || self.state == State::Closed {
             return Err(UsageError::Closed);
         }
@@ -638,10 +691,9 @@ impl Connection {
             if opcode == OpCode::Close {
                 return Err(UsageError::InvalidCloseCode);
             }
-            if payload.len() > 125 {
+            if len > 125 {
                 return Err(UsageError::ControlPayloadTooLong);
             }
-            self.write_frame(opcode, true, payload);
             return Ok(());
         }
         let next = match (opcode, self.sending) {
@@ -650,7 +702,6 @@ impl Connection {
             _ => return Err(UsageError::BadFragmentSequence),
         };
         self.sending = if fin { None } else { next };
-        self.write_frame(opcode, fin, payload);
         Ok(())
     }
 
@@ -714,24 +765,27 @@ impl Connection {
         }));
     }
 
-    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
-        if self.tx_start == self.tx.len() {
-            self.tx.clear();
-            self.tx_start = 0;
-        }
-        let mask = self.mask_source.as_mut().map(|m| m.next_mask());
-        let header = FrameHeader {
+    fn frame_header(&mut self, opcode: OpCode, fin: bool, len: usize) -> FrameHeader {
+        FrameHeader {
             fin,
             rsv: 0,
             opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
+            mask: self.mask_source.as_mut().map(|m| m.next_mask()),
+            payload_len: len as u64,
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        if self.tx_chunks.is_empty() && self.tx_start == self.tx.len() {
+            self.tx.clear();
+            self.tx_start = 0;
+        }
+        let header = self.frame_header(opcode, fin, payload.len());
         let start = self.tx.len();
         header.encode_to_vec(&mut self.tx);
         let body = self.tx.len();
         self.tx.extend_from_slice(payload);
-        if let Some(key) = mask {
+        if let Some(key) = header.mask {
             apply_mask(&mut self.tx[body..], key, 0);
         }
         if self.config.record_frames {
@@ -740,6 +794,27 @@ impl Connection {
                 bytes: self.tx[start..].to_vec(),
             });
         }
+    }
+
+    /// A whole-message frame whose payload joins the output as its own chunk, uncopied.
+    fn write_owned_frame(&mut self, opcode: OpCode, mut payload: Vec<u8>) {
+        let header = self.frame_header(opcode, true, payload.len());
+        let start = self.tx.len();
+        header.encode_to_vec(&mut self.tx);
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        if self.config.record_frames {
+            let mut bytes = self.tx[start..].to_vec();
+            bytes.extend_from_slice(&payload);
+            self.wire.push_back(WireFrame {
+                direction: Direction::Sent,
+                bytes,
+            });
+        }
+        // Everything queued so far (this header included) goes first, then the payload.
+        self.tx_chunks.push_back(core::mem::take(&mut self.tx));
+        self.tx_chunks.push_back(payload);
     }
 
     /// Bytes to write to the peer, in order. Write as many as the socket takes, then
@@ -751,10 +826,67 @@ impl Connection {
     /// assert!(s.pending_output().is_empty());
     /// ```
     pub fn pending_output(&self) -> &[u8] {
-        &self.tx[self.tx_start..]
+        match self.tx_chunks.front() {
+            Some(chunk) => &chunk[self.tx_start..],
+            None => &self.tx[self.tx_start..],
+        }
     }
 
-    /// Drops the first `n` bytes of [`pending_output`](Connection::pending_output).
+    /// All the bytes waiting to be written: [`pending_output`](Connection::pending_output)
+    /// is only the first of up to a few pieces (a large payload sent with
+    /// [`send`](Connection::send) is a piece of its own).
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.send_text("a").unwrap();
+    /// assert_eq!(s.pending_output_len(), 3);
+    /// ```
+    pub fn pending_output_len(&self) -> usize {
+        let queued: usize = self.tx_chunks.iter().map(Vec::len).sum();
+        queued + self.tx.len() - self.tx_start
+    }
+
+    /// The pending output as up to `out.len()` slices, in order, for a vectored write
+    /// (`writev`): fills `out` from the front and returns how many it filled. Then
+    /// [`advance_output`](Connection::advance_output) by the count written.
+    ///
+    /// ```
+    /// use wisp_codec::{Connection, Message};
+    /// let mut s = Connection::server(Default::default());
+    /// s.send(Message::Binary(vec![1; 1 << 16])).unwrap();
+    /// s.send_text("after").unwrap();
+    /// let mut parts: [&[u8]; 4] = [&[]; 4];
+    /// let n = s.pending_output_slices(&mut parts);
+    /// assert_eq!(n, 3); // header, payload, the text frame
+    /// assert_eq!(parts[0], [0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]);
+    /// assert_eq!(parts[2], b"\x81\x05after");
+    /// ```
+    pub fn pending_output_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        let pieces = self
+            .tx_chunks
+            .iter()
+            .map(Vec::as_slice)
+            .chain(core::iter::once(self.tx.as_slice()));
+        let mut n = 0;
+        for (i, piece) in pieces.enumerate() {
+            let piece = if i == 0 {
+                &piece[self.tx_start..]
+            } else {
+                piece
+            };
+            if piece.is_empty() {
+                continue;
+            }
+            if n == out.len() {
+                break;
+            }
+            out[n] = piece;
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the first `n` bytes of the pending output (all of it if `n` is larger).
     ///
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
@@ -762,8 +894,18 @@ impl Connection {
     /// s.advance_output(3);
     /// assert!(s.pending_output().is_empty());
     /// ```
-    pub fn advance_output(&mut self, n: usize) {
-        self.tx_start = (self.tx_start + n).min(self.tx.len());
+    pub fn advance_output(&mut self, mut n: usize) {
+        while let Some(front) = self.tx_chunks.front() {
+            let left = front.len() - self.tx_start;
+            if n < left {
+                self.tx_start += n;
+                return;
+            }
+            n -= left;
+            self.tx_chunks.pop_front();
+            self.tx_start = 0;
+        }
+        self.tx_start = (self.tx_start.saturating_add(n)).min(self.tx.len());
         if self.tx_start == self.tx.len() {
             self.tx.clear();
             self.tx_start = 0;

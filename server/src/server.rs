@@ -78,6 +78,9 @@ impl Write for SharedStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.0).write(buf)
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -614,12 +617,14 @@ fn write_out(ws: &mut WebSocket<SharedStream>, sink: &Sink) -> io::Result<()> {
         Sink::Direct => ws.flush(),
         Sink::Queued(member) => {
             let conn = ws.connection_mut();
-            let n = conn.pending_output().len();
-            if n > 0 {
+            loop {
+                let n = conn.pending_output().len();
+                if n == 0 {
+                    return Ok(());
+                }
                 member.push_raw(conn.pending_output(), conn.close_sent().is_some());
                 conn.advance_output(n);
             }
-            Ok(())
         }
     }
 }
