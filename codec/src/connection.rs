@@ -24,6 +24,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -176,7 +177,10 @@ pub struct Connection {
     decoder: FrameDecoder,
     reassembler: Reassembler,
     mask_source: Option<Box<dyn MaskSource + Send>>,
+    /// Input: `rx[rx_start..rx_end]` is received and not yet decoded. A large buffer's
+    /// data starts at `rx_base`, the first page boundary in it.
     rx: Vec<u8>,
+    rx_base: usize,
     rx_start: usize,
     rx_end: usize,
     /// Output: `tx_chunks` (owned payloads and the bytes queued before them), then `tx`.
@@ -209,6 +213,10 @@ impl fmt::Debug for Connection {
 /// are; smaller ones are copied into the output buffer, to go out with their neighbours.
 const OWNED_MIN: usize = 16 * 1024;
 
+/// Input buffers of this size and up start on a page boundary.
+const ALIGN_FROM: usize = 64 * 1024;
+const PAGE: usize = 4096;
+
 /// Input buffers are compacted once this much has been consumed at their front.
 const COMPACT_AT: usize = 64 * 1024;
 
@@ -222,6 +230,7 @@ impl Connection {
             reassembler: Reassembler::new(config.max_message_size),
             mask_source,
             rx: Vec::new(),
+            rx_base: 0,
             rx_start: 0,
             rx_end: 0,
             tx: Vec::new(),
@@ -334,16 +343,33 @@ impl Connection {
     /// s.commit_input(2);
     /// ```
     pub fn input_buffer(&mut self, min: usize) -> &mut [u8] {
-        if self.rx_start == self.rx_end {
-            self.rx_start = 0;
-            self.rx_end = 0;
-        } else if self.rx_start >= COMPACT_AT && self.rx_start * 2 >= self.rx_end {
-            self.rx.copy_within(self.rx_start..self.rx_end, 0);
-            self.rx_end -= self.rx_start;
-            self.rx_start = 0;
+        let live = self.rx_end - self.rx_start;
+        if live == 0 {
+            self.rx_start = self.rx_base;
+            self.rx_end = self.rx_base;
+        } else if self.rx_start - self.rx_base >= COMPACT_AT.max(live) {
+            self.rx
+                .copy_within(self.rx_start..self.rx_end, self.rx_base);
+            self.rx_start = self.rx_base;
+            self.rx_end = self.rx_base + live;
         }
         if self.rx.len() - self.rx_end < min {
-            self.rx.resize(self.rx_end + min, 0);
+            let need = live + min;
+            if need < ALIGN_FROM {
+                self.rx.resize(self.rx_end + min, 0);
+            } else {
+                // A new buffer whose data starts on a page boundary: the kernel copies
+                // into it at full speed (see blocking's module docs). It at least
+                // doubles, so a buffer filled without decoding grows in few steps.
+                let size = need.max(2 * (self.rx.len() - self.rx_base));
+                let mut fresh = vec![0u8; size + PAGE];
+                let base = fresh.as_ptr().align_offset(PAGE).min(PAGE);
+                fresh[base..base + live].copy_from_slice(&self.rx[self.rx_start..self.rx_end]);
+                self.rx = fresh;
+                self.rx_base = base;
+                self.rx_start = base;
+                self.rx_end = base + live;
+            }
         }
         &mut self.rx[self.rx_end..]
     }
@@ -377,6 +403,7 @@ impl Connection {
     pub fn shrink_buffers(&mut self) {
         if self.rx_start == self.rx_end {
             self.rx = Vec::new();
+            self.rx_base = 0;
             self.rx_start = 0;
             self.rx_end = 0;
         }

@@ -193,3 +193,19 @@ fn auto_pong_off() {
     assert_eq!(server.poll_event(), Ok(Some(Message::Ping(vec![]))));
     assert!(server.pending_output().is_empty());
 }
+
+/// A large input buffer starts on a page boundary (the kernel copies into it faster),
+/// and still does after it grew with undecoded bytes in it.
+#[test]
+fn large_input_buffer_is_page_aligned() {
+    let mut s = Connection::server(Config::default());
+    let buf = s.input_buffer(256 * 1024);
+    assert_eq!(buf.as_ptr() as usize % 4096, 0);
+    buf[..2].copy_from_slice(&[0x82, 0xff]); // half of a header: stays undecoded
+    s.commit_input(2);
+    assert_eq!(s.poll_event(), Ok(None));
+    let len = s.input_buffer(1).len();
+    let buf = s.input_buffer(len + 1); // forces a new buffer, the 2 bytes moved along
+    assert_eq!((buf.as_ptr() as usize - 2) % 4096, 0);
+    assert_eq!(s.buffered_input(), 2);
+}

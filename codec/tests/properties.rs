@@ -311,4 +311,44 @@ proptest! {
         prop_assert!(owned.pending_output().is_empty());
         prop_assert_eq!(got, want);
     }
+
+    /// Reading straight into `input_buffer` (any size asked, any count committed, decoding
+    /// now and then or not at all, so the buffer grows, compacts and moves with undecoded
+    /// bytes in it) delivers the same messages as one `handle_input` of the whole stream.
+    #[test]
+    fn input_buffer_reads_equal_one_shot(
+        sizes in proptest::collection::vec(0usize..200_000, 1..6),
+        reads in proptest::collection::vec((1usize..300_000, 0usize..300_000, any::<bool>()), 1..30),
+    ) {
+        let mut client = Connection::client(Config::default(), || [9, 8, 7, 6]);
+        let mut want = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            let m = vec![i as u8; *n];
+            client.send_binary(&m).unwrap();
+            want.push(Message::Binary(m));
+        }
+        let wire = client.pending_output().to_vec();
+        let mut server = Connection::server(Config::default());
+        let mut got = Vec::new();
+        let mut at = 0;
+        let mut steps = reads.iter().cycle();
+        while at < wire.len() {
+            let (ask, take, decode) = *steps.next().unwrap();
+            let buf = server.input_buffer(ask);
+            prop_assert!(buf.len() >= ask);
+            let n = take.min(buf.len()).min(wire.len() - at).max(1);
+            buf[..n].copy_from_slice(&wire[at..at + n]);
+            server.commit_input(n);
+            at += n;
+            if decode {
+                while let Some(m) = server.poll_event().unwrap() {
+                    got.push(m);
+                }
+            }
+        }
+        while let Some(m) = server.poll_event().unwrap() {
+            got.push(m);
+        }
+        prop_assert_eq!(got, want);
+    }
 }

@@ -4,7 +4,9 @@
 //! with the same payloads unframed.
 //!
 //! `cargo bench -p wisp-server --bench load` (`LOAD_SECS=N` sets each run's length,
-//! default 1; `LOAD_ROUNDS`, default 3, runs are interleaved and the best kept).
+//! default 1; `LOAD_ROUNDS`, default 5: runs are interleaved; medians are reported,
+//! with the range of the per-round ratios; `LOAD_CASE=K` runs only case K, 0-3;
+//! `LOAD_SERVERS=w` only wisp-server, for profiling).
 //! Cases:
 //! - small: 1 connection x bursts of 32 pipelined 16-byte messages (one write each way),
 //! - medium: 64 connections x bursts of 16 pipelined 1 KiB messages,
@@ -308,7 +310,7 @@ fn main() {
     let rounds: usize = std::env::var("LOAD_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     // `LOAD_SERVERS=w` runs only wisp-server (for profiling); default all three.
     let servers = std::env::var("LOAD_SERVERS").unwrap_or_else(|_| "wtc".into());
     let wisp = spawn_wisp();
@@ -323,38 +325,99 @@ fn main() {
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        let rate = |(m, s): (u64, f64)| (m as f64 / s, m as f64 * case.size as f64 / s / 1e6);
-        // Best of `rounds` short runs, interleaved, so that background load on a shared
-        // machine hits every server alike and a single disturbed run does not count.
-        let (mut w, mut t, mut c) = ((0.0, 0.0), (0.0f64, 0.0), (0.0f64, 0.0));
-        let best = |a: (f64, f64), b: (f64, f64)| if b.0 > a.0 { b } else { a };
-        let mut cpu = (0.0, 0u64);
+        // `rounds` short runs, interleaved, so that background load on a shared machine
+        // hits every server alike. Reported: the median rate of each server, the median
+        // of the per-round ratios (each compares runs next to each other in time), their
+        // range, and the CPU time per message (server + load generator, this process).
+        let mut runs: [Vec<Run>; 3] = Default::default();
         for _ in 0..rounds {
-            let c0 = cpu_seconds();
-            let run = drive(Kind::WebSocket, wisp, case, secs);
-            cpu = (cpu.0 + cpu_seconds() - c0, cpu.1 + run.0);
-            w = best(w, rate(run));
-            if servers.contains('t') {
-                t = best(t, rate(drive(Kind::WebSocket, tung, case, secs)));
-            }
-            if servers.contains('c') {
-                c = best(c, rate(drive(Kind::Tcp, tcp, case, secs)));
+            for (k, (kind, addr, on)) in [
+                (Kind::WebSocket, wisp, true),
+                (Kind::WebSocket, tung, servers.contains('t')),
+                (Kind::Tcp, tcp, servers.contains('c')),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if on {
+                    let c0 = cpu_seconds();
+                    let (messages, secs) = drive(kind, addr, case, secs);
+                    let cpu = cpu_seconds() - c0;
+                    runs[k].push(Run {
+                        messages,
+                        secs,
+                        cpu,
+                    });
+                }
             }
         }
-        let ratio = if case.size >= 1 << 20 {
-            format!("wisp/tcp {:.2}", w.0 / c.0)
+        let rate = |r: &Run| r.messages as f64 / r.secs;
+        let med_rate = |k: usize| median(runs[k].iter().map(rate).collect());
+        let against = if case.size >= 1 << 20 { 2 } else { 1 };
+        let ratios: Vec<f64> = runs[0]
+            .iter()
+            .zip(&runs[against])
+            .map(|(w, o)| rate(w) / rate(o))
+            .collect();
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        let ratio = if ratios.is_empty() {
+            String::new()
         } else {
-            format!("wisp/tungstenite {:.2}", w.0 / t.0)
+            format!(
+                "wisp/{} {:.2} ({lo:.2}-{hi:.2})",
+                if against == 2 { "tcp" } else { "tungstenite" },
+                median(ratios.clone())
+            )
         };
+        let mb = |k: usize| med_rate(k) * case.size as f64 / 1e6;
         println!(
             "{:<28} {:>14.0} {:>14.1} {:>14.0} {:>14.1} {:>14.0} {:>14.1}   {ratio}",
-            case.name, w.0, w.1, t.0, t.1, c.0, c.1
+            case.name,
+            med_rate(0),
+            mb(0),
+            med_rate(1),
+            mb(1),
+            med_rate(2),
+            mb(2)
         );
-        if servers == "w" {
-            println!(
-                "    wisp: {:.2} us CPU per message (server + load generator)",
-                cpu.0 / cpu.1 as f64 * 1e6
-            );
-        }
+        let cpu = |k: usize| {
+            median(
+                runs[k]
+                    .iter()
+                    .map(|r| r.cpu / r.messages.max(1) as f64 * 1e6)
+                    .collect(),
+            )
+        };
+        println!(
+            "{:<28} CPU us/msg (server + load generator): wisp {:.2}, tungstenite {:.2}, tcp {:.2}",
+            "",
+            cpu(0),
+            cpu(1),
+            cpu(2)
+        );
+    }
+}
+
+/// One timed run against one server.
+struct Run {
+    messages: u64,
+    secs: f64,
+    /// CPU seconds of this process (server and load generator) during the run.
+    cpu: f64,
+}
+
+/// The median (mean of the middle two for an even count); 0 for none.
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
     }
 }
