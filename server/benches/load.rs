@@ -4,9 +4,9 @@
 //! with the same payloads unframed.
 //!
 //! `cargo bench -p wisp-server --bench load` (`LOAD_SECS=N` sets each run's length,
-//! default 1; `LOAD_ROUNDS`, default 5: runs are interleaved; medians are reported,
+//! default 1; `LOAD_ROUNDS`, default 9: runs are interleaved; medians are reported,
 //! with the range of the per-round ratios; `LOAD_CASE=K` runs only case K, 0-3;
-//! `LOAD_SERVERS=w` only wisp-server, for profiling).
+//! `LOAD_SERVERS=w` only wisp-server, `t` tungstenite, `c` the TCP echo, for profiling).
 //! Cases:
 //! - small: 1 connection x bursts of 32 pipelined 16-byte messages (one write each way),
 //! - medium: 64 connections x bursts of 16 pipelined 1 KiB messages,
@@ -310,8 +310,9 @@ fn main() {
     let rounds: usize = std::env::var("LOAD_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    // `LOAD_SERVERS=w` runs only wisp-server (for profiling); default all three.
+        .unwrap_or(9);
+    // `LOAD_SERVERS=w` runs only wisp-server, `t` tungstenite, `c` the TCP echo (for
+    // profiling one of them); default all three, `wtc`.
     let servers = std::env::var("LOAD_SERVERS").unwrap_or_else(|_| "wtc".into());
     let wisp = spawn_wisp();
     let tung = spawn_tungstenite();
@@ -330,15 +331,15 @@ fn main() {
         // of the per-round ratios (each compares runs next to each other in time), their
         // range, and the CPU time per message (server + load generator, this process).
         let mut runs: [Vec<Run>; 3] = Default::default();
-        for _ in 0..rounds {
-            for (k, (kind, addr, on)) in [
-                (Kind::WebSocket, wisp, true),
-                (Kind::WebSocket, tung, servers.contains('t')),
-                (Kind::Tcp, tcp, servers.contains('c')),
-            ]
-            .into_iter()
-            .enumerate()
-            {
+        let peers = [
+            (Kind::WebSocket, wisp, servers.contains('w')),
+            (Kind::WebSocket, tung, servers.contains('t')),
+            (Kind::Tcp, tcp, servers.contains('c')),
+        ];
+        for round in 0..rounds {
+            // Each round starts with the next server, so no server always runs first.
+            for k in (0..3).map(|j| (j + round) % 3) {
+                let (kind, addr, on) = peers[k];
                 if on {
                     let c0 = cpu_seconds();
                     let (messages, secs) = drive(kind, addr, case, secs);
