@@ -844,13 +844,25 @@ impl Connection {
         self.tx_chunks.push_back(payload);
     }
 
-    /// Bytes to write to the peer, in order. Write as many as the socket takes, then
-    /// [`advance_output`](Connection::advance_output). Replies queued together go out
-    /// together: one write for a burst.
+    /// The next bytes to write to the peer. Write as many as the socket takes, then
+    /// [`advance_output`](Connection::advance_output), and repeat until it is empty: it is
+    /// the first piece of the output, and a large payload given to
+    /// [`send`](Connection::send) is a piece of its own
+    /// ([`pending_output_slices`](Connection::pending_output_slices) gives them all, for
+    /// one vectored write). Replies queued together go out together: one write for a burst.
     ///
     /// ```
-    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// use wisp_codec::{Connection, Message};
+    /// let mut s = Connection::server(Default::default());
     /// assert!(s.pending_output().is_empty());
+    /// s.send(Message::Binary(vec![0; 20_000])).unwrap();
+    /// let mut wire = Vec::new();
+    /// while !s.pending_output().is_empty() {
+    ///     let n = s.pending_output().len().min(8192); // what a socket took
+    ///     wire.extend_from_slice(&s.pending_output()[..n]);
+    ///     s.advance_output(n);
+    /// }
+    /// assert_eq!(wire.len(), 4 + 20_000);
     /// ```
     pub fn pending_output(&self) -> &[u8] {
         match self.tx_chunks.front() {
