@@ -182,7 +182,9 @@ fn drain(conn: &mut Connection, setup: &Setup, run: &mut Run, stream_len: usize)
                     Message::Text(_) | Message::Binary(_) => {
                         assert_eq!(conn.state(), before);
                         if setup.echo {
+                            // Every other echo by value (`send`), the others by reference.
                             let sent = match message {
+                                _ if run.events.len() % 2 == 1 => conn.send(message.clone()),
                                 Message::Text(t) => conn.send_text(t),
                                 Message::Binary(b) => conn.send_binary(b),
                                 _ => unreachable!(),
@@ -303,7 +305,11 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
     }
     assert_eq!(at, stream.len());
     drain(&mut conn, setup, &mut run, stream.len());
-    run.output = conn.pending_output().to_vec();
+    // All of the output: `pending_output` is only its first piece.
+    while !conn.pending_output().is_empty() {
+        run.output.extend_from_slice(conn.pending_output());
+        conn.advance_output(conn.pending_output().len());
+    }
     run.state = conn.state();
     run.error = conn.error();
     run.close_sent = conn.close_sent().cloned();
