@@ -358,9 +358,9 @@ impl Connection {
             if need < ALIGN_FROM {
                 self.rx.resize(self.rx_end + min, 0);
             } else {
-                // A new buffer whose data starts on a page boundary: the kernel copies
-                // into it at full speed (see blocking's module docs). It at least
-                // doubles, so a buffer filled without decoding grows in few steps.
+                // A new buffer whose data starts on a page boundary (see blocking's
+                // module docs). It at least doubles, so a buffer filled without
+                // decoding grows in few steps.
                 let size = need.max(2 * (self.rx.len() - self.rx_base));
                 let mut fresh = vec![0u8; size + PAGE];
                 let base = fresh.as_ptr().align_offset(PAGE).min(PAGE);
@@ -691,14 +691,7 @@ impl Connection {
             Message::Ping(p) => return self.send_ping(&p),
             Message::Pong(p) => return self.send_pong(&p),
             Message::Close(Some(f)) => return self.send_close(f.code, &f.reason),
-            Message::Close(None) => {
-                if self.close_sent.is_some() || self.state == State::Closed {
-                    return Err(UsageError::Closed);
-                }
-                self.write_close(None);
-                self.state = State::Closing;
-                return Ok(());
-            }
+            Message::Close(None) => return self.start_close(None),
         };
         self.check_send(opcode, true, payload.len())?;
         if payload.len() < OWNED_MIN {
@@ -711,7 +704,7 @@ impl Connection {
 
     /// Whether a frame may be sent now; updates the fragmentation state when it may.
     fn check_send(&mut self, opcode: OpCode, fin: bool, len: usize) -> Result<(), UsageError> {
-        if self.close_sent.is_some() || self.state == State::Closed {
+        if !self.may_send() {
             return Err(UsageError::Closed);
         }
         if opcode.is_control() {
@@ -769,15 +762,25 @@ impl Connection {
         if !code.is_valid_on_wire() || reason.len() > 123 {
             return Err(UsageError::InvalidCloseCode);
         }
-        if self.close_sent.is_some() || self.state == State::Closed {
-            return Err(UsageError::Closed);
-        }
-        self.write_close(Some(CloseFrame {
+        self.start_close(Some(CloseFrame {
             code,
             reason: String::from(reason),
-        }));
+        }))
+    }
+
+    /// Sends our Close (a valid one) and moves to [`State::Closing`].
+    fn start_close(&mut self, frame: Option<CloseFrame>) -> Result<(), UsageError> {
+        if !self.may_send() {
+            return Err(UsageError::Closed);
+        }
+        self.write_close(frame);
         self.state = State::Closing;
         Ok(())
+    }
+
+    /// False once our Close is sent or the connection is closed: nothing may follow.
+    fn may_send(&self) -> bool {
+        self.close_sent.is_none() && self.state != State::Closed
     }
 
     fn write_close(&mut self, frame: Option<CloseFrame>) {
@@ -803,10 +806,6 @@ impl Connection {
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
-        if self.tx_chunks.is_empty() && self.tx_start == self.tx.len() {
-            self.tx.clear();
-            self.tx_start = 0;
-        }
         let header = self.frame_header(opcode, fin, payload.len());
         let start = self.tx.len();
         header.encode_to_vec(&mut self.tx);

@@ -209,3 +209,28 @@ fn large_input_buffer_is_page_aligned() {
     assert_eq!((buf.as_ptr() as usize - 2) % 4096, 0);
     assert_eq!(s.buffered_input(), 2);
 }
+
+/// `send` by value: a Close without a body (§5.5.1 allows it) starts the closing
+/// handshake like `send_close`, and the same rules hold: nothing after our Close, only
+/// codes valid on the wire (§7.4).
+#[test]
+fn send_by_value_close_rules() {
+    let mut s = Connection::server(Config::default());
+    assert_eq!(
+        s.send(Message::Close(Some(CloseFrame {
+            code: CloseCode(1005),
+            reason: String::new()
+        }))),
+        Err(UsageError::InvalidCloseCode)
+    );
+    s.send(Message::Close(None)).unwrap();
+    assert_eq!(s.pending_output(), [0x88, 0x00]);
+    assert_eq!(s.state(), State::Closing);
+    assert_eq!(s.send(Message::Close(None)), Err(UsageError::Closed));
+    assert_eq!(
+        s.send(Message::Binary(vec![0; 100_000])),
+        Err(UsageError::Closed)
+    );
+    assert_eq!(s.send(Message::Ping(vec![])), Err(UsageError::Closed));
+    assert_eq!(s.pending_output_len(), 2);
+}
