@@ -12,10 +12,7 @@
 # usage: scripts/build-web.sh [--debug]
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$PATH"
-WASM_BINDGEN_VERSION=0.2.130   # keep equal to `wasm-bindgen = "=..."` in codec/Cargo.toml
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 die() { echo "build-web: $*" >&2; exit 1; }
 

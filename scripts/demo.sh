@@ -3,9 +3,7 @@
 #   bash scripts/demo.sh [extra wisp-server flags]
 # Installs what is missing first (scripts/setup.sh). Open the URL it prints.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$PATH"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash scripts/setup.sh
 if [ -f scripts/build-web.sh ]; then bash scripts/build-web.sh; fi
 cargo build --release -p wisp-server

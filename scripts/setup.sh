@@ -15,14 +15,11 @@
 # apt-get, and the registries crates.io, PyPI, Debian and npm.
 set -euo pipefail
 
-WASM_BINDGEN_VERSION=0.2.130   # keep equal to `wasm-bindgen = "=..."` in codec/Cargo.toml
 WASM_PACK_VERSION=0.15.1
 TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabihf)
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 SHARED="$(dirname "$ROOT")/shared"
-cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$PATH"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
 

@@ -8,13 +8,10 @@
 #   Chrome: codec/tests/web_browser.rs  = the same cases + browser-only ones
 #
 # usage: scripts/test-wasm.sh      (needs scripts/setup.sh: wasm32 target, wasm-pack,
-#                                   wasm-bindgen-cli 0.2.130, chromium + chromedriver)
+#                                   wasm-bindgen-cli as pinned in codec/Cargo.toml, chromium + chromedriver)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$PATH"
-WASM_BINDGEN_VERSION=0.2.130   # keep equal to `wasm-bindgen = "=..."` in codec/Cargo.toml
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 die() { echo "test-wasm: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: run scripts/setup.sh"; }

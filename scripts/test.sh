@@ -6,9 +6,7 @@
 # websockets and Node ws, browser tests in Chromium, Autobahn), and the wasm tests in
 # Node and headless Chrome.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$PATH"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 step() { printf '\n=== %s\n' "$*"; STEP_T=$SECONDS; }
 done_step() { echo "--- ok ($((SECONDS - STEP_T)) s)"; }
