@@ -36,8 +36,9 @@ pub struct Config {
     pub subprotocols: Vec<String>,
     /// Messages queued for one /chat member before it counts as too slow (closed with 1008).
     pub chat_queue: usize,
-    /// Stack size of each connection thread, in bytes.
-    pub thread_stack: usize,
+    /// Worker threads, each running an event loop over its share of the connections
+    /// (`--workers`); 0: one per core.
+    pub workers: usize,
     /// Time the graceful shutdown waits for close handshakes.
     pub shutdown_grace: Duration,
 }
@@ -56,7 +57,7 @@ impl Default for Config {
             origins: Vec::new(),
             subprotocols: Vec::new(),
             chat_queue: 256,
-            thread_stack: 128 * 1024,
+            workers: 0,
             shutdown_grace: Duration::from_secs(5),
         }
     }

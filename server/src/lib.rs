@@ -1,7 +1,8 @@
 //! # wisp-server
 //!
-//! A threaded `std::net` WebSocket server around [`wisp_codec`]: one thread per
-//! connection with a small stack, the demo page's static files, and the routes
+//! A `std::net` WebSocket server around [`wisp_codec`]: worker threads (one per core)
+//! that each run an event loop over many non-blocking connections, the demo page's
+//! static files, and the routes
 //! `/echo`, `/chat` and `/inspect` (see [`routes`] for what each sends, including the
 //! JSON formats), and routes of your own ([`Server::route`]). [`Config`] holds the
 //! limits and timeouts; [`ShutdownHandle`] stops the server gracefully.
@@ -53,9 +54,12 @@ mod config;
 mod http;
 pub mod routes;
 mod server;
+mod shared;
+mod wake;
+mod worker;
 
 pub use config::Config;
-pub use routes::{Echo, Handler, Inspect};
-pub use server::{HandlerFactory, Server, ShutdownHandle};
+pub use routes::{Echo, Handler, HandlerFactory, Inspect};
+pub use server::{Server, ShutdownHandle};
 /// The codec types a [`Handler`] works with, so one dependency is enough.
 pub use wisp_codec::{CloseCode, CloseFrame, Connection, Message};

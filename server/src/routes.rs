@@ -53,21 +53,27 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use wisp_codec::{CloseCode, Connection, Direction, FrameHeader, Message, WireFrame};
 
-use crate::server::SharedStream;
+use crate::wake::Wake;
 
 /// The application side of one WebSocket connection.
+///
+/// A handler runs on one of the server's worker threads, inside its event loop, beside
+/// every other connection of that worker: it must never block (no sleeping, no
+/// blocking IO, no waiting on a lock another connection holds for long). Replies go
+/// through `conn`; the loop writes them.
 pub trait Handler: Send {
     /// A message arrived (text, binary, ping, pong or close; pings and closes are
     /// already answered). Reply through `conn`.
     fn on_message(&mut self, conn: &mut Connection, message: Message);
 
-    /// Called just before queued output is written: after each batch of messages and
-    /// after a keepalive ping.
+    /// Called just before queued output is written: after each batch of messages,
+    /// after a keepalive ping, and when the connection is woken from another thread
+    /// (a `/chat` broadcast).
     fn before_flush(&mut self, conn: &mut Connection) {
         let _ = conn;
     }
@@ -75,6 +81,9 @@ pub trait Handler: Send {
     /// Called once when the connection ends, however it ends.
     fn on_end(&mut self) {}
 }
+
+/// Builds the handler of a custom route for each new connection.
+pub type HandlerFactory = Arc<dyn Fn() -> Box<dyn Handler> + Send + Sync>;
 
 /// `/echo`: every message back, same type.
 #[derive(Debug, Default)]
@@ -210,7 +219,10 @@ pub(crate) fn handshake_report(request: &[u8], response: &[u8]) -> String {
 
 // ---- /chat ------------------------------------------------------------------------
 
-/// The members of `/chat`.
+/// Unsent bytes of a `/chat` member above which its queue is not drained.
+const CHAT_BACKLOG: usize = 64 * 1024;
+
+/// The members of `/chat`, on any worker.
 #[derive(Default)]
 pub(crate) struct Room {
     members: Mutex<Vec<Arc<Member>>>,
@@ -223,127 +235,51 @@ impl std::fmt::Debug for Room {
     }
 }
 
-/// What a member's writer thread has to send.
-#[derive(Default)]
-struct Outgoing {
-    /// Broadcast texts not yet written.
-    texts: VecDeque<Arc<str>>,
-    /// Frames already encoded by the member's own connection (pongs, pings, close).
-    raw: Vec<u8>,
-    /// The member's close frame is in `raw`: no text may follow it.
-    close_queued: bool,
-    /// The session is over: write what is left, then stop.
-    done: bool,
-}
-
-/// One `/chat` member: a bounded outgoing queue drained by its own writer thread, so
-/// a broadcast only ever appends to queues and never waits for a socket.
+/// One `/chat` member: a bounded queue of broadcast texts, drained by its own
+/// connection on its own worker. A broadcast only appends to queues and wakes the
+/// members' workers: it never waits for a socket.
 pub(crate) struct Member {
     pub(crate) name: String,
-    stream: SharedStream,
     limit: usize,
-    out: Mutex<Outgoing>,
-    ready: Condvar,
+    queue: Mutex<VecDeque<Arc<str>>>,
     overflow: AtomicBool,
+    wake: Wake,
 }
 
 impl Member {
-    pub(crate) fn new(name: String, stream: SharedStream, limit: usize) -> Arc<Member> {
+    pub(crate) fn new(name: String, limit: usize, wake: Wake) -> Arc<Member> {
         Arc::new(Member {
             name,
-            stream,
             limit,
-            out: Mutex::new(Outgoing::default()),
-            ready: Condvar::new(),
+            queue: Mutex::new(VecDeque::new()),
             overflow: AtomicBool::new(false),
+            wake,
         })
     }
 
-    /// True once the queue overflowed: the session closes with 1008.
-    pub(crate) fn overflowed(&self) -> bool {
+    /// True once the queue overflowed: the member is closed with 1008.
+    fn overflowed(&self) -> bool {
         self.overflow.load(Ordering::Acquire)
     }
 
     fn push_text(&self, text: &Arc<str>) {
-        let Ok(mut out) = self.out.lock() else { return };
-        if out.close_queued || out.done || self.overflowed() {
+        let Ok(mut queue) = self.queue.lock() else {
+            return;
+        };
+        if self.overflowed() {
             return;
         }
-        if out.texts.len() >= self.limit {
-            // Too slow: drop its backlog and wake its session (blocked in a read) to
-            // close it with 1008. Never wait for it.
-            out.texts.clear();
+        let was_empty = queue.is_empty();
+        if queue.len() >= self.limit {
+            // Too slow: drop its backlog and let its worker close it with 1008.
+            queue.clear();
             self.overflow.store(true, Ordering::Release);
-            drop(out);
-            self.stream.wake();
-            return;
+        } else {
+            queue.push_back(Arc::clone(text));
         }
-        out.texts.push_back(Arc::clone(text));
-        drop(out);
-        self.ready.notify_one();
-    }
-
-    /// Queues frames encoded by the session's connection.
-    pub(crate) fn push_raw(&self, bytes: &[u8], close_queued: bool) {
-        if let Ok(mut out) = self.out.lock() {
-            out.raw.extend_from_slice(bytes);
-            out.close_queued |= close_queued;
-        }
-        self.ready.notify_one();
-    }
-
-    /// Ends the writer thread once what is queued is written.
-    pub(crate) fn finish(&self) {
-        if let Ok(mut out) = self.out.lock() {
-            out.done = true;
-        }
-        self.ready.notify_one();
-    }
-
-    /// The writer thread's loop: encodes queued texts with an encoder of its own (server
-    /// frames are unmasked and whole, so they interleave safely with the session's),
-    /// and writes each batch in one write.
-    pub(crate) fn run_writer(&self) {
-        use std::io::Write as _;
-        let mut encoder = Connection::server(Default::default());
-        let mut buf = Vec::new();
-        let mut stream = self.stream.clone();
-        loop {
-            let (texts, done) = {
-                let Ok(mut out) = self.out.lock() else { return };
-                while out.texts.is_empty() && out.raw.is_empty() && !out.done {
-                    out = match self.ready.wait(out) {
-                        Ok(o) => o,
-                        Err(_) => return,
-                    };
-                }
-                // Texts first: a close frame in `raw` must be the last thing written.
-                let texts = std::mem::take(&mut out.texts);
-                for t in &texts {
-                    let _ = encoder.send_text(t);
-                }
-                buf.extend_from_slice(encoder.pending_output());
-                encoder.advance_output(usize::MAX);
-                buf.append(&mut out.raw);
-                (texts.len(), out.done)
-            };
-            let _ = texts;
-            if !buf.is_empty() {
-                if stream.write_all(&buf).is_err() {
-                    self.stream.wake();
-                    return;
-                }
-                buf.clear();
-                if buf.capacity() > 64 * 1024 {
-                    buf = Vec::new();
-                }
-            }
-            if done {
-                let Ok(out) = self.out.lock() else { return };
-                if out.texts.is_empty() && out.raw.is_empty() {
-                    return;
-                }
-            }
+        drop(queue);
+        if was_empty || self.overflowed() {
+            self.wake.wake();
         }
     }
 }
@@ -428,6 +364,29 @@ impl Handler for Chat {
                 let _ = conn.send_close(CloseCode::UNSUPPORTED_DATA, "chat takes text only");
             }
             _ => {}
+        }
+    }
+
+    fn before_flush(&mut self, conn: &mut Connection) {
+        if conn.close_sent().is_some() {
+            return;
+        }
+        if self.member.overflowed() {
+            log::warn!(
+                "chat member {} too slow, closing with 1008",
+                self.member.name
+            );
+            let _ = conn.send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
+            return;
+        }
+        // Only what the socket is taking: the rest waits in the bounded queue, so a
+        // member that does not read overflows it instead of growing our buffers.
+        let Ok(mut queue) = self.member.queue.lock() else {
+            return;
+        };
+        while conn.pending_output_len() < CHAT_BACKLOG {
+            let Some(t) = queue.pop_front() else { break };
+            let _ = conn.send_text(&t);
         }
     }
 

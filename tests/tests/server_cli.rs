@@ -12,6 +12,16 @@ use server_harness::*;
 use wisp_codec::blocking::Error;
 use wisp_codec::Message;
 
+fn hard_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the rlimit we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_max
+}
+
 #[test]
 fn help_shows_every_default_and_bad_values_exit_2() {
     let out = Command::new(binary("wisp-server"))
@@ -26,7 +36,8 @@ fn help_shows_every_default_and_bad_values_exit_2() {
         "--max-message-size <SIZE>",
         "[default: 64MiB]",
         "[default: 16MiB]",
-        "[default: 10000]",
+        // The open-file limit (the server raises its soft limit to the hard one) less 64.
+        &*format!("[default: {}]", hard_fd_limit() - 64),
         "--handshake-timeout <DUR>",
         "[default: 10s]",
         "[default: 30s]",
@@ -47,6 +58,8 @@ fn help_shows_every_default_and_bad_values_exit_2() {
         &["--listen", "nonsense"],
         &["--frobnicate"],
         &["--max-connections=many"],
+        &["--max-connections", "100000000"],
+        &["--workers", "0"],
     ] {
         let out = Command::new(binary("wisp-server"))
             .args(bad)

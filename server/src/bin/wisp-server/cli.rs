@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
@@ -23,7 +24,7 @@ Logs go to stderr; RUST_LOG sets what is shown, as in env_logger
 Exit status: 0 after a graceful shutdown (SIGINT, SIGTERM), 1 if the server cannot
 start, 2 for a bad argument.";
 
-/// An RFC 6455 WebSocket server (std::net, one thread per connection).
+/// An RFC 6455 WebSocket server (std::net; worker threads, each an event loop).
 #[derive(Parser, Debug)]
 #[command(name = "wisp-server", version, after_help = AFTER_HELP)]
 struct Args {
@@ -46,10 +47,16 @@ struct Args {
           default_value_t = Size(Config::default().max_frame_size))]
     max_frame_size: Size,
 
-    /// Connections at once, handshakes included; more get HTTP 503
+    /// Connections at once, handshakes included; more get HTTP 503. At most the
+    /// open-file limit less 64 (listener, poller, files)
     #[arg(long, value_name = "N", value_parser = count,
-          default_value_t = Config::default().max_connections)]
+          default_value_t = max_connections_allowed())]
     max_connections: usize,
+
+    /// Worker threads, each an event loop over its share of the connections
+    #[arg(long, value_name = "N", value_parser = count,
+          default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
+    workers: usize,
 
     /// Time for the whole request head, e.g. 10s, 500ms, 2m
     #[arg(long, value_name = "DUR", value_parser = duration,
@@ -73,6 +80,27 @@ struct Args {
     /// A subprotocol the server speaks (repeatable) [default: none]
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
+}
+
+/// File descriptors kept for the listener, the pollers and their wakers, files being
+/// served and the log: the rest is for connections.
+pub const RESERVED_FDS: u64 = 64;
+
+/// The open-file limit the server runs with (set once by `main`, after raising it).
+static FD_LIMIT: OnceLock<u64> = OnceLock::new();
+
+/// Sets the open-file limit that `--max-connections` is checked against.
+pub fn set_fd_limit(limit: u64) {
+    let _ = FD_LIMIT.set(limit);
+}
+
+/// The most connections the open-file limit allows (the default).
+fn max_connections_allowed() -> usize {
+    let limit = FD_LIMIT
+        .get()
+        .copied()
+        .unwrap_or(RESERVED_FDS + Config::default().max_connections as u64);
+    usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
 }
 
 /// What the command line asks for.
@@ -103,6 +131,7 @@ where
         max_message_size: args.max_message_size.0,
         max_frame_size: args.max_frame_size.0,
         max_connections: args.max_connections,
+        workers: args.workers,
         handshake_timeout: args.handshake_timeout.0,
         ping_interval: args.ping_interval.0,
         idle_timeout: args.idle_timeout.0,
@@ -111,6 +140,15 @@ where
         ..Config::default()
     };
     c.max_frame_size = c.max_frame_size.min(c.max_message_size);
+    let allowed = max_connections_allowed();
+    if c.max_connections > allowed {
+        return Err(format!(
+            "--max-connections {} is more than the open-file limit allows: {allowed} \
+             ({} less {RESERVED_FDS} kept for the server; raise `ulimit -n` first)",
+            c.max_connections,
+            allowed as u64 + RESERVED_FDS
+        ));
+    }
     Ok(Parsed::Run(Box::new(c)))
 }
 
@@ -238,7 +276,25 @@ mod tests {
 
     #[test]
     fn defaults_are_the_library_defaults() {
-        assert_eq!(run(&[]).unwrap(), Config::default());
+        let c = run(&[]).unwrap();
+        assert_eq!(c.max_connections, max_connections_allowed());
+        assert!(c.workers >= 1);
+        let d = Config::default();
+        assert_eq!(
+            Config {
+                max_connections: d.max_connections,
+                workers: d.workers,
+                ..c
+            },
+            d
+        );
+    }
+
+    #[test]
+    fn more_connections_than_file_descriptors_is_refused() {
+        let too_many = (max_connections_allowed() + 1).to_string();
+        let e = run(&["--max-connections", &too_many]).unwrap_err();
+        assert!(e.contains("open-file limit"), "{e}");
     }
 
     #[test]

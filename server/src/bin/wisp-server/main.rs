@@ -17,6 +17,12 @@ fn main() {
 /// status: 0 after a graceful shutdown (or `--help`, `--version`), 2 for a bad
 /// argument, 1 when the server cannot start.
 fn run() -> i32 {
+    // Each connection is a file descriptor: take all the process may have, before the
+    // command line is checked against it.
+    let limits = signal::raise_fd_limit();
+    if let Ok(l) = &limits {
+        cli::set_fd_limit(l.soft);
+    }
     let config = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(c)) => *c,
         Ok(cli::Parsed::Print(text)) => {
@@ -35,8 +41,12 @@ fn run() -> i32 {
         eprintln!("wisp-server: cannot install signal handlers: {e}");
         return 1;
     }
-    if let Err(e) = signal::raise_fd_limit() {
-        warn!("cannot raise the open file limit: {e}");
+    match limits {
+        Ok(l) => info!(
+            "open files: soft limit {} (was {}), hard limit {}; up to {} connections",
+            l.soft, l.was, l.hard, config.max_connections
+        ),
+        Err(e) => warn!("cannot raise the open file limit: {e}"),
     }
     let server = match Server::bind(config.clone()) {
         Ok(s) => s,
@@ -66,10 +76,11 @@ fn run() -> i32 {
     let _ = out.flush();
     drop(out);
     info!(
-        "serving {} (web root {}), max {} connections",
+        "serving {} (web root {}), max {} connections, {} worker(s)",
         server.local_addr(),
         config.web.display(),
-        config.max_connections
+        config.max_connections,
+        config.workers
     );
     match server.run() {
         Ok(()) => 0,
