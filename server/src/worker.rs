@@ -64,6 +64,10 @@ const REFUSE_WAIT: Duration = Duration::from_millis(100);
 const LINGER_HTTP: (Duration, usize) = (Duration::from_millis(200), 64 * 1024);
 /// After failing a connection: the same, so the close frame survives.
 const LINGER_FAILED: (Duration, usize) = (Duration::from_secs(1), 4 << 20);
+/// A connection quiet this long gives its buffers back (they are kept while traffic
+/// flows, so a stream of large messages does not allocate and fault in fresh pages
+/// for each one).
+const SHRINK_AFTER: Duration = Duration::from_secs(1);
 /// A file is sent in chunks of this size.
 const FILE_CHUNK: usize = 64 * 1024;
 
@@ -183,6 +187,10 @@ struct Session {
     bytes_since: usize,
     close_deadline: Option<Instant>,
     ended: bool,
+    /// The last read that brought bytes.
+    last_io: Instant,
+    /// The buffers were given back since the last read.
+    shrunk: bool,
 }
 
 impl Session {
@@ -209,6 +217,9 @@ impl Conn {
             Phase::Ws(s) => {
                 let cfg = &shared.config;
                 let mut d = s.last_seen + cfg.idle_timeout;
+                if !s.shrunk {
+                    d = d.min(s.last_io + SHRINK_AFTER);
+                }
                 if !s.pinged && s.conn.close_sent().is_none() {
                     d = d.min(s.last_seen + cfg.ping_interval);
                 }
@@ -223,6 +234,15 @@ impl Conn {
 
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Whether a read of `n` bytes into a buffer of `len` drained the socket. With the
+/// edge-triggered readiness of epoll and kqueue, a short read took everything there
+/// was, and whatever arrives later raises a new edge: the read that would only say
+/// `WouldBlock` is skipped (one syscall less per message). Elsewhere (mio on Windows
+/// re-arms only on `WouldBlock`) every socket is read until it says so.
+fn drained(n: usize, len: usize) -> bool {
+    cfg!(unix) && n < len
 }
 
 impl Loop<'_> {
@@ -408,7 +428,10 @@ impl Loop<'_> {
                     debug!("{} closed before a complete request head", c.peer);
                     return false;
                 }
-                Ok(n) => head.buf.extend_from_slice(&self.scratch[..n]),
+                Ok(n) => {
+                    head.buf.extend_from_slice(&self.scratch[..n]);
+                    c.readable = !drained(n, SCRATCH);
+                }
                 Err(e) if would_block(&e) => c.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
@@ -655,6 +678,8 @@ impl Loop<'_> {
             bytes_since: 0,
             close_deadline: None,
             ended: false,
+            last_io: now,
+            shrunk: false,
         }));
         self.step_ws(c, slot, now)
     }
@@ -673,6 +698,7 @@ impl Loop<'_> {
                 self.again.push(slot);
             } else if may_read {
                 reads += 1;
+                let asked = if s.flowing { BIG_READ } else { SCRATCH };
                 let r = if s.flowing {
                     let r = c.stream.read(s.conn.input_buffer(BIG_READ));
                     if let Ok(n) = r {
@@ -691,6 +717,11 @@ impl Loop<'_> {
                     Ok(0) => c.eof = true,
                     Ok(n) => {
                         read_any = true;
+                        s.last_io = now;
+                        s.shrunk = false;
+                        if drained(n, asked) {
+                            c.readable = false;
+                        }
                         s.bytes_since += n;
                         if s.bytes_since >= PROGRESS_BYTES {
                             s.bytes_since = 0;
@@ -724,8 +755,10 @@ impl Loop<'_> {
                 break;
             }
         }
-        if !c.readable && s.pending() == 0 {
+        if now >= s.last_io + SHRINK_AFTER && s.pending() == 0 && !s.shrunk {
             s.conn.shrink_buffers();
+            s.flowing = false;
+            s.shrunk = true;
         }
         // Decisions that need the clock, as the old session loop made them.
         if s.conn.state() == State::Closed {
