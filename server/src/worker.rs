@@ -139,6 +139,9 @@ struct Conn {
     readable: bool,
     /// The peer ended its side (read returned 0).
     eof: bool,
+    /// The poller said the peer's side is closed: read until the 0, never stop at a
+    /// short read (the FIN raises no second edge).
+    hup: bool,
     /// The deadline this connection has in the timer heap, if any.
     armed: Option<Instant>,
     phase: Phase,
@@ -239,10 +242,12 @@ fn would_block(e: &io::Error) -> bool {
 /// Whether a read of `n` bytes into a buffer of `len` drained the socket. With the
 /// edge-triggered readiness of epoll and kqueue, a short read took everything there
 /// was, and whatever arrives later raises a new edge: the read that would only say
-/// `WouldBlock` is skipped (one syscall less per message). Elsewhere (mio on Windows
-/// re-arms only on `WouldBlock`) every socket is read until it says so.
-fn drained(n: usize, len: usize) -> bool {
-    cfg!(unix) && n < len
+/// `WouldBlock` is skipped (one syscall less per message). Not once the peer's FIN is
+/// known (`hup`): it may already wait behind the data, and it raises no second edge.
+/// Elsewhere (mio on Windows re-arms only on `WouldBlock`) every socket is read until
+/// it says so.
+fn drained(n: usize, len: usize, hup: bool) -> bool {
+    cfg!(unix) && n < len && !hup
 }
 
 impl Loop<'_> {
@@ -284,6 +289,9 @@ impl Loop<'_> {
                 if let Some(Some(c)) = self.conns.get_mut(slot) {
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                         c.readable = true;
+                    }
+                    if ev.is_read_closed() || ev.is_error() {
+                        c.hup = true;
                     }
                     self.drive(slot);
                 }
@@ -360,6 +368,7 @@ impl Loop<'_> {
             refused,
             readable: false,
             eof: false,
+            hup: false,
             armed: None,
             phase: Phase::Head(Head {
                 buf: Vec::new(),
@@ -430,7 +439,7 @@ impl Loop<'_> {
                 }
                 Ok(n) => {
                     head.buf.extend_from_slice(&self.scratch[..n]);
-                    c.readable = !drained(n, SCRATCH);
+                    c.readable = !drained(n, SCRATCH, c.hup);
                 }
                 Err(e) if would_block(&e) => c.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -691,55 +700,9 @@ impl Loop<'_> {
         let cfg = &self.shared.config;
         let mut reads = 0;
         loop {
-            let mut read_any = false;
-            let may_read =
-                c.readable && !c.eof && s.conn.state() != State::Closed && s.pending() < HIGH_WATER;
-            if may_read && reads == READS_PER_TURN {
-                self.again.push(slot);
-            } else if may_read {
-                reads += 1;
-                let asked = if s.flowing { BIG_READ } else { SCRATCH };
-                let r = if s.flowing {
-                    let r = c.stream.read(s.conn.input_buffer(BIG_READ));
-                    if let Ok(n) = r {
-                        s.conn.commit_input(n);
-                    }
-                    r
-                } else {
-                    let r = c.stream.read(&mut self.scratch);
-                    if let Ok(n) = r {
-                        s.conn.handle_input(&self.scratch[..n]);
-                        s.flowing = n == SCRATCH;
-                    }
-                    r
-                };
-                match r {
-                    Ok(0) => c.eof = true,
-                    Ok(n) => {
-                        read_any = true;
-                        s.last_io = now;
-                        s.shrunk = false;
-                        if drained(n, asked) {
-                            c.readable = false;
-                        }
-                        s.bytes_since += n;
-                        if s.bytes_since >= PROGRESS_BYTES {
-                            s.bytes_since = 0;
-                            s.last_seen = now;
-                            s.pinged = false;
-                        }
-                    }
-                    Err(e) if would_block(&e) => {
-                        c.readable = false;
-                        s.flowing = false;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => read_any = true,
-                    Err(e) => {
-                        debug!("#{}: read failed: {e}", s.id);
-                        return end(c, &format!("read failed: {e}"), now);
-                    }
-                }
-            }
+            // React to what is decoded (and to wake-ups), write, then read the next chunk
+            // unless the output is backed up: after a writable edge drains it, reading
+            // resumes here, with no new readable edge needed.
             handle_events(s, now);
             let frames = s.conn.frames_received();
             if frames != s.frames_seen {
@@ -751,8 +714,55 @@ impl Loop<'_> {
             if let Err(e) = flush(&mut c.stream, s) {
                 return end(c, &format!("write failed: {e}"), now);
             }
-            if !read_any {
+            let may_read =
+                c.readable && !c.eof && s.conn.state() != State::Closed && s.pending() < HIGH_WATER;
+            if !may_read {
                 break;
+            }
+            if reads == READS_PER_TURN {
+                self.again.push(slot);
+                break;
+            }
+            reads += 1;
+            let asked = if s.flowing { BIG_READ } else { SCRATCH };
+            let r = if s.flowing {
+                let r = c.stream.read(s.conn.input_buffer(BIG_READ));
+                if let Ok(n) = r {
+                    s.conn.commit_input(n);
+                }
+                r
+            } else {
+                let r = c.stream.read(&mut self.scratch);
+                if let Ok(n) = r {
+                    s.conn.handle_input(&self.scratch[..n]);
+                    s.flowing = n == SCRATCH;
+                }
+                r
+            };
+            match r {
+                Ok(0) => c.eof = true,
+                Ok(n) => {
+                    s.last_io = now;
+                    s.shrunk = false;
+                    if drained(n, asked, c.hup) {
+                        c.readable = false;
+                    }
+                    s.bytes_since += n;
+                    if s.bytes_since >= PROGRESS_BYTES {
+                        s.bytes_since = 0;
+                        s.last_seen = now;
+                        s.pinged = false;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    c.readable = false;
+                    s.flowing = false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("#{}: read failed: {e}", s.id);
+                    return end(c, &format!("read failed: {e}"), now);
+                }
             }
         }
         if now >= s.last_io + SHRINK_AFTER && s.pending() == 0 && !s.shrunk {
@@ -827,8 +837,12 @@ impl Loop<'_> {
         }
     }
 
-    /// Ends every connection still here (the shutdown grace is over, or the loop failed).
+    /// Ends every connection still here (the shutdown grace is over, or the loop failed),
+    /// and those handed over but not yet taken.
     fn close_all(&mut self, why: &str) {
+        for (_, admit) in self.inbox.take().accepted {
+            release(self.shared, &admit);
+        }
         for slot in 0..self.conns.len() {
             if let Some(mut c) = self.conns[slot].take() {
                 if let Phase::Ws(s) = &mut c.phase {
