@@ -77,7 +77,8 @@ touch "$WORK/start"
 sleep 1   # mtimes have a resolution of 1 s on some filesystems: "newer" must mean "rebuilt"
 LOG="$WORK/demo.log"
 start=$SECONDS
-(cd "$COPY" && DEMO_LISTEN=127.0.0.1:0 exec setsid bash scripts/demo.sh) >"$LOG" 2>&1 </dev/null &
+: >"$LOG"
+(cd "$COPY" && DEMO_LISTEN=127.0.0.1:0 exec setsid bash scripts/demo.sh) >>"$LOG" 2>&1 </dev/null &
 DEMO_PID=$!
 PORT=""
 while [ -z "$PORT" ]; do
