@@ -241,7 +241,6 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
 }
 
 fn spawn_wisp() -> SocketAddr {
-    wisp_server::log::set_level(wisp_server::log::Level::Warn);
     let server = wisp_server::Server::bind(wisp_server::Config {
         listen: "127.0.0.1:0".into(),
         ..Default::default()

@@ -9,13 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use wisp_codec::handshake::{status_text, Request};
 
 /// A complete response with a plain-text body and `Connection: close`.
-///
-/// ```
-/// let r = wisp_server::http::simple_response(404, "not found\n", "");
-/// assert!(r.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
-/// assert!(r.ends_with(b"\r\n\r\nnot found\n"));
-/// ```
-pub fn simple_response(status: u16, body: &str, extra_headers: &str) -> Vec<u8> {
+pub(crate) fn simple_response(status: u16, body: &str, extra_headers: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} {}\r\n{extra_headers}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         status_text(status),
@@ -25,7 +19,7 @@ pub fn simple_response(status: u16, body: &str, extra_headers: &str) -> Vec<u8> 
 }
 
 /// The 503 sent when the server is at `--max-connections`.
-pub fn service_unavailable() -> Vec<u8> {
+pub(crate) fn service_unavailable() -> Vec<u8> {
     simple_response(
         503,
         "too many connections, try again later\n",
@@ -34,14 +28,7 @@ pub fn service_unavailable() -> Vec<u8> {
 }
 
 /// The Content-Type for a file name.
-///
-/// ```
-/// use wisp_server::http::content_type;
-/// assert_eq!(content_type("pkg/wisp_bg.wasm".as_ref()), "application/wasm");
-/// assert_eq!(content_type("index.html".as_ref()), "text/html; charset=utf-8");
-/// assert_eq!(content_type("app.js".as_ref()), "text/javascript");
-/// ```
-pub fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -83,16 +70,7 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 /// Maps a request target to a file under `root`: `None` for anything that could leave
 /// it (any `..`, encoded or not, a backslash, a NUL) or is not a plain relative path.
 /// `/` and directories map to their `index.html`.
-///
-/// ```
-/// use std::path::Path;
-/// use wisp_server::http::resolve;
-/// assert_eq!(resolve(Path::new("web"), "/"), Some("web/index.html".into()));
-/// assert_eq!(resolve(Path::new("web"), "/app.js?v=2"), Some("web/app.js".into()));
-/// assert_eq!(resolve(Path::new("web"), "/../secret"), None);
-/// assert_eq!(resolve(Path::new("web"), "/%2e%2e/secret"), None);
-/// ```
-pub fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
+pub(crate) fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
     let path = target.split(['?', '#']).next().unwrap_or("");
     if !path.starts_with('/') || path.contains("..") {
         return None;
@@ -118,7 +96,7 @@ pub fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
 
 /// Answers a plain HTTP request for a file under `root` (`GET` or `HEAD`), writing the
 /// whole response. Returns the status sent.
-pub fn serve_file<W: Write>(out: &mut W, root: &Path, req: &Request) -> io::Result<u16> {
+pub(crate) fn serve_file<W: Write>(out: &mut W, root: &Path, req: &Request) -> io::Result<u16> {
     let head_only = req.first == "HEAD";
     if req.first != "GET" && !head_only {
         out.write_all(&simple_response(
@@ -183,4 +161,44 @@ pub fn serve_file<W: Write>(out: &mut W, root: &Path, req: &Request) -> io::Resu
         }
     }
     Ok(200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_response_is_complete() {
+        let r = simple_response(404, "not found\n", "");
+        assert!(r.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+        assert!(r.ends_with(b"\r\n\r\nnot found\n"));
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            content_type("pkg/wisp_bg.wasm".as_ref()),
+            "application/wasm"
+        );
+        assert_eq!(
+            content_type("index.html".as_ref()),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type("app.js".as_ref()), "text/javascript");
+    }
+
+    #[test]
+    fn resolve_stays_inside_root() {
+        use std::path::Path;
+        assert_eq!(
+            resolve(Path::new("web"), "/"),
+            Some("web/index.html".into())
+        );
+        assert_eq!(
+            resolve(Path::new("web"), "/app.js?v=2"),
+            Some("web/app.js".into())
+        );
+        assert_eq!(resolve(Path::new("web"), "/../secret"), None);
+        assert_eq!(resolve(Path::new("web"), "/%2e%2e/secret"), None);
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! A route is a [`Handler`]: it sees every message of its connection (control frames
 //! included, already answered by the codec) and replies through the [`Connection`].
-//! The session loop in [`crate::server`] owns the socket, the timeouts and the writes,
+//! The server's session loop owns the socket, the timeouts and the writes,
 //! so a handler never blocks on IO. A handler that panics costs its own connection a
 //! close 1011 and nothing else.
 //!
@@ -55,6 +55,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use serde::Serialize;
 use wisp_codec::{CloseCode, Connection, Direction, FrameHeader, Message, WireFrame};
 
 use crate::server::SharedStream;
@@ -96,43 +97,87 @@ pub struct Inspect;
 /// The most wire bytes one report shows in hex.
 pub const INSPECT_MAX_HEX: usize = 64 * 1024;
 
+/// Every JSON message the built-in routes send, tagged by `"type"` (formats in the
+/// module docs).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Report<'a> {
+    Frame {
+        dir: &'static str,
+        #[serde(flatten)]
+        header: Option<HeaderFields>,
+        wire_len: usize,
+        hex: String,
+        truncated: bool,
+    },
+    Handshake {
+        request: &'a str,
+        response: &'a str,
+    },
+    Join {
+        who: &'a str,
+        members: usize,
+    },
+    Message {
+        from: &'a str,
+        text: &'a str,
+    },
+    Leave {
+        who: &'a str,
+        members: usize,
+    },
+}
+
+/// The header fields of a reported frame, decoded from its bytes.
+#[derive(Serialize)]
+struct HeaderFields {
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    masked: bool,
+    len: u64,
+}
+
+impl Report<'_> {
+    fn to_json(&self) -> String {
+        // Serializing these types cannot fail: no maps with non-string keys, no I/O.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// The JSON report of one frame (see the module docs for the format).
-///
-/// ```
-/// use wisp_codec::{Direction, WireFrame};
-/// let f = WireFrame { direction: Direction::Sent, bytes: b"\x81\x02hi".to_vec() };
-/// assert_eq!(wisp_server::routes::frame_report(&f),
-///     r#"{"type":"frame","dir":"out","fin":true,"rsv":0,"opcode":1,"masked":false,"len":2,"wire_len":4,"hex":"81 02 68 69","truncated":false}"#);
-/// ```
-pub fn frame_report(frame: &WireFrame) -> String {
+pub(crate) fn frame_report(frame: &WireFrame) -> String {
     let bytes = &frame.bytes;
     let dir = match frame.direction {
         Direction::Received => "in",
         Direction::Sent => "out",
     };
     let shown = &bytes[..bytes.len().min(INSPECT_MAX_HEX)];
-    let mut s = String::with_capacity(160 + shown.len() * 3);
-    let _ = write!(s, r#"{{"type":"frame","dir":"{dir}","#);
-    if let Ok(Some((h, _))) = FrameHeader::decode(bytes) {
-        let _ = write!(
-            s,
-            r#""fin":{},"rsv":{},"opcode":{},"masked":{},"len":{},"#,
-            h.fin,
-            h.rsv,
-            h.opcode.as_u8(),
-            h.mask.is_some(),
-            h.payload_len
-        );
-    }
-    let _ = write!(s, r#""wire_len":{},"hex":""#, bytes.len());
+    let mut hex = String::with_capacity(shown.len() * 3);
     for (i, b) in shown.iter().enumerate() {
         if i > 0 {
-            s.push(' ');
+            hex.push(' ');
         }
-        let _ = write!(s, "{b:02x}");
+        let _ = write!(hex, "{b:02x}");
     }
-    let _ = write!(s, r#"","truncated":{}}}"#, shown.len() < bytes.len());
-    s
+    let header = match FrameHeader::decode(bytes) {
+        Ok(Some((h, _))) => Some(HeaderFields {
+            fin: h.fin,
+            rsv: h.rsv,
+            opcode: h.opcode.as_u8(),
+            masked: h.mask.is_some(),
+            len: h.payload_len,
+        }),
+        _ => None,
+    };
+    Report::Frame {
+        dir,
+        header,
+        wire_len: bytes.len(),
+        hex,
+        truncated: shown.len() < bytes.len(),
+    }
+    .to_json()
 }
 
 impl Handler for Inspect {
@@ -155,49 +200,19 @@ impl Handler for Inspect {
 }
 
 /// The JSON report of the opening handshake: the raw request and response heads.
-///
-/// ```
-/// let r = wisp_server::routes::handshake_report(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 101 x\r\n\r\n");
-/// assert_eq!(r, r#"{"type":"handshake","request":"GET / HTTP/1.1\r\n\r\n","response":"HTTP/1.1 101 x\r\n\r\n"}"#);
-/// ```
-pub fn handshake_report(request: &[u8], response: &[u8]) -> String {
-    format!(
-        r#"{{"type":"handshake","request":{},"response":{}}}"#,
-        json_string(&String::from_utf8_lossy(request)),
-        json_string(&String::from_utf8_lossy(response))
-    )
-}
-
-/// Quotes a string as a JSON string literal.
-///
-/// ```
-/// assert_eq!(wisp_server::routes::json_string("a\"b\n"), r#""a\"b\n""#);
-/// ```
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+pub(crate) fn handshake_report(request: &[u8], response: &[u8]) -> String {
+    Report::Handshake {
+        request: &String::from_utf8_lossy(request),
+        response: &String::from_utf8_lossy(response),
     }
-    out.push('"');
-    out
+    .to_json()
 }
 
 // ---- /chat ------------------------------------------------------------------------
 
 /// The members of `/chat`.
 #[derive(Default)]
-pub struct Room {
+pub(crate) struct Room {
     members: Mutex<Vec<Arc<Member>>>,
 }
 
@@ -334,16 +349,6 @@ impl Member {
 }
 
 impl Room {
-    /// The number of members.
-    pub fn len(&self) -> usize {
-        self.members.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// True with no members.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn broadcast(&self, text: &str) {
         let text: Arc<str> = Arc::from(text);
         let members: Vec<Arc<Member>> = match self.members.lock() {
@@ -364,10 +369,13 @@ impl Room {
             }
             Err(_) => return,
         };
-        self.broadcast(&format!(
-            r#"{{"type":"join","who":{},"members":{n}}}"#,
-            json_string(&name)
-        ));
+        self.broadcast(
+            &Report::Join {
+                who: &name,
+                members: n,
+            }
+            .to_json(),
+        );
     }
 
     pub(crate) fn leave(&self, member: &Arc<Member>) {
@@ -378,20 +386,18 @@ impl Room {
             }
             Err(_) => return,
         };
-        self.broadcast(&format!(
-            r#"{{"type":"leave","who":{},"members":{n}}}"#,
-            json_string(&member.name)
-        ));
+        self.broadcast(
+            &Report::Leave {
+                who: &member.name,
+                members: n,
+            }
+            .to_json(),
+        );
     }
 }
 
 /// The chat name from a request target's `?name=` (sanitized), if any.
-///
-/// ```
-/// assert_eq!(wisp_server::routes::chat_name("/chat?name=alice"), Some("alice".into()));
-/// assert_eq!(wisp_server::routes::chat_name("/chat?name=<b>"), None);
-/// ```
-pub fn chat_name(target: &str) -> Option<String> {
+pub(crate) fn chat_name(target: &str) -> Option<String> {
     let query = target.split_once('?')?.1;
     let value = query.split('&').find_map(|kv| kv.strip_prefix("name="))?;
     let ok = !value.is_empty()
@@ -411,11 +417,13 @@ pub(crate) struct Chat {
 impl Handler for Chat {
     fn on_message(&mut self, conn: &mut Connection, message: Message) {
         match message {
-            Message::Text(t) => self.room.broadcast(&format!(
-                r#"{{"type":"message","from":{},"text":{}}}"#,
-                json_string(&self.member.name),
-                json_string(&t)
-            )),
+            Message::Text(t) => self.room.broadcast(
+                &Report::Message {
+                    from: &self.member.name,
+                    text: &t,
+                }
+                .to_json(),
+            ),
             Message::Binary(_) => {
                 let _ = conn.send_close(CloseCode::UNSUPPORTED_DATA, "chat takes text only");
             }
@@ -425,5 +433,74 @@ impl Handler for Chat {
 
     fn on_end(&mut self) {
         self.room.leave(&self.member);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_report_fields_in_order() {
+        let f = WireFrame {
+            direction: Direction::Sent,
+            bytes: b"\x81\x02hi".to_vec(),
+        };
+        assert_eq!(
+            frame_report(&f),
+            r#"{"type":"frame","dir":"out","fin":true,"rsv":0,"opcode":1,"masked":false,"len":2,"wire_len":4,"hex":"81 02 68 69","truncated":false}"#
+        );
+    }
+
+    #[test]
+    fn frame_report_truncates_hex() {
+        let mut bytes = vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0];
+        bytes.resize(10 + 65536, 0xab);
+        let r = frame_report(&WireFrame {
+            direction: Direction::Received,
+            bytes,
+        });
+        let v: serde_json::Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["dir"], "in");
+        assert_eq!(v["len"], 65536);
+        assert_eq!(v["wire_len"], 65546);
+        assert_eq!(v["truncated"], true);
+        assert_eq!(v["hex"].as_str().unwrap().len(), INSPECT_MAX_HEX * 3 - 1);
+    }
+
+    #[test]
+    fn handshake_report_escapes_heads() {
+        let r = handshake_report(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 101 x\r\n\r\n");
+        assert_eq!(
+            r,
+            r#"{"type":"handshake","request":"GET / HTTP/1.1\r\n\r\n","response":"HTTP/1.1 101 x\r\n\r\n"}"#
+        );
+    }
+
+    #[test]
+    fn chat_messages_are_json_with_escapes() {
+        let r = Report::Message {
+            from: "a\"b",
+            text: "line\nnext \u{1}",
+        }
+        .to_json();
+        assert_eq!(
+            r,
+            r#"{"type":"message","from":"a\"b","text":"line\nnext \u0001"}"#
+        );
+        let j = Report::Join {
+            who: "alice",
+            members: 2,
+        }
+        .to_json();
+        assert_eq!(j, r#"{"type":"join","who":"alice","members":2}"#);
+    }
+
+    #[test]
+    fn chat_name_is_sanitized() {
+        assert_eq!(chat_name("/chat?name=alice"), Some("alice".into()));
+        assert_eq!(chat_name("/chat?x=1&name=bob_2"), Some("bob_2".into()));
+        assert_eq!(chat_name("/chat?name=<b>"), None);
+        assert_eq!(chat_name("/chat"), None);
     }
 }

@@ -39,8 +39,8 @@ use wisp_codec::{CloseCode, Connection, HandshakeError, State};
 
 use crate::config::Config;
 use crate::http;
-use crate::log::{debug, error, info, warning};
 use crate::routes::{self, Chat, Echo, Handler, Inspect, Member, Room};
+use log::{debug, error, info, warn};
 
 /// Builds the handler of a custom route for each new connection.
 pub type HandlerFactory = Arc<dyn Fn() -> Box<dyn Handler> + Send + Sync>;
@@ -54,12 +54,12 @@ const TIMEOUT_GRAIN: Duration = Duration::from_millis(50);
 /// A `TcpStream` shared by a connection's thread(s) and the server's registry, without
 /// duplicating its file descriptor (10,000 connections must fit in the fd limit).
 #[derive(Debug, Clone)]
-pub struct SharedStream(Arc<TcpStream>);
+pub(crate) struct SharedStream(Arc<TcpStream>);
 
 impl SharedStream {
     /// Wakes a thread blocked reading this socket: `shutdown(SHUT_RD)`. Reads return
     /// what is already received, then 0 at once instead of blocking.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let _ = self.0.shutdown(Shutdown::Read);
     }
 
@@ -225,7 +225,7 @@ impl Server {
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
-                    warning!("accept failed: {e}");
+                    warn!("accept failed: {e}");
                     // Out of file descriptors, say: let connections end before retrying.
                     thread::sleep(Duration::from_millis(20));
                     continue;
@@ -252,7 +252,7 @@ impl Server {
         }
         let left = shared.active.load(Ordering::Acquire);
         if left > 0 {
-            warning!("shutdown: {left} connection(s) did not finish the close handshake in time");
+            warn!("shutdown: {left} connection(s) did not finish the close handshake in time");
         }
         info!("shutdown complete");
         Ok(())
@@ -274,12 +274,12 @@ fn accept_one(shared: &Arc<Shared>, stream: TcpStream, reject: Option<&SyncSende
         shared.active.fetch_sub(1, Ordering::AcqRel);
         let peer = stream.peer_addr().ok();
         match reject.map(|tx| tx.try_send(stream)) {
-            Some(Ok(())) => warning!(
+            Some(Ok(())) => warn!(
                 "{} refused: {max} connections already (503)",
                 fmt_peer(peer)
             ),
             Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => {
-                warning!("{} dropped: over the connection limit", fmt_peer(peer))
+                warn!("{} dropped: over the connection limit", fmt_peer(peer))
             }
         }
         return;
@@ -494,7 +494,7 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         let allowed = offer
             .origin
             .as_deref()
-            .map_or(true, |o| origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
+            .is_none_or(|o| origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
         if !allowed {
             return refuse(stream, &peer, &req, HandshakeError::OriginRefused);
         }
@@ -713,7 +713,7 @@ fn run_session(
             }
             if let Sink::Queued(m) = sink {
                 if m.overflowed() {
-                    warning!("#{id}: chat member too slow, closing with 1008");
+                    warn!("#{id}: chat member too slow, closing with 1008");
                     let _ = conn
                         .send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
                     close_deadline = Some(now + CLOSE_WAIT);
@@ -728,7 +728,7 @@ fn run_session(
         }
         let idle_at = last_seen + cfg.idle_timeout;
         if now >= idle_at {
-            warning!(
+            warn!(
                 "#{id}: silent for {:?} (idle timeout), dropping",
                 cfg.idle_timeout
             );

@@ -74,6 +74,15 @@ impl Server {
     /// Starts wisp-server through `sh -c` after a shell `prefix` (e.g.
     /// `ulimit -n 65536;`), or directly when the prefix is empty.
     pub fn start_with(prefix: &str, args: &[&str]) -> Server {
+        Server::start_full(prefix, args, &[("RUST_LOG", "info")])
+    }
+
+    /// Starts wisp-server with `args` and these environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_full("", args, env)
+    }
+
+    fn start_full(prefix: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = if prefix.is_empty() {
             Command::new(binary("wisp-server"))
         } else {
@@ -85,7 +94,7 @@ impl Server {
         };
         cmd.args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped());
         let (mut child, line) = spawn_ready(&mut cmd);
         let port = line

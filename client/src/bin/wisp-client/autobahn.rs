@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::{connect_with, Error, Message, Options};
+use wisp_client::{connect_with, Error, Message, Options};
 
 /// Runs the whole suite against `base` (e.g. `ws://127.0.0.1:9001`) as `agent`, calling
 /// `progress(i, n)` before each case. Returns the number of cases run.
