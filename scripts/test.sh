@@ -28,6 +28,12 @@ step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 done_step
 
+step "cargo publish --dry-run --workspace (package and verify all three crates)"
+# --workspace verifies the server and the client against the packaged codec through a
+# local registry, so no crate needs to be on crates.io first.
+cargo publish --dry-run --workspace --allow-dirty -q
+done_step
+
 step "no_std build of the codec (thumbv7em-none-eabihf)"
 cargo build -p wisp-codec --no-default-features --target thumbv7em-none-eabihf
 done_step
