@@ -53,6 +53,7 @@ mod config;
 mod http;
 pub mod routes;
 mod server;
+mod watch;
 
 pub use config::Config;
 pub use routes::{Echo, Handler, Inspect};
