@@ -456,10 +456,11 @@ fn plan(c: &Command) -> Result<Plan, String> {
             Ok((
                 "fragments",
                 format!(
-                    "the server sends {} bytes of text as {fragments} fragment(s) (Text with \
+                    "the server sends {} bytes of text as {fragments} fragment{} (Text with \
                      FIN=0, Continuation frames, FIN=1 on the last){between}: the browser \
                      receives one message{}",
                     text.len(),
+                    if *fragments == 1 { "" } else { "s" },
                     if *ping { " and answers each ping" } else { "" }
                 ),
                 if *ping { &FRAGMENTS_PING } else { &FRAGMENTS },
