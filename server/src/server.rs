@@ -161,11 +161,6 @@ impl ShutdownHandle {
         }
         let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
     }
-
-    /// True once [`shutdown`](ShutdownHandle::shutdown) was called.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shared.stopping()
-    }
 }
 
 impl Server {
@@ -208,11 +203,6 @@ impl Server {
         if let Ok(mut c) = self.shared.custom.lock() {
             c.insert(path.to_string(), factory);
         }
-    }
-
-    /// The number of connections being served (handshakes included).
-    pub fn active_connections(&self) -> usize {
-        self.shared.active.load(Ordering::Acquire)
     }
 
     /// Accepts and serves connections until [`ShutdownHandle::shutdown`], then closes
