@@ -553,6 +553,7 @@ await test("phone width: the timeline and a 200-character echo fit 390 px", asyn
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 1) fail(`the page is ${overflow} px wider than the phone`);
   await p.locator("#l-timeline").screenshot({ path: path.join(SHOTS, "timeline-390.png") });
+  await p.screenshot({ path: path.join(SHOTS, "live-390.png"), fullPage: true, clip: { x: 0, y: await p.evaluate(() => document.querySelector("#live").offsetTop), width: 390, height: 1400 } });
   await p.locator(".exchange[data-n='1']").screenshot({ path: path.join(SHOTS, "echo-200-390.png") });
   assertEq(p.errors.join("\n"), "", "console errors");
   await p.close();
