@@ -36,6 +36,9 @@ pub struct Config {
     pub subprotocols: Vec<String>,
     /// Messages queued for one /chat member before it counts as too slow (closed with 1008).
     pub chat_queue: usize,
+    /// Reports queued for one `/inspect?watch=ID` watcher before it counts as too slow
+    /// (it gets a `dropped` notice and close 1008; its target never waits).
+    pub watch_queue: usize,
     /// Stack size of each connection thread, in bytes.
     pub thread_stack: usize,
     /// Time the graceful shutdown waits for close handshakes.
@@ -56,6 +59,7 @@ impl Default for Config {
             origins: Vec::new(),
             subprotocols: Vec::new(),
             chat_queue: 256,
+            watch_queue: 256,
             thread_stack: 128 * 1024,
             shutdown_grace: Duration::from_secs(5),
         }

@@ -2,8 +2,9 @@
 //!
 //! A threaded `std::net` WebSocket server around [`wisp_codec`]: one thread per
 //! connection with a small stack, the demo page's static files, and the routes
-//! `/echo`, `/chat` and `/inspect` (see [`routes`] for what each sends, including the
-//! JSON formats), and routes of your own ([`Server::route`]). [`Config`] holds the
+//! `/echo`, `/chat`, `/inspect` and `/inspect?watch=ID` (see [`routes`] for what each
+//! sends, including the JSON formats), and routes of your own ([`Server::route`]).
+//! [`Config`] holds the
 //! limits and timeouts; [`ShutdownHandle`] stops the server gracefully.
 //!
 //! ## What bad input gets
@@ -18,6 +19,8 @@
 //! | an upgrade to an unknown path | HTTP 404 |
 //! | a protocol error after the handshake | close 1002, 1007 or 1009 (from the codec) |
 //! | a handler that panics | close 1011 `internal error`; the server keeps serving |
+//! | `/inspect?watch=ID` for no such connection, or from another origin | close 1008 with the reason |
+//! | a bad command message on `/inspect` | `{"type":"error","error":"..."}`; the connection goes on |
 //! | silence (not even a pong) for `--idle-timeout` | dropped (close 1001 attempted) |
 //!
 //! ## Embedding it
@@ -53,6 +56,7 @@ mod config;
 mod http;
 pub mod routes;
 mod server;
+mod watch;
 
 pub use config::Config;
 pub use routes::{Echo, Handler, Inspect};

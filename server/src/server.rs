@@ -39,7 +39,8 @@ use wisp_codec::{CloseCode, Connection, HandshakeError, State};
 
 use crate::config::Config;
 use crate::http;
-use crate::routes::{self, Chat, Echo, Handler, Inspect, Member, Room};
+use crate::routes::{self, Chat, Echo, Handler, Member, Room};
+use crate::watch::{self, Inspected, Registry, Watcher};
 use log::{debug, error, info, warn};
 
 /// Builds the handler of a custom route for each new connection.
@@ -95,6 +96,7 @@ struct Shared {
     registry: Mutex<HashMap<u64, SharedStream>>,
     next_id: AtomicU64,
     room: Arc<Room>,
+    watch: Registry,
     custom: Mutex<HashMap<String, HandlerFactory>>,
 }
 
@@ -177,6 +179,7 @@ impl Server {
                 registry: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 room: Arc::new(Room::default()),
+                watch: Registry::default(),
                 custom: Mutex::new(HashMap::new()),
             }),
         })
@@ -363,6 +366,8 @@ fn drain_and_close(stream: &TcpStream, wait: Duration, max: usize) {
 enum Route {
     Echo,
     Inspect,
+    /// `/inspect?watch=ID`.
+    Watch,
     Chat,
     Custom(HandlerFactory),
 }
@@ -454,7 +459,11 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
     };
     let target = req.second.clone();
     let path = target.split('?').next().unwrap_or("").to_string();
-    let Some(route) = ws_route(shared, &path) else {
+    let route = match ws_route(shared, &path) {
+        Some(Route::Inspect) if watch::watch_param(&target).is_some() => Some(Route::Watch),
+        r => r,
+    };
+    let Some(route) = route else {
         let upgrade = req
             .tokens("upgrade")
             .any(|t| t.eq_ignore_ascii_case("websocket"));
@@ -479,6 +488,7 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         Ok(o) => o,
         Err(e) => return refuse(stream, &peer, &req, e),
     };
+    let origin = offer.origin.clone();
     let origins = &shared.config.origins;
     if !origins.is_empty() {
         let allowed = offer
@@ -505,10 +515,14 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         record_frames: matches!(route, Route::Inspect),
     };
     let mut conn = Connection::server(codec_config);
+    let mut inspected = None;
     if matches!(route, Route::Inspect) {
         // The first /inspect message: the opening handshake as it crossed the socket.
-        let _ = conn.send_text(&routes::handshake_report(&head, &response));
+        let t = shared.watch.register(id, origin.clone());
+        t.publish_handshake(&head, &response);
+        let _ = conn.send_text(&routes::handshake_report(&head, &response, Some(id), None));
         while conn.poll_wire_frame().is_some() {}
+        inspected = Some(t);
     }
     drop(head);
     conn.handle_input(&leftover);
@@ -525,20 +539,48 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
     let mut writer = None;
     let (mut handler, sink): (Box<dyn Handler>, Sink) = match route {
         Route::Echo => (Box::new(Echo), Sink::Direct),
-        Route::Inspect => (Box::new(Inspect), Sink::Direct),
+        Route::Inspect => {
+            let target = inspected.clone().expect("registered above");
+            (Box::new(Inspected { target }), Sink::Direct)
+        }
         Route::Custom(f) => (f(), Sink::Direct),
+        Route::Watch => {
+            let q = shared.config.watch_queue;
+            let (target, member) =
+                match shared
+                    .watch
+                    .attach(&target, origin.as_deref(), stream.clone(), q)
+                {
+                    Ok(w) => w,
+                    Err(reason) => {
+                        info!("#{id} {peer} {target}: close 1008 ({reason})");
+                        let _ = ws.close(CloseCode::POLICY_VIOLATION, &reason);
+                        // Read the peer's close reply, so that our close is not lost to a reset.
+                        drain_and_close(stream.tcp(), Duration::from_secs(1), 64 * 1024);
+                        return;
+                    }
+                };
+            let handler = Watcher {
+                target,
+                member: Arc::clone(&member),
+            };
+            match spawn_writer(shared, id, &member) {
+                Ok(h) => writer = Some(h),
+                Err(()) => {
+                    let _ = ws.close(CloseCode::TRY_AGAIN_LATER, "server busy");
+                    let mut h = handler;
+                    h.on_end();
+                    return;
+                }
+            }
+            (Box::new(handler), Sink::Queued(member))
+        }
         Route::Chat => {
             let name = routes::chat_name(&target).unwrap_or_else(|| format!("user-{id}"));
             let member = Member::new(name, stream.clone(), shared.config.chat_queue);
-            let m2 = Arc::clone(&member);
-            match thread::Builder::new()
-                .name(format!("chat-writer-{id}"))
-                .stack_size(shared.config.thread_stack)
-                .spawn(move || m2.run_writer())
-            {
+            match spawn_writer(shared, id, &member) {
                 Ok(h) => writer = Some(h),
-                Err(e) => {
-                    error!("#{id}: cannot start a chat writer thread: {e}");
+                Err(()) => {
                     let _ = ws.close(CloseCode::TRY_AGAIN_LATER, "server busy");
                     return;
                 }
@@ -592,6 +634,25 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         (None, None) => 1006,
     };
     info!("#{id} {peer} closed {path}: code {code}; {how}; close sent {sent}, received {received}");
+    if let Some(t) = inspected {
+        // Watchers see the end of TCP: shut it now rather than when the thread ends.
+        let _ = stream.tcp().shutdown(Shutdown::Both);
+        t.end(&shared.watch, ws.connection_mut(), &how);
+    }
+}
+
+/// Starts the writer thread of a `/chat` member or an `/inspect` watcher.
+fn spawn_writer(
+    shared: &Shared,
+    id: u64,
+    member: &Arc<Member>,
+) -> Result<thread::JoinHandle<()>, ()> {
+    let m2 = Arc::clone(member);
+    thread::Builder::new()
+        .name(format!("writer-{id}"))
+        .stack_size(shared.config.thread_stack)
+        .spawn(move || m2.run_writer())
+        .map_err(|e| error!("#{id}: cannot start a writer thread: {e}"))
 }
 
 /// Where a session's output goes.
@@ -702,17 +763,21 @@ fn run_session(
                 continue;
             }
             if let Sink::Queued(m) = sink {
-                if m.overflowed() {
-                    warn!("#{id}: chat member too slow, closing with 1008");
-                    let _ = conn
-                        .send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
+                if let Some((code, reason)) = m.close_request() {
+                    if m.overflowed() {
+                        warn!("#{id}: too slow, closing with {}: {reason}", code.0);
+                    }
+                    let _ = conn.send_close(code, reason);
                     close_deadline = Some(now + CLOSE_WAIT);
                     continue;
                 }
             }
         }
         if let Some(d) = close_deadline {
-            if now >= d {
+            // A queued close may wait behind a backlog: the wait starts once it is out.
+            if !shared.stopping() && matches!(sink, Sink::Queued(m) if !m.close_out()) {
+                close_deadline = Some(now + CLOSE_WAIT);
+            } else if now >= d {
                 return "no close reply in time".into();
             }
         }
@@ -755,7 +820,7 @@ fn run_session(
         }
         match ws.read_some() {
             Ok(0) => {
-                let overflow = matches!(sink, Sink::Queued(m) if m.overflowed());
+                let overflow = matches!(sink, Sink::Queued(m) if m.close_request().is_some());
                 if shared.stopping() || overflow {
                     woken = true;
                 } else if !woken {
