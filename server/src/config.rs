@@ -39,6 +39,9 @@ pub struct Config {
     /// Worker threads, each running an event loop over its share of the connections
     /// (`--workers`); 0: one per core.
     pub workers: usize,
+    /// Reports queued for one `/inspect?watch=ID` watcher before it counts as too slow
+    /// (it gets a `dropped` notice and close 1008; its target never waits).
+    pub watch_queue: usize,
     /// Time the graceful shutdown waits for close handshakes.
     pub shutdown_grace: Duration,
 }
@@ -58,6 +61,7 @@ impl Default for Config {
             subprotocols: Vec::new(),
             chat_queue: 256,
             workers: 0,
+            watch_queue: 256,
             shutdown_grace: Duration::from_secs(5),
         }
     }

@@ -2,9 +2,9 @@
 //!
 //! A `std::net` WebSocket server around [`wisp_codec`]: worker threads (one per core)
 //! that each run an event loop over many non-blocking connections, the demo page's
-//! static files, and the routes
-//! `/echo`, `/chat` and `/inspect` (see [`routes`] for what each sends, including the
-//! JSON formats), and routes of your own ([`Server::route`]). [`Config`] holds the
+//! static files, and the routes `/echo`, `/chat`, `/inspect` and `/inspect?watch=ID`
+//! (see [`routes`] for what each sends, including the JSON formats), and routes of your
+//! own ([`Server::route`]). [`Config`] holds the
 //! limits and timeouts; [`ShutdownHandle`] stops the server gracefully.
 //!
 //! ## What bad input gets
@@ -19,6 +19,8 @@
 //! | an upgrade to an unknown path | HTTP 404 |
 //! | a protocol error after the handshake | close 1002, 1007 or 1009 (from the codec) |
 //! | a handler that panics | close 1011 `internal error`; the server keeps serving |
+//! | `/inspect?watch=ID` for no such connection, or from another origin | close 1008 with the reason |
+//! | a bad command message on `/inspect` | `{"type":"error","error":"..."}`; the connection goes on |
 //! | silence (not even a pong) for `--idle-timeout` | dropped (close 1001 attempted) |
 //!
 //! ## Embedding it
@@ -56,6 +58,7 @@ pub mod routes;
 mod server;
 mod shared;
 mod wake;
+mod watch;
 mod worker;
 
 pub use config::Config;

@@ -25,10 +25,10 @@
 //!   with `truncated: true` when the frame was longer.
 //!
 //! The first message on `/inspect` is the opening handshake, both heads exactly as they
-//! crossed the socket (browsers never show them to scripts):
+//! crossed the socket (browsers never show them to scripts), and the connection's id:
 //!
 //! ```text
-//! {"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: ...","response":"HTTP/1.1 101 ..."}
+//! {"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: ...","response":"HTTP/1.1 101 ...","id":7}
 //! ```
 //!
 //! On the wire, the echo of a message comes first, then the reports of every frame
@@ -36,7 +36,63 @@
 //! Pings and pongs (the automatic pong and the server's keepalive pings too) are
 //! reported the same way. The report messages are
 //! frames too, but they are never reported themselves (that would never end). Close
-//! frames are not reported: once a close is sent, no more messages may follow it.
+//! frames are not reported on the connection itself: once a close is sent, no more
+//! messages may follow it. A watcher sees them.
+//!
+//! ### Commands: conversation scenarios
+//! A text message that is a JSON object with a `"command"` member is not echoed: the
+//! server answers with a `scenario` report naming the RFC 6455 sentences it shows (word
+//! for word), then sends the scenario's frames (reported as usual):
+//!
+//! | command | the server sends |
+//! |---|---|
+//! | `{"command":"fragments","text":"Hello","fragments":3,"ping":true}` | the text as `fragments` frames (1 to 16, default 3; Text with FIN=0, Continuation frames, FIN=1 on the last), split at equal byte counts; with `ping` (default false), a ping between each two |
+//! | `{"command":"ping","data":"are you there?"}` | a ping with that application data (at most 125 bytes) |
+//! | `{"command":"close","code":1001,"reason":"bye"}` | a close frame with that code (default 1001; one allowed on the wire) and reason (at most 123 bytes) |
+//!
+//! ```text
+//! {"type":"scenario","name":"ping","does":"the server sends a ping ...","rfc":[{"section":"5.5.2","text":"Upon receipt of a Ping frame, ..."}]}
+//! ```
+//! An unknown command, a missing or unknown field, or a value out of range gets
+//! `{"type":"error","error":"bad command: unknown variant `dance`, ..."}` and nothing else.
+//!
+//! ## `/inspect?watch=ID`
+//! A read-only socket that receives the reports of `/inspect` connection `ID` (the `id`
+//! of its handshake report), including those its own socket cannot carry: its close
+//! frames in both directions and the end of its TCP connection. It starts with
+//! `{"type":"watching","id":7,"ended":false}`, then the reports the connection kept for
+//! late watchers (its most recent 64 KiB of reports; from the start, in practice), then
+//! every new one as it happens. Each report of a watcher has two more fields: `seq`, its
+//! number on the connection (1 is the handshake; consecutive unless a report was too big
+//! to be kept for a late watcher) and `ms`, milliseconds since the opening handshake:
+//!
+//! ```text
+//! {"type":"handshake","request":"...","response":"...","id":7,"seq":1,"ms":0.0}
+//! {"type":"frame","dir":"in","fin":true,"rsv":0,"opcode":1,"masked":true,"len":5,"wire_len":11,"hex":"...","truncated":false,"seq":2,"ms":1503.25}
+//! {"type":"scenario","name":"close","does":"...","rfc":[...],"seq":5,"ms":2001.5}
+//! {"type":"frame","dir":"out",...,"opcode":8,...,"close":{"code":1001,"reason":"bye"},"seq":6,"ms":2001.6}
+//! {"type":"frame","dir":"in",...,"opcode":8,...,"close":{"code":1001,"reason":"bye"},"seq":7,"ms":2003.1}
+//! {"type":"end","how":"closing handshake done","first":"server","sent":{"code":1001,"reason":"bye"},"received":{"code":1001,"reason":"bye"},"tcp":"the server closed it","seq":8,"ms":2003.4}
+//! ```
+//! - Close frames carry `close`: the code (1005 when the frame has no body) and reason.
+//! - `end` is the last report: how the session ended (as in the server's log), who sent
+//!   the first close frame (`"client"`, `"server"` or `null`), the close frames sent
+//!   and received (`null` when there was none), and who closed TCP. The watcher is then
+//!   closed with 1000 "the watched connection ended".
+//! - The last 16 ended connections can still be watched: the watcher gets their
+//!   record, `"ended":true`, and the close 1000.
+//!
+//! A watcher's request passes the same `Origin` check as any route (`--origin`), and its
+//! `Origin` must also be the watched connection's (absent for both, or equal), so a page
+//! cannot watch a conversation opened from another site. An id that is not a number,
+//! no such connection, or another origin: close 1008 with the reason. A data message
+//! from a watcher: close 1008 "a watcher is read-only".
+//!
+//! A watcher never slows its target: each report is appended to the watcher's bounded
+//! queue (`Config::watch_queue` reports) and written by the watcher's own thread. When a
+//! watcher's queue is full, its backlog is replaced by
+//! `{"type":"dropped","reason":"this watcher fell too far behind: later reports are dropped"}`
+//! and it is closed with 1008 "too slow: outgoing queue full".
 //!
 //! ## `/chat`
 //! Every member receives JSON text messages:
@@ -110,7 +166,7 @@ pub const INSPECT_MAX_HEX: usize = 64 * 1024;
 /// module docs).
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum Report<'a> {
+pub(crate) enum Report<'a> {
     Frame {
         dir: &'static str,
         #[serde(flatten)]
@@ -118,10 +174,54 @@ enum Report<'a> {
         wire_len: usize,
         hex: String,
         truncated: bool,
+        /// Watchers only: a close frame's code and reason.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        close: Option<CloseFields>,
+        /// Watchers only: the place of the report on its connection's timeline.
+        #[serde(flatten)]
+        at: Option<At>,
     },
     Handshake {
         request: &'a str,
         response: &'a str,
+        /// The connection's id, for `/inspect?watch=ID`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// The first message on a watcher.
+    Watching {
+        id: u64,
+        ended: bool,
+    },
+    /// A scenario the connection asked for with a command message.
+    Scenario {
+        name: &'static str,
+        does: String,
+        rfc: &'static [RfcSentence],
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// A command message that could not be carried out.
+    Error {
+        error: String,
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// The end of a watched connection: its closing handshake and its TCP connection.
+    End {
+        how: &'a str,
+        first: Option<&'static str>,
+        sent: Option<CloseFields>,
+        received: Option<CloseFields>,
+        tcp: &'static str,
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// A watcher fell too far behind: no more reports, then close 1008.
+    Dropped {
+        reason: &'static str,
     },
     Join {
         who: &'a str,
@@ -137,9 +237,31 @@ enum Report<'a> {
     },
 }
 
+/// A close frame's status code (1005 when the frame has none) and reason.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CloseFields {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+}
+
+/// Where a watcher's report lies: its number on the connection (from 1, no gaps unless
+/// reports were dropped) and milliseconds since the opening handshake.
+#[derive(Serialize, Clone, Copy)]
+pub(crate) struct At {
+    pub(crate) seq: u64,
+    pub(crate) ms: f64,
+}
+
+/// An RFC 6455 sentence, word for word, with its section.
+#[derive(Serialize, Debug)]
+pub(crate) struct RfcSentence {
+    pub(crate) section: &'static str,
+    pub(crate) text: &'static str,
+}
+
 /// The header fields of a reported frame, decoded from its bytes.
 #[derive(Serialize)]
-struct HeaderFields {
+pub(crate) struct HeaderFields {
     fin: bool,
     rsv: u8,
     opcode: u8,
@@ -148,7 +270,7 @@ struct HeaderFields {
 }
 
 impl Report<'_> {
-    fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         // Serializing these types cannot fail: no maps with non-string keys, no I/O.
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -156,6 +278,15 @@ impl Report<'_> {
 
 /// The JSON report of one frame (see the module docs for the format).
 pub(crate) fn frame_report(frame: &WireFrame) -> String {
+    frame_report_at(frame, None, None)
+}
+
+/// A frame report with a watcher's extra fields.
+pub(crate) fn frame_report_at(
+    frame: &WireFrame,
+    close: Option<CloseFields>,
+    at: Option<At>,
+) -> String {
     let bytes = &frame.bytes;
     let dir = match frame.direction {
         Direction::Received => "in",
@@ -185,6 +316,8 @@ pub(crate) fn frame_report(frame: &WireFrame) -> String {
         wire_len: bytes.len(),
         hex,
         truncated: shown.len() < bytes.len(),
+        close,
+        at,
     }
     .to_json()
 }
@@ -195,24 +328,38 @@ impl Handler for Inspect {
     }
 
     fn before_flush(&mut self, conn: &mut Connection) {
-        let mut frames = Vec::new();
-        while let Some(f) = conn.poll_wire_frame() {
-            frames.push(f);
-        }
-        for f in &frames {
-            // Fails only once a close went out: then nothing more may be sent anyway.
-            let _ = conn.send_text(&frame_report(f));
-        }
-        // What was recorded since are the reports themselves: never reported.
-        while conn.poll_wire_frame().is_some() {}
+        report_frames(conn, |_| {});
     }
 }
 
-/// The JSON report of the opening handshake: the raw request and response heads.
-pub(crate) fn handshake_report(request: &[u8], response: &[u8]) -> String {
+/// Sends the report of every frame recorded since the last call (and passes each frame
+/// to `also`); the frames of the reports themselves are dropped, never reported.
+pub(crate) fn report_frames(conn: &mut Connection, mut also: impl FnMut(&WireFrame)) {
+    let mut frames = Vec::new();
+    while let Some(f) = conn.poll_wire_frame() {
+        frames.push(f);
+    }
+    for f in &frames {
+        also(f);
+        // Fails only once a close went out: then nothing more may be sent anyway.
+        let _ = conn.send_text(&frame_report(f));
+    }
+    while conn.poll_wire_frame().is_some() {}
+}
+
+/// The JSON report of the opening handshake: the raw request and response heads, and
+/// the connection's id when it can be watched.
+pub(crate) fn handshake_report(
+    request: &[u8],
+    response: &[u8],
+    id: Option<u64>,
+    at: Option<At>,
+) -> String {
     Report::Handshake {
         request: &String::from_utf8_lossy(request),
         response: &String::from_utf8_lossy(response),
+        id,
+        at,
     }
     .to_json()
 }
@@ -235,24 +382,41 @@ impl std::fmt::Debug for Room {
     }
 }
 
-/// One `/chat` member: a bounded queue of broadcast texts, drained by its own
-/// connection on its own worker. A broadcast only appends to queues and wakes the
-/// members' workers: it never waits for a socket.
+/// One `/chat` member, or one `/inspect` watcher: a bounded queue of texts, drained by
+/// its own connection on its own worker. A producer only appends to queues and wakes
+/// the consumers' workers: it never waits for a socket.
 pub(crate) struct Member {
     pub(crate) name: String,
     limit: usize,
     queue: Mutex<VecDeque<Arc<str>>>,
     overflow: AtomicBool,
+    /// Sent in place of the dropped backlog when the queue overflows.
+    notice: Option<Arc<str>>,
+    /// Set when the session is to close after what is queued: by an overflow, or by
+    /// [`Member::request_close`]. The first request wins.
+    closing: Mutex<Option<(CloseCode, &'static str)>>,
     wake: Wake,
 }
 
 impl Member {
     pub(crate) fn new(name: String, limit: usize, wake: Wake) -> Arc<Member> {
+        Member::with_notice(name, limit, None, wake)
+    }
+
+    /// A member that gets `notice` as its last text if its queue overflows.
+    pub(crate) fn with_notice(
+        name: String,
+        limit: usize,
+        notice: Option<Arc<str>>,
+        wake: Wake,
+    ) -> Arc<Member> {
         Arc::new(Member {
             name,
             limit,
             queue: Mutex::new(VecDeque::new()),
             overflow: AtomicBool::new(false),
+            notice,
+            closing: Mutex::new(None),
             wake,
         })
     }
@@ -262,7 +426,16 @@ impl Member {
         self.overflow.load(Ordering::Acquire)
     }
 
-    fn push_text(&self, text: &Arc<str>) {
+    /// Asks the session to close with `code` and `reason` after what is queued, and
+    /// wakes it.
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &'static str) {
+        if let Ok(mut c) = self.closing.lock() {
+            c.get_or_insert((code, reason));
+        }
+        self.wake.wake();
+    }
+
+    pub(crate) fn push_text(&self, text: &Arc<str>) {
         let Ok(mut queue) = self.queue.lock() else {
             return;
         };
@@ -271,15 +444,57 @@ impl Member {
         }
         let was_empty = queue.is_empty();
         if queue.len() >= self.limit {
-            // Too slow: drop its backlog and let its worker close it with 1008.
+            // Too slow: drop its backlog (a notice takes its place) and let its worker
+            // close it with 1008. Never wait for it.
             queue.clear();
+            if let Some(n) = &self.notice {
+                queue.push_back(Arc::clone(n));
+            }
             self.overflow.store(true, Ordering::Release);
-        } else {
-            queue.push_back(Arc::clone(text));
+            drop(queue);
+            log::warn!(
+                "{} too slow: outgoing queue full, closing with 1008",
+                self.name
+            );
+            self.request_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
+            return;
         }
+        queue.push_back(Arc::clone(text));
         drop(queue);
-        if was_empty || self.overflowed() {
+        if was_empty {
             self.wake.wake();
+        }
+    }
+
+    /// Queues `texts` past the limit: a backlog already bounded by its producer.
+    pub(crate) fn push_backlog<'t>(&self, texts: impl IntoIterator<Item = &'t Arc<str>>) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.extend(texts.into_iter().cloned());
+        }
+        self.wake.wake();
+    }
+
+    /// Moves queued texts into `conn`, only as far as the socket is taking them: the
+    /// rest waits in the bounded queue, so a member that does not read overflows it
+    /// instead of growing our buffers. Once the queue is empty, a requested close goes
+    /// out.
+    pub(crate) fn deliver(&self, conn: &mut Connection) {
+        if conn.close_sent().is_some() {
+            return;
+        }
+        let empty = match self.queue.lock() {
+            Ok(mut queue) => {
+                while conn.pending_output_len() < CHAT_BACKLOG {
+                    let Some(t) = queue.pop_front() else { break };
+                    let _ = conn.send_text(&t);
+                }
+                queue.is_empty()
+            }
+            Err(_) => return,
+        };
+        let close = self.closing.lock().ok().and_then(|c| *c);
+        if let (true, Some((code, reason))) = (empty, close) {
+            let _ = conn.send_close(code, reason);
         }
     }
 }
@@ -332,10 +547,17 @@ impl Room {
     }
 }
 
+/// The raw value of `name` in a request target's query, if there is one.
+pub(crate) fn query_param<'t>(target: &'t str, name: &str) -> Option<&'t str> {
+    let query = target.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
 /// The chat name from a request target's `?name=` (sanitized), if any.
 pub(crate) fn chat_name(target: &str) -> Option<String> {
-    let query = target.split_once('?')?.1;
-    let value = query.split('&').find_map(|kv| kv.strip_prefix("name="))?;
+    let value = query_param(target, "name")?;
     let ok = !value.is_empty()
         && value.len() <= 32
         && value
@@ -368,26 +590,7 @@ impl Handler for Chat {
     }
 
     fn before_flush(&mut self, conn: &mut Connection) {
-        if conn.close_sent().is_some() {
-            return;
-        }
-        if self.member.overflowed() {
-            log::warn!(
-                "chat member {} too slow, closing with 1008",
-                self.member.name
-            );
-            let _ = conn.send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
-            return;
-        }
-        // Only what the socket is taking: the rest waits in the bounded queue, so a
-        // member that does not read overflows it instead of growing our buffers.
-        let Ok(mut queue) = self.member.queue.lock() else {
-            return;
-        };
-        while conn.pending_output_len() < CHAT_BACKLOG {
-            let Some(t) = queue.pop_front() else { break };
-            let _ = conn.send_text(&t);
-        }
+        self.member.deliver(conn);
     }
 
     fn on_end(&mut self) {
@@ -429,10 +632,21 @@ mod tests {
 
     #[test]
     fn handshake_report_escapes_heads() {
-        let r = handshake_report(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 101 x\r\n\r\n");
+        let r = handshake_report(
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"HTTP/1.1 101 x\r\n\r\n",
+            None,
+            None,
+        );
         assert_eq!(
             r,
             r#"{"type":"handshake","request":"GET / HTTP/1.1\r\n\r\n","response":"HTTP/1.1 101 x\r\n\r\n"}"#
+        );
+        let at = At { seq: 1, ms: 0.0 };
+        let r = handshake_report(b"GET", b"HTTP", Some(7), Some(at));
+        assert_eq!(
+            r,
+            r#"{"type":"handshake","request":"GET","response":"HTTP","id":7,"seq":1,"ms":0.0}"#
         );
     }
 

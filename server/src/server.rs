@@ -32,6 +32,7 @@ use log::{info, warn};
 use crate::config::Config;
 use crate::routes::{HandlerFactory, Room};
 use crate::shared::{admit, release, Shared};
+use crate::watch::Registry;
 use crate::worker::Worker;
 
 /// A bound server, ready to [`run`](Server::run).
@@ -121,6 +122,7 @@ impl Server {
                 shutdown_at: OnceLock::new(),
                 next_id: AtomicU64::new(1),
                 room: Arc::new(Room::default()),
+                watch: Registry::default(),
                 custom: Mutex::new(HashMap::new()),
                 inboxes,
             }),

@@ -12,6 +12,7 @@ use log::warn;
 use crate::config::Config;
 use crate::routes::{HandlerFactory, Room};
 use crate::wake::{Admit, Inbox};
+use crate::watch::Registry;
 
 /// Connections over the limit being answered 503 at once, at most; more are dropped.
 const MAX_REFUSING: usize = 64;
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_at: OnceLock<Instant>,
     pub(crate) next_id: AtomicU64,
     pub(crate) room: Arc<Room>,
+    /// The `/inspect` connections that `/inspect?watch=ID` can watch.
+    pub(crate) watch: Registry,
     pub(crate) custom: Mutex<HashMap<String, HandlerFactory>>,
     pub(crate) inboxes: Vec<Arc<Inbox>>,
 }

@@ -40,9 +40,10 @@ use wisp_codec::handshake::{self, Request, DEFAULT_MAX_HEAD};
 use wisp_codec::{CloseCode, Connection, HandshakeError, State};
 
 use crate::http;
-use crate::routes::{self, Chat, Echo, Handler, HandlerFactory, Inspect, Member};
+use crate::routes::{self, Chat, Echo, Handler, HandlerFactory, Member};
 use crate::shared::{fmt_peer, release, Shared};
 use crate::wake::{Admit, Inbox, Wake};
+use crate::watch::{self, Inspected, Registry, Target, Watcher};
 
 const WAKER: Token = Token(usize::MAX);
 /// How long a close we started waits for the peer's answer (shutdown excepted).
@@ -190,6 +191,8 @@ struct Session {
     bytes_since: usize,
     close_deadline: Option<Instant>,
     ended: bool,
+    /// An `/inspect` connection: its watchers get the end report when it ends.
+    inspected: Option<Arc<Target>>,
     /// The last read that brought bytes.
     last_io: Instant,
     /// The buffers were given back since the last read.
@@ -206,6 +209,8 @@ impl Session {
 enum Route {
     Echo,
     Inspect,
+    /// `/inspect?watch=ID`.
+    Watch,
     Chat,
     Custom(HandlerFactory),
 }
@@ -402,7 +407,7 @@ impl Loop<'_> {
 
     fn remove(&mut self, mut c: Conn, slot: usize) {
         if let Phase::Ws(s) = &mut c.phase {
-            finish(s, &c.peer, "dropped");
+            finish(s, &c.peer, "dropped", &self.shared.watch);
         }
         if c.refused {
             self.shared.refusing.fetch_sub(1, Ordering::AcqRel);
@@ -583,7 +588,11 @@ impl Loop<'_> {
         let peer = c.peer.clone();
         let target = req.second.clone();
         let path = target.split('?').next().unwrap_or("").to_string();
-        let Some(route) = self.ws_route(&path) else {
+        let route = match self.ws_route(&path) {
+            Some(Route::Inspect) if watch::watch_param(&target).is_some() => Some(Route::Watch),
+            r => r,
+        };
+        let Some(route) = route else {
             let upgrade = req
                 .tokens("upgrade")
                 .any(|t| t.eq_ignore_ascii_case("websocket"));
@@ -618,15 +627,43 @@ impl Loop<'_> {
                 return refuse(self, c, HandshakeError::OriginRefused);
             }
         }
+        let origin = offer.origin.clone();
         let protocol = offer
             .protocols
             .iter()
             .find(|p| self.shared.config.subprotocols.iter().any(|s| s == *p))
             .cloned();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let response = handshake::response(&offer.key, protocol.as_deref());
+        let mut inspected = None;
+        let mut refusal = None;
         let handler: Box<dyn Handler> = match &route {
             Route::Echo => Box::new(Echo),
-            Route::Inspect => Box::new(Inspect),
+            Route::Inspect => {
+                let t = self.shared.watch.register(id, origin.clone());
+                t.publish_handshake(&buf[..n], &response);
+                inspected = Some(Arc::clone(&t));
+                Box::new(Inspected { target: t })
+            }
+            Route::Watch => {
+                let wake = Wake {
+                    inbox: Arc::clone(&self.inbox),
+                    slot,
+                };
+                let q = self.shared.config.watch_queue;
+                match self
+                    .shared
+                    .watch
+                    .attach(&target, origin.as_deref(), wake, q)
+                {
+                    Ok((target, member)) => Box::new(Watcher { target, member }),
+                    Err(reason) => {
+                        info!("#{id} {peer} {target}: close 1008 ({reason})");
+                        refusal = Some(reason);
+                        Box::new(Echo)
+                    }
+                }
+            }
             Route::Chat => {
                 let name = routes::chat_name(&target).unwrap_or_else(|| format!("user-{id}"));
                 let wake = Wake {
@@ -649,7 +686,6 @@ impl Loop<'_> {
                 }
             },
         };
-        let response = handshake::response(&offer.key, protocol.as_deref());
         let codec_config = wisp_codec::Config {
             max_frame_size: self.shared.config.max_frame_size,
             max_message_size: self.shared.config.max_message_size,
@@ -659,8 +695,12 @@ impl Loop<'_> {
         let mut conn = Connection::server(codec_config);
         if matches!(route, Route::Inspect) {
             // The first /inspect message: the opening handshake as it crossed the socket.
-            let _ = conn.send_text(&routes::handshake_report(&buf[..n], &response));
+            let report = routes::handshake_report(&buf[..n], &response, Some(id), None);
+            let _ = conn.send_text(&report);
             while conn.poll_wire_frame().is_some() {}
+        }
+        if let Some(reason) = &refusal {
+            let _ = conn.send_close(CloseCode::POLICY_VIOLATION, reason);
         }
         conn.handle_input(&buf[n..]);
         buf.clear();
@@ -687,6 +727,7 @@ impl Loop<'_> {
             bytes_since: 0,
             close_deadline: None,
             ended: false,
+            inspected,
             last_io: now,
             shrunk: false,
         }));
@@ -697,7 +738,8 @@ impl Loop<'_> {
         let Phase::Ws(s) = &mut c.phase else {
             return false;
         };
-        let cfg = &self.shared.config;
+        let shared = self.shared;
+        let cfg = &shared.config;
         let mut reads = 0;
         loop {
             // React to what is decoded (and to wake-ups), write, then read the next chunk
@@ -712,7 +754,7 @@ impl Loop<'_> {
                 s.pinged = false;
             }
             if let Err(e) = flush(&mut c.stream, s) {
-                return end(c, &format!("write failed: {e}"), now);
+                return end(c, &format!("write failed: {e}"), now, &shared.watch);
             }
             let may_read =
                 c.readable && !c.eof && s.conn.state() != State::Closed && s.pending() < HIGH_WATER;
@@ -761,7 +803,7 @@ impl Loop<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("#{}: read failed: {e}", s.id);
-                    return end(c, &format!("read failed: {e}"), now);
+                    return end(c, &format!("read failed: {e}"), now, &shared.watch);
                 }
             }
         }
@@ -782,7 +824,7 @@ impl Loop<'_> {
                 None if s.failed => "handler panicked".into(),
                 None => "closing handshake done".into(),
             };
-            return end(c, &how, now);
+            return end(c, &how, now, &shared.watch);
         }
         if s.conn.close_sent().is_none() && self.stopping {
             let _ = s
@@ -790,7 +832,7 @@ impl Loop<'_> {
                 .send_close(CloseCode::GOING_AWAY, "server shutting down");
             s.close_deadline = Some(self.shared.shutdown_deadline());
             if let Err(e) = flush(&mut c.stream, s) {
-                return end(c, &format!("write failed: {e}"), now);
+                return end(c, &format!("write failed: {e}"), now, &shared.watch);
             }
         }
         // The wait for the peer's close starts once ours has left (a peer that reads
@@ -799,7 +841,7 @@ impl Loop<'_> {
             s.close_deadline = Some(now + CLOSE_WAIT);
         }
         if s.close_deadline.is_some_and(|d| now >= d) {
-            return end(c, "no close reply in time", now);
+            return end(c, "no close reply in time", now, &shared.watch);
         }
         if now >= s.last_seen + cfg.idle_timeout {
             warn!(
@@ -808,17 +850,22 @@ impl Loop<'_> {
             );
             let _ = s.conn.send_close(CloseCode::GOING_AWAY, "idle timeout");
             let _ = flush(&mut c.stream, s);
-            return end(c, "idle timeout", now);
+            return end(c, "idle timeout", now, &shared.watch);
         }
         if !s.pinged && now >= s.last_seen + cfg.ping_interval && s.conn.close_sent().is_none() {
             let _ = s.conn.send_ping(b"wisp keepalive");
             s.pinged = true;
             if let Err(e) = flush(&mut c.stream, s) {
-                return end(c, &format!("write failed: {e}"), now);
+                return end(c, &format!("write failed: {e}"), now, &shared.watch);
             }
         }
         if c.eof {
-            return end(c, "the peer closed TCP without a close frame", now);
+            return end(
+                c,
+                "the peer closed TCP without a close frame",
+                now,
+                &shared.watch,
+            );
         }
         true
     }
@@ -846,7 +893,7 @@ impl Loop<'_> {
         for slot in 0..self.conns.len() {
             if let Some(mut c) = self.conns[slot].take() {
                 if let Phase::Ws(s) = &mut c.phase {
-                    finish(s, &c.peer, why);
+                    finish(s, &c.peer, why, &self.shared.watch);
                 }
                 self.remove(c, slot);
             }
@@ -928,11 +975,11 @@ fn flush(stream: &mut TcpStream, s: &mut Session) -> io::Result<()> {
 /// once (a clean close, §7.1.1: the server closes first) or lingering, when we failed
 /// the connection, so that our close frame is not destroyed by a reset for unread
 /// input. Returns whether the connection stays (to linger).
-fn end(c: &mut Conn, how: &str, now: Instant) -> bool {
+fn end(c: &mut Conn, how: &str, now: Instant, registry: &Registry) -> bool {
     let Phase::Ws(s) = &mut c.phase else {
         return false;
     };
-    finish(s, &c.peer, how);
+    finish(s, &c.peer, how, registry);
     let clean = s.conn.state() == State::Closed && s.conn.error().is_none();
     if clean || s.conn.close_sent().is_none() || c.eof {
         return false;
@@ -946,7 +993,7 @@ fn end(c: &mut Conn, how: &str, now: Instant) -> bool {
 }
 
 /// The handler's `on_end` and the session's log line, once.
-fn finish(s: &mut Session, peer: &str, how: &str) {
+fn finish(s: &mut Session, peer: &str, how: &str, registry: &Registry) {
     if s.ended {
         return;
     }
@@ -975,4 +1022,7 @@ fn finish(s: &mut Session, peer: &str, how: &str) {
         "#{id} {peer} closed {}: code {code}; {how}; close sent {sent}, received {received}",
         s.path
     );
+    if let Some(t) = s.inspected.take() {
+        t.end(registry, &mut s.conn, how);
+    }
 }

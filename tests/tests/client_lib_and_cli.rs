@@ -85,6 +85,17 @@ fn client() -> Command {
     Command::new(binary("wisp-client"))
 }
 
+/// wisp-client in stdin mode on `url`, every stream piped.
+fn stdin_client(url: &str) -> std::process::Child {
+    client()
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn cli_send_count_and_show_frames() {
     let s = Server::start(&[]);
@@ -129,13 +140,7 @@ fn cli_send_count_and_show_frames() {
 #[test]
 fn cli_stdin_lines_out_messages_in() {
     let s = Server::start(&[]);
-    let mut child = client()
-        .arg(s.url("/echo"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = stdin_client(&s.url("/echo"));
     child
         .stdin
         .take()
@@ -243,13 +248,7 @@ fn ipv6_addresses_print_bracketed() {
 #[test]
 fn ctrl_c_in_stdin_mode_closes_cleanly() {
     let s = Server::start(&[]);
-    let mut child = client()
-        .arg(s.url("/echo"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = stdin_client(&s.url("/echo"));
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"hello\n").unwrap();
     stdin.flush().unwrap();

@@ -517,7 +517,7 @@ fn broken_frames() -> Vec<Broken> {
         ("unmasked client frame", "server", vec![0x81, 0x05, b'H', b'e', b'l', b'l', b'o'], 1, 1002, "UnmaskedFrame", "§5.1"),
         ("masked server frame", "client", vec![0x81, 0x85, k[0], k[1], k[2], k[3]], 1, 1002, "MaskedFrame", "§5.1"),
         ("reserved opcode 0x3", "server", vec![0x83, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "ReservedOpcode", "unknown opcode"),
-        ("RSV1 without an extension", "server", vec![0xc1, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "ReservedBits", "RSV1-3 MUST be 0"),
+        ("RSV1 without an extension", "server", vec![0xc1, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "ReservedBits", "MUST be 0 unless"),
         ("fragmented ping", "server", vec![0x09, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "FragmentedControlFrame", "MUST NOT be fragmented"),
         ("ping of 126 bytes", "server", vec![0x89, 0xfe, 0x00, 0x7e], 1, 1002, "ControlFrameTooLong", "125 bytes or less"),
         ("1-byte close payload", "server", vec![0x88, 0x81, k[0], k[1], k[2], k[3], 0x03 ^ k[0]], 6, 1002, "CloseFrameTooShort", "§5.5.1"),

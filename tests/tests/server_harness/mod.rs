@@ -243,6 +243,16 @@ pub type Raw = WebSocket<TcpStream>;
 /// Connects to `path` and completes the opening handshake (offering `protocols`).
 /// Returns the client and the subprotocol the server chose.
 pub fn connect_with(port: u16, path: &str, protocols: &[&str]) -> (Raw, Option<String>) {
+    connect_from(port, path, protocols, None)
+}
+
+/// Connects like [`connect_with`], sending `Origin: origin` when given.
+pub fn connect_from(
+    port: u16,
+    path: &str,
+    protocols: &[&str],
+    origin: Option<&str>,
+) -> (Raw, Option<String>) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -250,6 +260,9 @@ pub fn connect_with(port: u16, path: &str, protocols: &[&str]) -> (Raw, Option<S
     let mut req = ClientRequest::new(&format!("127.0.0.1:{port}"), path, *b"wisp test nonce!");
     for p in protocols {
         req = req.protocol(p);
+    }
+    if let Some(o) = origin {
+        req = req.origin(o);
     }
     stream.write_all(&req.to_bytes()).unwrap();
     let mut buf = Vec::new();

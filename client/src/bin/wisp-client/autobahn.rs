@@ -1,5 +1,6 @@
 //! The Autobahn|Testsuite agent: runs every case of a `wstest -m fuzzingserver` against
-//! this client (the test that drives it is `tests/tests/autobahn.rs`).
+//! this client (`tests/tests/autobahn.rs` drives it; `scripts/install-autobahn.sh`
+//! installs `wstest`).
 //!
 //! 1. `/getCaseCount` answers the number of cases N;
 //! 2. for i in 1..=N, `/runCase?case=i&agent=AGENT`: echo every message until closed;
