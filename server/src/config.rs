@@ -22,6 +22,12 @@ pub struct Config {
     pub max_frame_size: u64,
     /// Connections served at once, handshakes included (`--max-connections`); more get 503.
     pub max_connections: usize,
+    /// Connections open at once from one IP address (`--max-connections-per-ip`); more
+    /// get 503. The default leaves room for a large NAT.
+    pub max_connections_per_ip: usize,
+    /// Request heads arriving at once from one IP address (`--max-handshakes-per-ip`);
+    /// more get 503, so slow heads from one host cannot fill the slots.
+    pub max_handshakes_per_ip: usize,
     /// Time for the whole request head to arrive (`--handshake-timeout`).
     pub handshake_timeout: Duration,
     /// A ping goes out after this much silence from the peer (`--ping-interval`).
@@ -54,6 +60,8 @@ impl Default for Config {
             max_message_size: 64 << 20,
             max_frame_size: 16 << 20,
             max_connections: 10_000,
+            max_connections_per_ip: 256,
+            max_handshakes_per_ip: 32,
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

@@ -54,6 +54,7 @@
 
 mod config;
 mod http;
+mod limits;
 pub mod routes;
 mod server;
 mod shared;

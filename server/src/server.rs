@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use crate::config::Config;
+use crate::limits::PerIp;
 use crate::routes::{HandlerFactory, Room};
 use crate::shared::{admit, release, Shared};
 use crate::watch::Registry;
@@ -103,6 +104,7 @@ impl Server {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let per_ip = PerIp::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
         let mut workers = Vec::with_capacity(count);
         let mut inboxes = Vec::with_capacity(count);
         for i in 0..count {
@@ -123,6 +125,7 @@ impl Server {
                 next_id: AtomicU64::new(1),
                 room: Arc::new(Room::default()),
                 watch: Registry::default(),
+                per_ip,
                 custom: Mutex::new(HashMap::new()),
                 inboxes,
             }),

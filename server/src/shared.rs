@@ -10,6 +10,7 @@ use std::time::Instant;
 use log::warn;
 
 use crate::config::Config;
+use crate::limits::{Over, PerIp};
 use crate::routes::{HandlerFactory, Room};
 use crate::wake::{Admit, Inbox};
 use crate::watch::Registry;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_at: OnceLock<Instant>,
     pub(crate) next_id: AtomicU64,
     pub(crate) room: Arc<Room>,
+    /// Connections and handshakes per address.
+    pub(crate) per_ip: PerIp,
     /// The `/inspect` connections that `/inspect?watch=ID` can watch.
     pub(crate) watch: Registry,
     pub(crate) custom: Mutex<HashMap<String, HandlerFactory>>,
@@ -49,13 +52,32 @@ impl Shared {
 /// the refusals are at their limit.
 pub(crate) fn admit(shared: &Shared, stream: &TcpStream) -> Option<Admit> {
     let max = shared.config.max_connections;
-    if shared.active.fetch_add(1, Ordering::AcqRel) < max {
-        return Some(Admit::Serve);
-    }
-    shared.active.fetch_sub(1, Ordering::AcqRel);
-    let peer = fmt_peer(stream.peer_addr().ok());
+    let addr = stream.peer_addr().ok();
+    let ip = addr.map(|a| a.ip());
+    let why = if shared.active.fetch_add(1, Ordering::AcqRel) >= max {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        format!("{max} connections already")
+    } else {
+        match ip.map(|ip| shared.per_ip.enter(ip)) {
+            None | Some(Ok(())) => return Some(Admit::Serve(ip)),
+            Some(Err(over)) => {
+                shared.active.fetch_sub(1, Ordering::AcqRel);
+                match over {
+                    Over::Connections => format!(
+                        "{} connections from this address already",
+                        shared.config.max_connections_per_ip
+                    ),
+                    Over::Handshakes => format!(
+                        "{} handshakes from this address in progress",
+                        shared.config.max_handshakes_per_ip
+                    ),
+                }
+            }
+        }
+    };
+    let peer = fmt_peer(addr);
     if shared.refusing.fetch_add(1, Ordering::AcqRel) < MAX_REFUSING {
-        warn!("{peer} refused: {max} connections already (503)");
+        warn!("{peer} refused: {why} (503)");
         Some(Admit::Refuse)
     } else {
         shared.refusing.fetch_sub(1, Ordering::AcqRel);
@@ -67,7 +89,12 @@ pub(crate) fn admit(shared: &Shared, stream: &TcpStream) -> Option<Admit> {
 /// Undoes [`admit`]'s count for a connection that never reached a worker.
 pub(crate) fn release(shared: &Shared, admit: &Admit) {
     match admit {
-        Admit::Serve => shared.active.fetch_sub(1, Ordering::AcqRel),
+        Admit::Serve(ip) => {
+            if let Some(ip) = ip {
+                shared.per_ip.leave(*ip, true);
+            }
+            shared.active.fetch_sub(1, Ordering::AcqRel)
+        }
         Admit::Refuse => shared.refusing.fetch_sub(1, Ordering::AcqRel),
     };
 }

@@ -1,15 +1,15 @@
 //! Waking a worker from another thread: a queue per worker (new connections, and
 //! connections to look at again) plus its event loop's `mio::Waker`.
 
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use mio::Waker;
 
 /// What the acceptor hands a worker.
 pub(crate) enum Admit {
-    /// Serve it.
-    Serve,
+    /// Serve it; counted against its address's limits when the address is known.
+    Serve(Option<IpAddr>),
     /// Over `--max-connections`: read its head briefly, answer 503, close.
     Refuse,
 }

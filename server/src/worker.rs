@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{IpAddr, Shutdown};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -136,6 +136,10 @@ struct Conn {
     peer: String,
     /// Admitted over the limit (a 503), counted in `Shared::refusing`.
     refused: bool,
+    /// Its address, counted in `Shared::per_ip` (not for a refused one).
+    ip: Option<IpAddr>,
+    /// Its request head is still arriving (counted as a handshake of its address).
+    in_head: bool,
     /// A readable edge was seen and the socket has not said `WouldBlock` since.
     readable: bool,
     /// The peer ended its side (read returned 0).
@@ -362,6 +366,10 @@ impl Loop<'_> {
             return;
         }
         let refused = matches!(admit, Admit::Refuse);
+        let ip = match admit {
+            Admit::Serve(ip) => ip,
+            Admit::Refuse => None,
+        };
         let wait = if refused {
             REFUSE_WAIT
         } else {
@@ -371,6 +379,8 @@ impl Loop<'_> {
             peer: fmt_peer(stream.peer_addr().ok()),
             stream,
             refused,
+            ip,
+            in_head: true,
             readable: false,
             eof: false,
             hup: false,
@@ -412,6 +422,9 @@ impl Loop<'_> {
         if c.refused {
             self.shared.refusing.fetch_sub(1, Ordering::AcqRel);
         } else {
+            if let Some(ip) = c.ip {
+                self.shared.per_ip.leave(ip, c.in_head);
+            }
             self.shared.active.fetch_sub(1, Ordering::AcqRel);
         }
         self.free.push(slot);
@@ -457,7 +470,15 @@ impl Loop<'_> {
                 }
                 continue;
             }
-            match handshake::parse_request(&head.buf, DEFAULT_MAX_HEAD) {
+            let parsed = handshake::parse_request(&head.buf, DEFAULT_MAX_HEAD);
+            if !matches!(parsed, Ok(None)) && c.in_head {
+                // The head is complete (or refused): no longer a handshake in progress.
+                c.in_head = false;
+                if let Some(ip) = c.ip {
+                    self.shared.per_ip.head_done(ip);
+                }
+            }
+            match parsed {
                 Ok(None) => {}
                 Ok(Some((req, n))) => {
                     let buf = std::mem::take(&mut head.buf);

@@ -5,8 +5,7 @@
 mod server_harness;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
-use std::os::fd::FromRawFd;
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use server_harness::{
@@ -28,44 +27,9 @@ fn raise_own_fd_limit() -> u64 {
     lim.rlim_cur
 }
 
-/// A TCP connection to 127.0.0.1:`port` from the source address `src` (127.0.0.x), so
-/// that many connections do not run out of one address's ephemeral ports.
-fn connect_from(src: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
-    fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
-        libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: a.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*a.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        }
-    }
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: plain socket calls on a descriptor we own; the addresses are fully
-    // initialised sockaddr_in values that outlive the calls; on success the descriptor
-    // is handed to TcpStream, which closes it.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let stream = TcpStream::from_raw_fd(fd);
-        let local = sockaddr(SocketAddrV4::new(src, 0));
-        if libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let remote = sockaddr(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
-        if libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(stream)
-    }
-}
-
 /// Opens a WebSocket connection to /echo from `src` and reads the 101 head.
 fn idle_websocket(src: Ipv4Addr, port: u16) -> TcpStream {
-    let mut s = connect_from(src, port).expect("connect");
+    let mut s = connect_from_source(src, port).expect("connect");
     s.write_all(&upgrade_request(port, "/echo", "")).unwrap();
     let mut head = Vec::new();
     let mut b = [0u8; 256];

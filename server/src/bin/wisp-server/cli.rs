@@ -53,6 +53,16 @@ struct Args {
           default_value_t = max_connections_allowed())]
     max_connections: usize,
 
+    /// Connections open at once from one IP address; more get HTTP 503
+    #[arg(long, value_name = "N", value_parser = count,
+          default_value_t = Config::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+
+    /// Request heads arriving at once from one IP address; more get HTTP 503
+    #[arg(long, value_name = "N", value_parser = count,
+          default_value_t = Config::default().max_handshakes_per_ip)]
+    max_handshakes_per_ip: usize,
+
     /// Worker threads, each an event loop over its share of the connections
     #[arg(long, value_name = "N", value_parser = count,
           default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
@@ -131,6 +141,8 @@ where
         max_message_size: args.max_message_size.0,
         max_frame_size: args.max_frame_size.0,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        max_handshakes_per_ip: args.max_handshakes_per_ip,
         workers: args.workers,
         handshake_timeout: args.handshake_timeout.0,
         ping_interval: args.ping_interval.0,

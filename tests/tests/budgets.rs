@@ -1,0 +1,115 @@
+//! Budgets of the whole server against a mix of peers: per-address limits (and, with
+//! the memory budget, what peers can make the server hold).
+
+mod server_harness;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::Duration;
+
+use server_harness::{connect, connect_from_source, next_data, upgrade_request, Server};
+use wisp_codec::Message;
+
+/// Sends an upgrade request from `src` and returns the status of the answer, keeping
+/// the socket when it was a 101.
+fn upgrade_from(src: Ipv4Addr, port: u16) -> (u16, TcpStream) {
+    let mut s = connect_from_source(src, port).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&upgrade_request(port, "/echo", "")).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 512];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&b[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, s)
+}
+
+/// One address opening 2,000 connections against `--max-connections-per-ip 100`: the
+/// first 100 are served, every later one gets 503, and another address still connects
+/// and echoes.
+#[test]
+fn one_address_cannot_take_every_slot() {
+    let server = Server::start(&["--max-connections-per-ip", "100"]);
+    let greedy = Ipv4Addr::new(127, 0, 0, 7);
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for i in 0..2000 {
+        let (status, s) = upgrade_from(greedy, server.port);
+        match status {
+            101 => {
+                assert!(i < 100, "connection {} was served", i + 1);
+                held.push(s);
+            }
+            503 => {
+                assert!(i >= 100, "connection {} was refused", i + 1);
+                refused += 1;
+            }
+            other => panic!("connection {}: status {other}", i + 1),
+        }
+    }
+    assert_eq!((held.len(), refused), (100, 1900));
+    // Another address is served as usual, also by the 127.0.0.1 harness client.
+    let (status, _other) = upgrade_from(Ipv4Addr::new(127, 0, 0, 8), server.port);
+    assert_eq!(status, 101);
+    let mut c = connect(server.port, "/echo");
+    c.send_text("still served").unwrap();
+    assert_eq!(next_data(&mut c), Message::Text("still served".into()));
+    // Slots come back when connections end.
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..100 {
+        let (status, s) = upgrade_from(greedy, server.port);
+        if status == 101 {
+            again = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(again.is_some(), "a freed slot is never given back");
+}
+
+/// Slow heads from one address fill only that address's handshake slots.
+#[test]
+fn slow_heads_from_one_address_leave_others_alone() {
+    let server = Server::start(&["--max-handshakes-per-ip", "10"]);
+    let slow = Ipv4Addr::new(127, 0, 0, 9);
+    // Ten heads that never finish.
+    let mut pending: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = connect_from_source(slow, server.port).unwrap();
+            s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The eleventh handshake from that address is refused, even a complete one.
+    let (status, _) = upgrade_from(slow, server.port);
+    assert_eq!(status, 503);
+    // Others are not.
+    let (status, _) = upgrade_from(Ipv4Addr::new(127, 0, 0, 10), server.port);
+    assert_eq!(status, 101);
+    // A finished head frees its slot.
+    let first = &mut pending[0];
+    first
+        .write_all(&upgrade_request(server.port, "/echo", "")[16..])
+        .unwrap();
+    drop(pending.remove(0));
+    let mut served = false;
+    for _ in 0..100 {
+        if upgrade_from(slow, server.port).0 == 101 {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(served, "the address never got a handshake slot back");
+}
