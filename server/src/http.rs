@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-use wisp_codec::handshake::{status_text, Request};
+use wisp_codec::handshake::{http_response, Request};
 
 /// A complete response with a plain-text body and `Connection: close`.
 ///
@@ -16,12 +16,7 @@ use wisp_codec::handshake::{status_text, Request};
 /// assert!(r.ends_with(b"\r\n\r\nnot found\n"));
 /// ```
 pub fn simple_response(status: u16, body: &str, extra_headers: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status} {}\r\n{extra_headers}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        status_text(status),
-        body.len()
-    )
-    .into_bytes()
+    http_response(status, extra_headers, body)
 }
 
 /// The 503 sent when the server is at `--max-connections`.
@@ -119,8 +114,8 @@ pub fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
 /// Answers a plain HTTP request for a file under `root` (`GET` or `HEAD`), writing the
 /// whole response. Returns the status sent.
 pub fn serve_file<W: Write>(out: &mut W, root: &Path, req: &Request) -> io::Result<u16> {
-    let head_only = req.first == "HEAD";
-    if req.first != "GET" && !head_only {
+    let head_only = req.method == "HEAD";
+    if req.method != "GET" && !head_only {
         out.write_all(&simple_response(
             405,
             "only GET and HEAD are served here\n",
@@ -141,7 +136,7 @@ pub fn serve_file<W: Write>(out: &mut W, root: &Path, req: &Request) -> io::Resu
         }
         Ok(404)
     };
-    let Some(mut path) = resolve(root, &req.second) else {
+    let Some(mut path) = resolve(root, &req.target) else {
         return not_found(out);
     };
     // Symbolic links may not lead out of the web directory either.

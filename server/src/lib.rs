@@ -33,6 +33,7 @@ pub mod log;
 pub mod routes;
 pub mod server;
 pub mod signal;
+mod stream;
 
 pub use config::{Command, Config};
 pub use routes::Handler;

@@ -55,9 +55,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use wisp_codec::{CloseCode, Connection, Direction, FrameHeader, Message, WireFrame};
+use wisp_codec::{encode_frame, CloseCode, Connection, Direction, Message, OpCode, WireFrame};
 
-use crate::server::SharedStream;
+use crate::stream::SharedStream;
 
 /// The application side of one WebSocket connection.
 pub trait Handler: Send {
@@ -99,8 +99,9 @@ pub const INSPECT_MAX_HEX: usize = 64 * 1024;
 /// The JSON report of one frame (see the module docs for the format).
 ///
 /// ```
-/// use wisp_codec::{Direction, WireFrame};
-/// let f = WireFrame { direction: Direction::Sent, bytes: b"\x81\x02hi".to_vec() };
+/// use wisp_codec::{Direction, FrameHeader, OpCode, WireFrame};
+/// let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 2 };
+/// let f = WireFrame { direction: Direction::Sent, header, bytes: b"\x81\x02hi".to_vec() };
 /// assert_eq!(wisp_server::routes::frame_report(&f),
 ///     r#"{"type":"frame","dir":"out","fin":true,"rsv":0,"opcode":1,"masked":false,"len":2,"wire_len":4,"hex":"81 02 68 69","truncated":false}"#);
 /// ```
@@ -113,17 +114,16 @@ pub fn frame_report(frame: &WireFrame) -> String {
     let shown = &bytes[..bytes.len().min(INSPECT_MAX_HEX)];
     let mut s = String::with_capacity(160 + shown.len() * 3);
     let _ = write!(s, r#"{{"type":"frame","dir":"{dir}","#);
-    if let Ok(Some((h, _))) = FrameHeader::decode(bytes) {
-        let _ = write!(
-            s,
-            r#""fin":{},"rsv":{},"opcode":{},"masked":{},"len":{},"#,
-            h.fin,
-            h.rsv,
-            h.opcode.as_u8(),
-            h.mask.is_some(),
-            h.payload_len
-        );
-    }
+    let h = &frame.header;
+    let _ = write!(
+        s,
+        r#""fin":{},"rsv":{},"opcode":{},"masked":{},"len":{},"#,
+        h.fin,
+        h.rsv,
+        h.opcode.as_u8(),
+        h.mask.is_some(),
+        h.payload_len
+    );
     let _ = write!(s, r#""wire_len":{},"hex":""#, bytes.len());
     for (i, b) in shown.iter().enumerate() {
         if i > 0 {
@@ -285,12 +285,11 @@ impl Member {
         self.ready.notify_one();
     }
 
-    /// The writer thread's loop: encodes queued texts with an encoder of its own (server
-    /// frames are unmasked and whole, so they interleave safely with the session's),
-    /// and writes each batch in one write.
+    /// The writer thread's loop: encodes queued texts itself (server frames are unmasked
+    /// and whole, so they interleave safely with the session's), and writes each batch in
+    /// one write.
     pub(crate) fn run_writer(&self) {
         use std::io::Write as _;
-        let mut encoder = Connection::server(Default::default());
         let mut buf = Vec::new();
         let mut stream = self.stream.clone();
         loop {
@@ -305,10 +304,8 @@ impl Member {
                 // Texts first: a close frame in `raw` must be the last thing written.
                 let texts = std::mem::take(&mut out.texts);
                 for t in &texts {
-                    let _ = encoder.send_text(t);
+                    encode_frame(&mut buf, true, 0, OpCode::Text, None, t.as_bytes());
                 }
-                buf.extend_from_slice(encoder.pending_output());
-                encoder.advance_output(usize::MAX);
                 buf.append(&mut out.raw);
                 (texts.len(), out.done)
             };

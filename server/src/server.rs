@@ -34,13 +34,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wisp_codec::blocking::{is_timeout, WebSocket};
-use wisp_codec::handshake::{self, Request, DEFAULT_MAX_HEAD};
-use wisp_codec::{CloseCode, Connection, HandshakeError, State};
+use wisp_codec::handshake::{self, Request, RequestError, DEFAULT_MAX_HEAD};
+use wisp_codec::{CloseCode, Connection, State};
 
 use crate::config::Config;
 use crate::http;
 use crate::log::{debug, error, info, warning};
 use crate::routes::{self, Chat, Echo, Handler, Inspect, Member, Room};
+use crate::stream::SharedStream;
 
 /// Builds the handler of a custom route for each new connection.
 pub type HandlerFactory = Arc<dyn Fn() -> Box<dyn Handler> + Send + Sync>;
@@ -50,41 +51,6 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Read timeouts are rounded up to this, so a busy connection does not reset its
 /// socket timeout on every read.
 const TIMEOUT_GRAIN: Duration = Duration::from_millis(50);
-
-/// A `TcpStream` shared by a connection's thread(s) and the server's registry, without
-/// duplicating its file descriptor (10,000 connections must fit in the fd limit).
-#[derive(Debug, Clone)]
-pub struct SharedStream(Arc<TcpStream>);
-
-impl SharedStream {
-    /// Wakes a thread blocked reading this socket: `shutdown(SHUT_RD)`. Reads return
-    /// what is already received, then 0 at once instead of blocking.
-    pub fn wake(&self) {
-        let _ = self.0.shutdown(Shutdown::Read);
-    }
-
-    fn tcp(&self) -> &TcpStream {
-        &self.0
-    }
-}
-
-impl Read for SharedStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
-    }
-}
-
-impl Write for SharedStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        (&*self.0).write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 struct Shared {
     config: Config,
@@ -438,11 +404,11 @@ fn read_head(
     }
 }
 
-fn refuse(stream: &SharedStream, peer: &str, req: &Request, e: HandshakeError) {
+fn refuse(stream: &SharedStream, peer: &str, req: &Request, e: RequestError) {
     info!(
         "{peer} {} {} -> {} ({e})",
-        req.first,
-        req.second,
+        req.method,
+        req.target,
         e.status()
     );
     let _ = (&*stream.0).write_all(&e.response());
@@ -462,14 +428,11 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
     let Some((req, head, leftover)) = read_head(shared, stream, &peer) else {
         return;
     };
-    let target = req.second.clone();
+    let target = req.target.clone();
     let path = target.split('?').next().unwrap_or("").to_string();
     let Some(route) = ws_route(shared, &path) else {
-        let upgrade = req
-            .tokens("upgrade")
-            .any(|t| t.eq_ignore_ascii_case("websocket"));
-        if upgrade {
-            info!("{peer} {} {target} -> 404 (no WebSocket route)", req.first);
+        if req.has_token("upgrade", "websocket") {
+            info!("{peer} {} {target} -> 404 (no WebSocket route)", req.method);
             let _ = (&*stream.0).write_all(&http::simple_response(
                 404,
                 "no WebSocket endpoint here (try /echo, /chat or /inspect)\n",
@@ -478,8 +441,8 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         } else {
             let status = http::serve_file(&mut stream.clone(), &shared.config.web, &req);
             match status {
-                Ok(s) => info!("{peer} {} {target} -> {s}", req.first),
-                Err(e) => debug!("{peer} {} {target}: write failed: {e}", req.first),
+                Ok(s) => info!("{peer} {} {target} -> {s}", req.method),
+                Err(e) => debug!("{peer} {} {target}: write failed: {e}", req.method),
             }
         }
         finish_http(stream.tcp());
@@ -496,7 +459,7 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
             .as_deref()
             .map_or(true, |o| origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
         if !allowed {
-            return refuse(stream, &peer, &req, HandshakeError::OriginRefused);
+            return refuse(stream, &peer, &req, RequestError::OriginRefused);
         }
     }
     let protocol = offer
@@ -513,6 +476,9 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         max_message_size: shared.config.max_message_size,
         auto_pong: true,
         record_frames: matches!(route, Route::Inspect),
+        ping_interval: Some(shared.config.ping_interval),
+        idle_timeout: Some(shared.config.idle_timeout),
+        close_timeout: Some(CLOSE_WAIT),
     };
     let mut conn = Connection::server(codec_config);
     if matches!(route, Route::Inspect) {
@@ -595,12 +561,9 @@ fn serve(shared: &Arc<Shared>, id: u64, stream: &SharedStream) {
         Some(None) => "1005 (no code)".to_string(),
         Some(Some(f)) => format!("{} {:?}", f.code, f.reason),
     };
-    let code = match (conn.close_received(), conn.close_sent()) {
-        (Some(Some(f)), _) => f.code.0,
-        (Some(None), _) => 1005,
-        (None, Some(f)) => f.code.0,
-        (None, None) => 1006,
-    };
+    // A session that ends before the closing handshake does (the peer dropped TCP, a
+    // write failed) ends without the peer's close: 1006.
+    let code = conn.close_code().unwrap_or(CloseCode::ABNORMAL);
     info!("#{id} {peer} closed {path}: code {code}; {how}; close sent {sent}, received {received}");
 }
 
@@ -635,11 +598,10 @@ fn round_up(d: Duration) -> Duration {
     Duration::from_millis(ms as u64)
 }
 
-/// Bytes of an unfinished frame that count as progress for the idle timeout.
-const PROGRESS_BYTES: usize = 64 * 1024;
-
-/// The session loop: decode, react, write, then wait for the next bytes or deadline.
-/// Returns how the session ended, for the log.
+/// The session loop: decode, react, tell the codec the time, write, then wait for the
+/// next bytes or the codec's next timer. The keepalive ping, the idle drop and the wait
+/// for the peer's close are the codec's ([`Connection::handle_timeout`]); the clock is
+/// the time since the session started. Returns how the session ended, for the log.
 fn run_session(
     shared: &Shared,
     id: u64,
@@ -647,17 +609,10 @@ fn run_session(
     handler: &mut dyn Handler,
     sink: &Sink,
 ) -> String {
-    let cfg = &shared.config;
-    let mut last_seen = Instant::now();
-    let mut pinged = false;
-    let mut close_deadline: Option<Instant> = None;
+    let epoch = Instant::now();
     let mut woken = false;
     let mut failed = false;
     let mut timeout_set: Option<Duration> = None;
-    // Progress, for the idle timeout: a complete frame, or PROGRESS_BYTES of one. A peer
-    // that dribbles a frame a few bytes at a time is as idle as a silent one.
-    let mut frames_seen = ws.connection().frames_received();
-    let mut bytes_since = 0usize;
     loop {
         // Decode and react, one message at a time, so replies stay in order.
         if failed {
@@ -683,85 +638,63 @@ fn run_session(
                 let _ = ws
                     .connection_mut()
                     .send_close(CloseCode::INTERNAL_ERROR, "internal error");
-                close_deadline = Some(Instant::now() + CLOSE_WAIT);
             }
         }
-        let frames = ws.connection().frames_received();
-        if frames != frames_seen {
-            frames_seen = frames;
-            bytes_since = 0;
-            last_seen = Instant::now();
-            pinged = false;
-        }
-        if let Err(e) = write_out(ws, sink) {
-            return format!("write failed: {e}");
-        }
-        let now = Instant::now();
         let conn = ws.connection_mut();
-        if conn.state() == State::Closed {
-            return match conn.error() {
-                Some(e) => format!("protocol error: {e}"),
-                None if failed => "handler panicked".into(),
-                None => "closing handshake done".into(),
-            };
-        }
-        if conn.close_sent().is_none() {
+        if conn.state() == State::Open && conn.close_sent().is_none() {
             if shared.stopping() {
+                // Peers get the rest of the shutdown's grace to answer.
+                let grace = shared
+                    .shutdown_deadline()
+                    .saturating_duration_since(Instant::now());
+                conn.set_close_timeout(Some(grace));
                 let _ = conn.send_close(CloseCode::GOING_AWAY, "server shutting down");
-                close_deadline = Some(shared.shutdown_deadline());
-                continue;
-            }
-            if let Sink::Queued(m) = sink {
-                if m.overflowed() {
-                    warning!("#{id}: chat member too slow, closing with 1008");
-                    let _ = conn
-                        .send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
-                    close_deadline = Some(now + CLOSE_WAIT);
-                    continue;
-                }
+            } else if matches!(sink, Sink::Queued(m) if m.overflowed()) {
+                warning!("#{id}: chat member too slow, closing with 1008");
+                let _ =
+                    conn.send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
             }
         }
-        if let Some(d) = close_deadline {
-            if now >= d {
-                return "no close reply in time".into();
-            }
-        }
-        let idle_at = last_seen + cfg.idle_timeout;
-        if now >= idle_at {
-            warning!(
-                "#{id}: silent for {:?} (idle timeout), dropping",
-                cfg.idle_timeout
-            );
-            let _ = conn.send_close(CloseCode::GOING_AWAY, "idle timeout");
+        let was_closed = conn.state() == State::Closed;
+        conn.handle_timeout(epoch.elapsed());
+        let timed_out = !was_closed && conn.state() == State::Closed;
+        if timed_out {
+            warning!("#{id}: {} after {:?}", conn.close_reason(), epoch.elapsed());
+            // A peer that went silent may not read either: do not wait long to tell it.
             let _ = ws
                 .get_ref()
                 .tcp()
                 .set_write_timeout(Some(Duration::from_millis(100)));
-            let _ = write_out(ws, sink);
-            return "idle timeout".into();
         }
-        let ping_at = last_seen + cfg.ping_interval;
-        if !pinged && now >= ping_at && conn.close_sent().is_none() {
-            let _ = conn.send_ping(b"wisp keepalive");
-            pinged = true;
-            continue;
+        if let Err(e) = write_out(ws, sink) {
+            return format!("write failed: {e}");
         }
-        let mut wake_at = idle_at;
-        if !pinged {
-            wake_at = wake_at.min(ping_at);
+        let conn = ws.connection();
+        if conn.state() == State::Closed {
+            return match (conn.error(), conn.close_received()) {
+                (Some(e), _) => format!("protocol error: {e}"),
+                (None, None) => conn.close_reason().to_string(),
+                (None, Some(_)) if failed => "handler panicked".into(),
+                (None, Some(_)) => "closing handshake done".into(),
+            };
         }
-        if let Some(d) = close_deadline {
-            wake_at = wake_at.min(d);
-        }
+        let now = epoch.elapsed();
+        let wake_at = conn
+            .poll_timeout()
+            .unwrap_or(now + shared.config.idle_timeout);
+        let wait = wake_at.saturating_sub(now);
         if woken {
             // After shutdown(SHUT_RD) reads no longer block: poll gently.
-            thread::sleep((wake_at - now).min(Duration::from_millis(10)));
-        } else {
-            let t = round_up(wake_at - now);
+            thread::sleep(wait.min(Duration::from_millis(10)));
+        } else if !wait.is_zero() {
+            let t = round_up(wait);
             if timeout_set != Some(t) {
                 let _ = ws.get_ref().tcp().set_read_timeout(Some(t));
                 timeout_set = Some(t);
             }
+        } else {
+            // Due now: stamp it before reading.
+            continue;
         }
         match ws.read_some() {
             Ok(0) => {
@@ -772,14 +705,7 @@ fn run_session(
                     return "the peer closed TCP without a close frame".into();
                 }
             }
-            Ok(n) => {
-                bytes_since += n;
-                if bytes_since >= PROGRESS_BYTES {
-                    bytes_since = 0;
-                    last_seen = Instant::now();
-                    pinged = false;
-                }
-            }
+            Ok(_) => {}
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return format!("read failed: {e}"),
         }
