@@ -419,57 +419,78 @@ impl Connection {
             // A whole frame in the buffer is decoded and handed on in one step; the
             // incremental path below gives the same events, output and errors (the
             // decoder_connection fuzz target checks one-shot against byte-at-a-time).
-            let whole = match self.decoder.decode_frame(self.rx.data()) {
-                Ok(whole) => whole,
+            let (header, header_len, frame_len) = match self.decoder.decode_frame(self.rx.data()) {
                 Err(e) => return Err(self.fail(e)),
+                Ok(None) => match self.incremental_step() {
+                    Some(result) => return result,
+                    None => continue,
+                },
+                Ok(Some(WholeFrame {
+                    header,
+                    header_len,
+                    frame_len,
+                })) => (header, header_len, frame_len),
             };
-            let Some(WholeFrame {
-                header,
-                header_len,
-                frame_len,
-            }) = whole
-            else {
-                match self.incremental_step() {
+            self.keepalive.frames += 1;
+            if self.recorder.is_some() {
+                match self.recorded_frame(header, header_len, frame_len) {
                     Some(result) => return result,
                     None => continue,
                 }
-            };
-            let bytes = self.rx.get(0, frame_len);
-            let payload = &bytes[header_len..];
-            self.keepalive.frames += 1;
-            let result = if self.reassembler.is_whole_message(&header) {
-                // A whole message in one frame, the commonest of all, built right here
-                // into the return value: see `benches/codec.rs` (decode rows) for why
-                // the text is copied before it is validated.
-                let message = match header.opcode {
+            }
+            let frame = self.rx.take(frame_len);
+            let payload = &frame[header_len..];
+            if self.reassembler.is_whole_message(&header) {
+                // A whole message in one frame, the commonest of all, built right into
+                // the return value: see the decode rows of `benches/codec.rs`.
+                return match header.opcode {
                     OpCode::Text => {
                         let text = String::from_utf8(payload.to_vec()).unwrap_or_default();
                         if text.len() != payload.len() {
                             return Err(self.fail(ProtocolError::InvalidUtf8));
                         }
-                        Message::Text(text)
+                        Ok(Some(Message::Text(text)))
                     }
-                    _ => Message::Binary(payload.to_vec()),
+                    _ => Ok(Some(Message::Binary(payload.to_vec()))),
                 };
-                if let Some(recorder) = &mut self.recorder {
-                    recorder.received(&header, &bytes[..header_len], payload);
-                }
-                self.rx.consume(frame_len);
-                return Ok(Some(message));
-            } else {
-                self.reassembler.on_frame(&header, payload)
-            };
-            if result.is_ok() {
-                if let Some(recorder) = &mut self.recorder {
-                    recorder.received(&header, &bytes[..header_len], payload);
-                }
             }
-            self.rx.consume(frame_len);
-            match result {
+            match self.reassembler.on_frame(&header, payload) {
                 Err(e) => return Err(self.fail(e)),
                 Ok(None) => continue,
                 Ok(Some(message)) => return Ok(Some(self.on_message(message))),
             }
+        }
+    }
+
+    /// The whole frame of [`poll_event`](Connection::poll_event) with the recorder on:
+    /// the same checks and events, and the frame recorded once it is accepted. `None`:
+    /// go on decoding.
+    #[inline(never)]
+    fn recorded_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+        frame_len: usize,
+    ) -> Option<Result<Option<Message>, ProtocolError>> {
+        let frame = self.rx.take(frame_len);
+        let payload = &frame[header_len..];
+        let result = if self.reassembler.is_whole_message(&header) {
+            match header.opcode {
+                OpCode::Text => String::from_utf8(payload.to_vec())
+                    .map(|t| Some(Message::Text(t)))
+                    .map_err(|_| ProtocolError::InvalidUtf8),
+                _ => Ok(Some(Message::Binary(payload.to_vec()))),
+            }
+        } else {
+            self.reassembler.on_frame(&header, payload)
+        };
+        if let (Some(recorder), Ok(_)) = (&mut self.recorder, &result) {
+            recorder.received(&header, &frame[..header_len], payload);
+        }
+        match result {
+            Err(e) => Some(Err(self.fail(e))),
+            Ok(None) => None,
+            Ok(Some(message)) => Some(Ok(Some(self.on_message(message)))),
         }
     }
 
@@ -488,7 +509,7 @@ impl Connection {
                 let r = self.reassembler.on_header(&header);
                 if let (Some(recorder), Ok(())) = (&mut self.recorder, &r) {
                     // `decode` leaves a header's bytes as they came.
-                    recorder.received_header(&header, self.rx.get(0, used));
+                    recorder.received_header(&header, self.rx.head(used));
                 }
                 r.map(|()| None)
             }

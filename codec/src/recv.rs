@@ -71,16 +71,25 @@ impl RecvBuffer {
         &mut self.buf[self.start..self.end]
     }
 
-    /// The received bytes, read only.
+    /// The first `n` received bytes (`n` at most [`len`](RecvBuffer::len)).
     #[inline(always)]
-    pub(crate) fn get(&self, from: usize, to: usize) -> &[u8] {
-        &self.buf[self.start + from..self.start + to]
+    pub(crate) fn head(&self, n: usize) -> &[u8] {
+        &self.buf[self.start..self.start + n]
     }
 
     /// Drops `n` decoded bytes from the front.
     #[inline(always)]
     pub(crate) fn consume(&mut self, n: usize) {
         self.start += n;
+    }
+
+    /// Drops `n` decoded bytes from the front and hands them out, to read the frame they
+    /// held (`n` at most [`len`](RecvBuffer::len)).
+    #[inline(always)]
+    pub(crate) fn take(&mut self, n: usize) -> &[u8] {
+        let start = self.start;
+        self.start += n;
+        &self.buf[start..start + n]
     }
 
     /// Drops everything received.

@@ -246,7 +246,7 @@ fn use_paths(code: &str) -> Vec<Vec<String>> {
                 .iter()
                 .position(|s| s == ";")
                 .map_or(t.len(), |p| i + p);
-            expand(&t[i + 1..end], &mut Vec::new(), &mut out);
+            expand(&t[i + 1..end], &[], &mut out);
             i = end;
         }
         i += 1;
@@ -255,8 +255,8 @@ fn use_paths(code: &str) -> Vec<Vec<String>> {
 }
 
 /// Expands a use tree (`a::{b::C, d}`) into paths, each prefixed with `prefix`.
-fn expand(tree: &[String], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    let mut path = prefix.clone();
+fn expand(tree: &[String], prefix: &[String], out: &mut Vec<Vec<String>>) {
+    let mut path = prefix.to_vec();
     let mut i = 0;
     while i < tree.len() {
         match tree[i].as_str() {
@@ -271,12 +271,12 @@ fn expand(tree: &[String], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>)
                         "}" => {
                             depth -= 1;
                             if depth == 0 {
-                                expand(&tree[start..j], &mut path.clone(), out);
+                                expand(&tree[start..j], &path, out);
                                 return;
                             }
                         }
                         "," if depth == 1 => {
-                            expand(&tree[start..j], &mut path.clone(), out);
+                            expand(&tree[start..j], &path, out);
                             start = j + 1;
                         }
                         _ => {}
@@ -289,7 +289,7 @@ fn expand(tree: &[String], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>)
         }
         i += 1;
     }
-    if path.len() > prefix.len() || !path.is_empty() {
+    if !path.is_empty() {
         out.push(path);
     }
 }
