@@ -598,7 +598,7 @@ fn round_up(d: Duration) -> Duration {
     Duration::from_millis(ms as u64)
 }
 
-/// The session loop: decode, react, tell the codec the time, write, then wait for the
+/// The session loop: tell the codec the time, decode, react, write, then wait for the
 /// next bytes or the codec's next timer. The keepalive ping, the idle drop and the wait
 /// for the peer's close are the codec's ([`Connection::handle_timeout`]); the clock is
 /// the time since the session started. Returns how the session ended, for the log.
@@ -614,6 +614,19 @@ fn run_session(
     let mut failed = false;
     let mut timeout_set: Option<Duration> = None;
     loop {
+        // The clock first: what is due (a keepalive ping, the idle drop) is queued before
+        // the handler's `before_flush`, so /inspect reports it with this batch.
+        let conn = ws.connection_mut();
+        let was_closed = conn.state() == State::Closed;
+        conn.handle_timeout(epoch.elapsed());
+        if !was_closed && conn.state() == State::Closed {
+            warning!("#{id}: {} after {:?}", conn.close_reason(), epoch.elapsed());
+            // A peer that went silent may not read either: do not wait long to tell it.
+            let _ = ws
+                .get_ref()
+                .tcp()
+                .set_write_timeout(Some(Duration::from_millis(100)));
+        }
         // Decode and react, one message at a time, so replies stay in order.
         if failed {
             while let Ok(Some(_)) = ws.connection_mut().poll_event() {}
@@ -655,17 +668,6 @@ fn run_session(
                     conn.send_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
             }
         }
-        let was_closed = conn.state() == State::Closed;
-        conn.handle_timeout(epoch.elapsed());
-        let timed_out = !was_closed && conn.state() == State::Closed;
-        if timed_out {
-            warning!("#{id}: {} after {:?}", conn.close_reason(), epoch.elapsed());
-            // A peer that went silent may not read either: do not wait long to tell it.
-            let _ = ws
-                .get_ref()
-                .tcp()
-                .set_write_timeout(Some(Duration::from_millis(100)));
-        }
         if let Err(e) = write_out(ws, sink) {
             return format!("write failed: {e}");
         }
@@ -693,7 +695,7 @@ fn run_session(
                 timeout_set = Some(t);
             }
         } else {
-            // Due now: stamp it before reading.
+            // Due now (or progress to stamp): to the clock before reading.
             continue;
         }
         match ws.read_some() {
