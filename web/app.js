@@ -81,12 +81,8 @@
   const opName = (op) => (OPCODES[op] ? OPCODES[op][0] : "reserved");
   const opHex = (op) => `0x${op.toString(16).toUpperCase()}`;
 
-  const CLOSE_NAMES = {
-    1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol error",
-    1003: "Unsupported Data", 1005: "No Status Rcvd", 1006: "Abnormal Closure",
-    1007: "Invalid frame payload data", 1008: "Policy Violation", 1009: "Message Too Big",
-    1010: "Mandatory Ext.", 1011: "Internal Error",
-  };
+  /** What a close code means: the codec's one table (CloseCode::description). */
+  const closeName = (code) => W.closeCodeDescription(code);
 
   /** What each field of the §5.2 figure means, given its value. */
   const FIELDS = {
@@ -415,7 +411,7 @@
       const note = frame.opcode === 0 && e.kind === "UnexpectedContinuation"
         ? " On its own, that is: after a first fragment (FIN = 0) it continues the message." : "";
       box.append(el("p", { class: "bad" },
-        `✗ A ${role} receiving this frame fails the connection with close ${e.closeCode} (${CLOSE_NAMES[e.closeCode] || ""}): ${e.message}. `,
+        `✗ A ${role} receiving this frame fails the connection with close ${e.closeCode} (${closeName(e.closeCode)}): ${e.message}. `,
         quoteReason(e.rfcReason), note));
     }
   }
@@ -526,7 +522,7 @@
           + "(wisp-server --listen 127.0.0.1:9001 --web web/), then press Connect. The composer, stepper and broken frames work without it.");
       } else {
         const reason = ev.reason ? `, reason “${ev.reason}”` : "";
-        setStatus(status, "closed", `Connection closed: code ${ev.code} (${CLOSE_NAMES[ev.code] || "see §7.4"})${reason}.`);
+        setStatus(status, "closed", `Connection closed: code ${ev.code} (${closeName(ev.code)})${reason}.`);
       }
     };
   }
@@ -804,7 +800,7 @@
     } catch (e) {
       step.error = e;
       step.errorAt = i;
-      step.log.push({ cls: "bad", text: `byte ${i} (0x${hex2(b)}): ${e.name}: ${e.message} → the connection fails with close ${e.closeCode} (${CLOSE_NAMES[e.closeCode] || ""})` });
+      step.log.push({ cls: "bad", text: `byte ${i} (0x${hex2(b)}): ${e.name}: ${e.message} → the connection fails with close ${e.closeCode} (${closeName(e.closeCode)})` });
       return null;
     }
     step.last = r;
@@ -991,7 +987,7 @@
     box.dataset.closeCode = String(error.closeCode);
     box.append(
       el("p", { class: "close-code" }, el("span", { class: "code", id: "e-code", text: String(error.closeCode) }),
-        ` ${CLOSE_NAMES[error.closeCode] || ""}`),
+        ` ${closeName(error.closeCode)}`),
       el("p", {}, `The codec fails the connection at byte ${at}, the first byte that makes the error certain: `,
         el("strong", { text: error.message }), ` (${error.kind}).`),
       el("blockquote", { id: "e-reason" }, quoteReason(error.rfcReason)),
