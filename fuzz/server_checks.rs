@@ -32,7 +32,6 @@ fn server_port() -> u16 {
             PANICKED.store(true, Ordering::SeqCst);
             default_hook(info);
         }));
-        wisp_server::log::set_level(wisp_server::log::Level::Error);
         let config = wisp_server::Config {
             listen: "127.0.0.1:0".into(),
             max_message_size: 1 << 20,

@@ -7,7 +7,8 @@
 #
 # wisp-codec stays an rlib (a cdylib would break its no_std native build), so this
 # asks cargo for a cdylib of this one build and runs wasm-bindgen itself instead of
-# `wasm-pack build`. Idempotent: run it again after changing the codec.
+# `wasm-pack build`. Idempotent: run it again after changing the codec. Honours
+# CARGO_TARGET_DIR.
 #
 # usage: scripts/build-web.sh [--debug]
 set -euo pipefail
@@ -18,9 +19,9 @@ die() { echo "build-web: $*" >&2; exit 1; }
 
 have="$(wasm-bindgen --version 2>/dev/null || true)"
 [ "$have" = "wasm-bindgen $WASM_BINDGEN_VERSION" ] ||
-  die "wasm-bindgen $WASM_BINDGEN_VERSION is needed (found: ${have:-none}); run scripts/setup.sh"
+  die "wasm-bindgen $WASM_BINDGEN_VERSION is needed (found: ${have:-none}); run scripts/setup.sh demo"
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
-  die "the wasm32-unknown-unknown target is missing; run scripts/setup.sh"
+  die "the wasm32-unknown-unknown target is missing; run scripts/setup.sh demo"
 
 PROFILE=release
 FLAGS=(--release)
@@ -29,7 +30,7 @@ if [ "${1:-}" = "--debug" ]; then PROFILE=debug; FLAGS=(); fi
 start=$SECONDS
 cargo rustc -q -p wisp-codec "${FLAGS[@]}" --target wasm32-unknown-unknown --features wasm \
   --crate-type cdylib
-WASM="target/wasm32-unknown-unknown/$PROFILE/wisp_codec.wasm"
+WASM="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/$PROFILE/wisp_codec.wasm"
 [ -f "$WASM" ] || die "cargo did not produce $WASM"
 
 rm -rf web/pkg web/pkg-nomod

@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
-# Installs what Wisp's builds and tests need beyond the Rust toolchain:
-#   - rustup targets wasm32-unknown-unknown and thumbv7em-none-eabihf
-#   - Debian's chromium and chromium-driver (browser tests)
-#   - wasm-bindgen-cli (same version as the wasm-bindgen crate) and wasm-pack
-#   - .venv: Python with `websockets` (tests/peers/requirements.txt)
-#   - node_modules: `ws` and `playwright-core` (package-lock.json; no browser download)
-#   - .autobahn-venv: Autobahn|Testsuite's wstest, by ../shared/autobahn/install.sh
+# Installs what a Wisp command needs beyond the Rust toolchain, and nothing more.
 #
-# usage: bash scripts/setup.sh   (from any directory: it works in the repo it is in)
+#   bash scripts/setup.sh demo   what scripts/demo.sh needs:
+#       - rustup target wasm32-unknown-unknown
+#       - wasm-bindgen-cli, at the version codec/Cargo.toml pins for the wasm-bindgen crate
+#   bash scripts/setup.sh test   what scripts/test.sh needs (the default): the demo's, and
+#       - rustup target thumbv7em-none-eabihf (the codec's no_std build)
+#       - wasm-pack (the wasm tests)
+#       - Debian's chromium, chromium-driver (browser tests), curl (scripts/test-standalone.sh)
+#         and gcc (Autobahn's wsaccel), those that are missing
+#       - .venv: Python with `websockets` (tests/peers/requirements.txt)
+#       - node_modules: `ws` and `playwright-core` (package-lock.json; no browser download)
+#       - .autobahn-venv: Autobahn|Testsuite's wstest (scripts/install-autobahn.sh)
 #
-# Idempotent: every step checks first and skips what is already there, so a
-# second run takes about a second. Prints one line per step; an install's own
-# output goes to a log that is shown only if it fails. Needs root (or sudo) for
-# apt-get, and the registries crates.io, PyPI, Debian and npm.
+# Works from any directory, in the checkout it belongs to. Idempotent: each step checks
+# first and skips what is there, so a second run takes a few seconds. One line per step;
+# an install's own output goes to a log that is shown only if it fails.
+#
+# Expects what this kind of machine comes with: rustup, python3 (3.8+) and node 20+ with
+# npm. Installing reaches crates.io, and for `test` also PyPI, Debian and npm; apt-get
+# needs root (or sudo) and runs `apt-get update` once before its first install.
 set -euo pipefail
 
-WASM_PACK_VERSION=0.15.1
-TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabihf)
-
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-SHARED="$(dirname "$ROOT")/shared"
+
+PROFILE="${1:-test}"
+case "$PROFILE" in
+  demo) TARGETS=(wasm32-unknown-unknown) ;;
+  test) TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabihf) ;;
+  *) echo "usage: bash scripts/setup.sh [demo|test]   (default: test)" >&2; exit 2 ;;
+esac
+WASM_PACK_VERSION=0.15.1
+# command (or path) that must exist, and the Debian package that provides it
+DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver curl:curl gcc:gcc)
+
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
 
@@ -41,6 +55,7 @@ run() {
     exit 1
   fi
 }
+fail() { echo "FAILED"; echo "setup: $STEP_NAME: $*" >&2; exit 1; }
 
 # --- rustup targets -------------------------------------------------------------
 begin "rust targets"
@@ -56,16 +71,6 @@ else
   installed
 fi
 
-# --- chromium + chromedriver ----------------------------------------------------
-begin "chromium, chromium-driver"
-if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
-  echo "present"
-else
-  run $SUDO apt-get update -q
-  run $SUDO apt-get install -y -q chromium chromium-driver
-  installed
-fi
-
 # --- wasm-bindgen-cli -----------------------------------------------------------
 begin "wasm-bindgen-cli $WASM_BINDGEN_VERSION"
 have="$(wasm-bindgen --version 2>/dev/null || true)"
@@ -77,6 +82,11 @@ else
   installed
 fi
 
+if [ "$PROFILE" = demo ]; then
+  echo "setup: versions: $(rustc --version); $(wasm-bindgen --version)"
+  exit 0
+fi
+
 # --- wasm-pack ------------------------------------------------------------------
 begin "wasm-pack"
 if command -v wasm-pack >/dev/null 2>&1; then
@@ -86,12 +96,29 @@ else
   installed
 fi
 
+# --- Debian packages ------------------------------------------------------------
+begin "debian packages (chromium, chromium-driver, curl, gcc)"
+packages=()
+for pair in "${DEBIAN[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair#*:}")
+done
+if [ ${#packages[@]} -eq 0 ]; then
+  echo "present"
+else
+  command -v apt-get >/dev/null 2>&1 || fail "apt-get not found; install: ${packages[*]}"
+  run $SUDO apt-get update -q
+  export WISP_APT_UPDATED=1
+  run $SUDO apt-get install -y -q "${packages[@]}"
+  installed
+fi
+
 # --- Python venv with websockets (interop peers) --------------------------------
 WEBSOCKETS_VERSION="$(sed -n 's/^websockets==//p' tests/peers/requirements.txt)"
 begin "python .venv (websockets $WEBSOCKETS_VERSION)"
 if .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
   echo "present"
 else
+  command -v python3 >/dev/null 2>&1 || fail "python3 not found"
   [ -x .venv/bin/python ] || run python3 -m venv .venv
   run .venv/bin/python -m pip install --disable-pip-version-check -r tests/peers/requirements.txt
   installed
@@ -103,19 +130,19 @@ if [ -d node_modules/ws ] && [ -d node_modules/playwright-core ] &&
    ! [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "present"
 else
-  if [ -f package-lock.json ]; then
-    run npm ci --no-audit --no-fund
-  else
-    run npm install --no-audit --no-fund
-  fi
+  command -v npm >/dev/null 2>&1 || fail "npm not found (node 20+ with npm is needed)"
+  run npm ci --no-audit --no-fund
   installed
 fi
 
 # --- Autobahn|Testsuite ---------------------------------------------------------
 begin "autobahn .autobahn-venv"
-# install.sh checks each of its steps itself (< 1 s when all is there)
-run bash "$SHARED/autobahn/install.sh" .autobahn-venv
-if grep -q "already installed" "$LOGS/step.log"; then echo "present"; else installed; fi
+if bash scripts/install-autobahn.sh --check .autobahn-venv; then
+  echo "present"
+else
+  run bash scripts/install-autobahn.sh .autobahn-venv
+  installed
+fi
 
 # --- versions -------------------------------------------------------------------
 echo "setup: versions:"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of Wisp: the one command of the README, and what CI runs.
 #   bash scripts/test.sh
-# Installs what is missing first (scripts/setup.sh, idempotent), then: format, lints,
-# docs, the no_std build, every Rust test (codec, server, client, interop with Python
-# websockets and Node ws, browser tests in Chromium, Autobahn), and the wasm tests in
-# Node and headless Chrome.
+# Installs what is missing first (`scripts/setup.sh test`, idempotent), then: format,
+# lints, docs, the no_std build, every Rust test (codec, server, client, interop with
+# Python websockets and Node ws, browser tests in Chromium, Autobahn), the wasm tests in
+# Node and headless Chrome, and last the demo built from a lone copy of the committed
+# tree (scripts/test-standalone.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -12,7 +13,7 @@ step() { printf '\n=== %s\n' "$*"; STEP_T=$SECONDS; }
 done_step() { echo "--- ok ($((SECONDS - STEP_T)) s)"; }
 
 step "setup"
-bash scripts/setup.sh
+bash scripts/setup.sh test
 done_step
 
 step "cargo fmt --check"
@@ -25,6 +26,12 @@ done_step
 
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+done_step
+
+step "cargo publish --dry-run --workspace (package and verify all three crates)"
+# --workspace verifies the server and the client against the packaged codec through a
+# local registry, so no crate needs to be on crates.io first.
+cargo publish --dry-run --workspace --allow-dirty -q
 done_step
 
 step "no_std build of the codec (thumbv7em-none-eabihf)"
@@ -50,6 +57,10 @@ if [ -f scripts/test-wasm.sh ]; then
   bash scripts/test-wasm.sh
   done_step
 fi
+
+step "the committed tree alone: demo setup, build and serve (scripts/test-standalone.sh)"
+bash scripts/test-standalone.sh
+done_step
 
 echo
 echo "all tests passed ($SECONDS s)"

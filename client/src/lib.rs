@@ -28,11 +28,12 @@ use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 pub use wisp_codec::{CloseCode, CloseFrame, Config, Message, WireFrame};
 use wisp_codec::{Connection, ProtocolError, State, UsageError};
 
-pub mod autobahn;
-pub mod frames;
+/// The most bytes of a refusal's body kept for [`Error::Refused`].
+const REFUSAL_BODY_MAX: usize = 4096;
 
 /// Everything that can go wrong with a client.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The URL is not `ws://host[:port][/path]`. Holds the reason.
     InvalidUrl(String),
@@ -40,7 +41,15 @@ pub enum Error {
     TlsUnsupported,
     /// The TCP connection could not be made (refused, unreachable, unknown host...).
     Connect(String, io::Error),
-    /// The server refused or botched the opening handshake.
+    /// The server answered the opening handshake with an HTTP status other than 101.
+    Refused {
+        /// The status code, e.g. 404 or 503.
+        status: u16,
+        /// The start of the response body, which usually says why (at most 4 KiB,
+        /// lossily decoded, trimmed).
+        body: String,
+    },
+    /// The server botched the opening handshake.
     Handshake(ResponseError),
     /// The connection failed while in use.
     Io(io::Error),
@@ -62,8 +71,14 @@ impl fmt::Display for Error {
                 f.write_str("wss:// is not supported yet (wisp-client has no TLS): use ws://")
             }
             Error::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
-            Error::Handshake(ResponseError::NotSwitchingProtocols(s)) => {
-                write!(f, "handshake refused: the server answered HTTP {s}")
+            Error::Refused { status, body } if body.is_empty() => {
+                write!(f, "handshake refused: the server answered HTTP {status}")
+            }
+            Error::Refused { status, body } => {
+                write!(
+                    f,
+                    "handshake refused: the server answered HTTP {status}: {body}"
+                )
             }
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Io(e) => write!(f, "connection failed: {e}"),
@@ -265,7 +280,11 @@ pub fn connect(url: &str) -> Result<Client, Error> {
 /// Connects to a `ws://` URL and completes the opening handshake (RFC 6455 §4.1).
 pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     let url = parse_url(url)?;
-    let target = format!("{}:{}", url.host, url.port);
+    let target = if url.host.contains(':') {
+        format!("[{}]:{}", url.host, url.port)
+    } else {
+        format!("{}:{}", url.host, url.port)
+    };
     let addrs: Vec<_> = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| Error::Connect(target.clone(), e))?
@@ -322,6 +341,10 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
             Ok(Some(done)) => break done,
             Ok(None) => continue,
+            Err(ResponseError::NotSwitchingProtocols(status)) => {
+                let body = refusal_body(&mut stream, buf, deadline);
+                return Err(Error::Refused { status, body });
+            }
             Err(e) => return Err(Error::Handshake(e)),
         }
     };
@@ -338,6 +361,38 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         protocol: accepted.protocol,
         epoch: Instant::now(),
     })
+}
+
+/// Reads what the server says about a refusal: the body after the head in `buf`, up
+/// to its `Content-Length` (or the end of the connection), [`REFUSAL_BODY_MAX`] bytes
+/// and the handshake deadline at most. Never fails: a body it cannot read is empty.
+fn refusal_body(stream: &mut TcpStream, mut buf: Vec<u8>, deadline: Instant) -> String {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return String::new();
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+    let want = length.unwrap_or(REFUSAL_BODY_MAX).min(REFUSAL_BODY_MAX);
+    buf.drain(..end + 4);
+    let mut chunk = [0u8; 1024];
+    while buf.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    buf.truncate(want);
+    String::from_utf8_lossy(&buf).trim().to_string()
 }
 
 impl Client {

@@ -139,35 +139,53 @@ impl CloseCode {
         matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 
-    /// What the code means, in a few words: the one table of close code meanings that
-    /// the page, the server's log and the client show (as h2's `Reason::description`
-    /// and Python websockets' close code explanations). Codes with no meaning of their
-    /// own are described by their range.
+    /// The code's name in the IANA WebSocket Close Code Number Registry
+    /// ([§11.7](https://www.rfc-editor.org/rfc/rfc6455#section-11.7)), for 1000-1015;
+    /// `None` for a code with no registered meaning.
     ///
     /// ```
     /// use wisp_codec::CloseCode;
-    /// assert_eq!(CloseCode::PROTOCOL_ERROR.description(), "protocol error");
-    /// assert_eq!(CloseCode::ABNORMAL.description(), "abnormal closure (no close frame)");
+    /// assert_eq!(CloseCode::GOING_AWAY.name(), Some("Going Away"));
+    /// assert_eq!(CloseCode(4000).name(), None);
+    /// ```
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1000 => "Normal Closure",
+            1001 => "Going Away",
+            1002 => "Protocol error",
+            1003 => "Unsupported Data",
+            1004 => "Reserved",
+            1005 => "No Status Rcvd",
+            1006 => "Abnormal Closure",
+            1007 => "Invalid frame payload data",
+            1008 => "Policy Violation",
+            1009 => "Message Too Big",
+            1010 => "Mandatory Ext.",
+            1011 => "Internal Error",
+            1012 => "Service Restart",
+            1013 => "Try Again Later",
+            1014 => "Bad Gateway",
+            1015 => "TLS handshake",
+            _ => return None,
+        })
+    }
+
+    /// What the code means, in a few words: its registered name, else what its range is
+    /// for (§7.4.2). With [`name`](CloseCode::name), the one table of close code meanings
+    /// that the page, the server's log and the client show (as h2's `Reason::description`
+    /// and Python websockets' close code explanations).
+    ///
+    /// ```
+    /// use wisp_codec::CloseCode;
+    /// assert_eq!(CloseCode::PROTOCOL_ERROR.description(), "Protocol error");
+    /// assert_eq!(CloseCode::ABNORMAL.description(), "Abnormal Closure");
     /// assert_eq!(CloseCode(4321).description(), "private use");
     /// ```
     pub const fn description(self) -> &'static str {
+        if let Some(name) = self.name() {
+            return name;
+        }
         match self.0 {
-            1000 => "normal closure",
-            1001 => "going away",
-            1002 => "protocol error",
-            1003 => "unsupported data",
-            1004 => "reserved",
-            1005 => "no status code received",
-            1006 => "abnormal closure (no close frame)",
-            1007 => "invalid frame payload data",
-            1008 => "policy violation",
-            1009 => "message too big",
-            1010 => "mandatory extension missing",
-            1011 => "internal error",
-            1012 => "service restart",
-            1013 => "try again later",
-            1014 => "bad gateway",
-            1015 => "TLS handshake failure",
             0..=999 => "not used",
             1016..=2999 => "reserved for future RFCs",
             3000..=3999 => "registered for libraries and frameworks",

@@ -81,8 +81,8 @@ pub struct Config {
     /// Fail the connection (close 1001 `idle timeout`) after this long without
     /// progress (default 60 s).
     pub idle_timeout: Option<Duration>,
-    /// After we sent a Close, give up waiting for the peer's after this long (default
-    /// 5 s); the connection then ends with 1006.
+    /// After our Close has been written (the output drained), give up waiting for the
+    /// peer's after this long (default 5 s); the connection then ends with 1006.
     pub close_timeout: Option<Duration>,
 }
 
@@ -622,8 +622,7 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        self.keepalive
-            .poll(self.state == State::Closing, self.may_send())
+        self.keepalive.poll(self.close_written(), self.may_send())
     }
 
     /// Does what is due at `now` (see [Time](Connection#time)): sends a ping after
@@ -649,8 +648,10 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        let closing = self.state == State::Closing;
-        match self.keepalive.handle(now, closing, self.may_send()) {
+        match self
+            .keepalive
+            .handle(now, self.close_written(), self.may_send())
+        {
             Due::Nothing => {}
             Due::Ping => self.write_frame(OpCode::Ping, true, KEEPALIVE_PING),
             Due::Idle => self.end_abnormally(Some(CloseCode::GOING_AWAY), "idle timeout".into()),
@@ -661,8 +662,8 @@ impl Connection {
     }
 
     /// Sets how long a close of ours waits for the peer's answer (see
-    /// [`Config::close_timeout`]), for a close sent after this call: a server shutting
-    /// down gives its peers the rest of its grace period.
+    /// [`Config::close_timeout`]), for a close whose wait has not started yet: a server
+    /// shutting down gives its peers the rest of its grace period.
     ///
     /// ```
     /// use std::time::Duration;
@@ -670,6 +671,7 @@ impl Connection {
     /// s.handle_timeout(Duration::ZERO);
     /// s.set_close_timeout(Some(Duration::from_secs(9)));
     /// s.send_close(wisp_codec::CloseCode::GOING_AWAY, "").unwrap();
+    /// s.advance_output(usize::MAX); // written
     /// s.handle_timeout(Duration::ZERO);
     /// assert_eq!(s.poll_timeout(), Some(Duration::from_secs(9)));
     /// ```
@@ -832,6 +834,12 @@ impl Connection {
         self.write_close(frame);
         self.state = State::Closing;
         Ok(())
+    }
+
+    /// We wait for the peer's Close, and ours has been written (the output drained): the
+    /// close timer runs from then, so a close queued behind a backlog gets its full wait.
+    fn close_written(&self) -> bool {
+        self.state == State::Closing && self.tx.len() == 0
     }
 
     /// False once our Close is sent or the connection is closed: nothing may follow.

@@ -120,7 +120,8 @@ impl ProtocolError {
         }
     }
 
-    /// The RFC 6455 requirement that was broken, quoted, with its section.
+    /// The RFC 6455 requirement that was broken, quoted word for word (emphasis as the
+    /// RFC marks it, `_Fail the WebSocket Connection_`), with its section.
     ///
     /// ```
     /// use wisp_codec::ProtocolError;
@@ -128,20 +129,26 @@ impl ProtocolError {
     /// ```
     pub fn rfc_reason(&self) -> &'static str {
         match self {
-            ProtocolError::UnmaskedFrame => "§5.1: a server MUST close the connection upon receiving a frame that is not masked",
-            ProtocolError::MaskedFrame => "§5.1: a client MUST close a connection if it detects a masked frame",
-            ProtocolError::ReservedBits(_) => "§5.2: RSV1-3 MUST be 0 unless an extension is negotiated that defines meanings for non-zero values",
-            ProtocolError::ReservedOpcode(_) => "§5.2: if an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket Connection_",
-            ProtocolError::FragmentedControlFrame => "§5.5: control frames MUST NOT be fragmented",
-            ProtocolError::ControlFrameTooLong(_) => "§5.5: all control frames MUST have a payload length of 125 bytes or less",
-            ProtocolError::InvalidPayloadLength => "§5.2: the most significant bit of a 64-bit payload length MUST be 0",
-            ProtocolError::UnexpectedContinuation => "§5.4: a continuation frame needs a fragmented message in progress",
-            ProtocolError::ExpectedContinuation => "§5.4: the fragments of one message MUST NOT be interleaved with another message",
-            ProtocolError::InvalidUtf8 => "§8.1: when an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is not a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_",
-            ProtocolError::CloseFrameTooShort => "§5.5.1: if there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer",
-            ProtocolError::InvalidCloseCode(_) => "§7.4: the close code is not one an endpoint may send",
-            ProtocolError::FrameTooLarge { .. } => "§7.4.1: 1009 indicates a message that is too big for the endpoint to process (frame over the limit)",
-            ProtocolError::MessageTooLarge { .. } => "§7.4.1: 1009 indicates a message that is too big for the endpoint to process (message over the limit)",
+            ProtocolError::UnmaskedFrame => "§5.1: The server MUST close the connection upon receiving a frame that is not masked.",
+            ProtocolError::MaskedFrame => "§5.1: A client MUST close a connection if it detects a masked frame.",
+            ProtocolError::ReservedBits(_) => "§5.2: MUST be 0 unless an extension is negotiated that defines meanings for non-zero values.",
+            ProtocolError::ReservedOpcode(_) => "§5.2: If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket Connection_.",
+            ProtocolError::FragmentedControlFrame | ProtocolError::ControlFrameTooLong(_) => "§5.5: All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented.",
+            ProtocolError::InvalidPayloadLength => "§5.2: If 127, the following 8 bytes interpreted as a 64-bit unsigned integer (the most significant bit MUST be 0) are the payload length.",
+            ProtocolError::UnexpectedContinuation => "§5.4: A fragmented message consists of a single frame with the FIN bit clear and an opcode other than 0, followed by zero or more frames with the FIN bit clear and the opcode set to 0, and terminated by a single frame with the FIN bit set and an opcode of 0.",
+            ProtocolError::ExpectedContinuation => "§5.4: The fragments of one message MUST NOT be interleaved between the fragments of another message unless an extension has been negotiated that can interpret the interleaving.",
+            ProtocolError::InvalidUtf8 => "§8.1: When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_.",
+            ProtocolError::CloseFrameTooShort => "§5.5.1: If there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer (in network byte order) representing a status code with value /code/ defined in Section 7.4.",
+            ProtocolError::InvalidCloseCode(c) => match c {
+                0..=999 => "§7.4.2: Status codes in the range 0-999 are not used.",
+                1004 => "§7.4.1: Reserved.  The specific meaning might be defined in the future.",
+                1005 => "§7.4.1: 1005 is a reserved value and MUST NOT be set as a status code in a Close control frame by an endpoint.",
+                1006 => "§7.4.1: 1006 is a reserved value and MUST NOT be set as a status code in a Close control frame by an endpoint.",
+                1015 => "§7.4.1: 1015 is a reserved value and MUST NOT be set as a status code in a Close control frame by an endpoint.",
+                1000..=2999 => "§7.4.2: Status codes in the range 1000-2999 are reserved for definition by this protocol, its future revisions, and extensions specified in a permanent and readily available public specification.",
+                _ => "§7.4: This specification defines a set of pre-defined status codes and specifies which ranges may be used by extensions, frameworks, and end applications.",
+            },
+            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => "§7.4.1: 1009 indicates that an endpoint is terminating the connection because it has received a message that is too big for it to process.",
         }
     }
 }

@@ -70,8 +70,8 @@ impl Keepalive {
         self.frames != self.frames_seen || self.bytes - self.bytes_seen >= PROGRESS_BYTES
     }
 
-    /// The next moment [`handle`](Keepalive::handle) has something to do. `closing`: we
-    /// sent a close and wait for the answer; `may_ping`: a ping may be sent now.
+    /// The next moment [`handle`](Keepalive::handle) has something to do. `closing`: our
+    /// close is written and we wait for the answer; `may_ping`: a ping may be sent now.
     pub(crate) fn poll(&self, closing: bool, may_ping: bool) -> Option<Duration> {
         let Some(now) = self.now else {
             // The clock starts at the first call.

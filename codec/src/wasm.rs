@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `encodeFrame(opcode, fin, rsv, payload, maskKey?)` | [`encode_frame`](crate::encode_frame) | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2), [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) |
 //! | `decodeFrame(bytes)` | the decoder's header parser | §5.2 |
-//! | `closeCodeDescription(code)` | [`CloseCode::description`] | [§7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4) |
+//! | `closeCodeName(code)`, `closeCodeDescription(code)` | [`CloseCode::name`], [`CloseCode::description`] | [§7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4) |
 //! | `applyMask(data, key, offset)` | [`apply_mask`] | §5.3 |
 //! | `acceptKey(key)` | [`handshake::accept_key`] | [§1.3](https://www.rfc-editor.org/rfc/rfc6455#section-1.3), [§4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2) |
 //! | `clientRequest(host, path, nonce)` | [`handshake::ClientRequest`] | [§4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1) |
@@ -298,6 +298,12 @@ pub fn parse_close(payload: &[u8]) -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = closeCodeDescription)]
 pub fn close_code_description(code: u16) -> String {
     CloseCode(code).description().into()
+}
+
+/// A close code's registered name ([`CloseCode::name`]), or `undefined` when it has none.
+#[wasm_bindgen(js_name = closeCodeName)]
+pub fn close_code_name(code: u16) -> Option<String> {
+    CloseCode(code).name().map(String::from)
 }
 
 // ---- handshake ----------------------------------------------------------------------

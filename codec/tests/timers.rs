@@ -230,7 +230,14 @@ fn a_close_never_answered_is_given_up_after_the_close_timeout() {
     let mut c = client();
     c.handle_timeout(secs(100));
     c.send_close(CloseCode::NORMAL, "bye").unwrap();
-    // The close is stamped at the next call: the connection asks for it at once.
+    // The wait starts once our close is written, at the next call after that.
+    c.handle_timeout(secs(100));
+    assert_eq!(
+        c.poll_timeout(),
+        Some(secs(130)),
+        "not written yet: the idle timer only"
+    );
+    let out = take_output(&mut c);
     assert_eq!(c.poll_timeout(), Some(secs(100)));
     c.handle_timeout(secs(100));
     assert_eq!(c.poll_timeout(), Some(secs(105)));
@@ -245,7 +252,7 @@ fn a_close_never_answered_is_given_up_after_the_close_timeout() {
         "the peer did not answer our close in time"
     );
     // Only our close went out: no ping while closing.
-    let out = take_output(&mut c);
+    assert!(take_output(&mut c).is_empty());
     let mut s = Connection::server(config());
     let events = deliver(&mut s, &out, secs(0));
     assert!(matches!(events[..], [Message::Close(Some(_))]));
@@ -257,8 +264,8 @@ fn a_close_answered_in_time_ends_with_the_peers_code() {
     let mut s = Connection::server(config());
     c.handle_timeout(secs(0));
     c.send_close(CloseCode::GOING_AWAY, "").unwrap();
-    c.handle_timeout(secs(0));
     let close = take_output(&mut c);
+    c.handle_timeout(secs(0));
     deliver(&mut s, &close, secs(1));
     assert_eq!(s.close_code(), Some(CloseCode::GOING_AWAY));
     let reply = take_output(&mut s);
@@ -279,6 +286,7 @@ fn a_shutdown_can_give_its_peers_longer() {
     s.set_close_timeout(Some(secs(9)));
     s.send_close(CloseCode::GOING_AWAY, "server shutting down")
         .unwrap();
+    take_output(&mut s);
     s.handle_timeout(secs(1));
     assert_eq!(s.poll_timeout(), Some(secs(10)));
 }

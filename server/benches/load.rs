@@ -1,25 +1,38 @@
-//! Load benchmark (not a test): messages/s and MB/s of echo round trips against
-//! wisp-server, a tungstenite (sync, thread per connection) echo server, and a plain
-//! TCP echo (thread per connection: the loopback ceiling of this server model) driven
-//! with the same payloads unframed.
+//! Load benchmark (not a test): echo round trips against wisp-server and the peers it
+//! is measured against, every server in its own process pinned to core 0, the load
+//! generator pinned to core 1, all in one interleaved run:
 //!
-//! `cargo bench -p wisp-server --bench load` (`LOAD_SECS=N` sets each run's length,
-//! default 1; `LOAD_ROUNDS`, default 9: runs are interleaved; medians are reported,
-//! with the range of the per-round ratios; `LOAD_CASE=K` runs only case K, 0-3;
-//! `LOAD_SERVERS=w` only wisp-server, `t` tungstenite, `c` the TCP echo, for profiling).
+//! - `wisp`: wisp-server with one worker (one event loop),
+//! - `fastws`: fastwebsockets 0.10 as in its upstream echo example (hyper upgrade,
+//!   current-thread tokio runtime), `tokio-tung`: tokio-tungstenite as in its upstream
+//!   echo example (current-thread runtime), `tung`: tungstenite sync, thread per
+//!   connection,
+//! - `tcp-thr`: a plain TCP echo, thread per connection, and `tcp-mio`: a plain TCP echo
+//!   on the same kind of mio event loop as wisp-server. "The TCP echo" in the ratios is
+//!   the faster of the two in each round: the ceiling.
+//!
+//! `cargo bench -p wisp-server --bench load`. Knobs: `LOAD_SECS` (each run, default 1),
+//! `LOAD_ROUNDS` (interleaved rounds, default 5: medians and the range of the per-round
+//! ratios are reported), `LOAD_CASE=K` (only case K), `LOAD_SERVERS=wisp,fastws,...`
+//! (a subset), `LOAD_IDLE=N` (also hold N idle connections on each server and report
+//! server RSS and machine memory per connection; default 10000, 0 to skip).
+//!
 //! Cases:
 //! - small: 1 connection x bursts of 32 pipelined 16-byte messages (one write each way),
 //! - medium: 64 connections x bursts of 16 pipelined 1 KiB messages,
-//! - (medium lockstep: 64 connections x 1 KiB, one message in flight per connection:
-//!   bound by context switches on 2 cores, every server does one read and one write
-//!   per message; shown for completeness),
+//! - lockstep: 64 connections x 1 KiB, one message in flight per connection,
 //! - large: 4 connections x 1 MiB, one message in flight per connection.
+//!
+//! Server CPU per message is read from the server process's /proc/PID/stat: on two
+//! cores the load generator may saturate its own, which caps every server's msg/s
+//! alike, so CPU per message is what separates them.
 //!
 //! The load generator pre-encodes each burst of masked frames once and only skims the
 //! server's frames (header and length), so it costs the same for every server.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,7 +61,7 @@ const CASES: [Case; 4] = [
         burst: 16,
     },
     Case {
-        name: "(medium lockstep 64 x 1 KiB)",
+        name: "lockstep 64 conn x 1 KiB",
         connections: 64,
         size: 1024,
         burst: 1,
@@ -154,11 +167,9 @@ impl Skimmer {
     }
 }
 
-/// CPU time (user + system) of this process so far, in seconds: the load generator
-/// and the servers all run in it, so per message it compares servers on a busy machine
-/// better than wall-clock rates do.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU time (user + system) of process `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<u64> = after
         .split_whitespace()
@@ -166,6 +177,31 @@ fn cpu_seconds() -> f64 {
         .collect();
     // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the ")".
     (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+}
+
+/// A numeric field of /proc/PID/status or /proc/meminfo, in KiB.
+fn kib_field(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Pins this process (all its threads to come) to one core, if the machine has it.
+fn pin(core: usize) {
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; the call
+    // reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core % cores, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 /// Runs one case against a server; returns (messages, seconds).
@@ -240,164 +276,431 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
     (total, start.elapsed().as_secs_f64())
 }
 
-fn spawn_wisp() -> SocketAddr {
-    wisp_server::log::set_level(wisp_server::log::Level::Warn);
-    let server = wisp_server::Server::bind(wisp_server::Config {
-        listen: "127.0.0.1:0".into(),
-        ..Default::default()
-    })
-    .unwrap();
-    let addr = server.local_addr();
-    thread::spawn(move || server.run());
-    addr
+/// A comparison server of the run, in its own process (this benchmark re-executed with
+/// `LOAD_SERVE=name`).
+struct Peer {
+    name: &'static str,
+    kind: Kind,
+    addr: SocketAddr,
+    child: Child,
 }
 
-/// A listener on an ephemeral port serving each connection on its own thread (the
-/// server model both comparison peers share), with Nagle off.
-fn spawn_thread_per_connection(serve: fn(TcpStream)) -> SocketAddr {
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SERVERS: [(&str, Kind); 6] = [
+    ("wisp", Kind::WebSocket),
+    ("fastws", Kind::WebSocket),
+    ("tokio-tung", Kind::WebSocket),
+    ("tung", Kind::WebSocket),
+    ("tcp-thr", Kind::Tcp),
+    ("tcp-mio", Kind::Tcp),
+];
+
+fn start_peer(name: &'static str, kind: Kind) -> Peer {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("LOAD_SERVE", name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
+    Peer {
+        name,
+        kind,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    }
+}
+
+/// The server side: binds 127.0.0.1:0, prints `PORT n`, serves until killed.
+fn serve(name: &str) {
+    pin(0);
+    if name == "wisp" {
+        let server = wisp_server::Server::bind(wisp_server::Config {
+            listen: "127.0.0.1:0".into(),
+            workers: 1,
+            max_connections: 15_000,
+            ..Default::default()
+        })
+        .unwrap();
+        print_port(server.local_addr().port());
+        server.run().unwrap();
+        return;
+    }
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let _ = s.set_nodelay(true);
-            thread::spawn(move || serve(s));
-        }
-    });
-    addr
-}
-
-fn spawn_tungstenite() -> SocketAddr {
-    spawn_thread_per_connection(|s| {
-        let Ok(mut ws) = tungstenite::accept(s) else {
-            return;
-        };
-        while let Ok(msg) = ws.read() {
-            if (msg.is_binary() || msg.is_text()) && ws.send(msg).is_err() {
+    print_port(l.local_addr().unwrap().port());
+    match name {
+        "tung" => thread_per_connection(l, |s| {
+            let Ok(mut ws) = tungstenite::accept(s) else {
                 return;
+            };
+            while let Ok(msg) = ws.read() {
+                if (msg.is_binary() || msg.is_text()) && ws.send(msg).is_err() {
+                    return;
+                }
             }
-        }
-    })
-}
-
-fn spawn_tcp_echo() -> SocketAddr {
-    spawn_thread_per_connection(|s| {
-        let mut r = s;
-        let Ok(mut w) = r.try_clone() else {
-            return;
-        };
-        // Page-aligned, like wisp-server's: the honest ceiling.
-        let mut raw = vec![0u8; 256 * 1024 + 4096];
-        let off = raw.as_ptr().align_offset(4096);
-        let buf = &mut raw[off..off + 256 * 1024];
-        loop {
-            match r.read(buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if w.write_all(&buf[..n]).is_err() {
-                        return;
+        }),
+        "tcp-thr" => thread_per_connection(l, |s| {
+            let mut r = s;
+            let Ok(mut w) = r.try_clone() else {
+                return;
+            };
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if w.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
                     }
                 }
             }
+        }),
+        "tcp-mio" => tcp_mio(l),
+        "fastws" => peers::fastwebsockets(l),
+        "tokio-tung" => peers::tokio_tungstenite(l),
+        other => panic!("unknown server {other}"),
+    }
+}
+
+/// Tells the load generator where to connect.
+fn print_port(port: u16) {
+    println!("PORT {port}");
+    let _ = std::io::stdout().flush();
+}
+
+/// Each connection on its own thread (the server model of tungstenite sync).
+fn thread_per_connection(l: TcpListener, serve: fn(TcpStream)) {
+    for s in l.incoming().flatten() {
+        let _ = s.set_nodelay(true);
+        thread::spawn(move || serve(s));
+    }
+}
+
+/// A plain TCP echo on one mio event loop: the ceiling of the event-loop model.
+fn tcp_mio(l: TcpListener) {
+    use mio::net::{TcpListener as MioListener, TcpStream as MioStream};
+    use mio::{Events, Interest, Poll, Token};
+    l.set_nonblocking(true).unwrap();
+    let mut listener = MioListener::from_std(l);
+    let mut poll = Poll::new().unwrap();
+    poll.registry()
+        .register(&mut listener, Token(usize::MAX), Interest::READABLE)
+        .unwrap();
+    let mut conns: Vec<Option<(MioStream, Vec<u8>)>> = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut events = Events::with_capacity(1024);
+    loop {
+        poll.poll(&mut events, None).unwrap();
+        for ev in events.iter() {
+            if ev.token() == Token(usize::MAX) {
+                while let Ok((mut s, _)) = listener.accept() {
+                    let _ = s.set_nodelay(true);
+                    let t = conns.len();
+                    poll.registry()
+                        .register(&mut s, Token(t), Interest::READABLE | Interest::WRITABLE)
+                        .unwrap();
+                    conns.push(Some((s, Vec::new())));
+                }
+                continue;
+            }
+            let t = ev.token().0;
+            let Some(Some((s, pending))) = conns.get_mut(t) else {
+                continue;
+            };
+            let mut dead = false;
+            // Echo what arrives; keep what the socket does not take for the next edge.
+            loop {
+                while !pending.is_empty() {
+                    match s.write(pending) {
+                        Ok(n) => {
+                            pending.drain(..n);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            dead = true;
+                            break;
+                        }
+                    }
+                }
+                if dead || !pending.is_empty() {
+                    break;
+                }
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        dead = true;
+                        break;
+                    }
+                    // A short read drained the socket (edge-triggered readiness: what
+                    // comes later raises a new edge), as wisp-server does.
+                    Ok(n) if n < buf.len() => {
+                        match s.write(&buf[..n]) {
+                            Ok(m) => pending.extend_from_slice(&buf[m..n]),
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                pending.extend_from_slice(&buf[..n])
+                            }
+                            Err(_) => dead = true,
+                        }
+                        break;
+                    }
+                    Ok(n) => match s.write(&buf[..n]) {
+                        Ok(m) => pending.extend_from_slice(&buf[m..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            pending.extend_from_slice(&buf[..n])
+                        }
+                        Err(_) => dead = true,
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => dead = true,
+                }
+                if dead {
+                    break;
+                }
+            }
+            if dead {
+                conns[t] = None;
+            }
         }
-    })
+    }
+}
+
+/// The two async peers, each as its upstream echo example, on a current-thread runtime.
+mod peers {
+    use std::net::TcpListener;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap()
+    }
+
+    pub fn fastwebsockets(l: TcpListener) {
+        use bytes::Bytes;
+        use fastwebsockets::{upgrade, FragmentCollector, OpCode, WebSocketError};
+        use http_body_util::Empty;
+        use hyper::body::Incoming;
+        use hyper::server::conn::http1;
+        use hyper::service::service_fn;
+        use hyper::{Request, Response};
+
+        async fn handle_client(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
+            let mut ws = FragmentCollector::new(fut.await?);
+            loop {
+                let frame = ws.read_frame().await?;
+                match frame.opcode {
+                    OpCode::Close => break,
+                    OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+
+        async fn server_upgrade(
+            mut req: Request<Incoming>,
+        ) -> Result<Response<Empty<Bytes>>, WebSocketError> {
+            let (response, fut) = upgrade::upgrade(&mut req)?;
+            tokio::task::spawn(async move {
+                let _ = tokio::task::unconstrained(handle_client(fut)).await;
+            });
+            Ok(response)
+        }
+
+        l.set_nonblocking(true).unwrap();
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(l).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let conn = http1::Builder::new()
+                        .serve_connection(io, service_fn(server_upgrade))
+                        .with_upgrades();
+                    let _ = conn.await;
+                });
+            }
+        });
+    }
+
+    pub fn tokio_tungstenite(l: TcpListener) {
+        use futures_util::{future, StreamExt, TryStreamExt};
+
+        l.set_nonblocking(true).unwrap();
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(l).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    let (write, read) = ws.split();
+                    let _ = read
+                        .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
+                        .forward(write)
+                        .await;
+                });
+            }
+        });
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Holds `n` idle WebSocket (or TCP) connections on `peer` and returns the growth of
+/// its RSS and of the machine's used memory (MemAvailable), in KiB per connection.
+fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
+    let pid = peer.child.id();
+    let status = format!("/proc/{pid}/status");
+    thread::sleep(Duration::from_millis(300));
+    let (rss0, avail0) = (
+        kib_field(&status, "VmRSS"),
+        kib_field("/proc/meminfo", "MemAvailable"),
+    );
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Ok(mut s) = TcpStream::connect(peer.addr) else {
+            break;
+        };
+        if peer.kind == Kind::WebSocket {
+            ws_handshake(&mut s, peer.addr.port());
+        }
+        held.push(s);
+    }
+    thread::sleep(Duration::from_millis(1000));
+    let (rss1, avail1) = (
+        kib_field(&status, "VmRSS"),
+        kib_field("/proc/meminfo", "MemAvailable"),
+    );
+    let k = held.len().max(1) as f64;
+    drop(held);
+    thread::sleep(Duration::from_millis(500));
+    (
+        rss1.saturating_sub(rss0) as f64 / k,
+        avail0.saturating_sub(avail1) as f64 / k,
+    )
 }
 
 fn main() {
-    let secs: f64 = std::env::var("LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    let rounds: usize = std::env::var("LOAD_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(9);
-    // `LOAD_SERVERS=w` runs only wisp-server, `t` tungstenite, `c` the TCP echo (for
-    // profiling one of them); default all three, `wtc`.
-    let servers = std::env::var("LOAD_SERVERS").unwrap_or_else(|_| "wtc".into());
-    let wisp = spawn_wisp();
-    let tung = spawn_tungstenite();
-    let tcp = spawn_tcp_echo();
-    println!(
-        "{:<28} {:>14} {:>14} {:>14} {:>14} {:>14} {:>14}   ratio",
-        "case", "wisp msg/s", "wisp MB/s", "tung msg/s", "tung MB/s", "tcp msg/s", "tcp MB/s"
-    );
+    if let Ok(name) = std::env::var("LOAD_SERVE") {
+        return serve(&name);
+    }
+    pin(1);
+    let secs: f64 = env_or("LOAD_SECS", 1.0);
+    let rounds: usize = env_or("LOAD_ROUNDS", 5);
+    let idle: usize = env_or("LOAD_IDLE", 10_000);
     let only: Option<usize> = std::env::var("LOAD_CASE").ok().and_then(|s| s.parse().ok());
+    let wanted = std::env::var("LOAD_SERVERS").unwrap_or_default();
+    let peers: Vec<Peer> = SERVERS
+        .iter()
+        .filter(|(n, _)| wanted.is_empty() || wanted.split(',').any(|w| w == *n))
+        .map(|&(n, k)| start_peer(n, k))
+        .collect();
+    println!(
+        "servers pinned to core 0, load generator to core 1; {rounds} interleaved rounds of {secs} s"
+    );
     for (i, case) in CASES.into_iter().enumerate() {
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        // `rounds` short runs, interleaved, so that background load on a shared machine
-        // hits every server alike. Reported: the median rate of each server, the median
-        // of the per-round ratios (each compares runs next to each other in time), their
-        // range, and the CPU time per message (server + load generator, this process).
-        let mut runs: [Vec<Run>; 3] = Default::default();
-        let peers = [
-            (Kind::WebSocket, wisp, servers.contains('w')),
-            (Kind::WebSocket, tung, servers.contains('t')),
-            (Kind::Tcp, tcp, servers.contains('c')),
-        ];
+        let mut runs: Vec<Vec<Run>> = peers.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
             // Each round starts with the next server, so no server always runs first.
-            for k in (0..3).map(|j| (j + round) % 3) {
-                let (kind, addr, on) = peers[k];
-                if on {
-                    let c0 = cpu_seconds();
-                    let (messages, secs) = drive(kind, addr, case, secs);
-                    let cpu = cpu_seconds() - c0;
-                    runs[k].push(Run {
-                        messages,
-                        secs,
-                        cpu,
-                    });
-                }
+            for j in 0..peers.len() {
+                let k = (j + round) % peers.len();
+                let p = &peers[k];
+                let pid = p.child.id();
+                let c0 = cpu_seconds(pid);
+                let (messages, secs) = drive(p.kind, p.addr, case, secs);
+                let cpu = cpu_seconds(pid) - c0;
+                runs[k].push(Run {
+                    messages,
+                    secs,
+                    cpu,
+                });
             }
         }
-        let rate = |r: &Run| r.messages as f64 / r.secs;
-        let med_rate = |k: usize| median(runs[k].iter().map(rate).collect());
-        let against = if case.size >= 1 << 20 { 2 } else { 1 };
-        let ratios: Vec<f64> = runs[0]
-            .iter()
-            .zip(&runs[against])
-            .map(|(w, o)| rate(w) / rate(o))
-            .collect();
-        let (lo, hi) = ratios
+        report(&peers, &runs, case);
+    }
+    if idle > 0 {
+        println!("\n{idle} idle connections held on each server (KiB per connection):");
+        for p in &peers {
+            let (rss, machine) = idle_memory(p, idle);
+            println!(
+                "  {:<11} server RSS {rss:>7.2}   machine (MemAvailable drop, both ends) {machine:>7.2}",
+                p.name
+            );
+        }
+    }
+}
+
+fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
+    let rate = |r: &Run| r.messages as f64 / r.secs;
+    let per_cpu = |r: &Run| r.messages as f64 / r.cpu.max(0.01);
+    println!("\n{}", case.name);
+    for (p, rs) in peers.iter().zip(runs) {
+        println!(
+            "  {:<11} {:>10.0} msg/s {:>9.1} MB/s   server CPU {:>7.2} us/msg ({:>8.0} msg per CPU-s)",
+            p.name,
+            median(rs.iter().map(rate).collect()),
+            median(rs.iter().map(rate).collect()) * case.size as f64 / 1e6,
+            median(rs.iter().map(|r| r.cpu / r.messages.max(1) as f64 * 1e6).collect()),
+            median(rs.iter().map(per_cpu).collect()),
+        );
+    }
+    let Some(w) = peers.iter().position(|p| p.name == "wisp") else {
+        return;
+    };
+    let idx = |n: &str| peers.iter().position(|p| p.name == n);
+    let ratio_line = |label: &str, f: &dyn Fn(usize) -> Option<f64>| {
+        let v: Vec<f64> = (0..runs[w].len()).filter_map(f).collect();
+        if v.is_empty() {
+            return;
+        }
+        let (lo, hi) = v
             .iter()
             .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-        let ratio = if ratios.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "wisp/{} {:.2} ({lo:.2}-{hi:.2})",
-                if against == 2 { "tcp" } else { "tungstenite" },
-                median(ratios.clone())
-            )
-        };
-        let mb = |k: usize| med_rate(k) * case.size as f64 / 1e6;
-        println!(
-            "{:<28} {:>14.0} {:>14.1} {:>14.0} {:>14.1} {:>14.0} {:>14.1}   {ratio}",
-            case.name,
-            med_rate(0),
-            mb(0),
-            med_rate(1),
-            mb(1),
-            med_rate(2),
-            mb(2)
-        );
-        let cpu = |k: usize| {
-            median(
-                runs[k]
-                    .iter()
-                    .map(|r| r.cpu / r.messages.max(1) as f64 * 1e6)
-                    .collect(),
-            )
-        };
-        println!(
-            "{:<28} CPU us/msg (server + load generator): wisp {:.2}, tungstenite {:.2}, tcp {:.2}",
-            "",
-            cpu(0),
-            cpu(1),
-            cpu(2)
-        );
+        println!("  {label}: {:.2} ({lo:.2}-{hi:.2})", median(v.clone()));
+    };
+    if let Some(f) = idx("fastws") {
+        ratio_line("wisp/fastws msg/s", &|r| {
+            Some(rate(&runs[w][r]) / rate(&runs[f][r]))
+        });
+        ratio_line("wisp/fastws msg per server CPU-s", &|r| {
+            Some(per_cpu(&runs[w][r]) / per_cpu(&runs[f][r]))
+        });
+    }
+    let tcp: Vec<usize> = ["tcp-thr", "tcp-mio"]
+        .iter()
+        .filter_map(|n| idx(n))
+        .collect();
+    if !tcp.is_empty() {
+        ratio_line("wisp/TCP echo (faster of the two) msg/s", &|r| {
+            let best = tcp.iter().map(|&t| rate(&runs[t][r])).fold(0.0, f64::max);
+            Some(rate(&runs[w][r]) / best)
+        });
     }
 }
 
@@ -405,7 +708,7 @@ fn main() {
 struct Run {
     messages: u64,
     secs: f64,
-    /// CPU seconds of this process (server and load generator) during the run.
+    /// CPU seconds of the server process during the run.
     cpu: f64,
 }
 

@@ -1,9 +1,11 @@
 //! # wisp-server
 //!
-//! A threaded `std::net` WebSocket server around [`wisp_codec`]: one thread per
-//! connection with a small stack, the demo page's static files, and the routes
-//! `/echo`, `/chat` and `/inspect` (see [`routes`] for what each sends, including the
-//! JSON formats). Limits, timeouts and graceful shutdown are in [`server`].
+//! A `std::net` WebSocket server around [`wisp_codec`]: worker threads (one per core)
+//! that each run an event loop over many non-blocking connections, the demo page's
+//! static files, and the routes `/echo`, `/chat`, `/inspect` and `/inspect?watch=ID`
+//! (see [`routes`] for what each sends, including the JSON formats), and routes of your
+//! own ([`Server::route`]). [`Config`] holds the
+//! limits and timeouts; [`ShutdownHandle`] stops the server gracefully.
 //!
 //! ## What bad input gets
 //! | input | answer |
@@ -17,92 +19,50 @@
 //! | an upgrade to an unknown path | HTTP 404 |
 //! | a protocol error after the handshake | close 1002, 1007 or 1009 (from the codec) |
 //! | a handler that panics | close 1011 `internal error`; the server keeps serving |
+//! | `/inspect?watch=ID` for no such connection, or from another origin | close 1008 with the reason |
+//! | a bad command message on `/inspect` | `{"type":"error","error":"..."}`; the connection goes on |
 //! | silence (not even a pong) for `--idle-timeout` | dropped (close 1001 attempted) |
 //!
+//! ## Embedding it
 //! ```no_run
-//! use wisp_server::{Config, Server};
+//! use std::sync::Arc;
+//! use wisp_server::{Config, Connection, Handler, Message, Server};
+//!
+//! /// A route that answers every text message with its length.
+//! struct Length;
+//! impl Handler for Length {
+//!     fn on_message(&mut self, conn: &mut Connection, message: Message) {
+//!         if let Message::Text(t) = message {
+//!             let _ = conn.send_text(&t.len().to_string());
+//!         }
+//!     }
+//! }
+//!
 //! let server = Server::bind(Config { listen: "127.0.0.1:0".into(), ..Config::default() })?;
+//! server.route("/length", Arc::new(|| Box::new(Length) as Box<dyn Handler>));
 //! println!("listening on http://{}/", server.local_addr());
 //! server.run()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! ## Logs and features
+//! The server logs through the [`log`](https://docs.rs/log) facade (targets
+//! `wisp_server::*`): a program that embeds it sees the lines in its own logger, and
+//! the `wisp-server` binary prints them with `env_logger` (`RUST_LOG=wisp_server=debug`).
+//! The default feature `cli` builds that binary (clap, env_logger); a library user sets
+//! `default-features = false`.
 
-pub mod config;
-pub mod http;
-pub mod log;
+mod config;
+mod http;
 pub mod routes;
-pub mod server;
-pub mod signal;
-mod stream;
+mod server;
+mod shared;
+mod wake;
+mod watch;
+mod worker;
 
-pub use config::{Command, Config};
-pub use routes::Handler;
-pub use server::{HandlerFactory, Server, ShutdownHandle};
-
-use std::io::Write as _;
-use std::time::Duration;
-
-/// The whole `wisp-server` program: parses `args` (without the program name), serves
-/// until SIGINT or SIGTERM, and returns the exit status (0 after a graceful shutdown,
-/// 2 for a bad argument, 1 when the server cannot start).
-pub fn main_with_args(args: impl IntoIterator<Item = String>) -> i32 {
-    let config = match config::parse_args(args) {
-        Ok(Command::Run(c)) => c,
-        Ok(Command::Help) => {
-            print!("{}", config::help());
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("wisp-server: {e}");
-            return 2;
-        }
-    };
-    log::init_from_env();
-    if let Err(e) = signal::install() {
-        eprintln!("wisp-server: cannot install signal handlers: {e}");
-        return 1;
-    }
-    if let Err(e) = signal::raise_fd_limit() {
-        log::warning!("cannot raise the open file limit: {e}");
-    }
-    let server = match Server::bind(config.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("wisp-server: cannot listen on {}: {e}", config.listen);
-            return 1;
-        }
-    };
-    let handle = server.shutdown_handle();
-    let watcher = std::thread::Builder::new()
-        .name("signals".into())
-        .stack_size(64 * 1024)
-        .spawn(move || loop {
-            if signal::received() {
-                log::info!("signal received: shutting down gracefully");
-                handle.shutdown();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        });
-    if let Err(e) = watcher {
-        eprintln!("wisp-server: cannot start the signal watcher: {e}");
-        return 1;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on http://{}/", server.local_addr());
-    let _ = out.flush();
-    drop(out);
-    log::info!(
-        "serving {} (web root {}), max {} connections",
-        server.local_addr(),
-        config.web.display(),
-        config.max_connections
-    );
-    match server.run() {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("wisp-server: {e}");
-            1
-        }
-    }
-}
+pub use config::Config;
+pub use routes::{Echo, Handler, HandlerFactory, Inspect};
+pub use server::{Server, ShutdownHandle};
+/// The codec types a [`Handler`] works with, so one dependency is enough.
+pub use wisp_codec::{CloseCode, CloseFrame, Connection, Message};

@@ -2,7 +2,7 @@
 //!
 //! A route is a [`Handler`]: it sees every message of its connection (control frames
 //! included, already answered by the codec) and replies through the [`Connection`].
-//! The session loop in [`crate::server`] owns the socket, the timeouts and the writes,
+//! The server's session loop owns the socket, the timeouts and the writes,
 //! so a handler never blocks on IO. A handler that panics costs its own connection a
 //! close 1011 and nothing else.
 //!
@@ -25,10 +25,10 @@
 //!   with `truncated: true` when the frame was longer.
 //!
 //! The first message on `/inspect` is the opening handshake, both heads exactly as they
-//! crossed the socket (browsers never show them to scripts):
+//! crossed the socket (browsers never show them to scripts), and the connection's id:
 //!
 //! ```text
-//! {"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: ...","response":"HTTP/1.1 101 ..."}
+//! {"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: ...","response":"HTTP/1.1 101 ...","id":7}
 //! ```
 //!
 //! On the wire, the echo of a message comes first, then the reports of every frame
@@ -36,7 +36,63 @@
 //! Pings and pongs (the automatic pong and the server's keepalive pings too) are
 //! reported the same way. The report messages are
 //! frames too, but they are never reported themselves (that would never end). Close
-//! frames are not reported: once a close is sent, no more messages may follow it.
+//! frames are not reported on the connection itself: once a close is sent, no more
+//! messages may follow it. A watcher sees them.
+//!
+//! ### Commands: conversation scenarios
+//! A text message that is a JSON object with a `"command"` member is not echoed: the
+//! server answers with a `scenario` report naming the RFC 6455 sentences it shows (word
+//! for word), then sends the scenario's frames (reported as usual):
+//!
+//! | command | the server sends |
+//! |---|---|
+//! | `{"command":"fragments","text":"Hello","fragments":3,"ping":true}` | the text as `fragments` frames (1 to 16, default 3; Text with FIN=0, Continuation frames, FIN=1 on the last), split at equal byte counts; with `ping` (default false), a ping between each two |
+//! | `{"command":"ping","data":"are you there?"}` | a ping with that application data (at most 125 bytes) |
+//! | `{"command":"close","code":1001,"reason":"bye"}` | a close frame with that code (default 1001; one allowed on the wire) and reason (at most 123 bytes) |
+//!
+//! ```text
+//! {"type":"scenario","name":"ping","does":"the server sends a ping ...","rfc":[{"section":"5.5.2","text":"Upon receipt of a Ping frame, ..."}]}
+//! ```
+//! An unknown command, a missing or unknown field, or a value out of range gets
+//! `{"type":"error","error":"bad command: unknown variant `dance`, ..."}` and nothing else.
+//!
+//! ## `/inspect?watch=ID`
+//! A read-only socket that receives the reports of `/inspect` connection `ID` (the `id`
+//! of its handshake report), including those its own socket cannot carry: its close
+//! frames in both directions and the end of its TCP connection. It starts with
+//! `{"type":"watching","id":7,"ended":false}`, then the reports the connection kept for
+//! late watchers (its most recent 64 KiB of reports; from the start, in practice), then
+//! every new one as it happens. Each report of a watcher has two more fields: `seq`, its
+//! number on the connection (1 is the handshake; consecutive unless a report was too big
+//! to be kept for a late watcher) and `ms`, milliseconds since the opening handshake:
+//!
+//! ```text
+//! {"type":"handshake","request":"...","response":"...","id":7,"seq":1,"ms":0.0}
+//! {"type":"frame","dir":"in","fin":true,"rsv":0,"opcode":1,"masked":true,"len":5,"wire_len":11,"hex":"...","truncated":false,"seq":2,"ms":1503.25}
+//! {"type":"scenario","name":"close","does":"...","rfc":[...],"seq":5,"ms":2001.5}
+//! {"type":"frame","dir":"out",...,"opcode":8,...,"close":{"code":1001,"reason":"bye"},"seq":6,"ms":2001.6}
+//! {"type":"frame","dir":"in",...,"opcode":8,...,"close":{"code":1001,"reason":"bye"},"seq":7,"ms":2003.1}
+//! {"type":"end","how":"closing handshake done","first":"server","sent":{"code":1001,"reason":"bye"},"received":{"code":1001,"reason":"bye"},"tcp":"the server closed it","seq":8,"ms":2003.4}
+//! ```
+//! - Close frames carry `close`: the code (1005 when the frame has no body) and reason.
+//! - `end` is the last report: how the session ended (as in the server's log), who sent
+//!   the first close frame (`"client"`, `"server"` or `null`), the close frames sent
+//!   and received (`null` when there was none), and who closed TCP. The watcher is then
+//!   closed with 1000 "the watched connection ended".
+//! - The last 16 ended connections can still be watched: the watcher gets their
+//!   record, `"ended":true`, and the close 1000.
+//!
+//! A watcher's request passes the same `Origin` check as any route (`--origin`), and its
+//! `Origin` must also be the watched connection's (absent for both, or equal), so a page
+//! cannot watch a conversation opened from another site. An id that is not a number,
+//! no such connection, or another origin: close 1008 with the reason. A data message
+//! from a watcher: close 1008 "a watcher is read-only".
+//!
+//! A watcher never slows its target: each report is appended to the watcher's bounded
+//! queue (`Config::watch_queue` reports) and written by the watcher's own thread. When a
+//! watcher's queue is full, its backlog is replaced by
+//! `{"type":"dropped","reason":"this watcher fell too far behind: later reports are dropped"}`
+//! and it is closed with 1008 "too slow: outgoing queue full".
 //!
 //! ## `/chat`
 //! Every member receives JSON text messages:
@@ -53,20 +109,27 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
-use wisp_codec::{encode_frame, CloseCode, Connection, Direction, Message, OpCode, WireFrame};
+use serde::Serialize;
+use wisp_codec::{CloseCode, Connection, Direction, Message, WireFrame};
 
-use crate::stream::SharedStream;
+use crate::wake::Wake;
 
 /// The application side of one WebSocket connection.
+///
+/// A handler runs on one of the server's worker threads, inside its event loop, beside
+/// every other connection of that worker: it must never block (no sleeping, no
+/// blocking IO, no waiting on a lock another connection holds for long). Replies go
+/// through `conn`; the loop writes them.
 pub trait Handler: Send {
     /// A message arrived (text, binary, ping, pong or close; pings and closes are
     /// already answered). Reply through `conn`.
     fn on_message(&mut self, conn: &mut Connection, message: Message);
 
-    /// Called just before queued output is written: after each batch of messages and
-    /// after a keepalive ping.
+    /// Called just before queued output is written: after each batch of messages,
+    /// after a keepalive ping, and when the connection is woken from another thread
+    /// (a `/chat` broadcast).
     fn before_flush(&mut self, conn: &mut Connection) {
         let _ = conn;
     }
@@ -74,6 +137,9 @@ pub trait Handler: Send {
     /// Called once when the connection ends, however it ends.
     fn on_end(&mut self) {}
 }
+
+/// Builds the handler of a custom route for each new connection.
+pub type HandlerFactory = Arc<dyn Fn() -> Box<dyn Handler> + Send + Sync>;
 
 /// `/echo`: every message back, same type.
 #[derive(Debug, Default)]
@@ -96,43 +162,162 @@ pub struct Inspect;
 /// The most wire bytes one report shows in hex.
 pub const INSPECT_MAX_HEX: usize = 64 * 1024;
 
+/// Every JSON message the built-in routes send, tagged by `"type"` (formats in the
+/// module docs).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub(crate) enum Report<'a> {
+    Frame {
+        dir: &'static str,
+        #[serde(flatten)]
+        header: Option<HeaderFields>,
+        wire_len: usize,
+        hex: String,
+        truncated: bool,
+        /// Watchers only: a close frame's code and reason.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        close: Option<CloseFields>,
+        /// Watchers only: the place of the report on its connection's timeline.
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    Handshake {
+        request: &'a str,
+        response: &'a str,
+        /// The connection's id, for `/inspect?watch=ID`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// The first message on a watcher.
+    Watching {
+        id: u64,
+        ended: bool,
+    },
+    /// A scenario the connection asked for with a command message.
+    Scenario {
+        name: &'static str,
+        does: String,
+        rfc: &'static [RfcSentence],
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// A command message that could not be carried out.
+    Error {
+        error: String,
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// The end of a watched connection: its closing handshake and its TCP connection.
+    End {
+        how: &'a str,
+        first: Option<&'static str>,
+        sent: Option<CloseFields>,
+        received: Option<CloseFields>,
+        tcp: &'static str,
+        #[serde(flatten)]
+        at: Option<At>,
+    },
+    /// A watcher fell too far behind: no more reports, then close 1008.
+    Dropped {
+        reason: &'static str,
+    },
+    Join {
+        who: &'a str,
+        members: usize,
+    },
+    Message {
+        from: &'a str,
+        text: &'a str,
+    },
+    Leave {
+        who: &'a str,
+        members: usize,
+    },
+}
+
+/// A close frame's status code (1005 when the frame has none) and reason.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CloseFields {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+}
+
+/// Where a watcher's report lies: its number on the connection (from 1, no gaps unless
+/// reports were dropped) and milliseconds since the opening handshake.
+#[derive(Serialize, Clone, Copy)]
+pub(crate) struct At {
+    pub(crate) seq: u64,
+    pub(crate) ms: f64,
+}
+
+/// An RFC 6455 sentence, word for word, with its section.
+#[derive(Serialize, Debug)]
+pub(crate) struct RfcSentence {
+    pub(crate) section: &'static str,
+    pub(crate) text: &'static str,
+}
+
+/// The header fields of a reported frame, decoded from its bytes.
+#[derive(Serialize)]
+pub(crate) struct HeaderFields {
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    masked: bool,
+    len: u64,
+}
+
+impl Report<'_> {
+    pub(crate) fn to_json(&self) -> String {
+        // Serializing these types cannot fail: no maps with non-string keys, no I/O.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// The JSON report of one frame (see the module docs for the format).
-///
-/// ```
-/// use wisp_codec::{Direction, FrameHeader, OpCode, WireFrame};
-/// let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 2 };
-/// let f = WireFrame { direction: Direction::Sent, header, bytes: b"\x81\x02hi".to_vec() };
-/// assert_eq!(wisp_server::routes::frame_report(&f),
-///     r#"{"type":"frame","dir":"out","fin":true,"rsv":0,"opcode":1,"masked":false,"len":2,"wire_len":4,"hex":"81 02 68 69","truncated":false}"#);
-/// ```
-pub fn frame_report(frame: &WireFrame) -> String {
+pub(crate) fn frame_report(frame: &WireFrame) -> String {
+    frame_report_at(frame, None, None)
+}
+
+/// A frame report with a watcher's extra fields.
+pub(crate) fn frame_report_at(
+    frame: &WireFrame,
+    close: Option<CloseFields>,
+    at: Option<At>,
+) -> String {
     let bytes = &frame.bytes;
     let dir = match frame.direction {
         Direction::Received => "in",
         Direction::Sent => "out",
     };
     let shown = &bytes[..bytes.len().min(INSPECT_MAX_HEX)];
-    let mut s = String::with_capacity(160 + shown.len() * 3);
-    let _ = write!(s, r#"{{"type":"frame","dir":"{dir}","#);
-    let h = &frame.header;
-    let _ = write!(
-        s,
-        r#""fin":{},"rsv":{},"opcode":{},"masked":{},"len":{},"#,
-        h.fin,
-        h.rsv,
-        h.opcode.as_u8(),
-        h.mask.is_some(),
-        h.payload_len
-    );
-    let _ = write!(s, r#""wire_len":{},"hex":""#, bytes.len());
+    let mut hex = String::with_capacity(shown.len() * 3);
     for (i, b) in shown.iter().enumerate() {
         if i > 0 {
-            s.push(' ');
+            hex.push(' ');
         }
-        let _ = write!(s, "{b:02x}");
+        let _ = write!(hex, "{b:02x}");
     }
-    let _ = write!(s, r#"","truncated":{}}}"#, shown.len() < bytes.len());
-    s
+    let h = &frame.header;
+    let header = Some(HeaderFields {
+        fin: h.fin,
+        rsv: h.rsv,
+        opcode: h.opcode.as_u8(),
+        masked: h.mask.is_some(),
+        len: h.payload_len,
+    });
+    Report::Frame {
+        dir,
+        header,
+        wire_len: bytes.len(),
+        hex,
+        truncated: shown.len() < bytes.len(),
+        close,
+        at,
+    }
+    .to_json()
 }
 
 impl Handler for Inspect {
@@ -141,63 +326,50 @@ impl Handler for Inspect {
     }
 
     fn before_flush(&mut self, conn: &mut Connection) {
-        let mut frames = Vec::new();
-        while let Some(f) = conn.poll_wire_frame() {
-            frames.push(f);
-        }
-        for f in &frames {
-            // Fails only once a close went out: then nothing more may be sent anyway.
-            let _ = conn.send_text(&frame_report(f));
-        }
-        // What was recorded since are the reports themselves: never reported.
-        while conn.poll_wire_frame().is_some() {}
+        report_frames(conn, |_| {});
     }
 }
 
-/// The JSON report of the opening handshake: the raw request and response heads.
-///
-/// ```
-/// let r = wisp_server::routes::handshake_report(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 101 x\r\n\r\n");
-/// assert_eq!(r, r#"{"type":"handshake","request":"GET / HTTP/1.1\r\n\r\n","response":"HTTP/1.1 101 x\r\n\r\n"}"#);
-/// ```
-pub fn handshake_report(request: &[u8], response: &[u8]) -> String {
-    format!(
-        r#"{{"type":"handshake","request":{},"response":{}}}"#,
-        json_string(&String::from_utf8_lossy(request)),
-        json_string(&String::from_utf8_lossy(response))
-    )
+/// Sends the report of every frame recorded since the last call (and passes each frame
+/// to `also`); the frames of the reports themselves are dropped, never reported.
+pub(crate) fn report_frames(conn: &mut Connection, mut also: impl FnMut(&WireFrame)) {
+    let mut frames = Vec::new();
+    while let Some(f) = conn.poll_wire_frame() {
+        frames.push(f);
+    }
+    for f in &frames {
+        also(f);
+        // Fails only once a close went out: then nothing more may be sent anyway.
+        let _ = conn.send_text(&frame_report(f));
+    }
+    while conn.poll_wire_frame().is_some() {}
 }
 
-/// Quotes a string as a JSON string literal.
-///
-/// ```
-/// assert_eq!(wisp_server::routes::json_string("a\"b\n"), r#""a\"b\n""#);
-/// ```
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+/// The JSON report of the opening handshake: the raw request and response heads, and
+/// the connection's id when it can be watched.
+pub(crate) fn handshake_report(
+    request: &[u8],
+    response: &[u8],
+    id: Option<u64>,
+    at: Option<At>,
+) -> String {
+    Report::Handshake {
+        request: &String::from_utf8_lossy(request),
+        response: &String::from_utf8_lossy(response),
+        id,
+        at,
     }
-    out.push('"');
-    out
+    .to_json()
 }
 
 // ---- /chat ------------------------------------------------------------------------
 
-/// The members of `/chat`.
+/// Unsent bytes of a `/chat` member above which its queue is not drained.
+const CHAT_BACKLOG: usize = 64 * 1024;
+
+/// The members of `/chat`, on any worker.
 #[derive(Default)]
-pub struct Room {
+pub(crate) struct Room {
     members: Mutex<Vec<Arc<Member>>>,
 }
 
@@ -208,139 +380,124 @@ impl std::fmt::Debug for Room {
     }
 }
 
-/// What a member's writer thread has to send.
-#[derive(Default)]
-struct Outgoing {
-    /// Broadcast texts not yet written.
-    texts: VecDeque<Arc<str>>,
-    /// Frames already encoded by the member's own connection (pongs, pings, close).
-    raw: Vec<u8>,
-    /// The member's close frame is in `raw`: no text may follow it.
-    close_queued: bool,
-    /// The session is over: write what is left, then stop.
-    done: bool,
-}
-
-/// One `/chat` member: a bounded outgoing queue drained by its own writer thread, so
-/// a broadcast only ever appends to queues and never waits for a socket.
+/// One `/chat` member, or one `/inspect` watcher: a bounded queue of texts, drained by
+/// its own connection on its own worker. A producer only appends to queues and wakes
+/// the consumers' workers: it never waits for a socket.
 pub(crate) struct Member {
     pub(crate) name: String,
-    stream: SharedStream,
     limit: usize,
-    out: Mutex<Outgoing>,
-    ready: Condvar,
+    queue: Mutex<VecDeque<Arc<str>>>,
     overflow: AtomicBool,
+    /// Sent in place of the dropped backlog when the queue overflows.
+    notice: Option<Arc<str>>,
+    /// Set when the session is to close after what is queued: by an overflow, or by
+    /// [`Member::request_close`]. The first request wins.
+    closing: Mutex<Option<(CloseCode, &'static str)>>,
+    wake: Wake,
 }
 
 impl Member {
-    pub(crate) fn new(name: String, stream: SharedStream, limit: usize) -> Arc<Member> {
+    pub(crate) fn new(name: String, limit: usize, wake: Wake) -> Arc<Member> {
+        Member::with_notice(name, limit, None, wake)
+    }
+
+    /// A member that gets `notice` as its last text if its queue overflows.
+    pub(crate) fn with_notice(
+        name: String,
+        limit: usize,
+        notice: Option<Arc<str>>,
+        wake: Wake,
+    ) -> Arc<Member> {
         Arc::new(Member {
             name,
-            stream,
             limit,
-            out: Mutex::new(Outgoing::default()),
-            ready: Condvar::new(),
+            queue: Mutex::new(VecDeque::new()),
             overflow: AtomicBool::new(false),
+            notice,
+            closing: Mutex::new(None),
+            wake,
         })
     }
 
-    /// True once the queue overflowed: the session closes with 1008.
-    pub(crate) fn overflowed(&self) -> bool {
+    /// True once the queue overflowed: the member is closed with 1008.
+    fn overflowed(&self) -> bool {
         self.overflow.load(Ordering::Acquire)
     }
 
-    fn push_text(&self, text: &Arc<str>) {
-        let Ok(mut out) = self.out.lock() else { return };
-        if out.close_queued || out.done || self.overflowed() {
+    /// Asks the session to close with `code` and `reason` after what is queued, and
+    /// wakes it.
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &'static str) {
+        if let Ok(mut c) = self.closing.lock() {
+            c.get_or_insert((code, reason));
+        }
+        self.wake.wake();
+    }
+
+    pub(crate) fn push_text(&self, text: &Arc<str>) {
+        let Ok(mut queue) = self.queue.lock() else {
+            return;
+        };
+        if self.overflowed() {
             return;
         }
-        if out.texts.len() >= self.limit {
-            // Too slow: drop its backlog and wake its session (blocked in a read) to
+        let was_empty = queue.is_empty();
+        if queue.len() >= self.limit {
+            // Too slow: drop its backlog (a notice takes its place) and let its worker
             // close it with 1008. Never wait for it.
-            out.texts.clear();
+            queue.clear();
+            if let Some(n) = &self.notice {
+                queue.push_back(Arc::clone(n));
+            }
             self.overflow.store(true, Ordering::Release);
-            drop(out);
-            self.stream.wake();
+            drop(queue);
+            log::warn!(
+                "{} too slow: outgoing queue full, closing with 1008",
+                self.name
+            );
+            self.request_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
             return;
         }
-        out.texts.push_back(Arc::clone(text));
-        drop(out);
-        self.ready.notify_one();
-    }
-
-    /// Queues frames encoded by the session's connection.
-    pub(crate) fn push_raw(&self, bytes: &[u8], close_queued: bool) {
-        if let Ok(mut out) = self.out.lock() {
-            out.raw.extend_from_slice(bytes);
-            out.close_queued |= close_queued;
+        queue.push_back(Arc::clone(text));
+        drop(queue);
+        if was_empty {
+            self.wake.wake();
         }
-        self.ready.notify_one();
     }
 
-    /// Ends the writer thread once what is queued is written.
-    pub(crate) fn finish(&self) {
-        if let Ok(mut out) = self.out.lock() {
-            out.done = true;
+    /// Queues `texts` past the limit: a backlog already bounded by its producer.
+    pub(crate) fn push_backlog<'t>(&self, texts: impl IntoIterator<Item = &'t Arc<str>>) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.extend(texts.into_iter().cloned());
         }
-        self.ready.notify_one();
+        self.wake.wake();
     }
 
-    /// The writer thread's loop: encodes queued texts itself (server frames are unmasked
-    /// and whole, so they interleave safely with the session's), and writes each batch in
-    /// one write.
-    pub(crate) fn run_writer(&self) {
-        use std::io::Write as _;
-        let mut buf = Vec::new();
-        let mut stream = self.stream.clone();
-        loop {
-            let (texts, done) = {
-                let Ok(mut out) = self.out.lock() else { return };
-                while out.texts.is_empty() && out.raw.is_empty() && !out.done {
-                    out = match self.ready.wait(out) {
-                        Ok(o) => o,
-                        Err(_) => return,
-                    };
+    /// Moves queued texts into `conn`, only as far as the socket is taking them: the
+    /// rest waits in the bounded queue, so a member that does not read overflows it
+    /// instead of growing our buffers. Once the queue is empty, a requested close goes
+    /// out.
+    pub(crate) fn deliver(&self, conn: &mut Connection) {
+        if conn.close_sent().is_some() {
+            return;
+        }
+        let empty = match self.queue.lock() {
+            Ok(mut queue) => {
+                while conn.pending_output_len() < CHAT_BACKLOG {
+                    let Some(t) = queue.pop_front() else { break };
+                    let _ = conn.send_text(&t);
                 }
-                // Texts first: a close frame in `raw` must be the last thing written.
-                let texts = std::mem::take(&mut out.texts);
-                for t in &texts {
-                    encode_frame(&mut buf, true, 0, OpCode::Text, None, t.as_bytes());
-                }
-                buf.append(&mut out.raw);
-                (texts.len(), out.done)
-            };
-            let _ = texts;
-            if !buf.is_empty() {
-                if stream.write_all(&buf).is_err() {
-                    self.stream.wake();
-                    return;
-                }
-                buf.clear();
-                if buf.capacity() > 64 * 1024 {
-                    buf = Vec::new();
-                }
+                queue.is_empty()
             }
-            if done {
-                let Ok(out) = self.out.lock() else { return };
-                if out.texts.is_empty() && out.raw.is_empty() {
-                    return;
-                }
-            }
+            Err(_) => return,
+        };
+        let close = self.closing.lock().ok().and_then(|c| *c);
+        if let (true, Some((code, reason))) = (empty, close) {
+            let _ = conn.send_close(code, reason);
         }
     }
 }
 
 impl Room {
-    /// The number of members.
-    pub fn len(&self) -> usize {
-        self.members.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// True with no members.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn broadcast(&self, text: &str) {
         let text: Arc<str> = Arc::from(text);
         let members: Vec<Arc<Member>> = match self.members.lock() {
@@ -361,10 +518,13 @@ impl Room {
             }
             Err(_) => return,
         };
-        self.broadcast(&format!(
-            r#"{{"type":"join","who":{},"members":{n}}}"#,
-            json_string(&name)
-        ));
+        self.broadcast(
+            &Report::Join {
+                who: &name,
+                members: n,
+            }
+            .to_json(),
+        );
     }
 
     pub(crate) fn leave(&self, member: &Arc<Member>) {
@@ -375,22 +535,27 @@ impl Room {
             }
             Err(_) => return,
         };
-        self.broadcast(&format!(
-            r#"{{"type":"leave","who":{},"members":{n}}}"#,
-            json_string(&member.name)
-        ));
+        self.broadcast(
+            &Report::Leave {
+                who: &member.name,
+                members: n,
+            }
+            .to_json(),
+        );
     }
 }
 
-/// The chat name from a request target's `?name=` (sanitized), if any.
-///
-/// ```
-/// assert_eq!(wisp_server::routes::chat_name("/chat?name=alice"), Some("alice".into()));
-/// assert_eq!(wisp_server::routes::chat_name("/chat?name=<b>"), None);
-/// ```
-pub fn chat_name(target: &str) -> Option<String> {
+/// The raw value of `name` in a request target's query, if there is one.
+pub(crate) fn query_param<'t>(target: &'t str, name: &str) -> Option<&'t str> {
     let query = target.split_once('?')?.1;
-    let value = query.split('&').find_map(|kv| kv.strip_prefix("name="))?;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The chat name from a request target's `?name=` (sanitized), if any.
+pub(crate) fn chat_name(target: &str) -> Option<String> {
+    let value = query_param(target, "name")?;
     let ok = !value.is_empty()
         && value.len() <= 32
         && value
@@ -408,11 +573,13 @@ pub(crate) struct Chat {
 impl Handler for Chat {
     fn on_message(&mut self, conn: &mut Connection, message: Message) {
         match message {
-            Message::Text(t) => self.room.broadcast(&format!(
-                r#"{{"type":"message","from":{},"text":{}}}"#,
-                json_string(&self.member.name),
-                json_string(&t)
-            )),
+            Message::Text(t) => self.room.broadcast(
+                &Report::Message {
+                    from: &self.member.name,
+                    text: &t,
+                }
+                .to_json(),
+            ),
             Message::Binary(_) => {
                 let _ = conn.send_close(CloseCode::UNSUPPORTED_DATA, "chat takes text only");
             }
@@ -420,7 +587,104 @@ impl Handler for Chat {
         }
     }
 
+    fn before_flush(&mut self, conn: &mut Connection) {
+        self.member.deliver(conn);
+    }
+
     fn on_end(&mut self) {
         self.room.leave(&self.member);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header of an unmasked, final frame.
+    fn header(opcode: wisp_codec::OpCode, payload_len: u64) -> wisp_codec::FrameHeader {
+        wisp_codec::FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len,
+        }
+    }
+
+    #[test]
+    fn frame_report_fields_in_order() {
+        let f = WireFrame {
+            direction: Direction::Sent,
+            header: header(wisp_codec::OpCode::Text, 2),
+            bytes: b"\x81\x02hi".to_vec(),
+        };
+        assert_eq!(
+            frame_report(&f),
+            r#"{"type":"frame","dir":"out","fin":true,"rsv":0,"opcode":1,"masked":false,"len":2,"wire_len":4,"hex":"81 02 68 69","truncated":false}"#
+        );
+    }
+
+    #[test]
+    fn frame_report_truncates_hex() {
+        let mut bytes = vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0];
+        bytes.resize(10 + 65536, 0xab);
+        let r = frame_report(&WireFrame {
+            direction: Direction::Received,
+            header: header(wisp_codec::OpCode::Binary, 65536),
+            bytes,
+        });
+        let v: serde_json::Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["dir"], "in");
+        assert_eq!(v["len"], 65536);
+        assert_eq!(v["wire_len"], 65546);
+        assert_eq!(v["truncated"], true);
+        assert_eq!(v["hex"].as_str().unwrap().len(), INSPECT_MAX_HEX * 3 - 1);
+    }
+
+    #[test]
+    fn handshake_report_escapes_heads() {
+        let r = handshake_report(
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"HTTP/1.1 101 x\r\n\r\n",
+            None,
+            None,
+        );
+        assert_eq!(
+            r,
+            r#"{"type":"handshake","request":"GET / HTTP/1.1\r\n\r\n","response":"HTTP/1.1 101 x\r\n\r\n"}"#
+        );
+        let at = At { seq: 1, ms: 0.0 };
+        let r = handshake_report(b"GET", b"HTTP", Some(7), Some(at));
+        assert_eq!(
+            r,
+            r#"{"type":"handshake","request":"GET","response":"HTTP","id":7,"seq":1,"ms":0.0}"#
+        );
+    }
+
+    #[test]
+    fn chat_messages_are_json_with_escapes() {
+        let r = Report::Message {
+            from: "a\"b",
+            text: "line\nnext \u{1}",
+        }
+        .to_json();
+        assert_eq!(
+            r,
+            r#"{"type":"message","from":"a\"b","text":"line\nnext \u0001"}"#
+        );
+        let j = Report::Join {
+            who: "alice",
+            members: 2,
+        }
+        .to_json();
+        assert_eq!(j, r#"{"type":"join","who":"alice","members":2}"#);
+    }
+
+    #[test]
+    fn chat_name_is_sanitized() {
+        assert_eq!(chat_name("/chat?name=alice"), Some("alice".into()));
+        assert_eq!(chat_name("/chat?x=1&name=bob_2"), Some("bob_2".into()));
+        assert_eq!(chat_name("/chat?name=<b>"), None);
+        assert_eq!(chat_name("/chat"), None);
     }
 }

@@ -238,6 +238,18 @@ await test("labelled and keyboard usable: every control has a label; Enter sends
   assertEq(await attr(page, "#s-view", "data-pos"), "0", "reset by keyboard");
 });
 
+await test("live: a message over 64 KiB is compared on the prefix the server reports, without a false ✗", async () => {
+  const big = "x".repeat(70000);
+  await page.fill("#l-message", big);
+  await page.click("#l-send");
+  const card = ".exchange[data-n='6']";
+  await page.waitForSelector(`${card}[data-echoed='1'] .wire-out .wire-view`);
+  await page.waitForFunction((c) => document.querySelectorAll(`${c} .verdicts li`).length >= 4, card);
+  assertEq(await page.locator(`${card} .verdicts li.bad`).count(), 0, "no false verdict");
+  assertMatch(await text(page, `${card} .verdicts`), /first 65,536 bytes[\s\S]*70,014 bytes, as predicted/, "says what was compared");
+  await page.fill("#l-message", "Hello");
+});
+
 await test("no console errors on the page served by wisp-server", async () => {
   assertEq(page.errors.join("\n"), "", "console errors");
 });
@@ -280,6 +292,9 @@ await test("file://: the page opened from disk loads the embedded wasm; the comp
   await disk.waitForSelector(".exchange[data-n='1'] .wire-out .wire-view");
   assertEq(await attr(disk, ".exchange[data-n='1'] .wire-in .wire-view", "data-mask"), "1", "browser frame MASK from disk");
   assertEq(await attr(disk, ".exchange[data-n='1'] .wire-in .wire-view", "data-payload"), "from disk", "payload from disk");
+  // The watcher works from disk too (both sockets send `Origin: null`).
+  await disk.waitForSelector("#l-timeline .tl-row[data-kind='frame'][data-dir='out'][data-opcode='1']");
+  assertMatch(await text(disk, "#l-timeline-title"), /Connection #\d+/, "the timeline from disk");
   await disk.screenshot({ path: path.join(SHOTS, "file-url.png") });
   assertEq(disk.errors.join("\n"), "", "console errors");
   await disk.close();
@@ -301,6 +316,247 @@ await test("no server: Connect to a closed port gives a clear status, the rest k
   assertEq(others.join("\n"), "", "console errors besides Chromium's own report");
   await disk.locator("#live").screenshot({ path: path.join(SHOTS, "no-server.png") });
   await disk.close();
+});
+
+// ---- the conversation: watcher, timeline, scenarios, closing handshake
+
+/** A page connected to /inspect whose timeline has the opening handshake. */
+async function livePage(viewport) {
+  const p = await newPage(viewport);
+  await p.goto(BASE);
+  await ready(p);
+  await p.waitForSelector("#l-status[data-state='open']");
+  await p.waitForSelector(".tl-row[data-kind='handshake']");
+  return p;
+}
+
+const rows = (p, sel = "") => p.locator(`#l-timeline .tl-row[data-kind='frame']${sel}`);
+/** "out:1:0" for every frame row: direction, opcode, FIN. */
+const frameList = (p) => p.evaluate(() => Array.from(document.querySelectorAll("#l-timeline .tl-row[data-kind='frame']"),
+  (r) => `${r.dataset.dir}:${r.dataset.opcode}:${r.dataset.fin}`));
+
+await test("scenario: fragments with a ping between: the browser's pongs and one reassembled message on the timeline", async () => {
+  const p = await livePage();
+  await p.click("#l-sc-fragments");
+  await p.waitForFunction(() => document.querySelectorAll("#l-timeline .tl-row[data-opcode='10'][data-dir='in']").length === 2);
+  const frames = await frameList(p);
+  const from = frames.indexOf("out:1:0");
+  assertEq(frames.slice(from, from + 7).join(" "), "out:1:0 out:9:1 out:0:0 out:9:1 out:0:1 in:10:1 in:10:1",
+    "fragments, pings between them, then the browser's pongs");
+  assertMatch(await text(p, ".tl-scenario"), /MAY be injected in the middle of a fragmented message/, "the RFC sentence");
+  assertMatch(await text(p, "#l-timeline .tl-row[data-opcode='10'][data-dir='in']"), /automatic answer, with the ping's data/, "pong row");
+  assertEq(await p.locator("#l-received li").count(), 1, "the page received one message");
+  assertMatch(await text(p, "#l-received li"), /one text message of 16 bytes: "Hello, fragments"/, "reassembled by the browser");
+  // A plain ping too.
+  await p.click("#l-sc-ping");
+  await p.waitForSelector("#l-timeline .tl-row[data-opcode='10'][data-dir='in'] >> nth=2");
+  assertMatch(await text(p, "#l-timeline .tl-row[data-opcode='10'][data-dir='in'] >> nth=2"), /"are you there\?"/, "pong data");
+  // A frame opens in the frame view.
+  await p.click("#l-timeline .tl-row[data-opcode='0'][data-fin='1'] .tl-head");
+  const view = "#l-timeline .tl-row[data-opcode='0'][data-fin='1'] .wire-view";
+  assertEq(await attr(p, view, "data-payload"), "gments", "the last fragment's payload");
+  assertEq(await attr(p, view, "data-mask"), "0", "server frames are not masked");
+  await p.locator("#l-timeline").screenshot({ path: path.join(SHOTS, "timeline-fragments-1280.png") });
+  // ... and in the composer's frame view.
+  await p.click("#l-timeline .tl-row[data-opcode='0'][data-fin='1'] button:has-text('Open in the composer')");
+  assertEq(await attr(p, "#c-out", "data-hex"), "80 06 67 6d 65 6e 74 73", "the same bytes in the composer");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("closing from the page with 4000 \"bye\": both close frames decoded, then the end of TCP", async () => {
+  const p = await livePage();
+  await p.fill("#l-close-code", "4000");
+  await p.fill("#l-close-reason", "bye");
+  await p.click("#l-disconnect");
+  await p.waitForSelector("#l-timeline .tl-row[data-kind='end']");
+  const closes = rows(p, "[data-opcode='8']");
+  assertEq(await closes.count(), 2, "two close frames");
+  assertEq(await closes.nth(0).getAttribute("data-dir"), "in", "the browser's close first");
+  assertEq(await closes.nth(0).getAttribute("data-close-code"), "4000", "its code");
+  assertEq(await closes.nth(0).getAttribute("data-close-reason"), "bye", "its reason");
+  assertMatch(await closes.nth(0).innerText(), /code 4000 “bye”: starts the closing handshake/, "first close row");
+  assertEq(await closes.nth(1).getAttribute("data-dir"), "out", "the server's answer");
+  assertEq(await closes.nth(1).getAttribute("data-close-code"), "4000", "the code echoed");
+  assertMatch(await closes.nth(1).innerText(), /answers the close/, "second close row");
+  assertMatch(await text(p, ".tl-end"), /TCP connection closed: the server closed it[\s\S]*First close frame from the browser/, "TCP end");
+  // The browser's close decoded: masked, opcode 8, its body.
+  await closes.nth(0).locator(".tl-head").click();
+  const view = closes.nth(0).locator(".wire-view");
+  assertEq(await view.getAttribute("data-mask"), "1", "the browser masks its close");
+  assertEq(await view.getAttribute("data-opcode"), "8", "opcode");
+  assertEq(await view.getAttribute("data-len"), "5", "2-byte code + \"bye\"");
+  assertMatch(await closes.nth(0).innerText(), /Close body \(§5\.5\.1\)\s*code 4000 “bye”/, "the close body decoded");
+  assertMatch(await text(p, "#l-status"), /sent close code 4000 “bye”; the server answered with close code 4000/, "status shows the server's reply");
+  assertMatch(await text(p, "#l-timeline .tl-note"), /watcher closed: code 1000/, "the watcher ends cleanly");
+  await p.locator("#live").screenshot({ path: path.join(SHOTS, "timeline-close-1280.png") });
+  // Reconnect, and the server starts the close with 1001: the browser answers.
+  await p.click("#l-connect");
+  await p.waitForSelector("#l-status[data-state='open']");
+  await p.waitForSelector(".tl-row[data-kind='handshake']");
+  await p.click("#l-sc-close");
+  await p.waitForSelector("#l-timeline .tl-row[data-kind='end']");
+  const again = rows(p, "[data-opcode='8']");
+  assertEq(await again.nth(0).getAttribute("data-dir"), "out", "the server's close first");
+  assertEq(await again.nth(0).getAttribute("data-close-code"), "1001", "1001");
+  assertEq(await again.nth(0).getAttribute("data-close-reason"), "going away", "its reason");
+  assertEq(await again.nth(1).getAttribute("data-dir"), "in", "the browser's answer");
+  assertEq(await again.nth(1).getAttribute("data-close-code"), "1001", "the browser echoes 1001");
+  assertMatch(await text(p, ".tl-end"), /First close frame from the server/, "who closed first");
+  assertMatch(await text(p, ".tl-scenario"), /§5\.5\.1[\s\S]*MUST send a Close frame in response/, "the RFC sentence");
+  assertMatch(await text(p, "#l-status"), /server closed the connection with close code 1001 Going Away “going away”/, "status");
+  // After a failed reconnect the old handshake is gone.
+  await p.fill("#l-url", "ws://127.0.0.1:9/inspect");
+  await p.click("#l-connect");
+  await p.waitForSelector("#l-status[data-state='error']");
+  assertMatch(await text(p, "#l-handshake"), /No handshake: the connection to ws:\/\/127\.0\.0\.1:9\/inspect failed/, "handshake panel");
+  const others = p.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/inspect' failed/.test(e));
+  assertEq(others.join("\n"), "", "console errors besides Chromium's own report");
+  await p.close();
+});
+
+await test("handshake panel: every header of the real request and response explained, the deflate offer answered", async () => {
+  const p = await livePage();
+  await p.waitForSelector("#l-accept-check.ok");
+  assertMatch(await text(p, "#l-hs-request tr[data-header='sec-websocket-extensions']"),
+    /permessage-deflate[\s\S]*response has no Sec-WebSocket-Extensions: it accepted none/, "the deflate offer and the answer");
+  assertMatch(await text(p, "#l-hs-request tr[data-header='sec-websocket-key']"), /16 random bytes/, "the key");
+  assertMatch(await text(p, "#l-hs-request tr[data-header='origin']"), /§10\.2/, "the origin");
+  assertMatch(await text(p, "#l-hs-response tr[data-header=':start']"), /101/, "the status line");
+  await p.waitForSelector("#l-hs-noext");
+  const unexplained = await p.evaluate(() => Array.from(document.querySelectorAll("#l-handshake table.headers tbody tr"))
+    .filter((r) => r.cells.length < 2 || !r.cells[1].textContent.trim()).length);
+  assertEq(unexplained, 0, "rows without an explanation");
+  await p.locator("#l-handshake").screenshot({ path: path.join(SHOTS, "handshake.png") });
+  // /echo sends no reports: the card says so instead of waiting.
+  await p.fill("#l-url", `ws://${new URL(BASE).host}/echo`);
+  await p.click("#l-connect");
+  await p.waitForSelector("#l-status[data-state='open']");
+  await p.fill("#l-message", "to echo");
+  await p.click("#l-send");
+  await p.waitForSelector(".exchange[data-n='1'][data-echoed='1']");
+  assertMatch(await text(p, ".exchange[data-n='1'] .wire-in"), /no report: \/echo does not report frames/, "explained");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("composer: a fragmented message with a ping between decodes in the stepper into one message", async () => {
+  const p = await newPage();
+  await p.goto(BASE);
+  await ready(p);
+  await p.selectOption("#c-payload-kind", "text");
+  await p.fill("#c-payload", "Hello, fragments");
+  await p.check("input[name='c-mask'][value='typed']");
+  await p.fill("#c-key", "37 fa 21 3d");
+  await p.fill("#c-split", "5, 10");
+  await p.check("#c-frag-ping");
+  assertEq(await attr(p, "#c-seq", "data-frames"), "5", "3 fragments + 2 pings");
+  const roles = await p.evaluate(() => Array.from(document.querySelectorAll("#c-seq-list li"), (l) => `${l.dataset.opcode}:${l.dataset.fin}`));
+  assertEq(roles.join(" "), "1:0 9:1 0:0 9:1 0:1", "Text FIN=0, ping, continuation, ping, continuation FIN=1");
+  assertMatch(await attr(p, "#c-seq", "data-hex"), /^01 85 37 fa 21 3d 7f 9f 4d 51 58 89/, "the first fragment masked, a ping after it");
+  await p.locator("#composer").screenshot({ path: path.join(SHOTS, "composer-fragments.png") });
+  await p.click("#c-seq-step");
+  assertEq(await p.inputValue("#s-role"), "server", "decoded as the server that receives masked frames");
+  await p.click("#s-all");
+  assertEq(await attr(p, "#s-reassembly", "data-messages"), "1", "one message");
+  assertEq(await attr(p, "#s-reassembly", "data-controls"), "2", "two control frames between");
+  assertMatch(await text(p, "#s-reassembly li[data-fragments='3']"), /text "Hello, fragments", the concatenation of 3 fragments/, "reassembled");
+  assertMatch(await text(p, "#s-reassembly"), /Ping "between 1 and 2": a control frame, delivered at once, between fragments/, "the ping");
+  assertMatch(await text(p, "#s-log"), /→ message complete: text "Hello, fragments" \(joined from 3 fragments\)/, "the log");
+  assertMatch(await text(p, "#s-log"), /→ control frame complete: ping/, "pings are control frames, not messages");
+  assertEq(await p.evaluate(() => document.activeElement.id), "s-reset", "focus stays in the stepper when Run all is disabled");
+  await p.locator("#stepper").screenshot({ path: path.join(SHOTS, "stepper-reassembly.png") });
+  // A control frame cannot be split.
+  await p.selectOption("#c-opcode", "9");
+  assertMatch(await text(p, "#c-seq-error"), /MUST NOT be fragmented/, "refused");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("stepper: after an error nothing is next; between frames says so; typing and focus", async () => {
+  const p = await newPage();
+  await p.goto(BASE);
+  await ready(p);
+  // Unmasked "Hello" decoded as a server, Run all.
+  await p.fill("#s-hex", "81 05 48 65 6c 6c 6f");
+  await p.selectOption("#s-role", "server");
+  await p.click("#s-all");
+  assertEq(await p.locator("#s-bytes .byte.next").count(), 0, "no byte outlined as next after the error");
+  assertMatch(await text(p, "#s-statename"), /Failed at byte 1/, "state");
+  assertMatch(await text(p, "#s-known"), /broken at byte 1/, "known");
+  if (/Between frames/.test(await text(p, "#s-view"))) fail("says 'between frames' after an error");
+  // A whole frame: between frames, the last frame's payload.
+  await p.selectOption("#s-preset", { label: "§5.7 A single-frame masked text message" });
+  await p.focus("#s-frame");
+  await p.keyboard.press("Enter");
+  assertMatch(await text(p, "#s-statename"), /Between frames: frame 1 ended at byte 10/, "state between frames");
+  assertMatch(await text(p, "#s-state"), /last frame's payload\s*5 of 5/, "labelled as the last frame's");
+  assertEq(await p.evaluate(() => document.activeElement.id), "s-reset", "focus moves to Reset, not <body>");
+  // The log grows; it is not rebuilt, and it is not a live region.
+  await p.click("#s-reset");
+  await p.click("#s-step");
+  const kept = await p.evaluateHandle(() => document.querySelector("#s-log li"));
+  await p.click("#s-step");
+  assertEq(await kept.evaluate((n) => n.isConnected), true, "the first entry is kept");
+  assertEq(await attr(p, "#s-log", "aria-live"), null, "the log is not a live region");
+  assertMatch(await text(p, "#s-announce"), /byte 1/, "the latest event is announced");
+  // An odd digit while typing is not an error.
+  await p.fill("#s-hex", "81 8");
+  assertEq(await p.locator("#stepper [role='alert']").count(), 0, "no alert");
+  assertEq(await attr(p, "#s-hex", "aria-invalid"), null, "not invalid");
+  assertMatch(await text(p, "#s-hex-msg"), /One more hex digit completes byte 1/, "hint");
+  await p.fill("#s-hex", "81 zz");
+  assertEq(await attr(p, "#s-hex", "aria-invalid"), "true", "invalid");
+  assertMatch(await text(p, "#s-hex-msg"), /“z” is not a hex digit/, "error");
+  // A longer length form than needed: accepted, and said to be the sender's rule.
+  await p.fill("#s-hex", "81 7e 00 05 48 65 6c 6c 6f");
+  await p.selectOption("#s-role", "client");
+  await p.click("#s-all");
+  assertMatch(await text(p, "#s-log"), /minimal number of bytes MUST be used[\s\S]*the sender's rule[\s\S]*message complete: text "Hello"/, "the note");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("broken frames: where the codec reports the error and where it became certain; RFC words only", async () => {
+  const p = await newPage();
+  await p.goto(BASE);
+  await ready(p);
+  const expect = { "reserved-opcode": [1, 0], "fragmented-ping": [1, 0], "rsv1": [1, 0], "close-1-byte": [6, 1], "unmasked": [1, 1], "invalid-utf8": [7, 7] };
+  for (const [id, [at, certain]] of Object.entries(expect)) {
+    await p.click(`#e-presets button[data-preset='${id}']`);
+    assertEq(await attr(p, "#e-result", "data-at"), String(at), `${id}: reported at`);
+    const where = await text(p, "#e-where");
+    assertMatch(where, new RegExp(`at byte ${at}:`), `${id}: sentence`);
+    assertMatch(where, at === certain ? new RegExp(`Byte ${at} is the first that makes the error certain`)
+      : new RegExp(`certain from byte ${certain}\\.`), `${id}: certain`);
+    if (/_/.test(await text(p, "#e-reason"))) fail(`${id}: a literal underscore in the RFC quote`);
+  }
+  await p.click("#e-presets button[data-preset='reserved-opcode']");
+  assertEq(await text(p, "#e-reason em"), "Fail the WebSocket Connection", "the RFC's emphasis");
+  assertMatch(await text(p, "#errors .lead"), /SHOULD send a Close frame/, "§7.1.7 is a SHOULD");
+  // Wording in the composer: pongs may be unsolicited, why clients mask.
+  await p.selectOption("#c-opcode", "10");
+  assertMatch(await text(p, "#c-fields tr[data-field='opcode']"), /unsolicited/, "§5.5.3");
+  assertMatch(await text(p, "#c-fields tr[data-field='mask']"), /poison its cache \(§10\.3\)/, "§10.3");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("phone width: the timeline and a 200-character echo fit 390 px", async () => {
+  const p = await livePage({ width: 390, height: 844 });
+  await p.fill("#l-message", "w".repeat(200));
+  await p.click("#l-send");
+  await p.waitForSelector(".exchange[data-n='1'][data-echoed='1'] .wire-out .wire-view");
+  await p.click("#l-sc-fragments");
+  await p.waitForFunction(() => document.querySelectorAll("#l-timeline .tl-row[data-opcode='10'][data-dir='in']").length === 2);
+  await p.click("#l-timeline .tl-row[data-opcode='0'][data-fin='1'] .tl-head");
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) fail(`the page is ${overflow} px wider than the phone`);
+  await p.locator("#l-timeline").screenshot({ path: path.join(SHOTS, "timeline-390.png") });
+  await p.screenshot({ path: path.join(SHOTS, "live-390.png"), fullPage: true, clip: { x: 0, y: await p.evaluate(() => document.querySelector("#live").offsetTop), width: 390, height: 1400 } });
+  await p.locator(".exchange[data-n='1']").screenshot({ path: path.join(SHOTS, "echo-200-390.png") });
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
 });
 
 await browser.close();

@@ -13,7 +13,14 @@
 //! has MASK=0; the stepper run to the end of a frame; the error presets' close codes and
 //! RFC sentences; labels and keyboard use; phone width; file:// loading with a working
 //! composer and a live connection (`Origin: null`); a clear status when no server
-//! answers. Screenshots are saved under `target/browser-screenshots/`.
+//! answers. The conversation: the timeline fed by `/inspect?watch=ID` (the fragments
+//! scenario with the browser's pongs and one reassembled message; a close 4000 "bye" from
+//! the page and a close 1001 from the server, both close frames decoded, then the end of
+//! TCP); a composed fragmented message decoded into one message by the stepper; the
+//! handshake explained header by header; and one check per defect of issue 17 (a message
+//! over 64 KiB, a 200-character echo at 390 px, the stepper after an error and between
+//! frames, focus, the hex field while typing, the broken-frame gallery's bytes, RFC
+//! wording). Screenshots are saved under `target/browser-screenshots/`.
 
 mod server_harness;
 

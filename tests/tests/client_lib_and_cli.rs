@@ -67,13 +67,33 @@ fn library_send_receive_ping_close_and_subprotocol() {
     let f = c.close(1000, "bye").unwrap().unwrap();
     assert_eq!(f.code.0, 1000);
     assert!(matches!(c.send_text("late"), Err(Error::Usage(_))));
-    // A refused handshake names the status.
+    // A refused handshake names the status and keeps the body that says why.
     let e = connect(&s.url("/nope")).unwrap_err();
-    assert!(e.to_string().contains("404"), "{e}");
+    match &e {
+        Error::Refused { status: 404, body } => {
+            assert!(body.contains("no WebSocket endpoint here"), "{body:?}")
+        }
+        other => panic!("expected a 404 refusal, got {other:?}"),
+    }
+    assert!(
+        e.to_string().contains("HTTP 404: no WebSocket endpoint"),
+        "{e}"
+    );
 }
 
 fn client() -> Command {
     Command::new(binary("wisp-client"))
+}
+
+/// wisp-client in stdin mode on `url`, every stream piped.
+fn stdin_client(url: &str) -> std::process::Child {
+    client()
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -120,13 +140,7 @@ fn cli_send_count_and_show_frames() {
 #[test]
 fn cli_stdin_lines_out_messages_in() {
     let s = Server::start(&[]);
-    let mut child = client()
-        .arg(s.url("/echo"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = stdin_client(&s.url("/echo"));
     child
         .stdin
         .take()
@@ -154,19 +168,111 @@ fn cli_exit_status_and_errors() {
     );
     for (args, code, needle) in [
         (vec!["wss://example.com/"], 1, "not supported"),
-        (vec!["ws:///x"], 1, "no host"),
-        (vec![], 2, "missing URL"),
+        (vec!["ws:///x"], 2, "no host"),
+        (vec!["http://h/"], 2, "is not ws://"),
+        (vec!["ws://h:99999/"], 2, "invalid port"),
+        (vec![], 2, "required arguments were not provided: <URL>"),
         (vec!["ws://h/", "--count", "zero"], 2, "--count"),
-        (vec!["ws://h/", "--bogus"], 2, "unknown argument"),
+        (
+            vec!["ws://h/", "--bogus"],
+            2,
+            "unexpected argument '--bogus'",
+        ),
     ] {
         let out = client().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(code), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
+    }
+    // The refusal's body reaches the user.
+    let out = client()
+        .args([&s.url("/nope"), "--send", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("HTTP 404: no WebSocket endpoint here"),
+        "{err}"
+    );
+    for v in ["--version", "-V"] {
+        let out = client().arg(v).output().unwrap();
+        assert!(out.status.success(), "{v}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("wisp-client {}\n", env!("CARGO_PKG_VERSION"))
+        );
     }
     let out = client().arg("--help").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains("--show-frames"));
+}
+
+/// `--opt=value` works as in every clap program.
+#[test]
+fn cli_takes_inline_values() {
+    let s = Server::start(&[]);
+    let out = client()
+        .args([&s.url("/echo"), "--send=x", "--count=2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "x\nx\n");
+}
+
+/// An IPv6 peer prints bracketed, as in a URL.
+#[test]
+fn ipv6_addresses_print_bracketed() {
+    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let out = client()
+        .arg(format!("ws://[::1]:{port}/"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("cannot connect to [::1]:{port}:")),
+        "{err}"
+    );
+}
+
+/// Ctrl-C in stdin mode sends a close frame (1000), waits for the answer, exits 130.
+#[test]
+fn ctrl_c_in_stdin_mode_closes_cleanly() {
+    let s = Server::start(&[]);
+    let mut child = stdin_client(&s.url("/echo"));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello\n").unwrap();
+    stdin.flush().unwrap();
+    // Wait until the echo is printed, so the session is up, then SIGINT.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "hello\n");
+    let rc = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("interrupted; closed with 1000"), "{err}");
+    drop(stdin);
+    // The server saw a close handshake with 1000, not a dropped TCP connection (1006).
+    let mut logs = Vec::new();
+    wait_until(5, "the close log line", || {
+        logs.extend(s.logs());
+        logs.iter().any(|l| l.contains("closed /echo"))
+    });
+    let closed = logs.iter().find(|l| l.contains("closed /echo")).unwrap();
+    assert!(closed.contains("code 1000"), "{closed}");
 }

@@ -62,8 +62,10 @@ impl Crate {
         for (module, (name, text)) in &self.files {
             let code = strip(text);
             let mut targets = BTreeSet::new();
-            for path in use_paths(&code).into_iter().chain(inline_paths(&code)) {
-                let Some(absolute) = self.absolute(module, &path) else {
+            for (inner, path) in use_paths(&code).into_iter().chain(inline_paths(&code)) {
+                // `super` in an inline `mod tests { … }` is the file's own module.
+                let here = [module, &inner[..]].concat();
+                let Some(absolute) = self.absolute(&here, &path) else {
                     continue;
                 };
                 targets.insert(self.resolve(&absolute));
@@ -233,9 +235,37 @@ fn tokens(code: &str) -> Vec<String> {
     out
 }
 
-/// Every path a `use` item imports, its groups expanded.
-fn use_paths(code: &str) -> Vec<Vec<String>> {
+/// The inline modules (`mod tests { … }`) each token is in.
+fn inline_modules(t: &[String]) -> Vec<Vec<String>> {
+    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut depth = 0;
+    let mut out = Vec::with_capacity(t.len());
+    for i in 0..t.len() {
+        match t[i].as_str() {
+            "{" => {
+                depth += 1;
+                if i >= 2 && t[i - 2] == "mod" {
+                    open.push((t[i - 1].clone(), depth));
+                }
+            }
+            "}" => {
+                if open.last().is_some_and(|(_, d)| *d == depth) {
+                    open.pop();
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+        out.push(open.iter().map(|(name, _)| name.clone()).collect());
+    }
+    out
+}
+
+/// Every path a `use` item imports, its groups expanded, with the inline modules it is
+/// written in.
+fn use_paths(code: &str) -> Vec<(Vec<String>, Vec<String>)> {
     let t = tokens(code);
+    let inner = inline_modules(&t);
     let mut out = Vec::new();
     let mut i = 0;
     while i < t.len() {
@@ -246,7 +276,9 @@ fn use_paths(code: &str) -> Vec<Vec<String>> {
                 .iter()
                 .position(|s| s == ";")
                 .map_or(t.len(), |p| i + p);
-            expand(&t[i + 1..end], &[], &mut out);
+            let mut paths = Vec::new();
+            expand(&t[i + 1..end], &[], &mut paths);
+            out.extend(paths.into_iter().map(|p| (inner[i].clone(), p)));
             i = end;
         }
         i += 1;
@@ -294,9 +326,11 @@ fn expand(tree: &[String], prefix: &[String], out: &mut Vec<Vec<String>>) {
     }
 }
 
-/// `crate::a::b` and `super::a` paths written in code outside `use` items.
-fn inline_paths(code: &str) -> Vec<Vec<String>> {
+/// `crate::a::b` and `super::a` paths written in code outside `use` items, with the
+/// inline modules they are written in.
+fn inline_paths(code: &str) -> Vec<(Vec<String>, Vec<String>)> {
     let t = tokens(code);
+    let inner = inline_modules(&t);
     let mut out = Vec::new();
     for i in 0..t.len() {
         let starts = (t[i] == "crate" || t[i] == "super")
@@ -314,7 +348,7 @@ fn inline_paths(code: &str) -> Vec<Vec<String>> {
             }
             // A bare `crate::{…}` is a `use` group, read by `use_paths`.
             if path.len() > 1 {
-                out.push(path);
+                out.push((inner[i].clone(), path));
             }
         }
     }
@@ -405,7 +439,7 @@ fn codec_and_server_have_no_import_cycles() {
 #[test]
 fn the_check_finds_a_planted_cycle_through_a_grouped_use() {
     let c = Crate::from_sources(&[
-        ("lib.rs", "mod a;\nmod b;\nmod c;\npub use a::A;\n"),
+        ("lib.rs", "mod a;\nmod b;\nmod c;\nmod d;\npub use a::A;\n"),
         (
             "a.rs",
             "use crate::{b::B, c};\n/// not an import: crate::c::Z\npub struct A;",
@@ -415,8 +449,14 @@ fn the_check_finds_a_planted_cycle_through_a_grouped_use() {
             "pub struct B;\nfn f() { let _ = \"crate::a\"; crate::c::g(); }",
         ),
         ("c.rs", "pub(crate) use super::a::A;\npub fn g() {}"),
+        (
+            "d.rs",
+            "pub fn h() {}\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+        ),
     ]);
     let edges = c.edges();
+    // `super` inside an inline module is the file itself: no edge.
+    assert!(edges["d.rs"].is_empty(), "{:?}", edges["d.rs"]);
     assert_eq!(
         edges["a.rs"],
         BTreeSet::from(["b.rs".into(), "c.rs".into()])
@@ -442,5 +482,6 @@ fn the_check_finds_a_planted_cycle_through_a_grouped_use() {
 fn comments_strings_and_char_literals_are_not_imports() {
     let code =
         strip("let s = r#\"crate::x\"#; let c = '\"'; // crate::y\n/* crate::z */ crate::w::v");
-    assert_eq!(inline_paths(&code), [vec!["crate", "w", "v"]]);
+    let paths: Vec<Vec<String>> = inline_paths(&code).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(paths, [vec!["crate", "w", "v"]]);
 }

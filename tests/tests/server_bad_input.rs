@@ -198,7 +198,6 @@ impl wisp_server::Handler for Panicker {
 
 #[test]
 fn a_panicking_handler_costs_its_connection_a_1011_and_nothing_else() {
-    wisp_server::log::set_level(wisp_server::log::Level::Error);
     let server = wisp_server::Server::bind(wisp_server::Config {
         listen: "127.0.0.1:0".into(),
         ..Default::default()

@@ -12,6 +12,16 @@ use server_harness::*;
 use wisp_codec::blocking::Error;
 use wisp_codec::Message;
 
+fn hard_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the rlimit we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_max
+}
+
 #[test]
 fn help_shows_every_default_and_bad_values_exit_2() {
     let out = Command::new(binary("wisp-server"))
@@ -21,18 +31,20 @@ fn help_shows_every_default_and_bad_values_exit_2() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for opt in [
-        "--listen ADDR",
+        "--listen <ADDR>",
         "[default: 127.0.0.1:9001]",
-        "--max-message-size SIZE",
+        "--max-message-size <SIZE>",
         "[default: 64MiB]",
         "[default: 16MiB]",
-        "[default: 10000]",
-        "--handshake-timeout DUR",
+        // The open-file limit (the server raises its soft limit to the hard one) less 64.
+        &*format!("[default: {}]", hard_fd_limit() - 64),
+        "--handshake-timeout <DUR>",
         "[default: 10s]",
         "[default: 30s]",
         "[default: 60s]",
-        "--origin URL",
-        "--subprotocol NAME",
+        "--origin <URL>",
+        "--subprotocol <NAME>",
+        "RUST_LOG",
     ] {
         assert!(help.contains(opt), "--help lacks {opt:?}:\n{help}");
     }
@@ -43,7 +55,11 @@ fn help_shows_every_default_and_bad_values_exit_2() {
         &["--idle-timeout", "0s"],
         &["--max-connections", "-1"],
         &["--listen"],
+        &["--listen", "nonsense"],
         &["--frobnicate"],
+        &["--max-connections=many"],
+        &["--max-connections", "100000000"],
+        &["--workers", "0"],
     ] {
         let out = Command::new(binary("wisp-server"))
             .args(bad)
@@ -53,7 +69,48 @@ fn help_shows_every_default_and_bad_values_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{bad:?}: one line, got {err:?}");
+        assert!(err.starts_with("wisp-server: "), "{bad:?}: {err:?}");
     }
+    for v in ["--version", "-V"] {
+        let out = Command::new(binary("wisp-server")).arg(v).output().unwrap();
+        assert!(out.status.success(), "{v}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("wisp-server {}\n", env!("CARGO_PKG_VERSION")),
+            "{v}"
+        );
+    }
+}
+
+/// `RUST_LOG` works as env_logger users expect: a filter per target, levels left out
+/// or included.
+#[test]
+fn rust_log_filters_per_target() {
+    // warn: the open of the first connection (info) is left out, the 503 (warn) is not.
+    let quiet = Server::start_with_env(
+        &["--max-connections", "1"],
+        &[("RUST_LOG", "wisp_server=warn")],
+    );
+    let _held = connect(quiet.port, "/echo");
+    let refused = http(quiet.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let mut logs = Vec::new();
+    wait_until(5, "the 503 warning", || {
+        logs.extend(quiet.logs());
+        logs.iter()
+            .any(|l| l.contains("WARN") && l.contains("(503)"))
+    });
+    assert!(!logs.iter().any(|l| l.contains("INFO")), "{logs:?}");
+    // debug: a connection that closes before its request head is a debug line.
+    let loud = Server::start_with_env(&[], &[("RUST_LOG", "wisp_server=debug")]);
+    drop(std::net::TcpStream::connect(("127.0.0.1", loud.port)).unwrap());
+    wait_until(5, "the debug line", || {
+        loud.logs().iter().any(|l| {
+            l.contains("DEBUG")
+                && l.contains("wisp_server")
+                && l.contains("before a complete request head")
+        })
+    });
 }
 
 fn signal_during_traffic(signal: &str) {

@@ -241,6 +241,9 @@ fn chat_member_that_cannot_keep_up_gets_1008_and_others_never_wait() {
     let s = Server::start(&[]);
     // The slow member: a tiny receive buffer, and it never reads until the end.
     let mut slow = connect(s.port, "/chat?name=slow");
+    // Its own join first: it is in the room before the fast member joins, so the fast
+    // member's first message is its own join, not the slow member's.
+    assert!(text(&mut slow).contains(r#""who":"slow""#));
     let mut fast = connect(s.port, "/chat?name=fast");
     assert!(text(&mut fast).contains("join"));
     let big = "x".repeat(16 * 1024);

@@ -9,8 +9,8 @@ use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use wisp_codec::wasm::{
-    accept_key, apply_mask_js, client_request, close_code_description, decode_frame, encode_frame,
-    parse_close, parse_request, StepDecoder,
+    accept_key, apply_mask_js, client_request, close_code_description, close_code_name,
+    decode_frame, encode_frame, parse_close, parse_request, StepDecoder,
 };
 
 /// The §5.7 masking key.
@@ -517,7 +517,7 @@ fn broken_frames() -> Vec<Broken> {
         ("unmasked client frame", "server", vec![0x81, 0x05, b'H', b'e', b'l', b'l', b'o'], 1, 1002, "UnmaskedFrame", "§5.1"),
         ("masked server frame", "client", vec![0x81, 0x85, k[0], k[1], k[2], k[3]], 1, 1002, "MaskedFrame", "§5.1"),
         ("reserved opcode 0x3", "server", vec![0x83, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "ReservedOpcode", "unknown opcode"),
-        ("RSV1 without an extension", "server", vec![0xc1, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "ReservedBits", "RSV1-3 MUST be 0"),
+        ("RSV1 without an extension", "server", vec![0xc1, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "ReservedBits", "MUST be 0 unless"),
         ("fragmented ping", "server", vec![0x09, 0x80, k[0], k[1], k[2], k[3]], 1, 1002, "FragmentedControlFrame", "MUST NOT be fragmented"),
         ("ping of 126 bytes", "server", vec![0x89, 0xfe, 0x00, 0x7e], 1, 1002, "ControlFrameTooLong", "125 bytes or less"),
         ("1-byte close payload", "server", vec![0x88, 0x81, k[0], k[1], k[2], k[3], 0x03 ^ k[0]], 6, 1002, "CloseFrameTooShort", "§5.5.1"),
@@ -583,14 +583,13 @@ fn misuse_is_a_range_error() {
 /// protocol error carries the description of its code.
 #[wasm_bindgen_test]
 fn close_codes_are_described_by_the_codec() {
-    assert_eq!(close_code_description(1002), "protocol error");
-    assert_eq!(
-        close_code_description(1006),
-        "abnormal closure (no close frame)"
-    );
+    assert_eq!(close_code_description(1002), "Protocol error");
+    assert_eq!(close_code_description(1006), "Abnormal Closure");
     assert_eq!(close_code_description(4000), "private use");
+    assert_eq!(close_code_name(1001).as_deref(), Some("Going Away"));
+    assert_eq!(close_code_name(4000), None);
     let e = decode_frame(&[0x83, 0x00]).unwrap_err();
     assert_eq!(num(&e, "closeCode"), 1002.0);
-    assert_eq!(string(&e, "closeDescription"), "protocol error");
+    assert_eq!(string(&e, "closeDescription"), "Protocol error");
     assert_eq!(string(&e, "kind"), "ReservedOpcode");
 }

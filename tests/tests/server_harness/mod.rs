@@ -74,6 +74,15 @@ impl Server {
     /// Starts wisp-server through `sh -c` after a shell `prefix` (e.g.
     /// `ulimit -n 65536;`), or directly when the prefix is empty.
     pub fn start_with(prefix: &str, args: &[&str]) -> Server {
+        Server::start_full(prefix, args, &[("RUST_LOG", "info")])
+    }
+
+    /// Starts wisp-server with `args` and these environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_full("", args, env)
+    }
+
+    fn start_full(prefix: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = if prefix.is_empty() {
             Command::new(binary("wisp-server"))
         } else {
@@ -85,7 +94,7 @@ impl Server {
         };
         cmd.args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped());
         let (mut child, line) = spawn_ready(&mut cmd);
         let port = line
@@ -234,6 +243,16 @@ pub type Raw = WebSocket<TcpStream>;
 /// Connects to `path` and completes the opening handshake (offering `protocols`).
 /// Returns the client and the subprotocol the server chose.
 pub fn connect_with(port: u16, path: &str, protocols: &[&str]) -> (Raw, Option<String>) {
+    connect_from(port, path, protocols, None)
+}
+
+/// Connects like [`connect_with`], sending `Origin: origin` when given.
+pub fn connect_from(
+    port: u16,
+    path: &str,
+    protocols: &[&str],
+    origin: Option<&str>,
+) -> (Raw, Option<String>) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -241,6 +260,9 @@ pub fn connect_with(port: u16, path: &str, protocols: &[&str]) -> (Raw, Option<S
     let mut req = ClientRequest::new(&format!("127.0.0.1:{port}"), path, *b"wisp test nonce!");
     for p in protocols {
         req = req.protocol(p);
+    }
+    if let Some(o) = origin {
+        req = req.origin(o);
     }
     stream.write_all(&req.to_bytes()).unwrap();
     let mut buf = Vec::new();

@@ -1,5 +1,6 @@
 //! The Autobahn|Testsuite agent: runs every case of a `wstest -m fuzzingserver` against
-//! this client (see `../shared/autobahn/README.md`).
+//! this client (`tests/tests/autobahn.rs` drives it; `scripts/install-autobahn.sh`
+//! installs `wstest`).
 //!
 //! 1. `/getCaseCount` answers the number of cases N;
 //! 2. for i in 1..=N, `/runCase?case=i&agent=AGENT`: echo every message until closed;
@@ -7,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::{connect_with, Error, Message, Options};
+use wisp_client::{connect_with, Error, Message, Options};
 
 /// Runs the whole suite against `base` (e.g. `ws://127.0.0.1:9001`) as `agent`, calling
 /// `progress(i, n)` before each case. Returns the number of cases run.

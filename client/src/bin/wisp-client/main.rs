@@ -1,87 +1,96 @@
 //! The `wisp-client` binary: see `wisp-client --help`.
 
+mod autobahn;
+mod frames;
+
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wisp_client::{connect_with, frames, Client, Config, Error, Message, Options};
+use clap::error::ErrorKind;
+use clap::Parser;
+use wisp_client::{connect_with, parse_url, Client, CloseCode, Config, Error, Message, Options};
 
-const HELP: &str = "wisp-client: a WebSocket client (RFC 6455) on std::net
-
-usage: wisp-client URL [--send TEXT]... [--binary] [--count N] [--show-frames]
-                       [--subprotocol NAME]...
-       wisp-client --autobahn ws://127.0.0.1:9001 [--agent NAME]
-
-  URL                 ws://host[:port]/path (wss:// is not supported yet)
-  --send TEXT         send TEXT (repeatable); then wait for as many messages back,
-                      print them, and close. Without --send: every line of stdin goes
-                      out as a text message, and messages come out on stdout
-  --binary            send the messages as binary instead of text
-  --count N           send each --send message N times [default: 1]
-  --show-frames       print every frame's header fields and wire bytes (masked as sent)
-                      on stderr
-  --subprotocol NAME  offer a subprotocol (repeatable)
-  --autobahn URL      run the Autobahn|Testsuite fuzzingserver cases at URL
-  --agent NAME        agent name for --autobahn [default: wisp-client]
-  -h, --help          this text
+const AFTER_HELP: &str = "\
+Without --send, every line of stdin goes out as a text message and messages come out
+on stdout, until stdin ends, the server closes, or Ctrl-C (which closes with 1000).
 
 Exit status: 0 after a clean close (code 1000, or none); 1 otherwise, with the close
-code and reason (or the error) on stderr; 2 for bad arguments.
-";
+code and reason (or the error) on stderr; 2 for bad arguments; 130 after Ctrl-C.";
 
+/// A WebSocket client (RFC 6455) on std::net.
+#[derive(Parser, Debug)]
+#[command(name = "wisp-client", version, after_help = AFTER_HELP)]
 struct Args {
+    /// ws://host[:port]/path (wss:// is not supported yet)
+    #[arg(value_name = "URL", value_parser = ws_url, required_unless_present = "autobahn")]
     url: Option<String>,
+
+    /// Send TEXT (repeatable); then wait for as many messages back, print them, and close
+    #[arg(long = "send", value_name = "TEXT")]
     sends: Vec<String>,
+
+    /// Send the messages as binary instead of text
+    #[arg(long)]
     binary: bool,
+
+    /// Send each --send message N times
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count)]
     count: u64,
+
+    /// Print every frame's header fields and wire bytes (masked as sent) on stderr
+    #[arg(long)]
     show_frames: bool,
+
+    /// Offer a subprotocol (repeatable)
+    #[arg(long = "subprotocol", value_name = "NAME")]
     protocols: Vec<String>,
+
+    /// Run the Autobahn|Testsuite fuzzingserver cases at URL
+    #[arg(long, value_name = "URL", conflicts_with = "url", value_parser = ws_url)]
     autobahn: Option<String>,
+
+    /// Agent name for --autobahn
+    #[arg(long, value_name = "NAME", default_value = "wisp-client")]
     agent: String,
 }
 
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut a = Args {
-        url: None,
-        sends: Vec::new(),
-        binary: false,
-        count: 1,
-        show_frames: false,
-        protocols: Vec::new(),
-        autobahn: None,
-        agent: "wisp-client".into(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--send" => a.sends.push(value("--send")?),
-            "--binary" => a.binary = true,
-            "--count" => {
-                let v = value("--count")?;
-                a.count = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("--count: invalid count {v:?}"))?;
-            }
-            "--show-frames" => a.show_frames = true,
-            "--subprotocol" => a.protocols.push(value("--subprotocol")?),
-            "--autobahn" => a.autobahn = Some(value("--autobahn")?),
-            "--agent" => a.agent = value("--agent")?,
-            s if s.starts_with('-') => return Err(format!("unknown argument {s:?} (see --help)")),
-            s => {
-                if a.url.replace(s.to_string()).is_some() {
-                    return Err("more than one URL".into());
-                }
-            }
+/// A URL the client can use, checked before anything connects: a malformed one is a
+/// bad argument (exit 2). `wss://` passes, to be refused with its own error.
+fn ws_url(s: &str) -> Result<String, String> {
+    match parse_url(s) {
+        Ok(_) | Err(Error::TlsUnsupported) => Ok(s.to_string()),
+        Err(Error::InvalidUrl(why)) => Err(why),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A count of at least 1.
+fn count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+/// Set by the first Ctrl-C: the session closes with 1000 and exits 130. A second
+/// Ctrl-C exits at once.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+fn install_ctrl_c() {
+    let r = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
         }
+    });
+    if let Err(e) = r {
+        eprintln!("wisp-client: cannot handle Ctrl-C: {e}");
     }
-    if a.url.is_none() && a.autobahn.is_none() {
-        return Err("missing URL (see --help)".into());
-    }
-    Ok(Some(a))
 }
 
 fn show(client: &mut Client, on: bool) {
@@ -148,9 +157,31 @@ fn drain_until_close(client: &mut Client, show_frames: bool) -> Option<Error> {
     }
 }
 
+/// How long the answers to `--send` may take, and the server's close after ours.
+const REPLY_WAIT: Duration = Duration::from_secs(10);
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// Reads wake up this often to notice stdin lines and Ctrl-C.
+const POLL: Duration = Duration::from_millis(20);
+
+/// After Ctrl-C: close with 1000, print what still arrives before the server's close,
+/// and exit 130.
+fn close_on_interrupt(client: &mut Client, show_frames: bool) -> i32 {
+    let _ = client.set_read_timeout(Some(CLOSE_WAIT));
+    if client.connection().close_sent().is_none() {
+        let _ = client.start_close(CloseCode::NORMAL.0, "");
+    }
+    show(client, show_frames);
+    if let Some(e) = drain_until_close(client, show_frames) {
+        eprintln!("wisp-client: interrupted; {e}");
+    } else {
+        eprintln!("wisp-client: interrupted; closed with 1000");
+    }
+    130
+}
+
 fn run(a: Args) -> i32 {
     if let Some(base) = a.autobahn {
-        return match wisp_client::autobahn::run(&base, &a.agent, |i, n| {
+        return match autobahn::run(&base, &a.agent, |i, n| {
             eprint!("\rcase {i}/{n}");
         }) {
             Ok(n) => {
@@ -182,6 +213,7 @@ fn run(a: Args) -> i32 {
     if let Some(p) = client.protocol() {
         eprintln!("wisp-client: subprotocol {p}");
     }
+    install_ctrl_c();
     if !a.sends.is_empty() {
         let mut expected = 0u64;
         for _ in 0..a.count {
@@ -193,9 +225,13 @@ fn run(a: Args) -> i32 {
                 expected += 1;
             }
         }
-        let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = client.set_read_timeout(Some(POLL));
+        let deadline = Instant::now() + REPLY_WAIT;
         let mut got = 0;
         while got < expected {
+            if interrupted() {
+                return close_on_interrupt(&mut client, a.show_frames);
+            }
             let r = client.receive();
             show(&mut client, a.show_frames);
             match r {
@@ -204,11 +240,16 @@ fn run(a: Args) -> i32 {
                     got += 1;
                 }
                 Ok(_) => {}
+                Err(Error::Io(e)) if wisp_codec::blocking::is_timeout(&e) => {
+                    if Instant::now() >= deadline {
+                        return ending(&client, Some(Error::Io(e)));
+                    }
+                }
                 Err(Error::Closed) => return ending(&client, None),
                 Err(e) => return ending(&client, Some(e)),
             }
         }
-        let r = client.close(1000, "");
+        let r = client.close(CloseCode::NORMAL.0, "");
         show(&mut client, a.show_frames);
         return ending(&client, r.err());
     }
@@ -221,8 +262,11 @@ fn run(a: Args) -> i32 {
             }
         }
     });
-    let _ = client.set_read_timeout(Some(Duration::from_millis(20)));
+    let _ = client.set_read_timeout(Some(POLL));
     loop {
+        if interrupted() {
+            return close_on_interrupt(&mut client, a.show_frames);
+        }
         loop {
             match rx.try_recv() {
                 Ok(line) => {
@@ -236,9 +280,9 @@ fn run(a: Args) -> i32 {
                 Err(mpsc::TryRecvError::Disconnected) => {
                     // stdin ended: close, printing what still arrives before the
                     // server's close.
-                    let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+                    let _ = client.set_read_timeout(Some(CLOSE_WAIT));
                     if client.connection().close_sent().is_none() {
-                        if let Err(e) = client.start_close(1000, "") {
+                        if let Err(e) = client.start_close(CloseCode::NORMAL.0, "") {
                             return ending(&client, Some(e));
                         }
                     }
@@ -260,14 +304,23 @@ fn run(a: Args) -> i32 {
 }
 
 fn main() {
-    let code = match parse_args() {
-        Ok(Some(a)) => run(a),
-        Ok(None) => {
-            print!("{HELP}");
+    let code = match Args::try_parse() {
+        Ok(a) => run(a),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            print!("{}", e.render());
             0
         }
         Err(e) => {
-            eprintln!("wisp-client: {e}");
+            // One line: clap's first paragraph, without its `error: ` prefix.
+            let text = e.render().to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .map(str::trim)
+                .collect();
+            let first = first.join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
+            eprintln!("wisp-client: {first} (see --help)");
             2
         }
     };

@@ -7,15 +7,6 @@ pub const SHOW_BYTES: usize = 64;
 
 /// Describes a frame: direction, header fields, and its first bytes exactly as they
 /// were on the wire (client frames masked).
-///
-/// ```
-/// use wisp_codec::{Direction, FrameHeader, OpCode, WireFrame};
-/// let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: Some([0x37, 0xfa, 0x21, 0x3d]), payload_len: 5 };
-/// let f = WireFrame { direction: Direction::Sent, header,
-///     bytes: vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58] };
-/// assert_eq!(wisp_client::frames::describe(&f),
-///     "> FIN=1 RSV=000 opcode=0x1 (text) MASK=1 key=37fa213d payload_len=5 | 81 85 37 fa 21 3d 7f 9f 4d 51 58");
-/// ```
 pub fn describe(frame: &WireFrame) -> String {
     let arrow = match frame.direction {
         Direction::Sent => ">",
@@ -46,4 +37,28 @@ pub fn describe(frame: &WireFrame) -> String {
         s.push_str(&format!(" ... ({} bytes)", frame.bytes.len()));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_the_rfc_example() {
+        let f = WireFrame {
+            direction: Direction::Sent,
+            header: wisp_codec::FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode: wisp_codec::OpCode::Text,
+                mask: Some([0x37, 0xfa, 0x21, 0x3d]),
+                payload_len: 5,
+            },
+            bytes: vec![
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+            ],
+        };
+        assert_eq!(describe(&f),
+            "> FIN=1 RSV=000 opcode=0x1 (text) MASK=1 key=37fa213d payload_len=5 | 81 85 37 fa 21 3d 7f 9f 4d 51 58");
+    }
 }

@@ -35,21 +35,37 @@ pub fn received() -> bool {
     RECEIVED.load(Ordering::SeqCst)
 }
 
+/// The open-file limits of this process.
+#[derive(Debug, Clone, Copy)]
+pub struct FdLimits {
+    /// The soft limit before [`raise_fd_limit`].
+    pub was: u64,
+    /// The soft limit now.
+    pub soft: u64,
+    /// The hard limit (a process cannot raise it).
+    pub hard: u64,
+}
+
 /// Raises the soft limit on open files to the hard limit (each connection is one file
-/// descriptor). Returns the new soft limit.
-pub fn raise_fd_limit() -> std::io::Result<u64> {
+/// descriptor).
+pub fn raise_fd_limit() -> std::io::Result<FdLimits> {
     // SAFETY: `getrlimit`/`setrlimit` read and write only the `rlimit` we pass.
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        let was = lim.rlim_cur as u64;
         if lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        Ok(lim.rlim_cur as u64)
+        Ok(FdLimits {
+            was,
+            soft: lim.rlim_cur as u64,
+            hard: lim.rlim_max as u64,
+        })
     }
 }

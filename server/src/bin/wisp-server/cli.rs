@@ -1,0 +1,371 @@
+//! The command line: clap's derive, every default taken from [`Config::default`] so
+//! `--help` shows what the library really uses.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use wisp_server::Config;
+
+const AFTER_HELP: &str = "\
+Routes:
+  GET /          the demo page and the files under --web
+  ws  /echo      every message back, same type
+  ws  /chat      every text message to every member; join and leave notices
+  ws  /inspect   echo, plus the raw wire bytes of every frame in and out (JSON)
+
+Logs go to stderr; RUST_LOG sets what is shown, as in env_logger
+(e.g. RUST_LOG=debug or RUST_LOG=wisp_server=debug) [default: info].
+Exit status: 0 after a graceful shutdown (SIGINT, SIGTERM), 1 if the server cannot
+start, 2 for a bad argument.";
+
+/// An RFC 6455 WebSocket server (std::net; worker threads, each an event loop).
+#[derive(Parser, Debug)]
+#[command(name = "wisp-server", version, after_help = AFTER_HELP)]
+struct Args {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr,
+          default_value_t = Config::default().listen)]
+    listen: String,
+
+    /// Files served under GET /
+    #[arg(long, value_name = "DIR", default_value_t = Config::default().web.display().to_string())]
+    web: String,
+
+    /// Largest message, e.g. 64MiB, 16KiB, 100
+    #[arg(long, value_name = "SIZE", value_parser = size,
+          default_value_t = Size(Config::default().max_message_size))]
+    max_message_size: Size,
+
+    /// Largest frame (at most the message size)
+    #[arg(long, value_name = "SIZE", value_parser = size,
+          default_value_t = Size(Config::default().max_frame_size))]
+    max_frame_size: Size,
+
+    /// Connections at once, handshakes included; more get HTTP 503. At most the
+    /// open-file limit less 64 (listener, poller, files)
+    #[arg(long, value_name = "N", value_parser = count,
+          default_value_t = max_connections_allowed())]
+    max_connections: usize,
+
+    /// Worker threads, each an event loop over its share of the connections
+    #[arg(long, value_name = "N", value_parser = count,
+          default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
+    workers: usize,
+
+    /// Time for the whole request head, e.g. 10s, 500ms, 2m
+    #[arg(long, value_name = "DUR", value_parser = duration,
+          default_value_t = Dur(Config::default().handshake_timeout))]
+    handshake_timeout: Dur,
+
+    /// Ping a peer silent this long
+    #[arg(long, value_name = "DUR", value_parser = duration,
+          default_value_t = Dur(Config::default().ping_interval))]
+    ping_interval: Dur,
+
+    /// Drop a peer that completes no frame (pongs count) this long
+    #[arg(long, value_name = "DUR", value_parser = duration,
+          default_value_t = Dur(Config::default().idle_timeout))]
+    idle_timeout: Dur,
+
+    /// Allowed Origin (repeatable; list `null` to allow file:// pages) [default: any origin]
+    #[arg(long = "origin", value_name = "URL")]
+    origins: Vec<String>,
+
+    /// A subprotocol the server speaks (repeatable) [default: none]
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    subprotocols: Vec<String>,
+}
+
+/// File descriptors kept for the listener, the pollers and their wakers, files being
+/// served and the log: the rest is for connections.
+pub const RESERVED_FDS: u64 = 64;
+
+/// The open-file limit the server runs with (set once by `main`, after raising it).
+static FD_LIMIT: OnceLock<u64> = OnceLock::new();
+
+/// Sets the open-file limit that `--max-connections` is checked against.
+pub fn set_fd_limit(limit: u64) {
+    let _ = FD_LIMIT.set(limit);
+}
+
+/// The most connections the open-file limit allows (the default).
+fn max_connections_allowed() -> usize {
+    let limit = FD_LIMIT
+        .get()
+        .copied()
+        .unwrap_or(RESERVED_FDS + Config::default().max_connections as u64);
+    usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
+}
+
+/// What the command line asks for.
+pub enum Parsed {
+    /// Serve with this configuration.
+    Run(Box<Config>),
+    /// Print this (`--help`, `--version`) and exit 0.
+    Print(String),
+}
+
+/// Parses the whole command line (program name first). A bad argument is one line,
+/// without the `error: ` prefix, for `wisp-server: {line}`.
+pub fn parse<I, T>(args: I) -> Result<Parsed, String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return Ok(Parsed::Print(e.render().to_string()));
+        }
+        Err(e) => return Err(one_line(&e)),
+    };
+    let mut c = Config {
+        listen: args.listen,
+        web: PathBuf::from(args.web),
+        max_message_size: args.max_message_size.0,
+        max_frame_size: args.max_frame_size.0,
+        max_connections: args.max_connections,
+        workers: args.workers,
+        handshake_timeout: args.handshake_timeout.0,
+        ping_interval: args.ping_interval.0,
+        idle_timeout: args.idle_timeout.0,
+        origins: args.origins,
+        subprotocols: args.subprotocols,
+        ..Config::default()
+    };
+    c.max_frame_size = c.max_frame_size.min(c.max_message_size);
+    let allowed = max_connections_allowed();
+    if c.max_connections > allowed {
+        return Err(format!(
+            "--max-connections {} is more than the open-file limit allows: {allowed} \
+             ({} less {RESERVED_FDS} kept for the server; raise `ulimit -n` first)",
+            c.max_connections,
+            allowed as u64 + RESERVED_FDS
+        ));
+    }
+    Ok(Parsed::Run(Box::new(c)))
+}
+
+/// clap's error as one line: its first paragraph, without `error: `, plus a pointer
+/// to `--help`.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    let first = first.strip_prefix("error: ").unwrap_or(&first);
+    format!("{first} (see --help)")
+}
+
+/// A size in bytes, shown with the largest binary unit that divides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Size(u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+            if self.0 != 0 && self.0 % (1 << shift) == 0 {
+                return write!(f, "{}{unit}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A duration, shown in hours, seconds or milliseconds: the largest that divides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dur(Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        match ms {
+            _ if ms % 3_600_000 == 0 && ms > 0 => write!(f, "{}h", ms / 3_600_000),
+            _ if ms % 1_000 == 0 => write!(f, "{}s", ms / 1_000),
+            _ => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+/// Splits `64MiB` into `(64, "MiB")`.
+fn number_and_unit(s: &str) -> Option<(u64, &str)> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    Some((num.parse().ok()?, unit.trim()))
+}
+
+/// A size: a number with an optional unit `B`, `KiB`, `MiB`, `GiB` (powers of 1024)
+/// or `KB`, `MB`, `GB` (powers of 1000), case-insensitive.
+fn size(s: &str) -> Result<Size, String> {
+    let (n, unit) =
+        number_and_unit(s).ok_or_else(|| "expected e.g. 64MiB, 16KiB, 100".to_string())?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(format!("unknown unit {unit:?} (use B, KiB, MiB, GiB)")),
+    };
+    match n.checked_mul(mult) {
+        Some(0) => Err("must be more than 0".into()),
+        Some(v) => Ok(Size(v)),
+        None => Err("too large".into()),
+    }
+}
+
+/// A duration: a number with a unit `ms`, `s`, `m` or `h` (a bare number is seconds);
+/// more than zero.
+fn duration(s: &str) -> Result<Dur, String> {
+    let (n, unit) = number_and_unit(s).ok_or_else(|| "expected e.g. 10s, 500ms, 2m".to_string())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1_000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("unknown unit {unit:?} (use ms, s, m, h)")),
+    };
+    match ms {
+        Some(0) => Err("must be more than 0".into()),
+        Some(ms) => Ok(Dur(Duration::from_millis(ms))),
+        None => Err("too large".into()),
+    }
+}
+
+/// A count of at least 1.
+fn count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+/// An address the OS can resolve to a socket address (`127.0.0.1:9001`,
+/// `[::1]:9001`, `localhost:9001`); binding it is tried later (exit 1 if that fails).
+fn listen_addr(s: &str) -> Result<String, String> {
+    match s.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => Ok(s.to_string()),
+        Ok(None) => Err("resolves to no address".into()),
+        Err(e) => Err(format!("expected HOST:PORT, e.g. 127.0.0.1:9001 ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        let all = std::iter::once("wisp-server").chain(args.iter().copied());
+        match parse(all)? {
+            Parsed::Run(c) => Ok(*c),
+            Parsed::Print(t) => Err(format!("printed {t}")),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_library_defaults() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.max_connections, max_connections_allowed());
+        assert!(c.workers >= 1);
+        let d = Config::default();
+        assert_eq!(
+            Config {
+                max_connections: d.max_connections,
+                workers: d.workers,
+                ..c
+            },
+            d
+        );
+    }
+
+    #[test]
+    fn more_connections_than_file_descriptors_is_refused() {
+        let too_many = (max_connections_allowed() + 1).to_string();
+        let e = run(&["--max-connections", &too_many]).unwrap_err();
+        assert!(e.contains("open-file limit"), "{e}");
+    }
+
+    #[test]
+    fn values_inline_or_separate() {
+        let c = run(&[
+            "--listen=127.0.0.1:0",
+            "--origin",
+            "null",
+            "--max-message-size=1MiB",
+            "--max-frame-size",
+            "4MiB",
+            "--ping-interval=500ms",
+        ])
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0");
+        assert_eq!(c.origins, ["null"]);
+        assert_eq!(c.max_message_size, 1 << 20);
+        // A frame cannot be larger than a message.
+        assert_eq!(c.max_frame_size, 1 << 20);
+        assert_eq!(c.ping_interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bad_values_are_one_line() {
+        for bad in [
+            &["--max-message-size", "lots"][..],
+            &["--max-frame-size", "12parsecs"],
+            &["--handshake-timeout", "soon"],
+            &["--idle-timeout", "0s"],
+            &["--max-connections", "0"],
+            &["--listen", "nonsense"],
+            &["--listen"],
+            &["--frobnicate"],
+        ] {
+            let e = run(bad).unwrap_err();
+            assert_eq!(e.lines().count(), 1, "{bad:?}: {e}");
+            assert!(e.ends_with("(see --help)"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(size("64MiB"), Ok(Size(64 << 20)));
+        assert_eq!(size("16kib"), Ok(Size(16 << 10)));
+        assert_eq!(size("100"), Ok(Size(100)));
+        assert_eq!(size("2MB"), Ok(Size(2_000_000)));
+        assert!(size("12 parsecs").is_err());
+        assert!(size("99999999999999GiB").is_err());
+        assert_eq!(duration("10s"), Ok(Dur(Duration::from_secs(10))));
+        assert_eq!(duration("500ms"), Ok(Dur(Duration::from_millis(500))));
+        assert_eq!(duration("2m"), Ok(Dur(Duration::from_secs(120))));
+        assert!(duration("soon").is_err());
+        assert_eq!(Size(64 << 20).to_string(), "64MiB");
+        assert_eq!(Size(1000).to_string(), "1000");
+        assert_eq!(Dur(Duration::from_secs(90)).to_string(), "90s");
+        assert_eq!(Dur(Duration::from_secs(7200)).to_string(), "2h");
+        assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
+    }
+
+    #[test]
+    fn help_and_version_are_printed() {
+        let Ok(Parsed::Print(help)) = parse(["wisp-server", "--help"]) else {
+            panic!("--help")
+        };
+        assert!(help.contains("[default: 64MiB]"), "{help}");
+        let Ok(Parsed::Print(v)) = parse(["wisp-server", "-V"]) else {
+            panic!("-V")
+        };
+        assert_eq!(
+            v.trim(),
+            format!("wisp-server {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

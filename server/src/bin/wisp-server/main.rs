@@ -1,0 +1,92 @@
+//! The `wisp-server` binary: see `wisp-server --help`.
+
+mod cli;
+mod signal;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use log::{info, warn};
+use wisp_server::Server;
+
+fn main() {
+    std::process::exit(run());
+}
+
+/// Parses the command line, serves until SIGINT or SIGTERM, and returns the exit
+/// status: 0 after a graceful shutdown (or `--help`, `--version`), 2 for a bad
+/// argument, 1 when the server cannot start.
+fn run() -> i32 {
+    // Each connection is a file descriptor: take all the process may have, before the
+    // command line is checked against it.
+    let limits = signal::raise_fd_limit();
+    if let Ok(l) = &limits {
+        cli::set_fd_limit(l.soft);
+    }
+    let config = match cli::parse(std::env::args_os()) {
+        Ok(cli::Parsed::Run(c)) => *c,
+        Ok(cli::Parsed::Print(text)) => {
+            print!("{text}");
+            return 0;
+        }
+        Err(line) => {
+            eprintln!("wisp-server: {line}");
+            return 2;
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    if let Err(e) = signal::install() {
+        eprintln!("wisp-server: cannot install signal handlers: {e}");
+        return 1;
+    }
+    match limits {
+        Ok(l) => info!(
+            "open files: soft limit {} (was {}), hard limit {}; up to {} connections",
+            l.soft, l.was, l.hard, config.max_connections
+        ),
+        Err(e) => warn!("cannot raise the open file limit: {e}"),
+    }
+    let server = match Server::bind(config.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wisp-server: cannot listen on {}: {e}", config.listen);
+            return 1;
+        }
+    };
+    let handle = server.shutdown_handle();
+    let watcher = std::thread::Builder::new()
+        .name("signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            if signal::received() {
+                info!("signal received: shutting down gracefully");
+                handle.shutdown();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        });
+    if let Err(e) = watcher {
+        eprintln!("wisp-server: cannot start the signal watcher: {e}");
+        return 1;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{}/", server.local_addr());
+    let _ = out.flush();
+    drop(out);
+    info!(
+        "serving {} (web root {}), max {} connections, {} worker(s)",
+        server.local_addr(),
+        config.web.display(),
+        config.max_connections,
+        config.workers
+    );
+    match server.run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("wisp-server: {e}");
+            1
+        }
+    }
+}

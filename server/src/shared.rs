@@ -1,0 +1,78 @@
+//! What the acceptor and the workers share: the configuration, the connection counts,
+//! the shutdown flag, the routes and the `/chat` room.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use log::warn;
+
+use crate::config::Config;
+use crate::routes::{HandlerFactory, Room};
+use crate::wake::{Admit, Inbox};
+use crate::watch::Registry;
+
+/// Connections over the limit being answered 503 at once, at most; more are dropped.
+const MAX_REFUSING: usize = 64;
+
+/// What the acceptor and the workers share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) local_addr: SocketAddr,
+    /// Connections being served (handshakes included), against `max_connections`.
+    pub(crate) active: AtomicUsize,
+    /// Connections being answered 503.
+    pub(crate) refusing: AtomicUsize,
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) shutdown_at: OnceLock<Instant>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) room: Arc<Room>,
+    /// The `/inspect` connections that `/inspect?watch=ID` can watch.
+    pub(crate) watch: Registry,
+    pub(crate) custom: Mutex<HashMap<String, HandlerFactory>>,
+    pub(crate) inboxes: Vec<Arc<Inbox>>,
+}
+
+impl Shared {
+    pub(crate) fn stopping(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn shutdown_deadline(&self) -> Instant {
+        *self.shutdown_at.get_or_init(Instant::now) + self.config.shutdown_grace
+    }
+}
+
+/// Counts a new connection in, or marks it to be refused (503), or drops it when even
+/// the refusals are at their limit.
+pub(crate) fn admit(shared: &Shared, stream: &TcpStream) -> Option<Admit> {
+    let max = shared.config.max_connections;
+    if shared.active.fetch_add(1, Ordering::AcqRel) < max {
+        return Some(Admit::Serve);
+    }
+    shared.active.fetch_sub(1, Ordering::AcqRel);
+    let peer = fmt_peer(stream.peer_addr().ok());
+    if shared.refusing.fetch_add(1, Ordering::AcqRel) < MAX_REFUSING {
+        warn!("{peer} refused: {max} connections already (503)");
+        Some(Admit::Refuse)
+    } else {
+        shared.refusing.fetch_sub(1, Ordering::AcqRel);
+        warn!("{peer} dropped: over the connection limit");
+        None
+    }
+}
+
+/// Undoes [`admit`]'s count for a connection that never reached a worker.
+pub(crate) fn release(shared: &Shared, admit: &Admit) {
+    match admit {
+        Admit::Serve => shared.active.fetch_sub(1, Ordering::AcqRel),
+        Admit::Refuse => shared.refusing.fetch_sub(1, Ordering::AcqRel),
+    };
+}
+
+/// A peer address for the log (`?` when the OS no longer knows it).
+pub(crate) fn fmt_peer(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "?".to_string(), |p| p.to_string())
+}

@@ -1,0 +1,271 @@
+// Wisp demo page, panel 1: the composer. Builds one frame from its header bits and a
+// payload, draws it, and splits a message into a sequence of fragments (§5.4).
+"use strict";
+
+(() => {
+  const {
+    $, el, rfcLink, rfcQuote, quoteReason, hex, parseHex, randomBytes, encoder, showPayload, opName, opHex,
+    closeName, RFC_EXAMPLES, narrow, renderDiagram, renderBytes, renderFieldTable, renderMasking,
+  } = Wisp;
+  let W = null;
+
+  let randomKey = randomBytes(4);
+
+  function composerPayload() {
+    const text = $("#c-payload").value;
+    switch ($("#c-payload-kind").value) {
+      case "hex": return parseHex(text);
+      case "zeros": {
+        const n = Number(text.trim());
+        if (!Number.isInteger(n) || n < 0 || n > 1 << 20) throw new Error("type a number of bytes from 0 to 1048576");
+        return new Uint8Array(n);
+      }
+      default: return encoder.encode(text);
+    }
+  }
+
+  function composerKey() {
+    const mode = $('input[name="c-mask"]:checked').value;
+    if (mode === "none") return null;
+    if (mode === "random") return randomKey;
+    const key = parseHex($("#c-key").value);
+    if (key.length !== 4) throw new Error(`the masking key is 4 bytes; ${key.length} typed`);
+    return key;
+  }
+
+  function renderComposer() {
+    const errorBox = $("#c-error");
+    $("#c-key").disabled = $('input[name="c-mask"]:checked').value !== "typed";
+    let payload, key, wire;
+    try {
+      payload = composerPayload();
+      key = composerKey();
+      const rsv = ($("#c-rsv1").checked ? 4 : 0) | ($("#c-rsv2").checked ? 2 : 0) | ($("#c-rsv3").checked ? 1 : 0);
+      wire = W.encodeFrame(Number($("#c-opcode").value), $("#c-fin").checked, rsv, payload, key ?? undefined);
+    } catch (e) {
+      errorBox.textContent = `Cannot encode: ${e.message}`;
+      errorBox.hidden = false;
+      $("#c-out").classList.add("stale");
+      return;
+    }
+    errorBox.hidden = true;
+    $("#c-out").classList.remove("stale");
+    const frame = W.decodeFrame(wire);
+    const out = $("#c-out");
+    out.dataset.hex = hex(wire.subarray(0, 64));
+    out.dataset.length = String(wire.length);
+    renderDiagram($("#c-diagram"), wire, frame);
+    renderBytes($("#c-bytes"), wire, frame);
+    renderFieldTable($("#c-fields tbody"), frame);
+    renderMasking($("#c-masking"), payload, key, frame.payload);
+    renderVerdict(wire, frame);
+    composed = { wire, frame };
+    renderSequence(payload, key);
+  }
+  let composed = null;
+
+  /** Would a receiver accept this frame? The codec's own decoder answers. */
+  function renderVerdict(wire, frame) {
+    let box = $("#c-verdict");
+    if (!box) {
+      box = el("div", { id: "c-verdict", class: "verdict", "aria-live": "polite" });
+      $("#c-out").prepend(box);
+    }
+    box.replaceChildren();
+    const preset = RFC_EXAMPLES.find((p) => p.id === $("#c-preset").value);
+    if (preset) {
+      const expect = preset.wire ?? preset.wireHead;
+      const got = hex(wire.subarray(0, parseHex(expect).length));
+      const same = got === expect && (!preset.wire || wire.length === parseHex(expect).length);
+      box.append(el("p", { class: same ? "ok" : "bad", id: "c-rfc-check" },
+        same ? "✓ Byte for byte the frame printed in " : "✗ Differs from the frame printed in ",
+        rfcLink("5.7"), `: ${expect}${preset.wire ? "" : " …"}`));
+    }
+    const role = frame.masked ? "server" : "client";
+    const dec = new W.StepDecoder(role);
+    const limit = Math.min(wire.length, 16384);
+    let message = null;
+    try {
+      for (let i = 0; i < limit; i++) {
+        const r = dec.push(wire[i]);
+        if (r.message) message = r.message;
+      }
+      const who = role === "server" ? "A server" : "A client";
+      const kind = frame.isControl ? "control frame" : "message";
+      let what = message ? `accepts it: a complete ${message.type} ${kind}` : "accepts it and waits for the next fragment";
+      if (frame.opcode === 0 && !message) what = "accepts it as a continuation (after a first fragment)";
+      if (limit < wire.length) what = `accepts its header and its first ${limit.toLocaleString("en")} bytes (the page checks no further)`;
+      box.append(el("p", { class: "ok" }, `✓ ${who} receiving this frame ${what}.`));
+      dec.free();
+    } catch (e) {
+      dec.free();
+      const note = frame.opcode === 0 && e.kind === "UnexpectedContinuation"
+        ? " On its own, that is: after a first fragment (FIN = 0) it continues the message." : "";
+      box.append(el("p", { class: "bad" },
+        `✗ A ${role} receiving this frame fails the connection with close ${e.closeCode} (${closeName(e.closeCode)}): ${e.message}. `,
+        quoteReason(e.rfcReason), note));
+    }
+  }
+
+  function applyPreset(p) {
+    $("#c-payload").value = p.payload;
+    $("#c-payload-kind").value = p.kind;
+    $("#c-opcode").value = String(p.opcode);
+    $("#c-fin").checked = p.fin;
+    for (const id of ["#c-rsv1", "#c-rsv2", "#c-rsv3"]) $(id).checked = false;
+    if (p.mask === "none") $('input[name="c-mask"][value="none"]').checked = true;
+    else {
+      $('input[name="c-mask"][value="typed"]').checked = true;
+      $("#c-key").value = p.mask;
+    }
+  }
+
+  // ---- a fragmented message (§5.4)
+
+  /** "3, 9" -> [3, 9]: strictly increasing offsets inside a payload of `n` bytes. */
+  function splitPoints(text, n) {
+    const parts = text.split(/[\s,;]+/).filter(Boolean);
+    const points = parts.map(Number);
+    if (points.some((p) => !Number.isInteger(p) || p < 0 || p > n)) {
+      throw new Error(`split points are byte offsets from 0 to ${n}`);
+    }
+    if (points.some((p, i) => i > 0 && p <= points[i - 1])) throw new Error("split points go up, each once");
+    return points;
+  }
+
+  /**
+   * The frames of a message split at `points`: the first with the message's opcode and
+   * FIN = 0, continuations (opcode 0), FIN = 1 on the last; with `ping`, a ping between
+   * each two. Each frame gets a fresh random key, or the typed one, or none.
+   */
+  function fragmentFrames(opcode, payload, points, key, ping) {
+    const edges = [0, ...points, payload.length];
+    const mask = () => key === "random" ? randomBytes(4) : key ?? undefined;
+    const frames = [];
+    for (let i = 0; i + 1 < edges.length; i++) {
+      if (i > 0 && ping) {
+        const data = encoder.encode(`between ${i} and ${i + 1}`);
+        frames.push({ role: "ping", bytes: W.encodeFrame(9, true, 0, data, mask()) });
+      }
+      const last = i + 2 === edges.length;
+      const piece = payload.subarray(edges[i], edges[i + 1]);
+      const role = i === 0 ? "first" : last ? "last" : "middle";
+      frames.push({ role, bytes: W.encodeFrame(i === 0 ? opcode : 0, last, 0, piece, mask()) });
+    }
+    return frames;
+  }
+
+  const SEQ_ROLES = {
+    first: "first fragment: the message's opcode, FIN = 0",
+    middle: "continuation: opcode 0x0, FIN = 0",
+    last: "last fragment: opcode 0x0, FIN = 1 ends the message",
+    ping: "a ping between fragments: a control frame, not part of the message",
+  };
+
+  function renderSequence(payload, key) {
+    const box = $("#c-seq");
+    const list = $("#c-seq-list");
+    const err = $("#c-seq-error");
+    const text = $("#c-split").value.trim();
+    list.replaceChildren();
+    err.replaceChildren();
+    sequence = null;
+    box.hidden = text === "";
+    if (box.hidden) return;
+    const opcode = Number($("#c-opcode").value);
+    const problem = (...nodes) => {
+      err.append(...nodes);
+      $("#c-seq-step").disabled = true;
+    };
+    if (opcode >= 8) {
+      return problem("A control frame cannot be split: ",
+        rfcQuote("5.5", "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."));
+    }
+    if (opcode === 0) {
+      return problem("Pick Text or Binary: the first fragment carries the message's opcode; only the ones after it are continuations (opcode 0).");
+    }
+    let points;
+    try {
+      points = splitPoints(text, payload.length);
+    } catch (e) {
+      return problem(`Cannot split: ${e.message}.`);
+    }
+    const mode = $('input[name="c-mask"]:checked').value;
+    const frames = fragmentFrames(opcode, payload, points, mode === "random" ? "random" : key, $("#c-frag-ping").checked);
+    for (const f of frames) {
+      const d = W.decodeFrame(f.bytes);
+      list.append(el("li", { "data-role": f.role, "data-opcode": d.opcode, "data-fin": d.fin ? "1" : "0" },
+        el("strong", { text: `${opHex(d.opcode)} ${opName(d.opcode)}, FIN = ${d.fin ? 1 : 0}` }),
+        ` (${SEQ_ROLES[f.role]}): ${showPayload(d.unmasked, 40)}`,
+        el("br"), el("code", { class: "mono", text: hex(f.bytes.subarray(0, 48)) + (f.bytes.length > 48 ? " …" : "") })));
+    }
+    const all = new Uint8Array(frames.reduce((n, f) => n + f.bytes.length, 0));
+    frames.reduce((at, f) => (all.set(f.bytes, at), at + f.bytes.length), 0);
+    sequence = { bytes: all, role: mode === "none" ? "client" : "server" };
+    box.dataset.frames = String(frames.length);
+    box.dataset.hex = hex(all.subarray(0, 256));
+    $("#c-seq-note").textContent = mode === "typed"
+      ? "Every frame here uses the typed key; a real client draws a new key for each frame (§10.3)."
+      : mode === "random" ? "Each frame has its own random key, as a client's must (§10.3)." : "Unmasked: as a server sends them.";
+    $("#c-seq-step").disabled = false;
+  }
+  let sequence = null;
+
+  /** Shows a frame from elsewhere (a live frame) in the composer's frame view. */
+  function show(bytes) {
+    const f = W.decodeFrame(bytes);
+    if (!f) return;
+    $("#c-preset").value = "";
+    $("#c-opcode").value = String(f.opcode);
+    $("#c-fin").checked = f.fin;
+    $("#c-rsv1").checked = (f.rsv & 4) !== 0;
+    $("#c-rsv2").checked = (f.rsv & 2) !== 0;
+    $("#c-rsv3").checked = (f.rsv & 1) !== 0;
+    $("#c-payload-kind").value = "hex";
+    $("#c-payload").value = hex(f.unmasked);
+    $("#c-split").value = "";
+    if (f.masked) {
+      $('input[name="c-mask"][value="typed"]').checked = true;
+      $("#c-key").value = hex(f.maskKey);
+    } else {
+      $('input[name="c-mask"][value="none"]').checked = true;
+    }
+    renderComposer();
+    $("#composer").scrollIntoView();
+    $("#c-opcode").focus();
+  }
+
+  function initComposer() {
+    W = Wisp.codec;
+    $("#c-seq-step").addEventListener("click", () => {
+      if (sequence) Wisp.stepper.load(hex(sequence.bytes), sequence.role, "#s-all");
+    });
+    const sel = $("#c-preset");
+    for (const p of RFC_EXAMPLES) sel.append(el("option", { value: p.id, text: p.name }));
+    sel.addEventListener("change", () => {
+      const p = RFC_EXAMPLES.find((x) => x.id === sel.value);
+      if (p) applyPreset(p);
+      renderComposer();
+    });
+    const form = $("#compose-form");
+    form.addEventListener("submit", (e) => e.preventDefault());
+    form.addEventListener("input", (e) => {
+      if (e.target !== sel && sel.value) {
+        // Edited away from the example: it is no longer that example.
+        sel.value = "";
+      }
+      renderComposer();
+    });
+    $("#c-newkey").addEventListener("click", () => {
+      randomKey = randomBytes(4);
+      $('input[name="c-mask"][value="random"]').checked = true;
+      renderComposer();
+    });
+    narrow.addEventListener("change", () => {
+      if (composed) renderDiagram($("#c-diagram"), composed.wire, composed.frame);
+    });
+    renderComposer();
+  }
+
+  Wisp.composer = { init: initComposer, show };
+})();

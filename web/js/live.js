@@ -1,0 +1,464 @@
+// Wisp demo page, panel 2: a real connection to wisp-server's /inspect. Each message
+// the page sends is predicted, then compared with the bytes the server reports; a second
+// socket, /inspect?watch=ID, feeds the timeline (timeline.js) with every frame of the
+// connection, its closing handshake and the end of TCP included. The scenario buttons
+// ask the server for fragments, pings and a close (command messages, see
+// server/src/routes.rs).
+"use strict";
+
+(() => {
+  const {
+    $, el, rfcLink, hex, parseHex, encoder, showPayload, opName, closeName, closeText, randomBytes,
+    wireView, setStatus,
+  } = Wisp;
+  let W = null;
+
+  /** The live connection: its socket, what it is, and how it is ending. */
+  let conn = null; // {sock, url, path, opened, reporting, closing: {code, reason} | null}
+  let watcher = null;
+  let exchangeCount = 0;
+  const pendingEchoes = []; // {key, x}: messages sent whose echo is still to come
+  const awaitingIn = []; // exchanges waiting for the report of the frame the server received
+  const awaitingOut = []; // ... and of the frame the server sent back
+  const liveFrames = []; // {label, hex, role}: the stepper's presets
+  const MAX_LIVE_FRAMES = 40;
+
+  function defaultUrl() {
+    if (location.protocol === "http:" || location.protocol === "https:") {
+      return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/inspect`;
+    }
+    return "ws://127.0.0.1:9001/inspect";
+  }
+
+  function buttons(state) {
+    const open = state === "open";
+    $("#l-send").disabled = !open;
+    $$scenario().forEach((b) => { b.disabled = !open; });
+    $("#l-connect").disabled = state === "connecting";
+    $("#l-disconnect").disabled = !open;
+  }
+  const $$scenario = () => Array.from(document.querySelectorAll("#live-scenarios button"));
+
+  function forgetPending(why) {
+    for (const x of new Set([...awaitingIn, ...awaitingOut])) {
+      for (const col of x.card.querySelectorAll(".col.wire-in, .col.wire-out")) {
+        const waiting = col.querySelector(".note.waiting");
+        if (waiting) waiting.textContent = why;
+      }
+    }
+    pendingEchoes.length = 0;
+    awaitingIn.length = 0;
+    awaitingOut.length = 0;
+  }
+
+  function connect() {
+    const url = $("#l-url").value.trim();
+    const status = $("#l-status");
+    if (conn) {
+      // A new conversation: the old socket closes quietly, its events are ignored.
+      const old = conn.sock;
+      conn = null;
+      if (old.readyState <= WebSocket.OPEN) old.close(1000, "reconnecting");
+    }
+    closeWatcher();
+    forgetPending("no report: the page connected again");
+    let sock;
+    try {
+      sock = new WebSocket(url);
+    } catch (e) {
+      setStatus(status, "error", `Not a WebSocket URL: ${e.message}`);
+      handshakeNote(`No handshake: ${url} is not a WebSocket URL.`);
+      return;
+    }
+    const path = new URL(sock.url).pathname;
+    const c = { sock, url, path, opened: false, reporting: path === "/inspect", closing: null };
+    conn = c;
+    sock.binaryType = "arraybuffer";
+    setStatus(status, "connecting", `Connecting to ${url} …`);
+    handshakeNote("Connecting: the opening handshake shows here once the server reports it.");
+    Wisp.timeline.reset(c.reporting ? "Waiting for the server's report of this connection…"
+      : `No timeline: ${path} reports no frames (only /inspect does).`);
+    buttons("connecting");
+    sock.onopen = () => {
+      if (conn !== c) return;
+      c.opened = true;
+      setStatus(status, "open", c.reporting
+        ? `Connected to ${url}. Send a message: each one shows the frames that really crossed the socket.`
+        : `Connected to ${url}. This route sends no frame reports (only /inspect does): messages show their echo only.`);
+      buttons("open");
+      if (!c.reporting) renderHandshake(null);
+    };
+    sock.onmessage = (ev) => { if (conn === c) onLiveMessage(ev.data); };
+    sock.onerror = () => { /* the close event that follows says what happened */ };
+    sock.onclose = (ev) => {
+      if (conn !== c) return;
+      buttons("closed");
+      forgetPending("no report: the connection closed first");
+      if (!c.opened) {
+        setStatus(status, "error", `Could not connect to ${url}. Is wisp-server running? Start it with scripts/demo.sh `
+          + "(wisp-server --listen 127.0.0.1:9001 --web web/), then press Connect. The composer, stepper and broken frames work without it.");
+        handshakeNote(`No handshake: the connection to ${url} failed.`);
+        return;
+      }
+      const theirs = ev.code === 1005 ? "a close frame without a status code"
+        : ev.code === 1006 ? "no close frame at all (code 1006: the connection dropped)"
+          : `close ${closeText(ev.code, ev.reason)}`;
+      const text = c.closing
+        ? `Closed. The page sent close ${closeText(c.closing.code, c.closing.reason)}; the server answered with ${theirs}.`
+        : `The server closed the connection with ${theirs}${ev.wasClean ? "; the browser answered with its own close frame" : ""}.`;
+      setStatus(status, "closed", `${text} The timeline shows both close frames and the end of TCP.`);
+    };
+  }
+
+  /** Starts the closing handshake with the code and reason of the form (§7.1.2). */
+  function disconnect() {
+    if (!conn || conn.sock.readyState !== WebSocket.OPEN) return;
+    const code = Number($("#l-close-code").value);
+    const reason = $("#l-close-reason").value;
+    try {
+      conn.sock.close(code, reason);
+    } catch (e) {
+      setStatus($("#l-status"), "error", `The browser refused to close with code ${$("#l-close-code").value}: ${e.message} `
+        + "A script may send only 1000 or 3000-4999 (§7.4.2); the codes 1001-2999 are for endpoints themselves.");
+      return;
+    }
+    conn.closing = { code, reason };
+    buttons("closing");
+    setStatus($("#l-status"), "closing",
+      `Close ${closeText(code, reason)} sent. Waiting for the server's close frame (§5.5.1) …`);
+  }
+
+  function sendLive() {
+    if (!conn || conn.sock.readyState !== WebSocket.OPEN) return;
+    const text = $("#l-message").value;
+    const binary = $("#l-binary").checked;
+    const payload = encoder.encode(text);
+    const opcode = binary ? 2 : 1;
+    exchangeCount += 1;
+    const x = newExchange(exchangeCount, payload, opcode);
+    pendingEchoes.push({ key: binary ? `bin:${hex(payload)}` : `text:${text}`, x });
+    if (conn.reporting) {
+      awaitingIn.push(x);
+      awaitingOut.push(x);
+    }
+    conn.sock.send(binary ? payload : text);
+  }
+
+  /** Sends a command message: the server runs a scenario (server/src/routes.rs). */
+  function command(c) {
+    if (!conn || conn.sock.readyState !== WebSocket.OPEN) return;
+    if (!conn.reporting) {
+      $("#l-scenario-result").textContent = `Only /inspect runs scenarios; this is ${conn.path}.`;
+      return;
+    }
+    conn.sock.send(JSON.stringify(c));
+  }
+
+  function newExchange(n, payload, opcode) {
+    // The prediction: every header bit is known; the key is the browser's choice.
+    const withZeroKey = W.encodeFrame(opcode, true, 0, payload, new Uint8Array(4));
+    const frame = W.decodeFrame(withZeroKey);
+    const head = hex(withZeroKey.subarray(0, frame.headerLen - 4));
+    const predicted = el("div", { class: "col predicted" },
+      el("h4", { text: "The page's prediction" }),
+      el("p", { class: "mono wire" }, head, " ", el("span", { class: "unknown", text: "?? ?? ?? ??" }),
+        " ", el("span", { class: "unknown", text: payload.length ? `(${payload.length} bytes: payload XOR key)` : "" })),
+      el("p", { class: "note" }, `FIN=1, ${opName(opcode)}, MASK=1, length ${payload.length}: all known before sending. `
+        + "The masking key is not: the browser draws a fresh one for every frame (§5.3, §10.3), "
+        + "so no script can choose the bytes on the wire."));
+    const waiting = conn.reporting ? "waiting for the server's report…"
+      : `no report: ${conn.path} does not report frames (only /inspect does)`;
+    const card = el("article", { class: "exchange", "data-n": n, "data-opcode": opcode },
+      el("h3", {}, `Message ${n}: `, el("span", { class: "mono", text: showPayload(payload, 60) }), ` (${opName(opcode).toLowerCase()}, ${payload.length} bytes)`),
+      el("div", { class: "cols" },
+        predicted,
+        el("div", { class: "col wire-in", "data-dir": "in" }, el("h4", { text: "Browser → server: the bytes the server received" }), el("p", { class: "note waiting", text: waiting })),
+        el("div", { class: "col wire-out", "data-dir": "out" }, el("h4", { text: "Server → browser: the bytes the server sent" }), el("p", { class: "note waiting", text: waiting }))),
+      el("ul", { class: "verdicts" }));
+    const x = { n, card, payload, opcode };
+    $("#l-exchanges").prepend(card);
+    return x;
+  }
+
+  function onLiveMessage(data) {
+    const binary = typeof data !== "string";
+    const bytes = binary ? new Uint8Array(data) : encoder.encode(data);
+    const key = binary ? `bin:${hex(bytes)}` : `text:${data}`;
+    const i = pendingEchoes.findIndex((p) => p.key === key);
+    if (i >= 0) {
+      markEcho(pendingEchoes.splice(i, 1)[0].x, bytes, binary);
+      return;
+    }
+    let report = null;
+    if (!binary && conn.reporting) {
+      try {
+        report = JSON.parse(data);
+      } catch (_) { /* a plain message */ }
+    }
+    switch (report && report.type) {
+      case "frame": if (typeof report.hex === "string") onFrameReport(report); return;
+      case "handshake": onHandshake(report); return;
+      case "scenario": case "error": onScenario(report); return;
+      default: received(bytes, binary);
+    }
+  }
+
+  /** A message that is neither an echo nor a report: a scenario's reassembled message, say. */
+  function received(bytes, binary) {
+    const list = $("#l-received");
+    list.hidden = false;
+    list.append(el("li", { "data-binary": binary ? "1" : "0" },
+      `The page received one ${binary ? "binary" : "text"} message of ${bytes.length} bytes: `,
+      el("span", { class: "mono", text: showPayload(bytes, 120) }),
+      " (the browser joined its fragments, if any: the page never sees them, §5.4)."));
+  }
+
+  function onHandshake(report) {
+    renderHandshake(report);
+    if (typeof report.id === "number") openWatcher(report.id);
+  }
+
+  function onScenario(report) {
+    const box = $("#l-scenario-result");
+    box.replaceChildren();
+    if (report.type === "error") {
+      box.append(el("p", { class: "bad", text: `The server refused the command: ${report.error}` }));
+      return;
+    }
+    box.append(el("p", {}, el("strong", { text: `Scenario “${report.name}”: ` }), report.does, "."));
+  }
+
+  // ---- the watcher: every report of the connection, after its close too
+
+  function openWatcher(id) {
+    closeWatcher();
+    const url = new URL(conn.sock.url);
+    url.search = `?watch=${id}`;
+    const sock = new WebSocket(url.href);
+    watcher = sock;
+    Wisp.timeline.reset(`Connection #${id}: opening the watcher ${url.pathname}${url.search} …`);
+    sock.onmessage = (ev) => {
+      if (watcher !== sock || typeof ev.data !== "string") return;
+      let r;
+      try {
+        r = JSON.parse(ev.data);
+      } catch (_) {
+        return;
+      }
+      Wisp.timeline.add(r);
+    };
+    sock.onclose = (ev) => {
+      if (watcher !== sock) return;
+      watcher = null;
+      const ok = ev.code === 1000;
+      Wisp.timeline.note(`The watcher closed: ${closeText(ev.code, ev.reason)}.`, ok ? "note" : "bad");
+    };
+  }
+
+  function closeWatcher() {
+    if (!watcher) return;
+    const old = watcher;
+    watcher = null;
+    if (old.readyState <= WebSocket.OPEN) old.close(1000, "done watching");
+  }
+
+  function markEcho(x, bytes, binary) {
+    x.card.dataset.echoed = "1";
+    $(".verdicts", x.card).append(el("li", { class: "ok" },
+      `✓ The echo arrived as a ${binary ? "binary" : "text"} message: ${showPayload(bytes, 60)}`));
+  }
+
+  /** The first of `queue` whose payload is this frame's (its reported prefix, if cut). */
+  function takeExchange(queue, frame, truncated) {
+    const got = hex(frame.unmasked);
+    const i = queue.findIndex((x) => x.opcode === frame.opcode
+      && (truncated ? hex(x.payload.subarray(0, frame.unmasked.length)) === got && x.payload.length === frame.payloadLen
+        : hex(x.payload) === got));
+    return i < 0 ? null : queue.splice(i, 1)[0];
+  }
+
+  function onFrameReport(report) {
+    const bytes = parseHex(report.hex);
+    let frame;
+    try {
+      frame = W.decodeFrame(bytes);
+    } catch (e) {
+      Wisp.timeline.note(`A reported frame does not decode: ${e.message} (close ${e.closeCode})`, "bad");
+      return;
+    }
+    if (!frame) return;
+    const dir = report.dir === "in" ? "in" : "out";
+    const label = `Live: ${dir === "in" ? "browser → server" : "server → browser"} ${opName(frame.opcode)} (${bytes.length} bytes)`;
+    liveFrames.push({ label, hex: hex(bytes), role: dir === "in" ? "server" : "client" });
+    if (liveFrames.length > MAX_LIVE_FRAMES) liveFrames.shift();
+    Wisp.stepper.refreshPresets();
+    // Only whole data messages belong to an exchange; the timeline shows every frame.
+    if (frame.isControl || !frame.fin || frame.opcode === 0) return;
+    const x = takeExchange(dir === "in" ? awaitingIn : awaitingOut, frame, report.truncated);
+    if (!x) return;
+    const col = $(dir === "in" ? ".wire-in" : ".wire-out", x.card);
+    col.replaceChildren(col.firstChild, wireView(bytes, frame, dir, report.truncated));
+    const verdicts = $(".verdicts", x.card);
+    // A report holds at most the first 64 KiB of a frame: compare what it shows.
+    const shown = bytes.length;
+    const cut = report.truncated
+      ? ` (the first ${shown.toLocaleString("en")} bytes, all that the server reports of a frame; `
+        + `the frame is ${report.wire_len.toLocaleString("en")} bytes, as predicted)` : "";
+    const matches = (predicted) => hex(predicted.subarray(0, shown)) === hex(bytes)
+      && predicted.length === (report.truncated ? report.wire_len : shown);
+    if (dir === "in") {
+      const again = W.encodeFrame(x.opcode, true, 0, x.payload, frame.maskKey ?? undefined);
+      const same = matches(again);
+      verdicts.append(el("li", { class: frame.masked ? "ok" : "bad" },
+        frame.masked ? `✓ MASK = 1: the browser masked its frame with key ${hex(frame.maskKey)}, as every client MUST (§5.1).`
+          : "✗ MASK = 0: an unmasked client frame; the server MUST fail the connection (§5.1)."));
+      $(".predicted", x.card).append(el("p", { class: "mono wire" },
+        el("span", { class: "note", text: "With the browser's key filled in: " }), hex(again.subarray(0, 64)),
+        again.length > 64 ? " …" : ""));
+      verdicts.append(el("li", { class: same ? "ok" : "bad" },
+        same ? `✓ With that key, the page's prediction equals the received bytes, every one${cut}.`
+          : "✗ With that key, the prediction differs from the received bytes (fragmented, or an extension?)."));
+    } else {
+      const predicted = W.encodeFrame(x.opcode, true, 0, x.payload, undefined);
+      const same = matches(predicted);
+      verdicts.append(el("li", { class: same ? "ok" : "bad" },
+        same ? `✓ MASK = 0 and the server's frame equals the page's prediction byte for byte${cut}: a server never masks.`
+          : "✗ The server's frame differs from the prediction."));
+    }
+  }
+
+  // ---- the opening handshake, header by header
+
+  /** What each header of the opening handshake is for, and where the RFC says so. */
+  const HEADERS = {
+    host: ["4.1", "The server's host and port, as in any HTTP/1.1 request; a server that serves several names checks it."],
+    upgrade: ["4.1", "“websocket”: the client asks to switch this HTTP connection to the WebSocket Protocol."],
+    connection: ["4.1", "Must include “Upgrade”, so that proxies know the Upgrade header is meant for this hop."],
+    "sec-websocket-key": ["4.1", "16 random bytes in base64, new for each connection. The server proves it understood the request by hashing it into Sec-WebSocket-Accept."],
+    "sec-websocket-version": ["4.1", "13, the version of RFC 6455; a server that speaks another answers 426 with the versions it speaks."],
+    origin: ["10.2", "Sent by browsers: the site whose script opened the connection (“null” from a file). A server may refuse origins it does not trust (wisp-server --origin)."],
+    "sec-websocket-protocol": ["1.9", "Subprotocols the client can speak; the server picks one or none."],
+    "sec-websocket-accept": ["4.2.2", "base64(SHA-1(key + 258EAFA5-E914-47DA-95CA-C5AB0DC85B11)): checked below."],
+    "user-agent": [null, "Not part of the WebSocket handshake: the browser sends it with every request."],
+    "accept-encoding": [null, "Not part of the WebSocket handshake: an HTTP header the browser adds (it does not compress frames)."],
+    "accept-language": [null, "Not part of the WebSocket handshake: an HTTP header the browser adds."],
+    pragma: [null, "Not part of the WebSocket handshake: the browser asks caches not to answer for the server."],
+    "cache-control": [null, "Not part of the WebSocket handshake: the browser asks caches not to answer for the server."],
+  };
+
+  function headLines(text) {
+    const lines = text.split("\r\n").filter((l) => l !== "");
+    const first = lines.shift() || "";
+    return { first, headers: lines.map((l) => {
+      const i = l.indexOf(":");
+      return i < 0 ? [l, ""] : [l.slice(0, i).trim(), l.slice(i + 1).trim()];
+    }) };
+  }
+
+  function headerTable(first, firstMeaning, headers, explain) {
+    const body = el("tbody", {}, el("tr", { "data-header": ":start" },
+      el("th", { scope: "row", class: "mono", text: first }), el("td", {}, firstMeaning)));
+    for (const [name, value] of headers) {
+      const [section, text] = explain(name.toLowerCase(), value);
+      body.append(el("tr", { "data-header": name.toLowerCase() },
+        el("th", { scope: "row" }, el("code", { text: `${name}: ${value}` })),
+        el("td", {}, text, section ? " " : "", section ? rfcLink(section) : "")));
+    }
+    return el("div", { class: "table-wrap" }, el("table", { class: "headers" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Line" }), el("th", { scope: "col", text: "What it does" }))), body));
+  }
+
+  function handshakeNote(text) {
+    $("#l-handshake").replaceChildren(el("p", { class: "note", text }));
+  }
+
+  /**
+   * The handshake panel. Browsers never show the handshake to scripts; /inspect reports it
+   * ({"type":"handshake","request":"...","response":"..."}), and every header is explained;
+   * without a report the page shows the request the codec would send.
+   */
+  function renderHandshake(report) {
+    const box = $("#l-handshake");
+    box.replaceChildren();
+    if (report && typeof report.request === "string") {
+      const req = headLines(report.request);
+      const res = headLines(report.response || "");
+      const answered = res.headers.find(([n]) => n.toLowerCase() === "sec-websocket-extensions");
+      const explain = (name, value) => {
+        if (name === "sec-websocket-extensions") {
+          const offer = /permessage-deflate/i.test(value)
+            ? "An offer of permessage-deflate (RFC 7692): compress each message's payload, with these parameters. " : "An offer of extensions. ";
+          return ["9.1", offer + (answered
+            ? `The server accepted “${answered[1]}”.`
+            : "The server's response has no Sec-WebSocket-Extensions: it accepted none, so RSV1-3 stay 0 and payloads go uncompressed.")];
+        }
+        return HEADERS[name] || [null, "Not part of the WebSocket handshake."];
+      };
+      box.append(
+        el("div", { class: "cols" },
+          el("div", { class: "col", id: "l-hs-request" }, el("h4", { text: "Request the server received" }),
+            headerTable(req.first, ["A GET, HTTP/1.1 or later, to the resource to connect to ", rfcLink("4.1")], req.headers, explain)),
+          el("div", { class: "col", id: "l-hs-response" }, el("h4", { text: "Response the server sent" }),
+            headerTable(res.first, ["101: the server switches this connection to the WebSocket Protocol; any other status ends the handshake ", rfcLink("4.2.2")],
+              res.headers, (name) => HEADERS[name] || [null, "Not part of the WebSocket handshake."]),
+            answered ? null : el("p", { class: "note", id: "l-hs-noext" },
+              "No Sec-WebSocket-Extensions line: the server accepted no extension (it speaks none) ", rfcLink("9.1")))),
+        el("details", {}, el("summary", { text: "Both heads as they crossed the socket" }),
+          el("pre", { text: report.request.trimEnd() }), el("pre", { text: (report.response || "").trimEnd() })));
+      let parsed = null, problem = null;
+      try {
+        parsed = W.parseRequest(encoder.encode(report.request));
+      } catch (e) {
+        problem = `${e.message} (HTTP ${e.status})`;
+      }
+      const sent = /^sec-websocket-accept:\s*(\S+)\s*$/im.exec(report.response || "");
+      if (parsed) {
+        const ok = sent && sent[1] === parsed.acceptKey;
+        box.append(el("p", { class: ok ? "ok" : "bad", id: "l-accept-check" },
+          `${ok ? "✓" : "✗"} Recomputed in wasm: base64(SHA-1("${parsed.key}" + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) = `,
+          el("code", { text: parsed.acceptKey }), ok ? ", the Sec-WebSocket-Accept the server sent " : `; the server sent ${sent ? sent[1] : "none"} `,
+          rfcLink("4.2.2")));
+      } else if (problem) {
+        box.append(el("p", { class: "bad", text: `The codec rejects the request: ${problem}` }));
+      }
+      return;
+    }
+    const url = new URL(conn ? conn.sock.url : $("#l-url").value);
+    const built = W.clientRequest(url.host, url.pathname + url.search, randomBytes(16));
+    box.append(
+      el("p", { class: "note" }, "Browsers do not let scripts see the opening handshake, and this route does not report it. "
+        + "Here is the request the codec builds for this URL with a random nonce, and the answer a server must compute:"),
+      el("pre", { text: built.request.trimEnd() }),
+      el("p", { id: "l-accept-check" }, "Sec-WebSocket-Accept = base64(SHA-1(key + \"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\")) = ",
+        el("code", { text: W.acceptKey(built.key) }), " ", rfcLink("1.3"), " (for the RFC's own key ",
+        el("code", { text: "dGhlIHNhbXBsZSBub25jZQ==" }), " the codec gives ", el("code", { text: W.acceptKey("dGhlIHNhbXBsZSBub25jZQ==") }), ")."));
+    if (conn) {
+      box.append(el("p", { class: "note" },
+        `Negotiated by the real handshake: subprotocol “${conn.sock.protocol || "none"}”, extensions “${conn.sock.extensions || "none"}”.`));
+    }
+  }
+
+  function init() {
+    W = Wisp.codec;
+    $("#l-url").value = defaultUrl();
+    $("#live-connect").addEventListener("submit", (e) => { e.preventDefault(); connect(); });
+    $("#l-disconnect").addEventListener("click", disconnect);
+    $("#live-send").addEventListener("submit", (e) => { e.preventDefault(); sendLive(); });
+    $("#live-scenarios").addEventListener("submit", (e) => e.preventDefault());
+    $("#l-sc-fragments").addEventListener("click", () => command({
+      command: "fragments", text: $("#l-frag-text").value, fragments: Number($("#l-frag-n").value), ping: $("#l-frag-ping").checked,
+    }));
+    $("#l-sc-ping").addEventListener("click", () => command({ command: "ping", data: $("#l-ping-data").value }));
+    $("#l-sc-close").addEventListener("click", () => command({
+      command: "close", code: Number($("#l-sc-code").value), reason: $("#l-sc-reason").value,
+    }));
+    buttons("closed");
+    if (location.protocol === "http:" || location.protocol === "https:") {
+      connect(); // served by wisp-server: talk to it
+    } else {
+      setStatus($("#l-status"), "idle", "Opened from disk: start wisp-server (scripts/demo.sh), check the URL and press Connect.");
+    }
+  }
+
+  Wisp.live = { init, liveFrames };
+})();

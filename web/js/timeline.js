@@ -1,0 +1,162 @@
+// Wisp demo page: the timeline of the live connection. Every report of the connection's
+// watcher (/inspect?watch=ID) becomes a row, in order, with its time since the opening
+// handshake: data frames and fragments, pings and pongs, the scenarios the page asked
+// for, both close frames and the end of TCP. A frame row opens the frame view.
+"use strict";
+
+(() => {
+  const { $, el, hex, parseHex, showPayload, opName, opHex, closeText, rfcQuote, wireView } = Wisp;
+  let W = null;
+
+  const DIRS = { in: "browser → server", out: "server → browser" };
+  let state = null; // what the rows so far imply: closes seen, the last ping, a message in progress
+
+  function reset(text) {
+    state = { closes: 0, pings: [], fragments: { in: 0, out: 0 }, rows: 0 };
+    $("#l-timeline").replaceChildren();
+    $("#l-timeline-title").textContent = text;
+  }
+
+  function time(ms) {
+    return typeof ms === "number" ? `+${ms < 1000 ? ms.toFixed(1) : ms.toFixed(0)} ms` : "";
+  }
+
+  /** One row: a button that opens `detail()` below it (built when first opened). */
+  function row(kind, attrs, r, what, detail) {
+    state.rows += 1;
+    const id = `tl-d-${state.rows}`;
+    const body = el("div", { class: "tl-detail", id, hidden: true });
+    const head = el("button", { type: "button", class: "tl-head", "aria-expanded": "false", "aria-controls": id },
+      el("span", { class: "tl-time mono", text: time(r.ms) }),
+      el("span", { class: "tl-dir", text: attrs["data-dir"] ? DIRS[attrs["data-dir"]] : "" }),
+      el("span", { class: "tl-what" }, what));
+    head.addEventListener("click", () => {
+      const open = head.getAttribute("aria-expanded") !== "true";
+      if (open && !body.firstChild) body.append(...detail());
+      head.setAttribute("aria-expanded", String(open));
+      body.hidden = !open;
+    });
+    const li = el("li", { class: `tl-row tl-${kind}`, "data-kind": kind, "data-seq": r.seq, ...attrs }, head, body);
+    $("#l-timeline").append(li);
+    return li;
+  }
+
+  /** What a frame is in the conversation, in words. */
+  function describe(r, frame) {
+    const op = frame.opcode;
+    const data = frame.unmasked;
+    if (op === 8) {
+      state.closes += 1;
+      const body = r.close ? closeText(r.close.code, r.close.reason) : "(unreadable body)";
+      return `Close, ${body}: ${state.closes === 1 ? "starts the closing handshake" : "answers the close (§5.5.1)"}`;
+    }
+    if (op === 9) {
+      state.pings.push(hex(data));
+      const keepalive = r.dir === "out" && Wisp.lossy.decode(data) === "wisp keepalive";
+      return `Ping ${showPayload(data, 40)}${keepalive ? ": the server's keepalive" : ""}`
+        + (state.fragments[r.dir] ? ", a control frame between fragments (§5.4)" : "");
+    }
+    if (op === 10) {
+      const i = state.pings.indexOf(hex(data));
+      if (i >= 0) state.pings.splice(i, 1);
+      const who = r.dir === "in" ? "the browser's automatic answer" : "the server's answer";
+      return `Pong ${showPayload(data, 40)}: ${i >= 0 ? `${who}, with the ping's data (§5.5.2)` : "unsolicited, a heartbeat that gets no answer (§5.5.3)"}`;
+    }
+    const preview = showPayload(data, 60) + (r.truncated ? " (first 64 KiB shown)" : "");
+    const f = state.fragments;
+    if (op === 0) {
+      f[r.dir] += 1;
+      const n = f[r.dir];
+      if (frame.fin) f[r.dir] = 0;
+      return frame.fin ? `Continuation, FIN = 1: fragment ${n}, the last: the message is complete: ${preview}`
+        : `Continuation, FIN = 0: fragment ${n}: ${preview}`;
+    }
+    if (!frame.fin) {
+      f[r.dir] = 1;
+      return `${opName(op)}, FIN = 0: fragment 1 of a message: ${preview}`;
+    }
+    if (op === 1 && r.dir === "in") {
+      try {
+        const c = JSON.parse(Wisp.lossy.decode(data));
+        if (c && typeof c.command === "string") return `Text message: the page's command “${c.command}” (not echoed: the server runs it)`;
+      } catch (_) { /* an ordinary message */ }
+    }
+    return `${opName(op)} message, ${frame.payloadLenText} bytes: ${preview}`;
+  }
+
+  function frameRow(r) {
+    let bytes, frame;
+    try {
+      bytes = parseHex(r.hex);
+      frame = W.decodeFrame(bytes);
+    } catch (e) {
+      note(`A reported frame does not decode: ${e.message}`, "bad");
+      return;
+    }
+    if (!frame) return;
+    const attrs = { "data-dir": r.dir, "data-opcode": frame.opcode, "data-fin": frame.fin ? "1" : "0" };
+    if (r.close) {
+      attrs["data-close-code"] = r.close.code;
+      attrs["data-close-reason"] = r.close.reason;
+    }
+    const what = [el("strong", { text: `${opHex(frame.opcode)} ` }), describe(r, frame)];
+    const role = r.dir === "in" ? "server" : "client";
+    row("frame", attrs, r, what, () => [
+      wireView(bytes, frame, r.dir, r.truncated),
+      el("p", { class: "buttons" },
+        el("button", { type: "button", class: "secondary", onclick: () => Wisp.composer.show(bytes) }, "Open in the composer"),
+        " ",
+        el("button", { type: "button", class: "secondary", onclick: () => Wisp.stepper.load(hex(bytes), role, "#s-step") },
+          "Step through it")),
+    ]);
+  }
+
+  function add(r) {
+    if (!state) reset("");
+    switch (r.type) {
+      case "watching":
+        $("#l-timeline-title").textContent = `Connection #${r.id}: every frame in both directions, as the server saw them`
+          + " (times from the opening handshake). Click a frame to see it.";
+        return;
+      case "handshake":
+        row("handshake", {}, r, "Opening handshake: GET with Upgrade: websocket, answered 101 Switching Protocols (§4)",
+          () => [el("pre", { text: r.request.trimEnd() }), el("pre", { text: (r.response || "").trimEnd() })]);
+        return;
+      case "frame":
+        frameRow(r);
+        return;
+      case "scenario":
+        row("scenario", { "data-name": r.name }, r, [el("strong", { text: "Scenario: " }), r.does],
+          () => r.rfc.map((s) => el("blockquote", {}, rfcQuote(s.section, s.text)))).querySelector(".tl-head").click();
+        return;
+      case "error":
+        row("error", {}, r, `The server refused a command: ${r.error}`, () => []);
+        return;
+      case "end": {
+        const first = r.first === "client" ? "the browser" : r.first === "server" ? "the server" : "nobody";
+        const li = row("end", { "data-first": r.first || "" }, r,
+          [el("strong", { text: "TCP connection closed: " }), `${r.tcp} (${r.how}). First close frame from ${first}.`],
+          () => [el("blockquote", {}, rfcQuote("5.5.1", "After both sending and receiving a Close message, an endpoint "
+            + "considers the WebSocket connection closed and MUST close the underlying TCP connection."))]);
+        li.dataset.tcp = r.tcp;
+        return;
+      }
+      case "dropped":
+        note(`The server dropped this watcher: ${r.reason}.`, "bad");
+        return;
+      default:
+    }
+  }
+
+  function note(text, cls = "note") {
+    if (!state) reset("");
+    $("#l-timeline").append(el("li", { class: `tl-row tl-note ${cls}`, "data-kind": "note", text }));
+  }
+
+  function init() {
+    W = Wisp.codec;
+    reset("Connect to see the timeline.");
+  }
+
+  Wisp.timeline = { init, reset, add, note };
+})();
