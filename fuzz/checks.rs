@@ -10,12 +10,15 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use wisp_codec::handshake::{self, ClientRequest, DEFAULT_MAX_HEAD};
-use wisp_codec::mask::apply_mask_naive;
+use std::time::Duration;
+
+use wisp_codec::handshake::{self, ClientRequest, RequestError, ResponseError, DEFAULT_MAX_HEAD};
+use wisp_codec::internals::{
+    apply_mask_naive, decode_header, parse_close, Decoded, FrameDecoder, Reassembler, Utf8Validator,
+};
 use wisp_codec::{
-    apply_mask, CloseCode, CloseFrame, Config, Connection, Decoded, Direction, FrameDecoder,
-    FrameHeader, HandshakeError, Message, OpCode, ProtocolError, Reassembler, Role, State,
-    Utf8Validator, WireFrame, MAX_HEADER_LEN,
+    apply_mask, CloseCode, CloseFrame, Config, Connection, Direction, FrameHeader, Message, OpCode,
+    ProtocolError, Role, State, WireFrame, MAX_HEADER_LEN,
 };
 
 // ---- deterministic randomness -------------------------------------------------------
@@ -99,6 +102,7 @@ impl Setup {
                 max_message_size,
                 auto_pong: cfg & 4 == 0,
                 record_frames: cfg & 8 != 0,
+                ..Config::default()
             },
             echo: cfg & 16 != 0,
             close_first: cfg & 32 != 0,
@@ -138,9 +142,8 @@ struct Run {
     close_sent: Option<CloseFrame>,
     close_received: Option<Option<CloseFrame>>,
     wire: Vec<WireFrame>,
-    /// Complete frames received; compared only while no error failed the connection (a
-    /// failing frame may count when whole, and fail fast before its end when split).
-    frames_received: Option<u64>,
+    /// How it ended (`close_code`), and the next timer after the clock started at 0.
+    ending: (Option<CloseCode>, Option<Duration>),
     /// The output the events call for, by the RFC's rules (a model, built as we go).
     expected: Vec<Out>,
 }
@@ -278,7 +281,7 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
         close_sent: None,
         close_received: None,
         wire: Vec::new(),
-        frames_received: None,
+        ending: (None, None),
         expected: Vec::new(),
     };
     if setup.close_first {
@@ -314,9 +317,8 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
     run.error = conn.error();
     run.close_sent = conn.close_sent().cloned();
     run.close_received = conn.close_received().map(|f| f.cloned());
-    if run.error.is_none() {
-        run.frames_received = Some(conn.frames_received());
-    }
+    conn.handle_timeout(Duration::ZERO);
+    run.ending = (conn.close_code(), conn.poll_timeout());
     while let Some(f) = conn.poll_wire_frame() {
         run.wire.push(f);
     }
@@ -355,7 +357,7 @@ fn decode_output(role: Role, output: &[u8]) -> Vec<Out> {
                 payload.extend_from_slice(data);
                 if last {
                     let out = if h.opcode == OpCode::Close {
-                        let frame = CloseFrame::parse(payload).expect("our close is valid");
+                        let frame = parse_close(payload).expect("our close is valid");
                         if let Some(f) = &frame {
                             assert!(f.reason.len() <= 123);
                         }
@@ -395,10 +397,20 @@ fn check_run(setup: &Setup, stream: &[u8], run: &Run) {
             assert_eq!(run.error, None);
         }
     }
-    if let Some(frames) = run.frames_received {
-        // Every event is at least one whole frame; every whole frame is at least 2 bytes.
-        assert!(frames >= run.events.len() as u64);
-        assert!(frames <= stream.len() as u64 / 2);
+    // §7.1.5: the close code is the peer's, 1005 for a close without one, 1006 for none;
+    // no timer runs once closed, and an open connection always has one (the defaults).
+    let code = run
+        .close_received
+        .as_ref()
+        .map(|f| f.as_ref().map_or(CloseCode::NO_STATUS_RECEIVED, |f| f.code));
+    match run.state {
+        State::Closed => {
+            assert_eq!(
+                run.ending,
+                (Some(code.unwrap_or(CloseCode::ABNORMAL)), None)
+            );
+        }
+        _ => assert!(run.ending.0.is_none() && run.ending.1.is_some()),
     }
     if setup.config.record_frames {
         let received: Vec<u8> = run
@@ -459,11 +471,12 @@ pub fn decoder_connection(data: &[u8]) {
 // ---- handshake --------------------------------------------------------------------------
 
 /// The invariants every head parser result has against the buffer it came from.
-fn check_head<T: PartialEq + core::fmt::Debug>(
+fn check_head<T: PartialEq + core::fmt::Debug, E: PartialEq + core::fmt::Debug>(
     data: &[u8],
     max: usize,
-    result: &Result<Option<(T, usize)>, HandshakeError>,
-    parse: impl Fn(&[u8], usize) -> Result<Option<(T, usize)>, HandshakeError>,
+    result: &Result<Option<(T, usize)>, E>,
+    parse: impl Fn(&[u8], usize) -> Result<Option<(T, usize)>, E>,
+    too_large: E,
 ) {
     let end = data
         .windows(4)
@@ -485,7 +498,7 @@ fn check_head<T: PartialEq + core::fmt::Debug>(
         Ok(None) => {
             assert!(end.is_none() && data.len() < max);
         }
-        Err(HandshakeError::HeadTooLarge) => match end {
+        Err(e) if *e == too_large => match end {
             Some(e) => assert!(e > max),
             None => assert!(data.len() >= max),
         },
@@ -503,16 +516,16 @@ fn check_head<T: PartialEq + core::fmt::Debug>(
     }
 }
 
-fn check_error_response(e: HandshakeError) {
+fn check_error_response(e: RequestError) {
     let status = e.status();
     assert!([400, 403, 426, 431].contains(&status), "{e:?} -> {status}");
-    assert_eq!(status == 426, e == HandshakeError::UnsupportedVersion);
+    assert_eq!(status == 426, e == RequestError::UnsupportedVersion);
     // The error response is a well-formed HTTP response a client reads as a refusal.
     let client = ClientRequest::new("h", "/", [0; 16]);
     let response = e.response();
     assert_eq!(
         client.parse_response(&response, usize::MAX),
-        Err(HandshakeError::NotSwitchingProtocols(status))
+        Err(ResponseError::NotSwitchingProtocols(status))
     );
 }
 
@@ -525,12 +538,18 @@ pub fn handshake(data: &[u8]) {
     // Server side, with the default bound and with one the input can exceed.
     for max in [DEFAULT_MAX_HEAD, data.len() / 2 + 1] {
         let result = handshake::parse_request(data, max);
-        check_head(data, max, &result, handshake::parse_request);
+        check_head(
+            data,
+            max,
+            &result,
+            handshake::parse_request,
+            RequestError::HeadTooLarge,
+        );
         match &result {
             Ok(Some((req, _))) => match req.validate() {
                 Ok(offer) => check_offer(&offer),
                 Err(e) => {
-                    assert!(!matches!(e, HandshakeError::HeadTooLarge));
+                    assert!(!matches!(e, RequestError::HeadTooLarge));
                     check_error_response(e);
                 }
             },
@@ -543,14 +562,21 @@ pub fn handshake(data: &[u8]) {
         ClientRequest::new("server.example.com", "/chat", *b"the sample nonce").protocol("chat");
     for max in [DEFAULT_MAX_HEAD, data.len() / 2 + 1] {
         let result = client.parse_response(data, max);
-        check_head(data, max, &result, |b, m| client.parse_response(b, m));
+        check_head(
+            data,
+            max,
+            &result,
+            |b, m| client.parse_response(b, m),
+            ResponseError::HeadTooLarge,
+        );
         if let Ok(Some((accepted, _))) = &result {
             assert!(matches!(accepted.protocol.as_deref(), None | Some("chat")));
             assert_eq!(
                 accepted
-                    .head
-                    .header("sec-websocket-accept")
-                    .map(str::as_bytes),
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-accept"))
+                    .map(|(_, v)| v.as_bytes()),
                 Some(&b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="[..])
             );
         }
@@ -755,13 +781,13 @@ fn minimal_len_bytes(payload_len: u64) -> usize {
 /// calls for; (4) the fast mask equals the naive loop at any offset and split.
 pub fn frame_roundtrip(data: &[u8]) {
     // (1) Arbitrary bytes as a header.
-    match FrameHeader::decode(data) {
+    match decode_header(data) {
         Ok(Some((h, n))) => {
             assert!(n <= data.len() && n <= MAX_HEADER_LEN);
             let mut out = [0; MAX_HEADER_LEN];
             let m = h.encode(&mut out);
             assert_eq!(m, h.encoded_len());
-            assert_eq!(FrameHeader::decode(&out[..m]), Ok(Some((h, m))));
+            assert_eq!(decode_header(&out[..m]), Ok(Some((h, m))));
             let len7 = data[1] & 0x7f;
             let minimal = match len7 {
                 126 => h.payload_len >= 126,
@@ -774,7 +800,7 @@ pub fn frame_roundtrip(data: &[u8]) {
                 assert!(m < n);
             }
             for k in 0..n {
-                assert_eq!(FrameHeader::decode(&data[..k]), Ok(None));
+                assert_eq!(decode_header(&data[..k]), Ok(None));
             }
         }
         Ok(None) => {
@@ -817,13 +843,13 @@ pub fn frame_roundtrip(data: &[u8]) {
         n,
         2 + minimal_len_bytes(payload_len) + if mask.is_some() { 4 } else { 0 }
     );
-    assert_eq!(FrameHeader::decode(&out[..n]), Ok(Some((header, n))));
+    assert_eq!(decode_header(&out[..n]), Ok(Some((header, n))));
     // §5.2: a 64-bit length with the top bit set is refused.
     if minimal_len_bytes(payload_len) == 8 {
         let mut bad = out;
         bad[2] |= 0x80;
         assert_eq!(
-            FrameHeader::decode(&bad[..n]),
+            decode_header(&bad[..n]),
             Err(ProtocolError::InvalidPayloadLength)
         );
     }
@@ -877,7 +903,7 @@ pub fn frame_roundtrip(data: &[u8]) {
             assert_eq!(expected_error, None);
             assert_eq!(whole.frame_len, wire.len());
             assert_eq!(whole.header, header);
-            assert_eq!(whole.payload, payload);
+            assert_eq!(&raw[whole.header_len..whole.frame_len], payload);
         }
         Ok(None) => panic!("decode_frame: None on a whole frame"),
         Err(e) => assert_eq!(Some(e), expected_error),

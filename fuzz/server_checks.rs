@@ -87,7 +87,7 @@ pub fn server_session(data: &[u8]) -> Result<(), String> {
             max_message_size: 64 << 20,
             max_frame_size: 64 << 20,
             auto_pong: false,
-            record_frames: false,
+            ..Config::default()
         },
         || [0x5a, 0xa5, 0x3c, 0xc3],
     );

@@ -24,9 +24,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use wisp_codec::blocking::{self, WebSocket};
-use wisp_codec::handshake::{ClientRequest, DEFAULT_MAX_HEAD};
+use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 pub use wisp_codec::{CloseCode, CloseFrame, Config, Message, WireFrame};
-use wisp_codec::{Connection, HandshakeError, ProtocolError, State, UsageError};
+use wisp_codec::{Connection, ProtocolError, State, UsageError};
 
 /// The most bytes of a refusal's body kept for [`Error::Refused`].
 const REFUSAL_BODY_MAX: usize = 4096;
@@ -50,7 +50,7 @@ pub enum Error {
         body: String,
     },
     /// The server botched the opening handshake.
-    Handshake(HandshakeError),
+    Handshake(ResponseError),
     /// The connection failed while in use.
     Io(io::Error),
     /// The server broke RFC 6455; a close with the error's code was sent.
@@ -259,6 +259,8 @@ impl Masks {
 pub struct Client {
     ws: WebSocket<TcpStream>,
     protocol: Option<String>,
+    /// The epoch of the codec's clock (see [`Connection::handle_timeout`]).
+    epoch: Instant,
 }
 
 impl fmt::Debug for Client {
@@ -339,7 +341,7 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
             Ok(Some(done)) => break done,
             Ok(None) => continue,
-            Err(HandshakeError::NotSwitchingProtocols(status)) => {
+            Err(ResponseError::NotSwitchingProtocols(status)) => {
                 let body = refusal_body(&mut stream, buf, deadline);
                 return Err(Error::Refused { status, body });
             }
@@ -357,6 +359,7 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     Ok(Client {
         ws: WebSocket::new(stream, conn),
         protocol: accepted.protocol,
+        epoch: Instant::now(),
     })
 }
 
@@ -441,16 +444,17 @@ impl Client {
         Ok(self.ws.read_message()?)
     }
 
-    /// Starts the closing handshake with `code` and `reason` and waits (up to 5 s) for
-    /// the server's close. Returns the server's close frame (`None` if it had no code).
-    /// Messages that arrive meanwhile are dropped.
+    /// Starts the closing handshake with `code` and `reason` and waits (up to
+    /// [`Config::close_timeout`], 5 s by default) for the server's close. Returns the
+    /// server's close frame (`None` if it had no code). Messages that arrive meanwhile
+    /// are dropped.
     pub fn close(&mut self, code: u16, reason: &str) -> Result<Option<CloseFrame>, Error> {
         if self.ws.connection().close_sent().is_none()
             && self.ws.connection().state() == State::Open
         {
             self.ws.close(CloseCode(code), reason)?;
         }
-        self.finish_close(Duration::from_secs(5))
+        self.finish_close()
     }
 
     /// Sends a close with `code` and `reason` without waiting for the answer: keep
@@ -460,24 +464,32 @@ impl Client {
         Ok(self.ws.close(CloseCode(code), reason)?)
     }
 
-    /// Waits up to `wait` for the server's close frame after ours was sent, then
-    /// closes TCP. Returns the server's close frame.
-    pub fn finish_close(&mut self, wait: Duration) -> Result<Option<CloseFrame>, Error> {
-        let deadline = Instant::now() + wait;
+    /// Waits for the server's close frame after ours was sent, as long as the codec's
+    /// close timer allows ([`Config::close_timeout`]), then closes TCP. Returns the
+    /// server's close frame.
+    pub fn finish_close(&mut self) -> Result<Option<CloseFrame>, Error> {
         loop {
-            if let Some(f) = self.ws.connection().close_received() {
+            self.ws
+                .connection_mut()
+                .handle_timeout(self.epoch.elapsed());
+            let conn = self.ws.connection();
+            if let Some(f) = conn.close_received() {
                 let f = f.cloned();
                 let _ = self.ws.get_ref().shutdown(std::net::Shutdown::Both);
                 return Ok(f);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if conn.state() == State::Closed {
                 return Err(Error::Io(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "no close frame from the server in time",
                 )));
             }
-            self.ws.get_ref().set_read_timeout(Some(left))?;
+            // `None`: no timer runs, so wait as long as a blocking read does.
+            let wait = conn.poll_timeout().map(|at| {
+                at.saturating_sub(self.epoch.elapsed())
+                    .max(Duration::from_millis(1))
+            });
+            self.ws.get_ref().set_read_timeout(wait)?;
             match self.ws.read_message() {
                 Ok(_) | Err(blocking::Error::Closed) => {}
                 Err(blocking::Error::Io(e)) if blocking::is_timeout(&e) => {}

@@ -21,7 +21,7 @@ mod native {
     use std::time::Duration;
 
     use criterion::{BenchmarkId, Criterion, Throughput};
-    use wisp_codec::mask::apply_mask_naive;
+    use wisp_codec::internals::apply_mask_naive;
     use wisp_codec::{apply_mask, Config, Connection, Message};
 
     const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];

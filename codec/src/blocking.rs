@@ -4,17 +4,15 @@
 //! [`WebSocket`] owns a stream and a [`Connection`] whose opening handshake is done. It
 //! adds only what IO needs: a read buffer, one write per burst of output, and a
 //! convenience loop ([`WebSocket::read_message`]) that answers pings and closes as the
-//! codec queues them. Timeouts, keepalive and threads stay with the caller, which sets
-//! them on its stream and calls [`WebSocket::read_some`] itself when it needs control.
+//! codec queues them. Threads stay with the caller; so does the clock: a caller that
+//! wants the codec's timers reads with a timeout of [`Connection::poll_timeout`] and
+//! calls [`Connection::handle_timeout`], through [`WebSocket::connection_mut`] and
+//! [`WebSocket::read_some`].
 //!
 //! ## Read buffers and memory
 //! An idle connection costs no heap here: reads go to a small stack buffer until one
-//! fills it, then straight into the connection's input buffer ([`BIG_READ`] bytes at a
-//! time, no copy), which is page-aligned once it is large and released again when a read
-//! times out ([`WebSocket::release_buffers`]). Page alignment is there because the kernel
-//! has been measured copying into a page-aligned buffer about three times faster than into
-//! one that starts 16 bytes past a page boundary (where a large `Vec` lands) on some VMs; on
-//! the machine Wisp is benchmarked on it makes no measurable difference, and costs nothing.
+//! fills it, then straight into the connection's input buffer (256 KiB at a time, no
+//! copy), which is released again when a read times out.
 //!
 //! ```
 //! use std::io::Cursor;
@@ -35,11 +33,7 @@ use crate::error::{ProtocolError, UsageError};
 use crate::message::Message;
 
 /// Bytes asked of each read while data flows.
-///
-/// ```
-/// assert_eq!(wisp_codec::blocking::BIG_READ % 4096, 0);
-/// ```
-pub const BIG_READ: usize = 256 * 1024;
+const BIG_READ: usize = 256 * 1024;
 /// Size of the stack buffer used for the first read after an idle period.
 const SMALL_READ: usize = 4096;
 
@@ -190,7 +184,7 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     /// Reads once from the stream into the connection. `Ok(0)` is end of stream. A
-    /// timeout error releases the read buffers first (see the module docs).
+    /// timeout error frees the read buffers first (see the module docs).
     ///
     /// ```
     /// use wisp_codec::{blocking::WebSocket, Connection};
@@ -206,7 +200,7 @@ impl<S: Read + Write> WebSocket<S> {
                 if let Ok(n) = r {
                     self.conn.handle_input(&small[..n]);
                     // Data flows: read in large chunks straight into the connection's
-                    // page-aligned input buffer from now on.
+                    // input buffer from now on.
                     self.flowing = n == SMALL_READ;
                 }
                 r
@@ -230,15 +224,9 @@ impl<S: Read + Write> WebSocket<S> {
         }
     }
 
-    /// Frees the read buffer and the connection's empty buffers: call it when the
-    /// connection goes idle. The next read starts small again.
-    ///
-    /// ```
-    /// use wisp_codec::{blocking::WebSocket, Connection};
-    /// let mut ws = WebSocket::new(std::io::Cursor::new(Vec::new()), Connection::server(Default::default()));
-    /// ws.release_buffers();
-    /// ```
-    pub fn release_buffers(&mut self) {
+    /// Frees the read buffer and the connection's empty buffers when the connection goes
+    /// idle. The next read starts small again.
+    fn release_buffers(&mut self) {
         self.flowing = false;
         self.conn.shrink_buffers();
     }

@@ -5,8 +5,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::error::ProtocolError;
-
 /// A close status code: an open newtype over the 16-bit wire value, with the codes of
 /// §7.4.1 (and the IANA registry's 1012-1014) as constants.
 ///
@@ -140,6 +138,61 @@ impl CloseCode {
     pub const fn is_valid_on_wire(self) -> bool {
         matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
+
+    /// The code's name in the IANA WebSocket Close Code Number Registry
+    /// ([§11.7](https://www.rfc-editor.org/rfc/rfc6455#section-11.7)), for 1000-1015;
+    /// `None` for a code with no registered meaning.
+    ///
+    /// ```
+    /// use wisp_codec::CloseCode;
+    /// assert_eq!(CloseCode::GOING_AWAY.name(), Some("Going Away"));
+    /// assert_eq!(CloseCode(4000).name(), None);
+    /// ```
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1000 => "Normal Closure",
+            1001 => "Going Away",
+            1002 => "Protocol error",
+            1003 => "Unsupported Data",
+            1004 => "Reserved",
+            1005 => "No Status Rcvd",
+            1006 => "Abnormal Closure",
+            1007 => "Invalid frame payload data",
+            1008 => "Policy Violation",
+            1009 => "Message Too Big",
+            1010 => "Mandatory Ext.",
+            1011 => "Internal Error",
+            1012 => "Service Restart",
+            1013 => "Try Again Later",
+            1014 => "Bad Gateway",
+            1015 => "TLS handshake",
+            _ => return None,
+        })
+    }
+
+    /// What the code means, in a few words: its registered name, else what its range is
+    /// for (§7.4.2). With [`name`](CloseCode::name), the one table of close code meanings
+    /// that the page, the server's log and the client show (as h2's `Reason::description`
+    /// and Python websockets' close code explanations).
+    ///
+    /// ```
+    /// use wisp_codec::CloseCode;
+    /// assert_eq!(CloseCode::PROTOCOL_ERROR.description(), "Protocol error");
+    /// assert_eq!(CloseCode::ABNORMAL.description(), "Abnormal Closure");
+    /// assert_eq!(CloseCode(4321).description(), "private use");
+    /// ```
+    pub const fn description(self) -> &'static str {
+        if let Some(name) = self.name() {
+            return name;
+        }
+        match self.0 {
+            0..=999 => "not used",
+            1016..=2999 => "reserved for future RFCs",
+            3000..=3999 => "registered for libraries and frameworks",
+            4000..=4999 => "private use",
+            _ => "undefined",
+        }
+    }
 }
 
 impl fmt::Display for CloseCode {
@@ -156,7 +209,6 @@ impl fmt::Display for CloseCode {
 /// let mut payload = Vec::new();
 /// f.encode_payload(&mut payload);
 /// assert_eq!(payload, [0x03, 0xe8, b'b', b'y', b'e']);
-/// assert_eq!(CloseFrame::parse(&payload), Ok(Some(f)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseFrame {
@@ -167,37 +219,6 @@ pub struct CloseFrame {
 }
 
 impl CloseFrame {
-    /// Parses a close frame payload received from the peer.
-    ///
-    /// An empty payload is `Ok(None)` (no status code). A 1-byte payload, a code that is
-    /// not valid on the wire, or a reason that is not UTF-8 are errors (1002, 1002, 1007).
-    ///
-    /// ```
-    /// use wisp_codec::{CloseFrame, ProtocolError};
-    /// assert_eq!(CloseFrame::parse(&[]), Ok(None));
-    /// assert_eq!(CloseFrame::parse(&[0x03]), Err(ProtocolError::CloseFrameTooShort));
-    /// assert_eq!(CloseFrame::parse(&[0x03, 0xed]), Err(ProtocolError::InvalidCloseCode(1005)));
-    /// assert_eq!(CloseFrame::parse(&[0x03, 0xe8, 0xff]), Err(ProtocolError::InvalidUtf8));
-    /// ```
-    pub fn parse(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
-        match payload {
-            [] => Ok(None),
-            [_] => Err(ProtocolError::CloseFrameTooShort),
-            [hi, lo, reason @ ..] => {
-                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-                if !code.is_valid_on_wire() {
-                    return Err(ProtocolError::InvalidCloseCode(code.0));
-                }
-                let reason =
-                    core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-                Ok(Some(CloseFrame {
-                    code,
-                    reason: String::from(reason),
-                }))
-            }
-        }
-    }
-
     /// Appends the payload: the code in network byte order, then the reason.
     ///
     /// ```

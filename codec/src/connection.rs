@@ -7,48 +7,32 @@
 //!   | Open |                          | Closing |                    | Closed |
 //!   +------+  ---------------------------------------------------->  +--------+
 //!        peer's Close (answered with a Close at once, §5.5.1),
-//!        or a protocol error (a Close with its code is queued, §7.1.7)
+//!        a protocol error (a Close with its code is queued, §7.1.7),
+//!        or the idle timeout (a Close 1001 is queued)
+//!                          Closing --(close timeout)--> Closed
 //! ```
 //!
-//! Call order, as in quinn-proto: feed bytes with [`Connection::handle_input`] (or
-//! [`Connection::input_buffer`] + [`Connection::commit_input`] to read straight into the
-//! connection), then drain [`Connection::poll_event`] until it returns `Ok(None)`,
-//! reacting with `send_*`, then write [`Connection::pending_output`] and
-//! [`Connection::advance_output`]. Frames are decoded lazily inside `poll_event`, so every
-//! reply to a frame is queued before the next frame is even looked at: a peer's bad frame
-//! never overtakes the answers to the good frames before it.
-//!
-//! When [`Connection::state`] is [`State::Closed`] and the output is written, the driver
-//! closes the TCP connection (§7.1.1: the server first; a client waits a little for it).
+//! The other jobs live beside it, each in its own part: the receive buffer
+//! (`recv.rs`), the frame decoder and the reassembler, the send queue (`send.rs`), the
+//! optional frame recorder (`record.rs`) and the timers (`keepalive.rs`).
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::time::Duration;
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::decoder::{Decoded, FrameDecoder, WholeFrame};
 use crate::error::{ProtocolError, UsageError};
 use crate::header::FrameHeader;
-use crate::mask::apply_mask;
+use crate::keepalive::{Due, Keepalive};
 use crate::message::{Message, Reassembler};
 use crate::opcode::OpCode;
-
-/// Which end of the connection we are. The server reads masked frames and sends
-/// unmasked ones; the client the reverse (§5.1).
-///
-/// ```
-/// assert_ne!(wisp_codec::Role::Client, wisp_codec::Role::Server);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The end that opened the connection; masks every frame it sends.
-    Client,
-    /// The end that accepted it; never masks.
-    Server,
-}
+use crate::record::{Recorder, WireFrame};
+use crate::recv::RecvBuffer;
+use crate::role::Role;
+use crate::send::SendQueue;
 
 /// Where the closing handshake is (§7).
 ///
@@ -64,15 +48,18 @@ pub enum State {
     Open,
     /// We sent a Close and wait for the peer's.
     Closing,
-    /// Both Closes crossed, or the connection failed: write what is pending and close TCP.
+    /// Both Closes crossed, or the connection failed or timed out: write what is
+    /// pending and close TCP.
     Closed,
 }
 
-/// Limits and behaviour of a [`Connection`].
+/// Limits, timers and behaviour of a [`Connection`]. A timer set to `None` is off.
 ///
 /// ```
+/// use std::time::Duration;
 /// let c = wisp_codec::Config::default();
 /// assert_eq!(c.max_message_size, 64 << 20);
+/// assert_eq!(c.ping_interval, Some(Duration::from_secs(30)));
 /// assert!(c.auto_pong);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +75,15 @@ pub struct Config {
     /// A received frame is recorded once it is complete and accepted; the frame that
     /// fails the connection is not (its error is what `poll_event` returns).
     pub record_frames: bool,
+    /// Send a ping after this long without progress from the peer (default 30 s).
+    /// Progress is a complete frame, or 64 KiB of one.
+    pub ping_interval: Option<Duration>,
+    /// Fail the connection (close 1001 `idle timeout`) after this long without
+    /// progress (default 60 s).
+    pub idle_timeout: Option<Duration>,
+    /// After our Close has been written (the output drained), give up waiting for the
+    /// peer's after this long (default 5 s); the connection then ends with 1006.
+    pub close_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -97,6 +93,9 @@ impl Default for Config {
             max_message_size: 64 << 20,
             auto_pong: true,
             record_frames: false,
+            ping_interval: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            close_timeout: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -122,42 +121,32 @@ impl<F: FnMut() -> [u8; 4]> MaskSource for F {
     }
 }
 
-/// Which way a recorded frame crossed the wire.
-///
-/// ```
-/// use wisp_codec::{Config, Connection, Direction};
-/// let mut c = Connection::server(Config { record_frames: true, ..Config::default() });
-/// c.send_ping(b"").unwrap();
-/// assert_eq!(c.poll_wire_frame().unwrap().direction, Direction::Sent);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// From the peer to us.
-    Received,
-    /// From us to the peer.
-    Sent,
-}
-
-/// One frame's raw bytes exactly as they crossed the wire (masked as the sender masked
-/// them), recorded when [`Config::record_frames`] is on.
-///
-/// ```
-/// use wisp_codec::{Config, Connection};
-/// let mut c = Connection::server(Config { record_frames: true, ..Config::default() });
-/// c.handle_input(&[0x89, 0x80, 1, 2, 3, 4]); // a masked, empty ping
-/// c.poll_event().unwrap();
-/// assert_eq!(c.poll_wire_frame().unwrap().bytes, [0x89, 0x80, 1, 2, 3, 4]);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireFrame {
-    /// Which way it went.
-    pub direction: Direction,
-    /// Header and payload bytes.
-    pub bytes: Vec<u8>,
-}
-
 /// One WebSocket connection's protocol state: bytes in, events and bytes out. No IO,
-/// no clock, no randomness.
+/// no clock, no randomness: bytes, masks and the time are inputs.
+///
+/// Call order, as in quinn-proto:
+/// 1. feed bytes with [`handle_input`](Connection::handle_input) (or
+///    [`input_buffer`](Connection::input_buffer) + [`commit_input`](Connection::commit_input)
+///    to read straight into the connection);
+/// 2. drain [`poll_event`](Connection::poll_event) until it returns `Ok(None)`,
+///    reacting with `send_*`. Frames are decoded lazily inside `poll_event`, so every
+///    reply to a frame is queued before the next frame is even looked at: a peer's bad
+///    frame never overtakes the answers to the good frames before it;
+/// 3. tell it the time with [`handle_timeout`](Connection::handle_timeout);
+/// 4. write [`pending_output`](Connection::pending_output) and
+///    [`advance_output`](Connection::advance_output) until it is empty;
+/// 5. wait for bytes from the peer, or until [`poll_timeout`](Connection::poll_timeout).
+///
+/// When [`state`](Connection::state) is [`State::Closed`] and the output is written,
+/// the driver closes the TCP connection (§7.1.1: the server first; a client waits a
+/// little for it). [`close_code`](Connection::close_code) says how it ended.
+///
+/// ## Time
+/// A moment is a [`Duration`] since an epoch the driver picks (the start of the
+/// program, say) and keeps for the connection's life; only differences matter, and the
+/// timers start at the first [`handle_timeout`](Connection::handle_timeout). What
+/// happens between two calls (progress, a close sent) is stamped with the time of the
+/// next call; [`poll_timeout`](Connection::poll_timeout) asks for that call at once.
 ///
 /// ```
 /// use wisp_codec::{Config, Connection, Message};
@@ -171,40 +160,30 @@ pub struct WireFrame {
 /// assert_eq!(server.poll_event(), Ok(None));
 /// ```
 pub struct Connection {
-    role: Role,
     config: Config,
     state: State,
+    rx: RecvBuffer,
     decoder: FrameDecoder,
     reassembler: Reassembler,
+    tx: SendQueue,
     mask_source: Option<Box<dyn MaskSource + Send>>,
-    /// Input: `rx[rx_start..rx_end]` is received and not yet decoded. A large buffer's
-    /// data starts at `rx_base`, the first page boundary in it.
-    rx: Vec<u8>,
-    rx_base: usize,
-    rx_start: usize,
-    rx_end: usize,
-    /// Output: `tx_chunks` (owned payloads and the bytes queued before them), then `tx`.
-    /// `tx_start` is how much of the front one (`tx_chunks[0]`, else `tx`) is written.
-    tx: Vec<u8>,
-    tx_chunks: VecDeque<Vec<u8>>,
-    tx_start: usize,
+    recorder: Option<Box<Recorder>>,
+    keepalive: Keepalive,
     /// Opcode of the data message we are sending in fragments, if any.
     sending: Option<OpCode>,
     error: Option<ProtocolError>,
     close_sent: Option<CloseFrame>,
     close_received: Option<Option<CloseFrame>>,
-    wire: VecDeque<WireFrame>,
-    wire_rx: Vec<u8>,
-    frames_received: u64,
+    /// Why the connection ended without the peer's close, once it did.
+    abnormal: Option<String>,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("role", &self.role)
             .field("state", &self.state)
-            .field("buffered_input", &(self.rx_end - self.rx_start))
-            .field("pending_output", &self.pending_output_len())
+            .field("buffered_input", &self.rx.len())
+            .field("pending_output", &self.tx.len())
             .finish_non_exhaustive()
     }
 }
@@ -213,36 +192,30 @@ impl fmt::Debug for Connection {
 /// are; smaller ones are copied into the output buffer, to go out with their neighbours.
 const OWNED_MIN: usize = 16 * 1024;
 
-/// Input buffers of this size and up start on a page boundary.
-const ALIGN_FROM: usize = 64 * 1024;
-const PAGE: usize = 4096;
-
-/// Input buffers are compacted once this much has been consumed at their front.
-const COMPACT_AT: usize = 64 * 1024;
+/// The payload of the keepalive ping.
+const KEEPALIVE_PING: &[u8] = b"wisp keepalive";
 
 impl Connection {
     fn new(role: Role, config: Config, mask_source: Option<Box<dyn MaskSource + Send>>) -> Self {
         Connection {
-            role,
             config,
             state: State::Open,
+            rx: RecvBuffer::default(),
             decoder: FrameDecoder::new(role, config.max_frame_size),
             reassembler: Reassembler::new(config.max_message_size),
+            tx: SendQueue::default(),
             mask_source,
-            rx: Vec::new(),
-            rx_base: 0,
-            rx_start: 0,
-            rx_end: 0,
-            tx: Vec::new(),
-            tx_chunks: VecDeque::new(),
-            tx_start: 0,
+            recorder: config.record_frames.then(Box::default),
+            keepalive: Keepalive::new(
+                config.ping_interval,
+                config.idle_timeout,
+                config.close_timeout,
+            ),
             sending: None,
             error: None,
             close_sent: None,
             close_received: None,
-            wire: VecDeque::new(),
-            wire_rx: Vec::new(),
-            frames_received: 0,
+            abnormal: None,
         }
     }
 
@@ -250,7 +223,7 @@ impl Connection {
     ///
     /// ```
     /// let s = wisp_codec::Connection::server(wisp_codec::Config::default());
-    /// assert_eq!(s.role(), wisp_codec::Role::Server);
+    /// assert_eq!(s.state(), wisp_codec::State::Open);
     /// ```
     pub fn server(config: Config) -> Self {
         Connection::new(Role::Server, config, None)
@@ -259,20 +232,12 @@ impl Connection {
     /// The client end; every frame it sends is masked with a key from `masks`.
     ///
     /// ```
-    /// let c = wisp_codec::Connection::client(wisp_codec::Config::default(), || [1, 2, 3, 4]);
-    /// assert_eq!(c.role(), wisp_codec::Role::Client);
+    /// let mut c = wisp_codec::Connection::client(wisp_codec::Config::default(), || [1, 2, 3, 4]);
+    /// c.send_text("").unwrap();
+    /// assert_eq!(c.pending_output(), [0x81, 0x80, 1, 2, 3, 4]);
     /// ```
     pub fn client(config: Config, masks: impl MaskSource + Send + 'static) -> Self {
         Connection::new(Role::Client, config, Some(Box::new(masks)))
-    }
-
-    /// Our role.
-    ///
-    /// ```
-    /// assert_eq!(wisp_codec::Connection::server(Default::default()).role(), wisp_codec::Role::Server);
-    /// ```
-    pub fn role(&self) -> Role {
-        self.role
     }
 
     /// Where the closing handshake is.
@@ -296,7 +261,7 @@ impl Connection {
         self.error
     }
 
-    /// The close frame we sent, if any.
+    /// The close frame we sent, if any (a close without a body reads as 1005).
     ///
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
@@ -315,6 +280,48 @@ impl Connection {
     /// ```
     pub fn close_received(&self) -> Option<Option<&CloseFrame>> {
         self.close_received.as_ref().map(Option::as_ref)
+    }
+
+    /// How the connection ended, once it is [`State::Closed`]: _The WebSocket
+    /// Connection Close Code_ of [§7.1.5](https://www.rfc-editor.org/rfc/rfc6455#section-7.1.5),
+    /// the code of the peer's close, 1005 if it had none, 1006 if no close came (we
+    /// failed the connection, it timed out, or the peer never answered ours).
+    ///
+    /// ```
+    /// use wisp_codec::{CloseCode, Connection};
+    /// let mut s = Connection::server(Default::default());
+    /// assert_eq!(s.close_code(), None); // still open
+    /// s.handle_input(&[0x88, 0x80, 1, 2, 3, 4]); // a close without a code
+    /// s.poll_event().unwrap();
+    /// assert_eq!(s.close_code(), Some(CloseCode::NO_STATUS_RECEIVED));
+    /// ```
+    pub fn close_code(&self) -> Option<CloseCode> {
+        if self.state != State::Closed {
+            return None;
+        }
+        Some(match &self.close_received {
+            Some(Some(f)) => f.code,
+            Some(None) => CloseCode::NO_STATUS_RECEIVED,
+            None => CloseCode::ABNORMAL,
+        })
+    }
+
+    /// The reason that goes with [`close_code`](Connection::close_code) (§7.1.6): the
+    /// peer's, or for 1006 why the connection ended without it. Empty while open.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_input(&[0x81, 0x00]); // unmasked
+    /// let _ = s.poll_event();
+    /// assert_eq!(s.close_code().unwrap().0, 1006);
+    /// assert_eq!(s.close_reason(), "client frame is not masked");
+    /// ```
+    pub fn close_reason(&self) -> &str {
+        match (&self.close_received, &self.abnormal) {
+            (Some(Some(f)), _) => &f.reason,
+            (None, Some(why)) => why,
+            _ => "",
+        }
     }
 
     // ---- input ------------------------------------------------------------------
@@ -343,35 +350,7 @@ impl Connection {
     /// s.commit_input(2);
     /// ```
     pub fn input_buffer(&mut self, min: usize) -> &mut [u8] {
-        let live = self.rx_end - self.rx_start;
-        if live == 0 {
-            self.rx_start = self.rx_base;
-            self.rx_end = self.rx_base;
-        } else if self.rx_start - self.rx_base >= COMPACT_AT.max(live) {
-            self.rx
-                .copy_within(self.rx_start..self.rx_end, self.rx_base);
-            self.rx_start = self.rx_base;
-            self.rx_end = self.rx_base + live;
-        }
-        if self.rx.len() - self.rx_end < min {
-            let need = live + min;
-            if need < ALIGN_FROM {
-                self.rx.resize(self.rx_end + min, 0);
-            } else {
-                // A new buffer whose data starts on a page boundary (see blocking's
-                // module docs). It at least doubles, so a buffer filled without
-                // decoding grows in few steps.
-                let size = need.max(2 * (self.rx.len() - self.rx_base));
-                let mut fresh = vec![0u8; size + PAGE];
-                let base = fresh.as_ptr().align_offset(PAGE).min(PAGE);
-                fresh[base..base + live].copy_from_slice(&self.rx[self.rx_start..self.rx_end]);
-                self.rx = fresh;
-                self.rx_base = base;
-                self.rx_start = base;
-                self.rx_end = base + live;
-            }
-        }
-        &mut self.rx[self.rx_end..]
+        self.rx.space(min)
     }
 
     /// Marks `n` bytes of [`input_buffer`](Connection::input_buffer) as received.
@@ -385,7 +364,8 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        self.rx_end = (self.rx_end + n).min(self.rx.len());
+        self.rx.commit(n);
+        self.keepalive.bytes += n as u64;
     }
 
     /// Frees the input and output buffers if they hold nothing, so an idle connection
@@ -401,30 +381,8 @@ impl Connection {
     /// assert_eq!(s.buffered_input(), 0);
     /// ```
     pub fn shrink_buffers(&mut self) {
-        if self.rx_start == self.rx_end {
-            self.rx = Vec::new();
-            self.rx_base = 0;
-            self.rx_start = 0;
-            self.rx_end = 0;
-        }
-        if self.tx_chunks.is_empty() && self.tx_start == self.tx.len() {
-            self.tx = Vec::new();
-            self.tx_start = 0;
-        }
-    }
-
-    /// Complete frames received so far (fragments and control frames included). A
-    /// driver can tell a peer that makes progress from one that dribbles a frame a byte
-    /// at a time: the count moves only when a frame is whole.
-    ///
-    /// ```
-    /// let mut s = wisp_codec::Connection::server(Default::default());
-    /// s.handle_input(&[0x01, 0x81, 0, 0, 0, 0, b'a', 0x89]); // a fragment, half a ping
-    /// s.poll_event().unwrap();
-    /// assert_eq!(s.frames_received(), 1);
-    /// ```
-    pub fn frames_received(&self) -> u64 {
-        self.frames_received
+        self.rx.shrink();
+        self.tx.shrink();
     }
 
     /// Bytes received and not yet decoded.
@@ -435,7 +393,7 @@ impl Connection {
     /// assert_eq!(s.buffered_input(), 1);
     /// ```
     pub fn buffered_input(&self) -> usize {
-        self.rx_end - self.rx_start
+        self.rx.len()
     }
 
     /// Decodes the next event from the input: a message, a ping, a pong or a close.
@@ -458,59 +416,81 @@ impl Connection {
             if self.state == State::Closed {
                 return Ok(None);
             }
-            let buf = &mut self.rx[self.rx_start..self.rx_end];
-            // Fast path: a whole frame in the buffer, decoded and handed on in one step.
-            // Same events, output and errors as the incremental path below (the
-            // decoder_connection fuzz target checks one-shot against byte-at-a-time input).
-            if !self.config.record_frames {
-                let (used, result) = match self.decoder.decode_frame(buf) {
-                    Err(e) => return Err(self.fail(e)),
-                    Ok(None) => (0, Ok(None)),
-                    Ok(Some(WholeFrame {
-                        frame_len: used,
-                        header,
-                        payload,
-                    })) => {
-                        self.rx_start += used;
-                        self.frames_received += 1;
-                        // A whole message in one frame, the commonest of all, is built
-                        // right here into the return value (through a temporary, every
-                        // message paid a store-forwarding stall on the way out).
-                        if self.reassembler.is_whole_message(&header) {
-                            return match header.opcode {
-                                // Copied, then validated in the copy (aligned, so small
-                                // payloads take the validator's word-at-a-time path), its
-                                // Result taken apart at once: on invalid UTF-8 the String
-                                // is empty while the payload is not (an empty payload is
-                                // valid). Matching on the Result instead kept it in memory:
-                                // a store-forwarding stall per message.
-                                OpCode::Text => {
-                                    let text =
-                                        String::from_utf8(payload.to_vec()).unwrap_or_default();
-                                    if text.len() != payload.len() {
-                                        return Err(self.fail(ProtocolError::InvalidUtf8));
-                                    }
-                                    Ok(Some(Message::Text(text)))
-                                }
-                                _ => Ok(Some(Message::Binary(payload.to_vec()))),
-                            };
-                        }
-                        (used, self.reassembler.on_frame(&header, payload))
-                    }
-                };
-                if used > 0 {
-                    match result {
-                        Err(e) => return Err(self.fail(e)),
-                        Ok(None) => continue,
-                        Ok(Some(message)) => {
-                            return Ok(Some(self.on_message(message)));
-                        }
-                    }
+            // A whole frame in the buffer is decoded and handed on in one step; the
+            // incremental path below gives the same events, output and errors (the
+            // decoder_connection fuzz target checks one-shot against byte-at-a-time).
+            let (header, header_len, frame_len) = match self.decoder.decode_frame(self.rx.data()) {
+                Err(e) => return Err(self.fail(e)),
+                Ok(None) => match self.incremental_step() {
+                    Some(result) => return result,
+                    None => continue,
+                },
+                Ok(Some(WholeFrame {
+                    header,
+                    header_len,
+                    frame_len,
+                })) => (header, header_len, frame_len),
+            };
+            self.keepalive.frames += 1;
+            if self.recorder.is_some() {
+                match self.recorded_frame(header, header_len, frame_len) {
+                    Some(result) => return result,
+                    None => continue,
                 }
             }
-            if let Some(result) = self.incremental_step() {
-                return result;
+            let frame = self.rx.take(frame_len);
+            let payload = &frame[header_len..];
+            if self.reassembler.is_whole_message(&header) {
+                // A whole message in one frame, the commonest of all, built right into
+                // the return value: see the decode rows of `benches/codec.rs`.
+                return match header.opcode {
+                    OpCode::Text => {
+                        let text = String::from_utf8(payload.to_vec()).unwrap_or_default();
+                        if text.len() != payload.len() {
+                            return Err(self.fail(ProtocolError::InvalidUtf8));
+                        }
+                        Ok(Some(Message::Text(text)))
+                    }
+                    _ => Ok(Some(Message::Binary(payload.to_vec()))),
+                };
             }
+            match self.reassembler.on_frame(&header, payload) {
+                Err(e) => return Err(self.fail(e)),
+                Ok(None) => continue,
+                Ok(Some(message)) => return Ok(Some(self.on_message(message))),
+            }
+        }
+    }
+
+    /// The whole frame of [`poll_event`](Connection::poll_event) with the recorder on:
+    /// the same checks and events, and the frame recorded once it is accepted. `None`:
+    /// go on decoding.
+    #[inline(never)]
+    fn recorded_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+        frame_len: usize,
+    ) -> Option<Result<Option<Message>, ProtocolError>> {
+        let frame = self.rx.take(frame_len);
+        let payload = &frame[header_len..];
+        let result = if self.reassembler.is_whole_message(&header) {
+            match header.opcode {
+                OpCode::Text => String::from_utf8(payload.to_vec())
+                    .map(|t| Some(Message::Text(t)))
+                    .map_err(|_| ProtocolError::InvalidUtf8),
+                _ => Ok(Some(Message::Binary(payload.to_vec()))),
+            }
+        } else {
+            self.reassembler.on_frame(&header, payload)
+        };
+        if let (Some(recorder), Ok(_)) = (&mut self.recorder, &result) {
+            recorder.received(&header, &frame[..header_len], payload);
+        }
+        match result {
+            Err(e) => Some(Err(self.fail(e))),
+            Ok(None) => None,
+            Ok(Some(message)) => Some(Ok(Some(self.on_message(message)))),
         }
     }
 
@@ -519,39 +499,30 @@ impl Connection {
     /// path of [`poll_event`](Connection::poll_event) stays small.
     #[inline(never)]
     fn incremental_step(&mut self) -> Option<Result<Option<Message>, ProtocolError>> {
-        let buf = &mut self.rx[self.rx_start..self.rx_end];
-        // Raw bytes are copied before `decode` unmasks them in place.
-        let recorded = self.wire_rx.len();
-        if self.config.record_frames {
-            let n = self.decoder.max_consume(buf.len());
-            self.wire_rx.extend_from_slice(&buf[..n]);
-        }
-        let decoded = self.decoder.decode(buf);
-        let (used, event) = match decoded {
+        let (used, event) = match self.decoder.decode(self.rx.data()) {
             Ok(d) => d,
             Err(e) => return Some(Err(self.fail(e))),
         };
-        self.wire_rx.truncate(recorded + used);
-        self.rx_start += used;
         let result = match event {
             Decoded::NeedMore => return Some(Ok(None)),
-            Decoded::Header(header) => self.reassembler.on_header(&header).map(|()| None),
+            Decoded::Header(header) => {
+                let r = self.reassembler.on_header(&header);
+                if let (Some(recorder), Ok(())) = (&mut self.recorder, &r) {
+                    // `decode` leaves a header's bytes as they came.
+                    recorder.received_header(&header, self.rx.head(used));
+                }
+                r.map(|()| None)
+            }
             Decoded::Payload { data, last } => {
                 let r = self.reassembler.on_payload(data, last);
-                self.frames_received += u64::from(last);
-                // A frame is recorded once it is complete and accepted, so the record
-                // does not depend on how the input was split: a frame that fails the
-                // connection (fail-fast, possibly before its last byte) is not recorded.
-                if last && r.is_ok() && self.config.record_frames {
-                    let bytes = core::mem::take(&mut self.wire_rx);
-                    self.wire.push_back(WireFrame {
-                        direction: Direction::Received,
-                        bytes,
-                    });
+                self.keepalive.frames += u64::from(last);
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.received_payload(data, last, r.is_ok());
                 }
                 r
             }
         };
+        self.rx.consume(used);
         match result {
             Err(e) => Some(Err(self.fail(e))),
             Ok(None) => None,
@@ -562,8 +533,7 @@ impl Connection {
     /// Automatic answers to control frames (§5.5.1, §5.5.2). Data messages need none.
     ///
     /// The message goes through by value and the answers get its parts, never a
-    /// reference to it: a reference would keep every data message in memory on the way
-    /// out, and reading it back costs a store-forwarding stall per message.
+    /// reference to it (see `benches/codec.rs`, decode rows).
     #[inline(always)]
     fn on_message(&mut self, message: Message) -> Message {
         match &message {
@@ -608,21 +578,105 @@ impl Connection {
     #[cold]
     #[inline(never)]
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        if self.state == State::Open {
-            let mut reason = String::new();
-            use core::fmt::Write as _;
-            let _ = write!(reason, "{error}");
-            reason.truncate(floor_char_boundary(&reason, 123));
+        let mut reason = String::new();
+        use core::fmt::Write as _;
+        let _ = write!(reason, "{error}");
+        reason.truncate(floor_char_boundary(&reason, 123));
+        self.error = Some(error);
+        self.end_abnormally(Some(error.close_code()), reason);
+        error
+    }
+
+    /// The connection ends without the peer's close: send ours (with `code`, when we
+    /// may still send one) and stop reading.
+    fn end_abnormally(&mut self, code: Option<CloseCode>, reason: String) {
+        if let (Some(code), State::Open) = (code, self.state) {
             self.write_close(Some(CloseFrame {
-                code: error.close_code(),
-                reason,
+                code,
+                reason: reason.clone(),
             }));
         }
-        self.error = Some(error);
+        self.abnormal = Some(reason);
         self.state = State::Closed;
-        self.rx_start = self.rx_end;
-        self.wire_rx = Vec::new();
-        error
+        self.rx.clear();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.abandon();
+        }
+    }
+
+    // ---- time -------------------------------------------------------------------
+
+    /// The next moment the connection needs the clock: call
+    /// [`handle_timeout`](Connection::handle_timeout) then (or earlier). `None` when no
+    /// timer runs (all are off in the [`Config`], or the connection is closed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wisp_codec::{Config, Connection};
+    /// let mut s = Connection::server(Config::default());
+    /// assert_eq!(s.poll_timeout(), Some(Duration::ZERO)); // the clock starts at the first call
+    /// s.handle_timeout(Duration::from_secs(100));
+    /// assert_eq!(s.poll_timeout(), Some(Duration::from_secs(130))); // the ping
+    /// ```
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.state == State::Closed {
+            return None;
+        }
+        self.keepalive.poll(self.close_written(), self.may_send())
+    }
+
+    /// Does what is due at `now` (see [Time](Connection#time)): sends a ping after
+    /// [`Config::ping_interval`] without progress, fails the connection after
+    /// [`Config::idle_timeout`] (a Close 1001 `idle timeout` is queued, and it ends with
+    /// 1006), and gives up on a close of ours that was not answered within
+    /// [`Config::close_timeout`] (1006). Then write the output and ask
+    /// [`poll_timeout`](Connection::poll_timeout) again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wisp_codec::{Connection, State};
+    /// let secs = Duration::from_secs;
+    /// let mut s = Connection::server(Default::default());
+    /// s.handle_timeout(secs(0));
+    /// s.handle_timeout(secs(30));
+    /// assert_eq!(s.pending_output()[0], 0x89); // a ping
+    /// s.handle_timeout(secs(60));
+    /// assert_eq!(s.state(), State::Closed);
+    /// assert_eq!(s.close_sent().unwrap().code.0, 1001);
+    /// ```
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.state == State::Closed {
+            return;
+        }
+        match self
+            .keepalive
+            .handle(now, self.close_written(), self.may_send())
+        {
+            Due::Nothing => {}
+            Due::Ping => self.write_frame(OpCode::Ping, true, KEEPALIVE_PING),
+            Due::Idle => self.end_abnormally(Some(CloseCode::GOING_AWAY), "idle timeout".into()),
+            Due::CloseUnanswered => {
+                self.end_abnormally(None, "the peer did not answer our close in time".into())
+            }
+        }
+    }
+
+    /// Sets how long a close of ours waits for the peer's answer (see
+    /// [`Config::close_timeout`]), for a close whose wait has not started yet: a server
+    /// shutting down gives its peers the rest of its grace period.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// s.handle_timeout(Duration::ZERO);
+    /// s.set_close_timeout(Some(Duration::from_secs(9)));
+    /// s.send_close(wisp_codec::CloseCode::GOING_AWAY, "").unwrap();
+    /// s.advance_output(usize::MAX); // written
+    /// s.handle_timeout(Duration::ZERO);
+    /// assert_eq!(s.poll_timeout(), Some(Duration::from_secs(9)));
+    /// ```
+    pub fn set_close_timeout(&mut self, timeout: Option<Duration>) {
+        self.keepalive.close_timeout = timeout;
     }
 
     // ---- output -----------------------------------------------------------------
@@ -696,8 +750,12 @@ impl Connection {
         self.check_send(opcode, true, payload.len())?;
         if payload.len() < OWNED_MIN {
             self.write_frame(opcode, true, &payload);
-        } else {
-            self.write_owned_frame(opcode, payload);
+            return Ok(());
+        }
+        let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        let (header, body) = self.tx.push_owned(opcode, mask, payload);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.sent(frame_header(opcode, true, mask, body.len()), header, body);
         }
         Ok(())
     }
@@ -778,6 +836,12 @@ impl Connection {
         Ok(())
     }
 
+    /// We wait for the peer's Close, and ours has been written (the output drained): the
+    /// close timer runs from then, so a close queued behind a backlog gets its full wait.
+    fn close_written(&self) -> bool {
+        self.state == State::Closing && self.tx.len() == 0
+    }
+
     /// False once our Close is sent or the connection is closed: nothing may follow.
     fn may_send(&self) -> bool {
         self.close_sent.is_none() && self.state != State::Closed
@@ -795,52 +859,12 @@ impl Connection {
         }));
     }
 
-    fn frame_header(&mut self, opcode: OpCode, fin: bool, len: usize) -> FrameHeader {
-        FrameHeader {
-            fin,
-            rsv: 0,
-            opcode,
-            mask: self.mask_source.as_mut().map(|m| m.next_mask()),
-            payload_len: len as u64,
-        }
-    }
-
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
-        let header = self.frame_header(opcode, fin, payload.len());
-        let start = self.tx.len();
-        header.encode_to_vec(&mut self.tx);
-        let body = self.tx.len();
-        self.tx.extend_from_slice(payload);
-        if let Some(key) = header.mask {
-            apply_mask(&mut self.tx[body..], key, 0);
+        let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        let bytes = self.tx.push_frame(fin, opcode, mask, payload);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.sent(frame_header(opcode, fin, mask, payload.len()), bytes, &[]);
         }
-        if self.config.record_frames {
-            self.wire.push_back(WireFrame {
-                direction: Direction::Sent,
-                bytes: self.tx[start..].to_vec(),
-            });
-        }
-    }
-
-    /// A whole-message frame whose payload joins the output as its own chunk, uncopied.
-    fn write_owned_frame(&mut self, opcode: OpCode, mut payload: Vec<u8>) {
-        let header = self.frame_header(opcode, true, payload.len());
-        let start = self.tx.len();
-        header.encode_to_vec(&mut self.tx);
-        if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
-        }
-        if self.config.record_frames {
-            let mut bytes = self.tx[start..].to_vec();
-            bytes.extend_from_slice(&payload);
-            self.wire.push_back(WireFrame {
-                direction: Direction::Sent,
-                bytes,
-            });
-        }
-        // Everything queued so far (this header included) goes first, then the payload.
-        self.tx_chunks.push_back(core::mem::take(&mut self.tx));
-        self.tx_chunks.push_back(payload);
     }
 
     /// The next bytes to write to the peer. Write as many as the socket takes, then
@@ -864,10 +888,7 @@ impl Connection {
     /// assert_eq!(wire.len(), 4 + 20_000);
     /// ```
     pub fn pending_output(&self) -> &[u8] {
-        match self.tx_chunks.front() {
-            Some(chunk) => &chunk[self.tx_start..],
-            None => &self.tx[self.tx_start..],
-        }
+        self.tx.front()
     }
 
     /// All the bytes waiting to be written: [`pending_output`](Connection::pending_output)
@@ -880,8 +901,7 @@ impl Connection {
     /// assert_eq!(s.pending_output_len(), 3);
     /// ```
     pub fn pending_output_len(&self) -> usize {
-        let queued: usize = self.tx_chunks.iter().map(Vec::len).sum();
-        queued + self.tx.len() - self.tx_start
+        self.tx.len()
     }
 
     /// The pending output as up to `out.len()` slices, in order, for a vectored write
@@ -900,28 +920,7 @@ impl Connection {
     /// assert_eq!(parts[2], b"\x81\x05after");
     /// ```
     pub fn pending_output_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
-        let pieces = self
-            .tx_chunks
-            .iter()
-            .map(Vec::as_slice)
-            .chain(core::iter::once(self.tx.as_slice()));
-        let mut n = 0;
-        for (i, piece) in pieces.enumerate() {
-            let piece = if i == 0 {
-                &piece[self.tx_start..]
-            } else {
-                piece
-            };
-            if piece.is_empty() {
-                continue;
-            }
-            if n == out.len() {
-                break;
-            }
-            out[n] = piece;
-            n += 1;
-        }
-        n
+        self.tx.slices(out)
     }
 
     /// Drops the first `n` bytes of the pending output (all of it if `n` is larger).
@@ -932,22 +931,8 @@ impl Connection {
     /// s.advance_output(3);
     /// assert!(s.pending_output().is_empty());
     /// ```
-    pub fn advance_output(&mut self, mut n: usize) {
-        while let Some(front) = self.tx_chunks.front() {
-            let left = front.len() - self.tx_start;
-            if n < left {
-                self.tx_start += n;
-                return;
-            }
-            n -= left;
-            self.tx_chunks.pop_front();
-            self.tx_start = 0;
-        }
-        self.tx_start = (self.tx_start.saturating_add(n)).min(self.tx.len());
-        if self.tx_start == self.tx.len() {
-            self.tx.clear();
-            self.tx_start = 0;
-        }
+    pub fn advance_output(&mut self, n: usize) {
+        self.tx.advance(n);
     }
 
     /// The next recorded frame, when [`Config::record_frames`] is on.
@@ -960,7 +945,17 @@ impl Connection {
     /// assert_eq!((f.direction, f.bytes), (Direction::Sent, b"\x81\x02hi".to_vec()));
     /// ```
     pub fn poll_wire_frame(&mut self) -> Option<WireFrame> {
-        self.wire.pop_front()
+        self.recorder.as_mut()?.pop()
+    }
+}
+
+fn frame_header(opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, len: usize) -> FrameHeader {
+    FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: len as u64,
     }
 }
 

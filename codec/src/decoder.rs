@@ -6,16 +6,17 @@
 //! seen again. Payload bytes are unmasked in place and handed back as they arrive, so a
 //! 16 MiB frame is never buffered here and invalid text can be caught in its first bytes.
 
-use crate::connection::Role;
 use crate::error::ProtocolError;
-use crate::header::FrameHeader;
+use crate::header::{FrameHeader, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
 use crate::opcode::OpCode;
+use crate::role::Role;
 
 /// One step of decoding.
 ///
 /// ```
-/// use wisp_codec::{Decoded, FrameDecoder, Role};
+/// use wisp_codec::internals::{Decoded, FrameDecoder};
+/// use wisp_codec::Role;
 /// let mut dec = FrameDecoder::new(Role::Client, 1024);
 /// assert_eq!(dec.decode(&mut [0x82]), Ok((0, Decoded::NeedMore)));
 /// ```
@@ -36,28 +37,33 @@ pub enum Decoded<'a> {
     NeedMore,
 }
 
-/// A whole frame decoded in one step by [`FrameDecoder::decode_frame`].
+/// A whole frame decoded in one step by [`FrameDecoder::decode_frame`]: its bytes are
+/// `buf[..frame_len]`, the header as received, then the payload, unmasked in place, from
+/// `header_len` on.
 ///
 /// ```
-/// use wisp_codec::{FrameDecoder, Role};
+/// use wisp_codec::internals::FrameDecoder;
+/// use wisp_codec::Role;
 /// let mut frame = *b"\x81\x05Hello"; // RFC 6455 §5.7
 /// let whole = FrameDecoder::new(Role::Client, 1024).decode_frame(&mut frame).unwrap().unwrap();
-/// assert_eq!((whole.frame_len, whole.payload), (7, &b"Hello"[..]));
+/// assert_eq!((whole.header_len, whole.frame_len), (2, 7));
+/// assert_eq!(&frame[whole.header_len..whole.frame_len], b"Hello");
 /// ```
-#[derive(Debug, PartialEq, Eq)]
-pub struct WholeFrame<'a> {
-    /// Bytes the frame took from the input: header and payload.
-    pub frame_len: usize,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeFrame {
     /// The validated header.
     pub header: FrameHeader,
-    /// The unmasked payload, borrowed from the input.
-    pub payload: &'a [u8],
+    /// Bytes of the header on the wire.
+    pub header_len: usize,
+    /// Bytes the frame took from the input: header and payload.
+    pub frame_len: usize,
 }
 
 /// What the decoder is waiting for: used by the browser stepper to show its state.
 ///
 /// ```
-/// use wisp_codec::{DecoderState, FrameDecoder, Role};
+/// use wisp_codec::internals::{DecoderState, FrameDecoder};
+/// use wisp_codec::Role;
 /// let mut dec = FrameDecoder::new(Role::Client, 1024);
 /// assert_eq!(dec.state(), DecoderState::Header);
 /// dec.decode(&mut [0x81, 0x05]).unwrap();
@@ -84,7 +90,8 @@ pub enum DecoderState {
 /// level rules (continuations, UTF-8) belong to the reassembler.
 ///
 /// ```
-/// use wisp_codec::{Decoded, FrameDecoder, OpCode, Role};
+/// use wisp_codec::internals::{Decoded, FrameDecoder};
+/// use wisp_codec::{OpCode, Role};
 /// // A server decoding the masked "Hello" of RFC 6455 §5.7.
 /// let mut frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
 /// let mut dec = FrameDecoder::new(Role::Server, 1 << 20);
@@ -106,8 +113,8 @@ impl FrameDecoder {
     /// decodes masked client frames, a [`Role::Client`] unmasked server frames.
     ///
     /// ```
-    /// let dec = wisp_codec::FrameDecoder::new(wisp_codec::Role::Client, 1024);
-    /// assert_eq!(dec.state(), wisp_codec::DecoderState::Header);
+    /// let dec = wisp_codec::internals::FrameDecoder::new(wisp_codec::Role::Client, 1024);
+    /// assert_eq!(dec.state(), wisp_codec::internals::DecoderState::Header);
     /// ```
     pub fn new(role: Role, max_frame_size: u64) -> Self {
         FrameDecoder {
@@ -120,7 +127,8 @@ impl FrameDecoder {
     /// Where the decoder is: between frames, or how far into a payload.
     ///
     /// ```
-    /// use wisp_codec::{DecoderState, FrameDecoder, Role};
+    /// use wisp_codec::internals::{DecoderState, FrameDecoder};
+    /// use wisp_codec::Role;
     /// let mut dec = FrameDecoder::new(Role::Client, 1024);
     /// dec.decode(&mut [0x82, 0x03]).unwrap();
     /// assert!(matches!(dec.state(), DecoderState::Payload { received: 0, .. }));
@@ -129,30 +137,14 @@ impl FrameDecoder {
         self.state
     }
 
-    /// The most bytes the next call to [`decode`](FrameDecoder::decode) can consume
-    /// from `available` bytes of input.
-    ///
-    /// ```
-    /// let dec = wisp_codec::FrameDecoder::new(wisp_codec::Role::Client, 1024);
-    /// assert_eq!(dec.max_consume(100), 14);
-    /// ```
-    pub fn max_consume(&self, available: usize) -> usize {
-        match self.state {
-            DecoderState::Header => available.min(crate::header::MAX_HEADER_LEN),
-            DecoderState::Payload { header, received } => {
-                let left = header.payload_len - received;
-                usize::try_from(left).map_or(available, |l| l.min(available))
-            }
-        }
-    }
-
     /// Decodes the next event from `buf`, unmasking payload bytes in place, and returns
     /// it with the number of bytes consumed from the front of `buf`.
     ///
     /// After an error the decoder must not be used again: the connection is failed.
     ///
     /// ```
-    /// use wisp_codec::{Decoded, FrameDecoder, ProtocolError, Role};
+    /// use wisp_codec::internals::{Decoded, FrameDecoder};
+    /// use wisp_codec::{ProtocolError, Role};
     /// let mut dec = FrameDecoder::new(Role::Server, 1024);
     /// // An unmasked frame sent to a server (§5.1):
     /// assert_eq!(dec.decode(&mut [0x81, 0x05]), Err(ProtocolError::UnmaskedFrame));
@@ -162,18 +154,9 @@ impl FrameDecoder {
     pub fn decode<'a>(&mut self, buf: &'a mut [u8]) -> Result<(usize, Decoded<'a>), ProtocolError> {
         match self.state {
             DecoderState::Header => {
-                if buf.len() >= 2 {
-                    self.check_first_bytes(buf[0], buf[1])?;
-                }
-                let Some((header, n)) = FrameHeader::decode(buf)? else {
+                let Some((header, n)) = self.header(buf)? else {
                     return Ok((0, Decoded::NeedMore));
                 };
-                if header.payload_len > self.max_frame_size {
-                    return Err(ProtocolError::FrameTooLarge {
-                        len: header.payload_len,
-                        max: self.max_frame_size,
-                    });
-                }
                 self.state = DecoderState::Payload {
                     header,
                     received: 0,
@@ -206,30 +189,53 @@ impl FrameDecoder {
     /// Decodes a whole frame in one step when `buf` holds all of it, between frames: the
     /// fast path for the common case of a small frame that arrived in one read.
     ///
-    /// Returns the frame's header, its unmasked payload (borrowed from `buf`) and the bytes
-    /// it used, exactly what [`decode`](FrameDecoder::decode) would report over its
-    /// `Header` and `Payload` events, and fails with the error `decode` would fail with.
-    /// `Ok(None)` when the frame is not complete in `buf` or a frame is already in progress:
-    /// nothing is consumed and the decoder is unchanged, so call `decode` instead.
+    /// Reads the header exactly as [`decode`](FrameDecoder::decode) does (the same
+    /// checks, the same errors) and unmasks the payload in place. `Ok(None)` when the
+    /// frame is not complete in `buf` or a frame is already in progress: nothing is
+    /// consumed and the decoder is unchanged, so call `decode` instead.
     ///
     /// ```
-    /// use wisp_codec::{FrameDecoder, OpCode, Role};
+    /// use wisp_codec::internals::FrameDecoder;
+    /// use wisp_codec::{OpCode, Role};
     /// let mut frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// let mut dec = FrameDecoder::new(Role::Server, 1 << 20);
     /// assert_eq!(dec.decode_frame(&mut frame[..10]), Ok(None)); // one byte short
     /// let whole = dec.decode_frame(&mut frame).unwrap().unwrap();
-    /// assert_eq!(whole.frame_len, 11);
-    /// assert_eq!((whole.header.opcode, whole.payload), (OpCode::Text, &b"Hello"[..]));
+    /// assert_eq!((whole.header.opcode, whole.frame_len), (OpCode::Text, 11));
+    /// assert_eq!(&frame[whole.header_len..], b"Hello");
     /// ```
     #[inline]
-    pub fn decode_frame<'a>(
-        &mut self,
-        buf: &'a mut [u8],
-    ) -> Result<Option<WholeFrame<'a>>, ProtocolError> {
-        if self.state != DecoderState::Header || buf.len() < 2 {
+    pub fn decode_frame(&mut self, buf: &mut [u8]) -> Result<Option<WholeFrame>, ProtocolError> {
+        if self.state != DecoderState::Header {
             return Ok(None);
         }
-        let (b0, b1) = (buf[0], buf[1]);
+        let Some((header, header_len)) = self.header(buf)? else {
+            return Ok(None);
+        };
+        let available = (buf.len() - header_len) as u64;
+        if header.payload_len > available {
+            return Ok(None);
+        }
+        let frame_len = header_len + header.payload_len as usize;
+        if let Some(key) = header.mask {
+            apply_mask(&mut buf[header_len..frame_len], key, 0);
+        }
+        Ok(Some(WholeFrame {
+            header,
+            header_len,
+            frame_len,
+        }))
+    }
+
+    /// The one header path of both [`decode`](FrameDecoder::decode) and
+    /// [`decode_frame`](FrameDecoder::decode_frame): every check a header can fail,
+    /// each as soon as the bytes that decide it are in. `Ok(None)`: not all of it yet.
+    #[inline(always)]
+    fn header(&self, buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+        let (&b0, &b1) = match (buf.first(), buf.get(1)) {
+            (Some(b0), Some(b1)) => (b0, b1),
+            _ => return Ok(None),
+        };
         let len7 = b1 & 0x7f;
         let mask_bit = match self.role {
             Role::Server => 0x80,
@@ -257,7 +263,7 @@ impl FrameDecoder {
             (header, n)
         } else {
             self.check_first_bytes(b0, b1)?;
-            match FrameHeader::decode(buf)? {
+            match decode_header(buf)? {
                 Some(decoded) => decoded,
                 None => return Ok(None),
             }
@@ -268,20 +274,7 @@ impl FrameDecoder {
                 max: self.max_frame_size,
             });
         }
-        let available = (buf.len() - n) as u64;
-        if header.payload_len > available {
-            return Ok(None);
-        }
-        let end = n + header.payload_len as usize;
-        let payload = &mut buf[n..end];
-        if let Some(key) = header.mask {
-            apply_mask(payload, key, 0);
-        }
-        Ok(Some(WholeFrame {
-            frame_len: end,
-            header,
-            payload,
-        }))
+        Ok(Some((header, n)))
     }
 
     /// The checks that the first two bytes decide, made as soon as they arrive.
@@ -294,7 +287,7 @@ impl FrameDecoder {
             // _Fail the WebSocket Connection_."
             return Err(ProtocolError::ReservedBits(rsv));
         }
-        let opcode = OpCode::try_from(b0 & 0x0f)?;
+        let opcode = OpCode::try_from(b0 & 0x0f).map_err(ProtocolError::ReservedOpcode)?;
         if opcode.is_control() {
             if b0 & 0x80 == 0 {
                 return Err(ProtocolError::FragmentedControlFrame);
@@ -311,4 +304,73 @@ impl FrameDecoder {
             _ => Ok(()),
         }
     }
+}
+
+/// Decodes the header at the start of `buf` with only the checks that need no role or
+/// limit: a reserved opcode, a 64-bit length with its top bit set. `Ok(None)` while
+/// `buf` holds part of a header (nothing is consumed: call again with more bytes),
+/// `Ok(Some((header, header_len)))` when complete. Lengths in a non-minimal form are
+/// accepted (§5.2 binds the sender). [`FrameDecoder`] adds the receiver's checks.
+///
+/// ```
+/// use wisp_codec::internals::decode_header;
+/// use wisp_codec::{FrameHeader, OpCode, ProtocolError};
+/// let (h, n) = decode_header(&[0x81, 0x05, 0x48]).unwrap().unwrap(); // §5.7 "Hello"
+/// assert_eq!((h.opcode, h.payload_len, n), (OpCode::Text, 5, 2));
+/// assert_eq!(decode_header(&[0x82, 0x7e, 0x01]), Ok(None)); // partial
+/// let top_bit = [0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
+/// assert_eq!(decode_header(&top_bit), Err(ProtocolError::InvalidPayloadLength));
+/// ```
+#[inline]
+pub fn decode_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+    let (&b0, &b1) = match (buf.first(), buf.get(1)) {
+        (Some(b0), Some(b1)) => (b0, b1),
+        _ => return Ok(None),
+    };
+    let opcode = OpCode::try_from(b0 & 0x0f).map_err(ProtocolError::ReservedOpcode)?;
+    let masked = b1 & 0x80 != 0;
+    let len7 = b1 & 0x7f;
+    let len_bytes = match len7 {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let need = 2 + len_bytes + if masked { 4 } else { 0 };
+    debug_assert!(need <= MAX_HEADER_LEN);
+    if buf.len() < need {
+        // Report a bad 64-bit length as soon as its first byte is known.
+        if len7 == 127 && buf.len() > 2 && buf[2] & 0x80 != 0 {
+            return Err(ProtocolError::InvalidPayloadLength);
+        }
+        return Ok(None);
+    }
+    let payload_len = match len7 {
+        126 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
+        127 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            let n = u64::from_be_bytes(b);
+            if n >> 63 != 0 {
+                return Err(ProtocolError::InvalidPayloadLength);
+            }
+            n
+        }
+        n => u64::from(n),
+    };
+    let mask = if masked {
+        let at = 2 + len_bytes;
+        Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+    } else {
+        None
+    };
+    Ok(Some((
+        FrameHeader {
+            fin: b0 & 0x80 != 0,
+            rsv: (b0 >> 4) & 0x7,
+            opcode,
+            mask,
+            payload_len,
+        },
+        need,
+    )))
 }

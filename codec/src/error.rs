@@ -1,9 +1,9 @@
-//! Errors: what the peer did wrong ([`ProtocolError`]), what a handshake lacked
-//! ([`HandshakeError`]) and what the local caller misused ([`UsageError`]).
+//! Errors after the handshake: what the peer did wrong ([`ProtocolError`]) and what the
+//! local caller misused ([`UsageError`]). The handshake's own errors, and their HTTP
+//! statuses, are in [`handshake`](crate::handshake).
 //!
 //! Protocol errors map to close codes in exactly one place,
-//! [`ProtocolError::close_code`]; handshake errors map to HTTP statuses in exactly one
-//! place, [`HandshakeError::status`]. Local misuse is never sent on the wire.
+//! [`ProtocolError::close_code`]. Local misuse is never sent on the wire.
 
 use core::fmt;
 
@@ -94,6 +94,32 @@ impl ProtocolError {
         }
     }
 
+    /// The variant's name, for programs that show or match errors as text (the wasm
+    /// API's `kind`).
+    ///
+    /// ```
+    /// use wisp_codec::ProtocolError;
+    /// assert_eq!(ProtocolError::ReservedOpcode(3).kind(), "ReservedOpcode");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProtocolError::UnmaskedFrame => "UnmaskedFrame",
+            ProtocolError::MaskedFrame => "MaskedFrame",
+            ProtocolError::ReservedBits(_) => "ReservedBits",
+            ProtocolError::ReservedOpcode(_) => "ReservedOpcode",
+            ProtocolError::FragmentedControlFrame => "FragmentedControlFrame",
+            ProtocolError::ControlFrameTooLong(_) => "ControlFrameTooLong",
+            ProtocolError::InvalidPayloadLength => "InvalidPayloadLength",
+            ProtocolError::UnexpectedContinuation => "UnexpectedContinuation",
+            ProtocolError::ExpectedContinuation => "ExpectedContinuation",
+            ProtocolError::InvalidUtf8 => "InvalidUtf8",
+            ProtocolError::CloseFrameTooShort => "CloseFrameTooShort",
+            ProtocolError::InvalidCloseCode(_) => "InvalidCloseCode",
+            ProtocolError::FrameTooLarge { .. } => "FrameTooLarge",
+            ProtocolError::MessageTooLarge { .. } => "MessageTooLarge",
+        }
+    }
+
     /// The RFC 6455 requirement that was broken, quoted word for word (emphasis as the
     /// RFC marks it, `_Fail the WebSocket Connection_`), with its section.
     ///
@@ -167,139 +193,6 @@ impl fmt::Display for ProtocolError {
     }
 }
 
-/// The opening handshake failed (§4). Each error maps to an HTTP status in
-/// [`HandshakeError::status`]; a server answers with [`HandshakeError::response`].
-///
-/// ```
-/// use wisp_codec::HandshakeError;
-/// assert_eq!(HandshakeError::UnsupportedVersion.status(), 426);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HandshakeError {
-    /// The head is not a well-formed HTTP/1.1 message.
-    MalformedHead,
-    /// The method is not GET (§4.2.1 item 1).
-    MethodNotGet,
-    /// The HTTP version is below 1.1 (§4.2.1 item 1).
-    HttpVersion,
-    /// No Host header (§4.2.1 item 2).
-    MissingHost,
-    /// No `Upgrade: websocket` (§4.2.1 item 3).
-    MissingUpgrade,
-    /// No `upgrade` token in Connection (§4.2.1 item 4).
-    MissingConnectionUpgrade,
-    /// `Sec-WebSocket-Key` is missing, repeated, or does not decode to 16 bytes (§4.2.1 item 5).
-    InvalidKey,
-    /// No `Sec-WebSocket-Version` header (§4.2.1 item 6).
-    MissingVersion,
-    /// `Sec-WebSocket-Version` is not 13 (§4.4): 426 with `Sec-WebSocket-Version: 13`.
-    UnsupportedVersion,
-    /// The Origin is not accepted by the server (§4.2.2, 403).
-    OriginRefused,
-    /// The head is larger than the configured bound (431).
-    HeadTooLarge,
-    /// The server answered with a status other than 101 (§4.1). Holds the status.
-    NotSwitchingProtocols(u16),
-    /// The server's `Sec-WebSocket-Accept` does not match our key (§4.1).
-    AcceptMismatch,
-    /// The server chose a subprotocol we did not offer (§4.1).
-    UnexpectedSubprotocol,
-    /// The server chose an extension we did not offer (§4.1).
-    UnexpectedExtension,
-}
-
-impl HandshakeError {
-    /// The HTTP status a server answers this error with: the one map from handshake
-    /// failures to HTTP.
-    ///
-    /// ```
-    /// use wisp_codec::HandshakeError;
-    /// assert_eq!(HandshakeError::InvalidKey.status(), 400);
-    /// assert_eq!(HandshakeError::OriginRefused.status(), 403);
-    /// assert_eq!(HandshakeError::HeadTooLarge.status(), 431);
-    /// ```
-    pub fn status(&self) -> u16 {
-        match self {
-            HandshakeError::UnsupportedVersion => 426,
-            HandshakeError::OriginRefused => 403,
-            HandshakeError::HeadTooLarge => 431,
-            _ => 400,
-        }
-    }
-
-    /// The full HTTP response a server sends for this error: status line,
-    /// `Sec-WebSocket-Version: 13` for 426, `Connection: close`, and the reason as a
-    /// plain-text body.
-    ///
-    /// ```
-    /// use wisp_codec::HandshakeError;
-    /// let r = HandshakeError::UnsupportedVersion.response();
-    /// let text = core::str::from_utf8(&r).unwrap();
-    /// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
-    /// assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
-    /// ```
-    pub fn response(&self) -> alloc::vec::Vec<u8> {
-        use alloc::format;
-        let status = self.status();
-        let body = format!("{self}\n");
-        let extra = match self {
-            HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\n",
-            _ => "",
-        };
-        format!(
-            "HTTP/1.1 {status} {}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            crate::handshake::status_text(status),
-            body.len()
-        )
-        .into_bytes()
-    }
-}
-
-impl fmt::Display for HandshakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HandshakeError::MalformedHead => "malformed HTTP request head",
-            HandshakeError::MethodNotGet => {
-                "the opening handshake must be a GET request (RFC 6455 §4.2.1)"
-            }
-            HandshakeError::HttpVersion => {
-                "the opening handshake needs HTTP/1.1 or later (RFC 6455 §4.2.1)"
-            }
-            HandshakeError::MissingHost => "missing Host header (RFC 6455 §4.2.1)",
-            HandshakeError::MissingUpgrade => {
-                "missing \"Upgrade: websocket\" header (RFC 6455 §4.2.1)"
-            }
-            HandshakeError::MissingConnectionUpgrade => {
-                "the Connection header must include \"Upgrade\" (RFC 6455 §4.2.1)"
-            }
-            HandshakeError::InvalidKey => {
-                "Sec-WebSocket-Key must be base64 of exactly 16 bytes (RFC 6455 §4.2.1)"
-            }
-            HandshakeError::MissingVersion => {
-                "missing Sec-WebSocket-Version header (RFC 6455 §4.2.1)"
-            }
-            HandshakeError::UnsupportedVersion => {
-                "unsupported Sec-WebSocket-Version: only 13 is supported (RFC 6455 §4.4)"
-            }
-            HandshakeError::OriginRefused => "origin not allowed (RFC 6455 §4.2.2)",
-            HandshakeError::HeadTooLarge => "request head too large",
-            HandshakeError::NotSwitchingProtocols(_) => {
-                "server did not answer 101 Switching Protocols (RFC 6455 §4.1)"
-            }
-            HandshakeError::AcceptMismatch => {
-                "Sec-WebSocket-Accept does not match the key (RFC 6455 §4.1)"
-            }
-            HandshakeError::UnexpectedSubprotocol => {
-                "server chose a subprotocol that was not offered (RFC 6455 §4.1)"
-            }
-            HandshakeError::UnexpectedExtension => {
-                "server chose an extension that was not offered (RFC 6455 §4.1)"
-            }
-        })
-    }
-}
-
 /// Local misuse of the API: nothing is sent on the wire for these.
 ///
 /// ```
@@ -337,7 +230,5 @@ impl fmt::Display for UsageError {
 
 #[cfg(feature = "std")]
 impl std::error::Error for ProtocolError {}
-#[cfg(feature = "std")]
-impl std::error::Error for HandshakeError {}
 #[cfg(feature = "std")]
 impl std::error::Error for UsageError {}

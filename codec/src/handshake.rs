@@ -2,10 +2,14 @@
 //!
 //! Sans-IO like the rest: the server side parses a request head from bytes
 //! ([`parse_request`]), checks it ([`Request::validate`]) and builds the 101 response
-//! ([`response`]); the client side builds a request from a nonce the caller supplies
-//! ([`ClientRequest`]) and checks the response ([`ClientRequest::parse_response`]).
-//! Parsers report how many bytes the head used: whatever follows belongs to the frame
-//! decoder and must be handed to it.
+//! ([`response`]) or the refusal ([`RequestError::response`]); the client side builds a
+//! request from a nonce the caller supplies ([`ClientRequest`]) and checks the response
+//! ([`ClientRequest::parse_response`]). Parsers report how many bytes the head used:
+//! whatever follows belongs to the frame decoder and must be handed to it.
+//!
+//! The two sides fail differently, so they have their own errors: a server refuses a
+//! request with an HTTP status ([`RequestError::status`], one exhaustive map), a client
+//! gives up on a response ([`ResponseError`]).
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -15,14 +19,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
-use crate::error::HandshakeError;
+use core::fmt;
+
+use crate::http::{self, HeadError};
 
 /// The GUID of §1.3, appended to the key before hashing.
-///
-/// ```
-/// assert_eq!(wisp_codec::handshake::GUID.len(), 36);
-/// ```
-pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The default bound on a request or response head, in bytes.
 ///
@@ -53,46 +55,38 @@ pub fn accept_key(key: &[u8]) -> [u8; 28] {
     out
 }
 
-/// The reason phrase for the statuses the handshake uses.
+/// A complete HTTP response with a plain-text body and `Connection: close`, for the
+/// answers a WebSocket server gives besides the handshake's (404, 503...).
 ///
 /// ```
-/// assert_eq!(wisp_codec::handshake::status_text(101), "Switching Protocols");
+/// let r = wisp_codec::handshake::http_response(404, "", "not found\n");
+/// assert!(r.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+/// assert!(r.ends_with(b"\r\n\r\nnot found\n"));
 /// ```
-pub fn status_text(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
+pub fn http_response(status: u16, extra_headers: &str, body: &str) -> Vec<u8> {
+    http::response(status, extra_headers, body)
 }
 
-/// A parsed HTTP head: the start line's parts and the header fields in order.
+/// A request head as the server received it.
 ///
 /// ```
-/// let (head, n) = wisp_codec::handshake::parse_request(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", 1024).unwrap().unwrap();
-/// assert_eq!((head.first.as_str(), head.second.as_str(), head.third.as_str(), n), ("GET", "/x", "HTTP/1.1", 28));
+/// let (req, n) = wisp_codec::handshake::parse_request(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", 1024).unwrap().unwrap();
+/// assert_eq!((req.method.as_str(), req.target.as_str(), req.version.as_str(), n), ("GET", "/x", "HTTP/1.1", 28));
+/// assert_eq!(req.header("host"), Some("h"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
-    /// Request: method. Response: the HTTP version (`HTTP/1.1`).
-    pub first: String,
-    /// Request: target (path and query). Response: status code.
-    pub second: String,
-    /// Request: HTTP version. Response: reason phrase.
-    pub third: String,
+pub struct Request {
+    /// The method (`GET`).
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    /// The HTTP version (`HTTP/1.1`).
+    pub version: String,
     /// Header fields (name, value) in order, values trimmed.
     pub headers: Vec<(String, String)>,
 }
 
-impl Head {
+impl Request {
     /// The first value of a header, by case-insensitive name.
     ///
     /// ```
@@ -106,45 +100,84 @@ impl Head {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every value of a header, by case-insensitive name.
-    ///
-    /// ```
-    /// let (req, _) = wisp_codec::handshake::parse_request(b"GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n", 1024).unwrap().unwrap();
-    /// assert_eq!(req.headers_named("a").collect::<Vec<_>>(), ["1", "2"]);
-    /// ```
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The comma-separated tokens of every header with this name, trimmed, empty ones
-    /// skipped (`Connection: keep-alive, Upgrade`).
+    /// True when a header with this name holds `token` among its comma-separated values
+    /// (case-insensitive), as `Connection: keep-alive, Upgrade` holds `upgrade`.
     ///
     /// ```
     /// let (req, _) = wisp_codec::handshake::parse_request(b"GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n", 1024).unwrap().unwrap();
-    /// assert!(req.tokens("connection").any(|t| t.eq_ignore_ascii_case("upgrade")));
+    /// assert!(req.has_token("connection", "upgrade"));
     /// ```
-    pub fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers_named(name)
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        http::has_token(&self.headers, name, token)
     }
 
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.tokens(name).any(|t| t.eq_ignore_ascii_case(token))
+    /// Checks a request against §4.2.1 and returns what it offers.
+    ///
+    /// Origin policy is the server's: check [`Offer::origin`] and answer
+    /// [`RequestError::OriginRefused`] (403) yourself.
+    ///
+    /// ```
+    /// use wisp_codec::handshake::parse_request;
+    /// let buf = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///     Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+    ///     Sec-WebSocket-Version: 13\r\n\r\n"; // RFC 6455 §1.2
+    /// let (req, _) = parse_request(buf, 1024).unwrap().unwrap();
+    /// let offer = req.validate().unwrap();
+    /// assert_eq!(offer.protocols, ["chat", "superchat"]);
+    /// ```
+    pub fn validate(&self) -> Result<Offer, RequestError> {
+        // §4.2.1 1: "An HTTP/1.1 or higher GET request"
+        if self.method != "GET" {
+            return Err(RequestError::MethodNotGet);
+        }
+        if !http_version_at_least_1_1(&self.version)? {
+            return Err(RequestError::HttpVersion);
+        }
+        // 2: "A |Host| header field"
+        let host = match self.header("host") {
+            Some(h) if !h.is_empty() => h,
+            _ => return Err(RequestError::MissingHost),
+        };
+        // 3: "An |Upgrade| header field containing the value "websocket""
+        if !self.has_token("upgrade", "websocket") {
+            return Err(RequestError::MissingUpgrade);
+        }
+        // 4: "A |Connection| header field that includes the token "Upgrade""
+        if !self.has_token("connection", "upgrade") {
+            return Err(RequestError::MissingConnectionUpgrade);
+        }
+        // 6: "A |Sec-WebSocket-Version| header field, with a value of 13." §4.4: otherwise
+        // answer with the versions we support.
+        match self.header("sec-websocket-version") {
+            None => return Err(RequestError::MissingVersion),
+            Some("13") => {}
+            Some(_) => return Err(RequestError::UnsupportedVersion),
+        }
+        // 5: "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when
+        // decoded, is 16 bytes in length."
+        let mut keys = http::values(&self.headers, "sec-websocket-key");
+        let key = keys.next().ok_or(RequestError::InvalidKey)?;
+        if keys.next().is_some() {
+            return Err(RequestError::InvalidKey);
+        }
+        let mut decoded = [0u8; 18];
+        match BASE64.decode_slice(key, &mut decoded) {
+            Ok(16) if key.len() == 24 => {}
+            _ => return Err(RequestError::InvalidKey),
+        }
+        let protocols = http::tokens(&self.headers, "sec-websocket-protocol")
+            .map(String::from)
+            .collect();
+        Ok(Offer {
+            path: self.target.clone(),
+            host: host.to_string(),
+            key: key.to_string(),
+            origin: self.header("origin").map(String::from),
+            protocols,
+        })
     }
 }
-
-/// A request head as the server received it.
-///
-/// ```
-/// let req: wisp_codec::handshake::Request = wisp_codec::handshake::parse_request(b"GET / HTTP/1.1\r\n\r\n", 64).unwrap().unwrap().0;
-/// assert_eq!(req.validate().unwrap_err().status(), 400); // no Host
-/// ```
-pub type Request = Head;
 
 /// What a valid client request offers, ready for the server to decide on.
 ///
@@ -168,165 +201,45 @@ pub struct Offer {
     pub protocols: Vec<String>,
 }
 
-/// Finds the end of a head (`\r\n\r\n`), or errors once `max_head` bytes show none.
-fn head_end(buf: &[u8], max_head: usize) -> Result<Option<usize>, HandshakeError> {
-    match buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(p) if p + 4 > max_head => Err(HandshakeError::HeadTooLarge),
-        Some(p) => Ok(Some(p + 4)),
-        None if buf.len() >= max_head => Err(HandshakeError::HeadTooLarge),
-        None => Ok(None),
-    }
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// Parses a head; `Ok(None)` while the blank line that ends it has not arrived.
-fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Head, usize)>, HandshakeError> {
-    let Some(end) = head_end(buf, max_head)? else {
-        return Ok(None);
-    };
-    let text = core::str::from_utf8(&buf[..end - 4]).map_err(|_| HandshakeError::MalformedHead)?;
-    let mut lines = text.split("\r\n");
-    let start = lines.next().ok_or(HandshakeError::MalformedHead)?;
-    // RFC 9112 §3, §4: no control characters in the start line (a reason phrase may hold
-    // HTAB): a bare LF or CR in a request target would otherwise reach the application.
-    if start.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(HandshakeError::MalformedHead);
-    }
-    let mut parts = start.splitn(3, ' ');
-    let (Some(first), Some(second), Some(third)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(HandshakeError::MalformedHead);
-    };
-    if first.is_empty() || second.is_empty() || first.contains('\t') || second.contains('\t') {
-        return Err(HandshakeError::MalformedHead);
-    }
-    let mut headers = Vec::new();
-    for line in lines {
-        let (name, value) = line.split_once(':').ok_or(HandshakeError::MalformedHead)?;
-        // Obsolete line folding and whitespace before the colon are rejected (RFC 9112 §5).
-        if !is_token(name) || value.contains(['\r', '\n']) {
-            return Err(HandshakeError::MalformedHead);
-        }
-        headers.push((
-            name.to_string(),
-            value.trim_matches([' ', '\t']).to_string(),
-        ));
-    }
-    Ok(Some((
-        Head {
-            first: first.to_string(),
-            second: second.to_string(),
-            third: third.to_string(),
-            headers,
-        },
-        end,
-    )))
-}
-
 /// Parses an HTTP request head from the front of `buf`.
 ///
 /// `Ok(None)`: the head is not complete yet. `Ok(Some((request, n)))`: the head used
 /// `n` bytes; bytes after them are WebSocket frames. A head over `max_head` bytes is
-/// [`HandshakeError::HeadTooLarge`] (431) as soon as that is certain.
+/// [`RequestError::HeadTooLarge`] (431) as soon as that is certain.
 ///
 /// ```
 /// use wisp_codec::handshake::parse_request;
 /// let buf = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\n\r\n\x81\x00";
 /// let (req, n) = parse_request(buf, 1024).unwrap().unwrap();
-/// assert_eq!(req.second, "/chat");
+/// assert_eq!(req.target, "/chat");
 /// assert_eq!(&buf[n..], b"\x81\x00"); // left for the frame decoder
 /// assert_eq!(parse_request(b"GET / HTTP/1.1\r\n", 1024), Ok(None));
 /// ```
 pub fn parse_request(
     buf: &[u8],
     max_head: usize,
-) -> Result<Option<(Request, usize)>, HandshakeError> {
-    parse_head(buf, max_head)
+) -> Result<Option<(Request, usize)>, RequestError> {
+    let Some((head, n)) = http::parse_head(buf, max_head).map_err(RequestError::from)? else {
+        return Ok(None);
+    };
+    let [method, target, version] = head.start;
+    Ok(Some((
+        Request {
+            method,
+            target,
+            version,
+            headers: head.headers,
+        },
+        n,
+    )))
 }
 
-fn http_version_at_least_1_1(v: &str) -> Result<bool, HandshakeError> {
-    let rest = v
-        .strip_prefix("HTTP/")
-        .ok_or(HandshakeError::MalformedHead)?;
+fn http_version_at_least_1_1(v: &str) -> Result<bool, RequestError> {
+    let rest = v.strip_prefix("HTTP/").ok_or(RequestError::MalformedHead)?;
     let (major, minor) = rest.split_once('.').unwrap_or((rest, "0"));
-    let major: u32 = major.parse().map_err(|_| HandshakeError::MalformedHead)?;
-    let minor: u32 = minor.parse().map_err(|_| HandshakeError::MalformedHead)?;
+    let major: u32 = major.parse().map_err(|_| RequestError::MalformedHead)?;
+    let minor: u32 = minor.parse().map_err(|_| RequestError::MalformedHead)?;
     Ok((major, minor) >= (1, 1))
-}
-
-impl Head {
-    /// Checks a request against §4.2.1 and returns what it offers.
-    ///
-    /// Origin policy is the server's: check [`Offer::origin`] and answer
-    /// [`HandshakeError::OriginRefused`] (403) yourself.
-    ///
-    /// ```
-    /// use wisp_codec::handshake::parse_request;
-    /// let buf = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
-    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-    ///     Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
-    ///     Sec-WebSocket-Version: 13\r\n\r\n"; // RFC 6455 §1.2
-    /// let (req, _) = parse_request(buf, 1024).unwrap().unwrap();
-    /// let offer = req.validate().unwrap();
-    /// assert_eq!(offer.protocols, ["chat", "superchat"]);
-    /// ```
-    pub fn validate(&self) -> Result<Offer, HandshakeError> {
-        // §4.2.1 1: "An HTTP/1.1 or higher GET request"
-        if self.first != "GET" {
-            return Err(HandshakeError::MethodNotGet);
-        }
-        if !http_version_at_least_1_1(&self.third)? {
-            return Err(HandshakeError::HttpVersion);
-        }
-        // 2: "A |Host| header field"
-        let host = match self.header("host") {
-            Some(h) if !h.is_empty() => h,
-            _ => return Err(HandshakeError::MissingHost),
-        };
-        // 3: "An |Upgrade| header field containing the value "websocket""
-        if !self.has_token("upgrade", "websocket") {
-            return Err(HandshakeError::MissingUpgrade);
-        }
-        // 4: "A |Connection| header field that includes the token "Upgrade""
-        if !self.has_token("connection", "upgrade") {
-            return Err(HandshakeError::MissingConnectionUpgrade);
-        }
-        // 6: "A |Sec-WebSocket-Version| header field, with a value of 13." §4.4: otherwise
-        // answer with the versions we support.
-        match self.header("sec-websocket-version") {
-            None => return Err(HandshakeError::MissingVersion),
-            Some("13") => {}
-            Some(_) => return Err(HandshakeError::UnsupportedVersion),
-        }
-        // 5: "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when
-        // decoded, is 16 bytes in length."
-        let mut keys = self.headers_named("sec-websocket-key");
-        let key = keys.next().ok_or(HandshakeError::InvalidKey)?;
-        if keys.next().is_some() {
-            return Err(HandshakeError::InvalidKey);
-        }
-        let mut decoded = [0u8; 18];
-        match BASE64.decode_slice(key, &mut decoded) {
-            Ok(16) if key.len() == 24 => {}
-            _ => return Err(HandshakeError::InvalidKey),
-        }
-        let protocols = self
-            .tokens("sec-websocket-protocol")
-            .map(String::from)
-            .collect();
-        Ok(Offer {
-            path: self.second.clone(),
-            host: host.to_string(),
-            key: key.to_string(),
-            origin: self.header("origin").map(String::from),
-            protocols,
-        })
-    }
 }
 
 /// The server's 101 response for a validated offer (§4.2.2), with the chosen
@@ -348,6 +261,221 @@ pub fn response(key: &str, protocol: Option<&str>) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Why a server refuses an opening handshake request (§4.2.1, §4.2.2). Each maps to an
+/// HTTP status in [`RequestError::status`]; [`RequestError::response`] is the answer.
+///
+/// ```
+/// use wisp_codec::handshake::RequestError;
+/// assert_eq!(RequestError::UnsupportedVersion.status(), 426);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The head is not a well-formed HTTP/1.1 request.
+    MalformedHead,
+    /// The head is larger than the configured bound (431).
+    HeadTooLarge,
+    /// The method is not GET (§4.2.1 item 1).
+    MethodNotGet,
+    /// The HTTP version is below 1.1 (§4.2.1 item 1).
+    HttpVersion,
+    /// No Host header (§4.2.1 item 2).
+    MissingHost,
+    /// No `Upgrade: websocket` (§4.2.1 item 3).
+    MissingUpgrade,
+    /// No `upgrade` token in Connection (§4.2.1 item 4).
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` is missing, repeated, or does not decode to 16 bytes (§4.2.1 item 5).
+    InvalidKey,
+    /// No `Sec-WebSocket-Version` header (§4.2.1 item 6).
+    MissingVersion,
+    /// `Sec-WebSocket-Version` is not 13 (§4.4): 426 with `Sec-WebSocket-Version: 13`.
+    UnsupportedVersion,
+    /// The Origin is not accepted by the server (§4.2.2, 403).
+    OriginRefused,
+}
+
+impl From<HeadError> for RequestError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::Malformed => RequestError::MalformedHead,
+            HeadError::TooLarge => RequestError::HeadTooLarge,
+        }
+    }
+}
+
+impl RequestError {
+    /// The HTTP status a server answers this error with: the one map from refused
+    /// requests to HTTP.
+    ///
+    /// ```
+    /// use wisp_codec::handshake::RequestError;
+    /// assert_eq!(RequestError::InvalidKey.status(), 400);
+    /// assert_eq!(RequestError::OriginRefused.status(), 403);
+    /// assert_eq!(RequestError::HeadTooLarge.status(), 431);
+    /// ```
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::MalformedHead
+            | RequestError::MethodNotGet
+            | RequestError::HttpVersion
+            | RequestError::MissingHost
+            | RequestError::MissingUpgrade
+            | RequestError::MissingConnectionUpgrade
+            | RequestError::InvalidKey
+            | RequestError::MissingVersion => 400,
+            RequestError::OriginRefused => 403,
+            // §4.4: "...the server MUST ... include a |Sec-WebSocket-Version| header
+            // field ... of the versions it supports": 426 Upgrade Required, as usual.
+            RequestError::UnsupportedVersion => 426,
+            RequestError::HeadTooLarge => 431,
+        }
+    }
+
+    /// The full HTTP response a server sends for this error: status line,
+    /// `Sec-WebSocket-Version: 13` for 426, `Connection: close`, and the reason as a
+    /// plain-text body.
+    ///
+    /// ```
+    /// use wisp_codec::handshake::RequestError;
+    /// let r = RequestError::UnsupportedVersion.response();
+    /// let text = core::str::from_utf8(&r).unwrap();
+    /// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+    /// assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+    /// ```
+    pub fn response(&self) -> Vec<u8> {
+        let extra = match self {
+            RequestError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\n",
+            _ => "",
+        };
+        http::response(self.status(), extra, &format!("{self}\n"))
+    }
+
+    /// The variant's name, for programs that show or match errors as text (the wasm
+    /// API's `kind`).
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::handshake::RequestError::InvalidKey.kind(), "InvalidKey");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestError::MalformedHead => "MalformedHead",
+            RequestError::HeadTooLarge => "HeadTooLarge",
+            RequestError::MethodNotGet => "MethodNotGet",
+            RequestError::HttpVersion => "HttpVersion",
+            RequestError::MissingHost => "MissingHost",
+            RequestError::MissingUpgrade => "MissingUpgrade",
+            RequestError::MissingConnectionUpgrade => "MissingConnectionUpgrade",
+            RequestError::InvalidKey => "InvalidKey",
+            RequestError::MissingVersion => "MissingVersion",
+            RequestError::UnsupportedVersion => "UnsupportedVersion",
+            RequestError::OriginRefused => "OriginRefused",
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestError::MalformedHead => "malformed HTTP request head",
+            RequestError::HeadTooLarge => "request head too large",
+            RequestError::MethodNotGet => {
+                "the opening handshake must be a GET request (RFC 6455 §4.2.1)"
+            }
+            RequestError::HttpVersion => {
+                "the opening handshake needs HTTP/1.1 or later (RFC 6455 §4.2.1)"
+            }
+            RequestError::MissingHost => "missing Host header (RFC 6455 §4.2.1)",
+            RequestError::MissingUpgrade => {
+                "missing \"Upgrade: websocket\" header (RFC 6455 §4.2.1)"
+            }
+            RequestError::MissingConnectionUpgrade => {
+                "the Connection header must include \"Upgrade\" (RFC 6455 §4.2.1)"
+            }
+            RequestError::InvalidKey => {
+                "Sec-WebSocket-Key must be base64 of exactly 16 bytes (RFC 6455 §4.2.1)"
+            }
+            RequestError::MissingVersion => {
+                "missing Sec-WebSocket-Version header (RFC 6455 §4.2.1)"
+            }
+            RequestError::UnsupportedVersion => {
+                "unsupported Sec-WebSocket-Version: only 13 is supported (RFC 6455 §4.4)"
+            }
+            RequestError::OriginRefused => "origin not allowed (RFC 6455 §4.2.2)",
+        })
+    }
+}
+
+/// Why a client gives up on the server's handshake response (§4.1).
+///
+/// ```
+/// use wisp_codec::handshake::{ClientRequest, ResponseError};
+/// let req = ClientRequest::new("h", "/", [1; 16]);
+/// let refused = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+/// assert_eq!(req.parse_response(refused, 1024), Err(ResponseError::NotSwitchingProtocols(404)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// The head is not a well-formed HTTP/1.1 response.
+    MalformedHead,
+    /// The head is larger than the bound the client set.
+    HeadTooLarge,
+    /// The server answered with a status other than 101. Holds the status.
+    NotSwitchingProtocols(u16),
+    /// No `Upgrade: websocket`.
+    MissingUpgrade,
+    /// No `upgrade` token in Connection.
+    MissingConnectionUpgrade,
+    /// The server's `Sec-WebSocket-Accept` does not match our key.
+    AcceptMismatch,
+    /// The server chose a subprotocol we did not offer.
+    UnexpectedSubprotocol,
+    /// The server chose an extension we did not offer.
+    UnexpectedExtension,
+}
+
+impl From<HeadError> for ResponseError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::Malformed => ResponseError::MalformedHead,
+            HeadError::TooLarge => ResponseError::HeadTooLarge,
+        }
+    }
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResponseError::MalformedHead => "malformed HTTP response head",
+            ResponseError::HeadTooLarge => "response head too large",
+            ResponseError::NotSwitchingProtocols(_) => {
+                "server did not answer 101 Switching Protocols (RFC 6455 §4.1)"
+            }
+            ResponseError::MissingUpgrade => {
+                "missing \"Upgrade: websocket\" header (RFC 6455 §4.1)"
+            }
+            ResponseError::MissingConnectionUpgrade => {
+                "the Connection header must include \"Upgrade\" (RFC 6455 §4.1)"
+            }
+            ResponseError::AcceptMismatch => {
+                "Sec-WebSocket-Accept does not match the key (RFC 6455 §4.1)"
+            }
+            ResponseError::UnexpectedSubprotocol => {
+                "server chose a subprotocol that was not offered (RFC 6455 §4.1)"
+            }
+            ResponseError::UnexpectedExtension => {
+                "server chose an extension that was not offered (RFC 6455 §4.1)"
+            }
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for RequestError {}
+#[cfg(feature = "std")]
+impl std::error::Error for ResponseError {}
 
 /// A client's opening handshake request (§4.1). The 16-byte nonce is an input: the
 /// codec never draws random numbers.
@@ -380,8 +508,8 @@ pub struct ClientRequest {
 pub struct Accepted {
     /// The subprotocol the server chose, if any.
     pub protocol: Option<String>,
-    /// The whole response head.
-    pub head: Head,
+    /// The response's header fields (name, value) in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ClientRequest {
@@ -479,46 +607,49 @@ impl ClientRequest {
         &self,
         buf: &[u8],
         max_head: usize,
-    ) -> Result<Option<(Accepted, usize)>, HandshakeError> {
-        let Some((head, n)) = parse_head(buf, max_head)? else {
+    ) -> Result<Option<(Accepted, usize)>, ResponseError> {
+        let Some((head, n)) = http::parse_head(buf, max_head)? else {
             return Ok(None);
         };
-        let status: u16 = head
-            .second
-            .parse()
-            .map_err(|_| HandshakeError::MalformedHead)?;
-        if !head.first.starts_with("HTTP/") {
-            return Err(HandshakeError::MalformedHead);
+        let [version, status, _reason] = &head.start;
+        let status: u16 = status.parse().map_err(|_| ResponseError::MalformedHead)?;
+        if !version.starts_with("HTTP/") {
+            return Err(ResponseError::MalformedHead);
         }
         if status != 101 {
-            return Err(HandshakeError::NotSwitchingProtocols(status));
+            return Err(ResponseError::NotSwitchingProtocols(status));
         }
-        if !head.has_token("upgrade", "websocket") {
-            return Err(HandshakeError::MissingUpgrade);
+        let headers = head.headers;
+        if !http::has_token(&headers, "upgrade", "websocket") {
+            return Err(ResponseError::MissingUpgrade);
         }
-        if !head.has_token("connection", "upgrade") {
-            return Err(HandshakeError::MissingConnectionUpgrade);
+        if !http::has_token(&headers, "connection", "upgrade") {
+            return Err(ResponseError::MissingConnectionUpgrade);
         }
         let expected = accept_key(self.key.as_bytes());
-        if head.header("sec-websocket-accept").map(str::as_bytes) != Some(&expected[..]) {
-            return Err(HandshakeError::AcceptMismatch);
+        let accept = http::values(&headers, "sec-websocket-accept").next();
+        if accept.map(str::as_bytes) != Some(&expected[..]) {
+            return Err(ResponseError::AcceptMismatch);
         }
-        if head.tokens("sec-websocket-extensions").next().is_some() {
-            return Err(HandshakeError::UnexpectedExtension);
+        if http::tokens(&headers, "sec-websocket-extensions")
+            .next()
+            .is_some()
+        {
+            return Err(ResponseError::UnexpectedExtension);
         }
         let protocol = {
-            let mut chosen = head.tokens("sec-websocket-protocol");
+            let mut chosen = http::tokens(&headers, "sec-websocket-protocol");
             let first = chosen.next().map(String::from);
             if chosen.next().is_some() {
-                return Err(HandshakeError::UnexpectedSubprotocol);
+                return Err(ResponseError::UnexpectedSubprotocol);
             }
             first
         };
         if let Some(p) = &protocol {
             if !self.protocols.iter().any(|o| o == p) {
-                return Err(HandshakeError::UnexpectedSubprotocol);
+                return Err(ResponseError::UnexpectedSubprotocol);
             }
         }
-        Ok(Some((Accepted { protocol, head }, n)))
+        Ok(Some((Accepted { protocol, headers }, n)))
     }
 }

@@ -19,7 +19,7 @@
 
 use alloc::vec::Vec;
 
-use crate::error::ProtocolError;
+use crate::mask::apply_mask;
 use crate::opcode::OpCode;
 
 /// The longest header: 2 bytes + 8 bytes of 64-bit length + 4 bytes of masking key.
@@ -31,16 +31,15 @@ use crate::opcode::OpCode;
 /// ```
 pub const MAX_HEADER_LEN: usize = 14;
 
-/// The fixed part of a frame, everything before the payload data.
+/// The fixed part of a frame, everything before the payload data. Decoding one, with
+/// every check a receiver makes, is the decoder's job; this type is the plain value.
 ///
 /// `rsv` holds RSV1, RSV2, RSV3 as bits 2, 1, 0 (so RSV1 alone is `0b100`).
 ///
 /// ```
 /// use wisp_codec::{FrameHeader, OpCode};
 /// // RFC 6455 §5.7: a single-frame unmasked text message "Hello".
-/// let (h, n) = FrameHeader::decode(&[0x81, 0x05, 0x48]).unwrap().unwrap();
-/// assert_eq!(n, 2);
-/// assert_eq!(h, FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 5 });
+/// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 5 };
 /// let mut out = [0; 14];
 /// let n = h.encode(&mut out);
 /// assert_eq!(&out[..n], &[0x81, 0x05]);
@@ -60,72 +59,6 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    /// Decodes a header from the start of `buf`.
-    ///
-    /// Returns `Ok(None)` when `buf` holds only part of a header (nothing is consumed:
-    /// call again with more bytes), `Ok(Some((header, header_len)))` when complete.
-    /// Errors on a reserved opcode and on a 64-bit length with its top bit set.
-    /// Lengths in a non-minimal form are accepted (§5.2 binds the sender).
-    ///
-    /// ```
-    /// use wisp_codec::{FrameHeader, ProtocolError};
-    /// assert_eq!(FrameHeader::decode(&[0x82, 0x7e, 0x01]), Ok(None)); // partial
-    /// let top_bit = [0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
-    /// assert_eq!(FrameHeader::decode(&top_bit), Err(ProtocolError::InvalidPayloadLength));
-    /// ```
-    #[inline]
-    pub fn decode(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
-        let (&b0, &b1) = match (buf.first(), buf.get(1)) {
-            (Some(b0), Some(b1)) => (b0, b1),
-            _ => return Ok(None),
-        };
-        let opcode = OpCode::try_from(b0 & 0x0f)?;
-        let masked = b1 & 0x80 != 0;
-        let len7 = b1 & 0x7f;
-        let len_bytes = match len7 {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let need = 2 + len_bytes + if masked { 4 } else { 0 };
-        if buf.len() < need {
-            // Report a bad 64-bit length as soon as its first byte is known.
-            if len7 == 127 && buf.len() > 2 && buf[2] & 0x80 != 0 {
-                return Err(ProtocolError::InvalidPayloadLength);
-            }
-            return Ok(None);
-        }
-        let payload_len = match len7 {
-            126 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
-            127 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&buf[2..10]);
-                let n = u64::from_be_bytes(b);
-                if n >> 63 != 0 {
-                    return Err(ProtocolError::InvalidPayloadLength);
-                }
-                n
-            }
-            n => u64::from(n),
-        };
-        let mask = if masked {
-            let at = 2 + len_bytes;
-            Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
-        } else {
-            None
-        };
-        Ok(Some((
-            FrameHeader {
-                fin: b0 & 0x80 != 0,
-                rsv: (b0 >> 4) & 0x7,
-                opcode,
-                mask,
-                payload_len,
-            },
-            need,
-        )))
-    }
-
     /// The number of bytes [`FrameHeader::encode`] writes: 2 to 14.
     ///
     /// ```
@@ -191,4 +124,41 @@ impl FrameHeader {
         let n = self.encode(&mut buf);
         out.extend_from_slice(&buf[..n]);
     }
+}
+
+/// Appends one whole frame to `out`: the header for `payload` (its length in the minimal
+/// form), then the payload, masked with `mask` when one is given (§5.3). Returns the
+/// header it wrote. The one frame encoder: [`Connection`](crate::Connection), the
+/// server's `/chat` writer and the wasm API all call it.
+///
+/// ```
+/// use wisp_codec::{encode_frame, OpCode};
+/// let mut out = Vec::new();
+/// encode_frame(&mut out, true, 0, OpCode::Text, Some([0x37, 0xfa, 0x21, 0x3d]), b"Hello");
+/// assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]); // §5.7
+/// ```
+#[inline]
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> FrameHeader {
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    out.reserve(header.encoded_len() + payload.len());
+    header.encode_to_vec(out);
+    let body = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[body..], key, 0);
+    }
+    header
 }

@@ -2,71 +2,95 @@
 //!
 //! The whole of RFC 6455 (The WebSocket Protocol) as a sans-IO, `no_std` + `alloc`
 //! protocol core: bytes in, events and bytes out. It never touches a socket, a clock or
-//! a random number generator; masks and nonces are inputs. The same code runs in
-//! `wisp-server`, `wisp-client` and, through `wasm-bindgen`, in the browser demo.
+//! a random number generator; masks, nonces and the time are inputs. The same code runs
+//! in `wisp-server`, `wisp-client` and, through `wasm-bindgen`, in the browser demo.
 //!
-//! ## Map of the RFC
-//! | RFC 6455 | module |
-//! |---|---|
-//! | [§1.3, §4](https://www.rfc-editor.org/rfc/rfc6455#section-4) opening handshake | [`handshake`] |
-//! | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2) opcodes, header | [`opcode`], [`header`] |
-//! | [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) masking | [`mask`] |
-//! | §5.2 incremental decoding | [`decoder`] |
-//! | [§5.4](https://www.rfc-editor.org/rfc/rfc6455#section-5.4) fragmentation | [`message`] |
-//! | [§5.6, §8.1](https://www.rfc-editor.org/rfc/rfc6455#section-8.1) UTF-8 | [`utf8`] |
-//! | [§5.5.1, §7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4) close codes | [`close`] |
-//! | [§7](https://www.rfc-editor.org/rfc/rfc6455#section-7) closing handshake, state | [`connection`] |
-//! | errors and their close codes / HTTP statuses | [`error`] |
+//! ## Example: echo over any transport
+//! ```
+//! use std::time::Duration;
+//! use wisp_codec::{Config, Connection, Message};
+//!
+//! let mut conn = Connection::server(Config::default());
+//! conn.handle_input(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]); // bytes read
+//! while let Some(message) = conn.poll_event().unwrap() {
+//!     if let Message::Text(_) | Message::Binary(_) = message {
+//!         conn.send(message).unwrap(); // echo it
+//!     }
+//! }
+//! conn.handle_timeout(Duration::from_secs(0)); // time since an epoch you pick
+//! assert_eq!(conn.pending_output(), b"\x81\x05Hello"); // bytes to write
+//! let wake_at = conn.poll_timeout(); // read until then, then call handle_timeout
+//! # assert!(wake_at.is_some());
+//! ```
 //!
 //! ## Features
-//! - default: the `no_std` core (needs `alloc`).
+//! - default: the `no_std` core (needs `alloc`): [`Connection`], the frame encoder, the
+//!   [`handshake`].
 //! - `std`: `std::error::Error` for the error types, and [`blocking`]: the one blocking
 //!   IO loop over a `Read + Write` stream that `wisp-server` and `wisp-client` share.
 //! - `wasm`: the `wasm-bindgen` API of the browser demo (implies `std`).
 //!
-//! ## Example: a client and a server in memory
-//! ```
-//! use wisp_codec::{CloseCode, Config, Connection, Message, State};
-//! let mut client = Connection::client(Config::default(), || [1, 2, 3, 4]);
-//! let mut server = Connection::server(Config::default());
-//! client.send_text("ping?").unwrap();
-//! server.handle_input(client.pending_output());
-//! client.advance_output(client.pending_output().len());
-//! while let Some(msg) = server.poll_event().unwrap() {
-//!     if let Message::Text(t) = msg { server.send_text(&t).unwrap(); }
-//! }
-//! client.handle_input(server.pending_output());
-//! assert_eq!(client.poll_event(), Ok(Some(Message::Text("ping?".into()))));
-//! client.send_close(CloseCode::NORMAL, "").unwrap();
-//! assert_eq!(client.state(), State::Closing);
-//! ```
+//! ## Map of the RFC
+//! | RFC 6455 | file | job |
+//! |---|---|---|
+//! | [§1.3, §4](https://www.rfc-editor.org/rfc/rfc6455#section-4) opening handshake | `handshake.rs`, `http.rs` | request and response heads, their errors and HTTP statuses |
+//! | [§5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.1) | `role.rs` | [`Role`] |
+//! | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2) opcodes, header | `opcode.rs`, `header.rs` | [`OpCode`], [`FrameHeader`], [`encode_frame`] |
+//! | [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) masking | `mask.rs` | [`apply_mask`] |
+//! | §5.2 incremental decoding | `decoder.rs` | every header check, once |
+//! | [§5.4](https://www.rfc-editor.org/rfc/rfc6455#section-5.4) fragmentation | `message.rs` | [`Message`], reassembly |
+//! | [§5.6, §8.1](https://www.rfc-editor.org/rfc/rfc6455#section-8.1) UTF-8 | `utf8.rs` | streaming validation |
+//! | [§5.5.1, §7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4) close codes | `close.rs` | [`CloseCode`], [`CloseFrame`] |
+//! | [§7](https://www.rfc-editor.org/rfc/rfc6455#section-7) closing handshake, state | `connection.rs` | the state machine |
+//! | | `recv.rs`, `send.rs`, `record.rs`, `keepalive.rs` | input buffer, output queue, frame recording, timers |
+//! | [§7.1.7](https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7) errors | `error.rs` | [`ProtocolError`] and its close code, [`UsageError`] |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate alloc;
 
+// A namespace of its own where it helps: the handshake's items (`Request`, `Offer`,
+// `response`...) would read as frame-level ones at the root, and `blocking` is an
+// optional driver, not part of the protocol core.
 #[cfg(feature = "std")]
 pub mod blocking;
-pub mod close;
-pub mod connection;
-pub mod decoder;
-pub mod error;
 pub mod handshake;
-pub mod header;
-pub mod mask;
-pub mod message;
-pub mod opcode;
-pub mod utf8;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
+mod close;
+mod connection;
+mod decoder;
+mod error;
+mod header;
+mod http;
+mod keepalive;
+mod mask;
+mod message;
+mod opcode;
+mod record;
+mod recv;
+mod role;
+mod send;
+mod utf8;
+
 pub use close::{CloseCode, CloseFrame};
-pub use connection::{Config, Connection, Direction, MaskSource, Role, State, WireFrame};
-pub use decoder::{Decoded, DecoderState, FrameDecoder, WholeFrame};
-pub use error::{HandshakeError, ProtocolError, UsageError};
-pub use header::{FrameHeader, MAX_HEADER_LEN};
+pub use connection::{Config, Connection, MaskSource, State};
+pub use error::{ProtocolError, UsageError};
+pub use header::{encode_frame, FrameHeader, MAX_HEADER_LEN};
 pub use mask::apply_mask;
-pub use message::{Message, Reassembler};
+pub use message::Message;
 pub use opcode::OpCode;
-pub use utf8::{Utf8Error, Utf8Validator};
+pub use record::{Direction, WireFrame};
+pub use role::Role;
+
+/// The layers under [`Connection`], for the fuzz targets, the property tests and the
+/// benchmarks. Not a stable API: use [`Connection`].
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::decoder::{decode_header, Decoded, DecoderState, FrameDecoder, WholeFrame};
+    pub use crate::mask::apply_mask_naive;
+    pub use crate::message::{parse_close, Reassembler};
+    pub use crate::utf8::{Utf8Error, Utf8Validator};
+}

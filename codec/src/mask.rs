@@ -74,7 +74,7 @@ fn mask_bulk(buf: &mut [u8], k8: u64) {
 /// ```
 /// let mut a = *b"abcdefghij";
 /// let mut b = a;
-/// wisp_codec::mask::apply_mask_naive(&mut a, [1, 2, 3, 4], 2);
+/// wisp_codec::internals::apply_mask_naive(&mut a, [1, 2, 3, 4], 2);
 /// wisp_codec::apply_mask(&mut b, [1, 2, 3, 4], 2);
 /// assert_eq!(a, b);
 /// ```

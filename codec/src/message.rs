@@ -4,7 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::close::CloseFrame;
+use crate::close::{CloseCode, CloseFrame};
 use crate::error::ProtocolError;
 use crate::header::FrameHeader;
 use crate::opcode::OpCode;
@@ -16,7 +16,6 @@ use crate::utf8::Utf8Validator;
 /// use wisp_codec::Message;
 /// let m = Message::Text("hi".into());
 /// assert_eq!(m.opcode(), wisp_codec::OpCode::Text);
-/// assert_eq!(m.payload_len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -47,20 +46,6 @@ impl Message {
             Message::Close(_) => OpCode::Close,
         }
     }
-
-    /// The payload length in bytes (for a close, code plus reason).
-    ///
-    /// ```
-    /// assert_eq!(wisp_codec::Message::Binary(vec![0; 7]).payload_len(), 7);
-    /// ```
-    pub fn payload_len(&self) -> usize {
-        match self {
-            Message::Text(s) => s.len(),
-            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-            Message::Close(None) => 0,
-            Message::Close(Some(f)) => 2 + f.reason.len(),
-        }
-    }
 }
 
 /// How much of a claimed length is reserved up front: a header's length is a claim, not
@@ -82,7 +67,8 @@ enum Current {
 /// each header before any of its payload is stored.
 ///
 /// ```
-/// use wisp_codec::{FrameHeader, Message, OpCode, Reassembler};
+/// use wisp_codec::internals::Reassembler;
+/// use wisp_codec::{FrameHeader, Message, OpCode};
 /// let mut r = Reassembler::new(1024);
 /// let h = |fin, opcode, len| FrameHeader { fin, rsv: 0, opcode, mask: None, payload_len: len };
 /// r.on_header(&h(false, OpCode::Text, 3)).unwrap();             // §5.7 "Hel"
@@ -107,8 +93,9 @@ impl Reassembler {
     /// A reassembler that refuses messages over `max_message_size` bytes.
     ///
     /// ```
-    /// let r = wisp_codec::Reassembler::new(64 << 20);
-    /// assert!(!r.in_message());
+    /// let mut r = wisp_codec::internals::Reassembler::new(4);
+    /// let h = wisp_codec::FrameHeader { fin: true, rsv: 0, opcode: wisp_codec::OpCode::Binary, mask: None, payload_len: 5 };
+    /// assert!(r.on_header(&h).is_err()); // 1009
     /// ```
     pub fn new(max_message_size: u64) -> Self {
         Reassembler {
@@ -122,20 +109,11 @@ impl Reassembler {
         }
     }
 
-    /// True while a fragmented data message is in progress.
-    ///
-    /// ```
-    /// let r = wisp_codec::Reassembler::new(16);
-    /// assert!(!r.in_message());
-    /// ```
-    pub fn in_message(&self) -> bool {
-        self.message.is_some()
-    }
-
     /// Checks a frame header against the message in progress and the size limit.
     ///
     /// ```
-    /// use wisp_codec::{FrameHeader, OpCode, ProtocolError, Reassembler};
+    /// use wisp_codec::internals::Reassembler;
+    /// use wisp_codec::{FrameHeader, OpCode, ProtocolError};
     /// let mut r = Reassembler::new(1024);
     /// let cont = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Continuation, mask: None, payload_len: 1 };
     /// assert_eq!(r.on_header(&cont), Err(ProtocolError::UnexpectedContinuation));
@@ -176,7 +154,8 @@ impl Reassembler {
     /// through the reassembler: the fast path of [`Connection`](crate::Connection).
     ///
     /// ```
-    /// use wisp_codec::{FrameHeader, OpCode, Reassembler};
+    /// use wisp_codec::internals::Reassembler;
+    /// use wisp_codec::{FrameHeader, OpCode};
     /// let r = Reassembler::new(1024);
     /// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: None, payload_len: 5 };
     /// assert!(r.is_whole_message(&h));
@@ -197,7 +176,8 @@ impl Reassembler {
     /// payload).
     ///
     /// ```
-    /// use wisp_codec::{FrameHeader, Message, OpCode, Reassembler};
+    /// use wisp_codec::internals::Reassembler;
+    /// use wisp_codec::{FrameHeader, Message, OpCode};
     /// let mut r = Reassembler::new(1024);
     /// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Ping, mask: None, payload_len: 2 };
     /// assert_eq!(r.on_frame(&h, b"hi"), Ok(Some(Message::Ping(b"hi".to_vec()))));
@@ -213,7 +193,7 @@ impl Reassembler {
             // Control frames never touch the message in progress.
             OpCode::Ping => Ok(Some(Message::Ping(payload.to_vec()))),
             OpCode::Pong => Ok(Some(Message::Pong(payload.to_vec()))),
-            OpCode::Close => Ok(Some(Message::Close(CloseFrame::parse(payload)?))),
+            OpCode::Close => Ok(Some(Message::Close(parse_close(payload)?))),
             _ => {
                 self.on_header(header)?;
                 self.on_payload(payload, true)
@@ -228,7 +208,8 @@ impl Reassembler {
     /// receives the byte that makes it certain.
     ///
     /// ```
-    /// use wisp_codec::{FrameHeader, OpCode, ProtocolError, Reassembler};
+    /// use wisp_codec::internals::Reassembler;
+    /// use wisp_codec::{FrameHeader, OpCode, ProtocolError};
     /// let mut r = Reassembler::new(1024);
     /// r.on_header(&FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 100 }).unwrap();
     /// assert_eq!(r.on_payload(&[b'a', 0xff], false), Err(ProtocolError::InvalidUtf8));
@@ -250,7 +231,7 @@ impl Reassembler {
                 Ok(Some(match opcode {
                     OpCode::Ping => Message::Ping(payload),
                     OpCode::Pong => Message::Pong(payload),
-                    _ => Message::Close(CloseFrame::parse(&payload)?),
+                    _ => Message::Close(parse_close(&payload)?),
                 }))
             }
             Current::Data => {
@@ -279,6 +260,39 @@ impl Reassembler {
                     Ok(Some(Message::Binary(payload)))
                 }
             }
+        }
+    }
+}
+
+/// Parses a close frame's payload as received from the peer (§5.5.1).
+///
+/// An empty payload is `Ok(None)` (no status code). A 1-byte payload, a code that is
+/// not valid on the wire (§7.4), or a reason that is not UTF-8 are errors (1002, 1002,
+/// 1007).
+///
+/// ```
+/// use wisp_codec::internals::parse_close;
+/// use wisp_codec::ProtocolError;
+/// assert_eq!(parse_close(&[]), Ok(None));
+/// assert_eq!(parse_close(&[0x03, 0xe8, b'o', b'k']).unwrap().unwrap().reason, "ok");
+/// assert_eq!(parse_close(&[0x03]), Err(ProtocolError::CloseFrameTooShort));
+/// assert_eq!(parse_close(&[0x03, 0xed]), Err(ProtocolError::InvalidCloseCode(1005)));
+/// assert_eq!(parse_close(&[0x03, 0xe8, 0xff]), Err(ProtocolError::InvalidUtf8));
+/// ```
+pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ProtocolError::CloseFrameTooShort),
+        [hi, lo, reason @ ..] => {
+            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+            if !code.is_valid_on_wire() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            let reason = core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(CloseFrame {
+                code,
+                reason: String::from(reason),
+            }))
         }
     }
 }

@@ -1,15 +1,15 @@
 //! Frame opcodes ([RFC 6455 §5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2)).
 
-use crate::error::ProtocolError;
-
 /// The 4-bit opcode of a frame. Reserved values (0x3-0x7, 0xB-0xF) are not
-/// representable: [`TryFrom<u8>`] rejects them with [`ProtocolError::ReservedOpcode`].
+/// representable: [`TryFrom<u8>`] gives the rejected value back as its error, and the
+/// decoder turns it into `ProtocolError::ReservedOpcode`.
 ///
 /// ```
-/// use wisp_codec::{OpCode, ProtocolError};
+/// use wisp_codec::OpCode;
 /// assert_eq!(OpCode::try_from(0x1), Ok(OpCode::Text));
 /// assert!(OpCode::Ping.is_control());
-/// assert_eq!(OpCode::try_from(0x3), Err(ProtocolError::ReservedOpcode(0x3)));
+/// assert_eq!(OpCode::try_from(0x3), Err(0x3));
+/// assert_eq!(OpCode::Pong.name(), "Pong");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -47,13 +47,31 @@ impl OpCode {
     pub const fn as_u8(self) -> u8 {
         self as u8
     }
+
+    /// The opcode's name, as the page, `--show-frames`, `/inspect` and the wasm API
+    /// show it.
+    ///
+    /// ```
+    /// assert_eq!(wisp_codec::OpCode::Continuation.name(), "Continuation");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpCode::Continuation => "Continuation",
+            OpCode::Text => "Text",
+            OpCode::Binary => "Binary",
+            OpCode::Close => "Close",
+            OpCode::Ping => "Ping",
+            OpCode::Pong => "Pong",
+        }
+    }
 }
 
 impl TryFrom<u8> for OpCode {
-    type Error = ProtocolError;
+    /// The value, which is reserved (or over 4 bits).
+    type Error = u8;
 
     #[inline]
-    fn try_from(value: u8) -> Result<Self, ProtocolError> {
+    fn try_from(value: u8) -> Result<Self, u8> {
         Ok(match value {
             0x0 => OpCode::Continuation,
             0x1 => OpCode::Text,
@@ -61,7 +79,7 @@ impl TryFrom<u8> for OpCode {
             0x8 => OpCode::Close,
             0x9 => OpCode::Ping,
             0xA => OpCode::Pong,
-            other => return Err(ProtocolError::ReservedOpcode(other)),
+            other => return Err(other),
         })
     }
 }

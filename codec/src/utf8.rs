@@ -13,7 +13,7 @@ use core::fmt;
 /// that were valid.
 ///
 /// ```
-/// let mut v = wisp_codec::Utf8Validator::new();
+/// let mut v = wisp_codec::internals::Utf8Validator::new();
 /// v.feed(b"ab").unwrap();
 /// assert_eq!(v.feed(&[0xc3, 0x28]).unwrap_err().valid_up_to, 2);
 /// ```
@@ -37,7 +37,7 @@ impl fmt::Display for Utf8Error {
 /// reported in the call that receives the byte that makes it certain.
 ///
 /// ```
-/// use wisp_codec::Utf8Validator;
+/// use wisp_codec::internals::Utf8Validator;
 /// let euro = "€".as_bytes(); // e2 82 ac, split across three pieces
 /// let mut v = Utf8Validator::new();
 /// v.feed(&euro[..1]).unwrap();
@@ -61,7 +61,7 @@ impl Utf8Validator {
     /// A validator at the start of a stream.
     ///
     /// ```
-    /// assert!(wisp_codec::Utf8Validator::new().is_boundary());
+    /// assert!(wisp_codec::internals::Utf8Validator::new().is_boundary());
     /// ```
     pub const fn new() -> Self {
         Utf8Validator {
@@ -74,7 +74,7 @@ impl Utf8Validator {
     /// Validates the next piece of the stream.
     ///
     /// ```
-    /// let mut v = wisp_codec::Utf8Validator::new();
+    /// let mut v = wisp_codec::internals::Utf8Validator::new();
     /// assert!(v.feed("κόσμε".as_bytes()).is_ok());
     /// assert!(v.feed(&[0xff]).is_err());
     /// ```
@@ -129,7 +129,7 @@ impl Utf8Validator {
     /// True when the stream so far ends on a code point boundary.
     ///
     /// ```
-    /// let mut v = wisp_codec::Utf8Validator::new();
+    /// let mut v = wisp_codec::internals::Utf8Validator::new();
     /// v.feed(&[0xf0, 0x9f]).unwrap();
     /// assert!(!v.is_boundary());
     /// ```
@@ -140,7 +140,7 @@ impl Utf8Validator {
     /// Ends the stream: an unfinished code point is an error.
     ///
     /// ```
-    /// let mut v = wisp_codec::Utf8Validator::new();
+    /// let mut v = wisp_codec::internals::Utf8Validator::new();
     /// v.feed(&[0xe2, 0x82]).unwrap();
     /// assert_eq!(v.finish().unwrap_err().valid_up_to, 0);
     /// ```
@@ -157,7 +157,7 @@ impl Utf8Validator {
     /// Starts a new stream.
     ///
     /// ```
-    /// let mut v = wisp_codec::Utf8Validator::new();
+    /// let mut v = wisp_codec::internals::Utf8Validator::new();
     /// v.feed(&[0xe2]).unwrap();
     /// v.reset();
     /// assert!(v.finish().is_ok());

@@ -7,20 +7,22 @@
 //!
 //! | JavaScript | codec | RFC 6455 |
 //! |---|---|---|
-//! | `encodeFrame(opcode, fin, rsv, payload, maskKey?)` | [`FrameHeader::encode`], [`apply_mask`] | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2), [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) |
-//! | `decodeFrame(bytes)` | [`FrameHeader::decode`] | §5.2 |
+//! | `encodeFrame(opcode, fin, rsv, payload, maskKey?)` | [`encode_frame`](crate::encode_frame) | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2), [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) |
+//! | `decodeFrame(bytes)` | the decoder's header parser | §5.2 |
+//! | `closeCodeName(code)`, `closeCodeDescription(code)` | [`CloseCode::name`], [`CloseCode::description`] | [§7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4) |
 //! | `applyMask(data, key, offset)` | [`apply_mask`] | §5.3 |
 //! | `acceptKey(key)` | [`handshake::accept_key`] | [§1.3](https://www.rfc-editor.org/rfc/rfc6455#section-1.3), [§4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2) |
 //! | `clientRequest(host, path, nonce)` | [`handshake::ClientRequest`] | [§4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1) |
-//! | `parseRequest(bytes)` | [`handshake::parse_request`], [`Head::validate`](handshake::Head::validate) | [§4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) |
-//! | `parseClose(payload)` | [`CloseFrame::parse`] | [§5.5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1) |
+//! | `parseRequest(bytes)` | [`handshake::parse_request`], [`Request::validate`](handshake::Request::validate) | [§4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) |
+//! | `parseClose(payload)` | the reassembler's close parser | [§5.5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1) |
 //! | `new StepDecoder(role)` | [`FrameDecoder`] + [`Reassembler`], as [`Connection`](crate::Connection) uses them | §5.2, §5.4 |
 //!
 //! ## Errors
 //! A peer's protocol error becomes a thrown JavaScript `Error` named `ProtocolError` with
-//! `closeCode` (the code [`ProtocolError::close_code`] answers with), `rfcReason`
-//! ([`ProtocolError::rfc_reason`]) and `kind` (the variant's name). A handshake error is
-//! an `Error` named `HandshakeError` with `status` ([`HandshakeError::status`]). Misuse
+//! `closeCode` (the code [`ProtocolError::close_code`] answers with), `closeDescription`
+//! ([`CloseCode::description`]), `rfcReason` ([`ProtocolError::rfc_reason`]) and `kind`
+//! ([`ProtocolError::kind`]). A handshake error is an `Error` named `HandshakeError` with
+//! `status` ([`RequestError::status`]) and `kind`. Misuse
 //! of the API itself (a 3-byte mask key, a reserved opcode to encode) is a `RangeError`.
 //!
 //! Outside wasm32 this module compiles (so `--all-features` builds and lints it) but its
@@ -33,15 +35,16 @@ use alloc::vec::Vec;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::close::CloseFrame;
-use crate::connection::{Config, Role};
-use crate::decoder::{Decoded, DecoderState, FrameDecoder};
-use crate::error::{HandshakeError, ProtocolError};
-use crate::handshake;
-use crate::header::{FrameHeader, MAX_HEADER_LEN};
+use crate::close::{CloseCode, CloseFrame};
+use crate::connection::Config;
+use crate::decoder::{decode_header, Decoded, DecoderState, FrameDecoder};
+use crate::error::ProtocolError;
+use crate::handshake::{self, RequestError};
+use crate::header::{self as frame, FrameHeader, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
-use crate::message::{Message, Reassembler};
+use crate::message::{parse_close as parse_close_payload, Message, Reassembler};
 use crate::opcode::OpCode;
+use crate::role::Role;
 
 // ---- values to JavaScript ---------------------------------------------------------
 
@@ -74,38 +77,25 @@ fn range_error(message: &str) -> JsValue {
 }
 
 /// The `Error` a [`ProtocolError`] is thrown as: `name`, `message`, `closeCode`,
-/// `rfcReason`, `kind`.
+/// `closeDescription`, `rfcReason`, `kind`.
 fn protocol_error(e: ProtocolError) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("ProtocolError");
-    let kind = format!("{e:?}");
-    let kind = kind.split(['(', ' ', '{']).next().unwrap_or_default();
-    let _ = Reflect::set(&err, &"closeCode".into(), &num(e.close_code().0));
+    let code = e.close_code();
+    let _ = Reflect::set(&err, &"closeCode".into(), &num(code.0));
+    let _ = Reflect::set(&err, &"closeDescription".into(), &code.description().into());
     let _ = Reflect::set(&err, &"rfcReason".into(), &e.rfc_reason().into());
-    let _ = Reflect::set(&err, &"kind".into(), &kind.into());
+    let _ = Reflect::set(&err, &"kind".into(), &e.kind().into());
     err.into()
 }
 
-/// The `Error` a [`HandshakeError`] is thrown as: `name`, `message`, `status`, `kind`.
-fn handshake_error(e: HandshakeError) -> JsValue {
+/// The `Error` a [`RequestError`] is thrown as: `name`, `message`, `status`, `kind`.
+fn handshake_error(e: RequestError) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("HandshakeError");
-    let kind = format!("{e:?}");
-    let kind = kind.split('(').next().unwrap_or_default();
     let _ = Reflect::set(&err, &"status".into(), &num(e.status()));
-    let _ = Reflect::set(&err, &"kind".into(), &kind.into());
+    let _ = Reflect::set(&err, &"kind".into(), &e.kind().into());
     err.into()
-}
-
-fn opcode_name(op: OpCode) -> &'static str {
-    match op {
-        OpCode::Continuation => "Continuation",
-        OpCode::Text => "Text",
-        OpCode::Binary => "Binary",
-        OpCode::Close => "Close",
-        OpCode::Ping => "Ping",
-        OpCode::Pong => "Pong",
-    }
 }
 
 fn key4(key: &[u8]) -> Result<[u8; 4], JsValue> {
@@ -181,7 +171,7 @@ fn header_object(h: &FrameHeader, header_len: usize) -> Object {
         ("fin", h.fin.into()),
         ("rsv", num(h.rsv)),
         ("opcode", num(h.opcode.as_u8())),
-        ("opcodeName", opcode_name(h.opcode).into()),
+        ("opcodeName", h.opcode.name().into()),
         ("isControl", h.opcode.is_control().into()),
         ("masked", h.mask.is_some().into()),
         ("maskKey", h.mask.map_or(JsValue::NULL, |k| bytes(&k))),
@@ -213,6 +203,7 @@ fn close_object(c: Option<&CloseFrame>) -> Object {
         Some(f) => object(&[
             ("type", "close".into()),
             ("code", num(f.code.0)),
+            ("description", f.code.description().into()),
             ("reason", f.reason.as_str().into()),
         ]),
     }
@@ -241,20 +232,8 @@ pub fn encode_frame(
         return Err(range_error("rsv holds three bits: 0 to 7"));
     }
     let mask = mask_key.as_deref().map(key4).transpose()?;
-    let header = FrameHeader {
-        fin,
-        rsv,
-        opcode,
-        mask,
-        payload_len: payload.len() as u64,
-    };
-    let mut out = Vec::with_capacity(header.encoded_len() + payload.len());
-    header.encode_to_vec(&mut out);
-    let body = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(&mut out[body..], key, 0);
-    }
+    let mut out = Vec::new();
+    frame::encode_frame(&mut out, fin, rsv, opcode, mask, payload);
     Ok(out)
 }
 
@@ -270,7 +249,7 @@ pub fn encode_frame(
 /// the checks a receiver makes. Throws a `ProtocolError`.
 #[wasm_bindgen(js_name = decodeFrame)]
 pub fn decode_frame(bytes_in: &[u8]) -> Result<JsValue, JsValue> {
-    let Some((header, header_len)) = FrameHeader::decode(bytes_in).map_err(protocol_error)? else {
+    let Some((header, header_len)) = decode_header(bytes_in).map_err(protocol_error)? else {
         return Ok(JsValue::NULL);
     };
     let available = (bytes_in.len() - header_len) as u64;
@@ -310,8 +289,21 @@ pub fn apply_mask_js(data: &[u8], key: &[u8], offset: u32) -> Result<Vec<u8>, Js
 /// code not allowed on the wire (§7.4) or a reason that is not UTF-8.
 #[wasm_bindgen(js_name = parseClose)]
 pub fn parse_close(payload: &[u8]) -> Result<JsValue, JsValue> {
-    let frame = CloseFrame::parse(payload).map_err(protocol_error)?;
+    let frame = parse_close_payload(payload).map_err(protocol_error)?;
     Ok(close_object(frame.as_ref()).into())
+}
+
+/// What a close code means, in a few words ([`CloseCode::description`]): the page's
+/// one table of close codes.
+#[wasm_bindgen(js_name = closeCodeDescription)]
+pub fn close_code_description(code: u16) -> String {
+    CloseCode(code).description().into()
+}
+
+/// A close code's registered name ([`CloseCode::name`]), or `undefined` when it has none.
+#[wasm_bindgen(js_name = closeCodeName)]
+pub fn close_code_name(code: u16) -> Option<String> {
+    CloseCode(code).name().map(String::from)
 }
 
 // ---- handshake ----------------------------------------------------------------------

@@ -1,10 +1,8 @@
 //! Every row of ARCHITECTURE.md's bad-input table that the codec decides, with the exact
 //! close code on the wire or HTTP status.
 
-use wisp_codec::handshake::{parse_request, ClientRequest};
-use wisp_codec::{
-    CloseCode, CloseFrame, Config, Connection, HandshakeError, Message, ProtocolError, Role, State,
-};
+use wisp_codec::handshake::{parse_request, ClientRequest, RequestError, ResponseError};
+use wisp_codec::{CloseCode, CloseFrame, Config, Connection, Message, ProtocolError, Role, State};
 
 /// Masks `payload` with a fixed key and builds a client frame from raw first bytes.
 fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
@@ -321,7 +319,7 @@ fn invalid_upgrade_requests_are_400() {
 fn other_versions_are_426_with_the_supported_version() {
     let head = GOOD.replace("Version: 13", "Version: 8");
     assert_eq!(status_of(&head), Err(426));
-    let response = HandshakeError::UnsupportedVersion.response();
+    let response = RequestError::UnsupportedVersion.response();
     let text = String::from_utf8(response).unwrap();
     assert!(text.starts_with("HTTP/1.1 426 "));
     assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
@@ -332,15 +330,15 @@ fn oversized_heads_are_431() {
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
     assert_eq!(
         parse_request(big.as_bytes(), 8192),
-        Err(HandshakeError::HeadTooLarge)
+        Err(RequestError::HeadTooLarge)
     );
-    assert_eq!(HandshakeError::HeadTooLarge.status(), 431);
+    assert_eq!(RequestError::HeadTooLarge.status(), 431);
 }
 
 #[test]
 fn refused_origin_is_403() {
-    assert_eq!(HandshakeError::OriginRefused.status(), 403);
-    assert!(HandshakeError::OriginRefused
+    assert_eq!(RequestError::OriginRefused.status(), 403);
+    assert!(RequestError::OriginRefused
         .response()
         .starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
 }
@@ -373,20 +371,20 @@ fn client_checks_the_response() {
     );
     assert_eq!(
         parse("Sec-WebSocket-Protocol: other\r\n"),
-        Err(HandshakeError::UnexpectedSubprotocol)
+        Err(ResponseError::UnexpectedSubprotocol)
     );
     assert_eq!(
         parse("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
-        Err(HandshakeError::UnexpectedExtension)
+        Err(ResponseError::UnexpectedExtension)
     );
     let bad_accept = ok.replace("s3pP", "AAAA");
     assert_eq!(
         req.parse_response(format!("{bad_accept}\r\n").as_bytes(), 8192),
-        Err(HandshakeError::AcceptMismatch)
+        Err(ResponseError::AcceptMismatch)
     );
     assert_eq!(
         req.parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n", 8192),
-        Err(HandshakeError::NotSwitchingProtocols(403))
+        Err(ResponseError::NotSwitchingProtocols(403))
     );
     let _ = Role::Client;
 }

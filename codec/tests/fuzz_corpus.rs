@@ -63,7 +63,7 @@ fn frame_roundtrip() {
 /// Bugs the fuzzers found, each pinned down beside the corpus input that found it.
 mod regressions {
     use wisp_codec::handshake::parse_request;
-    use wisp_codec::HandshakeError;
+    use wisp_codec::handshake::RequestError;
 
     /// Found while reading the `handshake` target's round trips: the start line was split
     /// on spaces only, so a request target with a bare LF or another control character
@@ -80,7 +80,7 @@ mod regressions {
         for bad in ["/a\nb", "/a\rb", "/\u{0}", "/\u{7f}", "/a\tb"] {
             assert_eq!(
                 parse_request(head(bad).as_bytes(), 8192),
-                Err(HandshakeError::MalformedHead),
+                Err(RequestError::MalformedHead),
                 "{bad:?}"
             );
         }

@@ -2,10 +2,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use wisp_codec::mask::apply_mask_naive;
+use wisp_codec::internals::{
+    apply_mask_naive, decode_header, Decoded, FrameDecoder, Utf8Validator,
+};
 use wisp_codec::{
-    apply_mask, Config, Connection, Decoded, FrameDecoder, FrameHeader, Message, OpCode,
-    ProtocolError, Role, Utf8Validator,
+    apply_mask, Config, Connection, FrameHeader, Message, OpCode, ProtocolError, Role,
 };
 
 fn any_opcode() -> impl Strategy<Value = OpCode> {
@@ -102,10 +103,10 @@ proptest! {
         let mut out = [0u8; 14];
         let n = h.encode(&mut out);
         prop_assert_eq!(n, h.encoded_len());
-        prop_assert_eq!(FrameHeader::decode(&out[..n]), Ok(Some((h, n))));
+        prop_assert_eq!(decode_header(&out[..n]), Ok(Some((h, n))));
         // Every strict prefix is partial, never an error.
         for cut in 0..n {
-            prop_assert_eq!(FrameHeader::decode(&out[..cut]), Ok(None));
+            prop_assert_eq!(decode_header(&out[..cut]), Ok(None));
         }
     }
 

@@ -2,9 +2,8 @@
 //! decoded and re-encoded byte for byte.
 
 use wisp_codec::handshake::accept_key;
-use wisp_codec::{
-    Config, Connection, Decoded, FrameDecoder, FrameHeader, Message, OpCode, ProtocolError, Role,
-};
+use wisp_codec::internals::{decode_header, Decoded, FrameDecoder};
+use wisp_codec::{Config, Connection, FrameHeader, Message, OpCode, ProtocolError, Role};
 
 /// Decodes one whole frame with a fresh decoder and returns its header and payload.
 fn decode_one(role: Role, bytes: &[u8]) -> (FrameHeader, Vec<u8>) {
@@ -180,10 +179,7 @@ fn s5_2_minimal_length_forms() {
         };
         let mut out = [0; 14];
         assert_eq!(h.encode(&mut out), header_len, "len {len}");
-        assert_eq!(
-            FrameHeader::decode(&out[..header_len]),
-            Ok(Some((h, header_len)))
-        );
+        assert_eq!(decode_header(&out[..header_len]), Ok(Some((h, header_len))));
     }
 }
 
@@ -192,7 +188,7 @@ fn s5_2_minimal_length_forms() {
 fn s5_2_64_bit_length_top_bit_is_an_error() {
     let frame = [0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
     assert_eq!(
-        FrameHeader::decode(&frame),
+        decode_header(&frame),
         Err(ProtocolError::InvalidPayloadLength)
     );
 }

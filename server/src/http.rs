@@ -6,16 +6,11 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
-use wisp_codec::handshake::{status_text, Request};
+use wisp_codec::handshake::{http_response, Request};
 
 /// A complete response with a plain-text body and `Connection: close`.
 pub(crate) fn simple_response(status: u16, body: &str, extra_headers: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status} {}\r\n{extra_headers}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        status_text(status),
-        body.len()
-    )
-    .into_bytes()
+    http_response(status, extra_headers, body)
 }
 
 /// The 503 sent when the server is at `--max-connections`.
@@ -105,8 +100,8 @@ pub(crate) struct Response {
 
 /// Answers a plain HTTP request for a file under `root` (`GET` or `HEAD`).
 pub(crate) fn file_response(root: &Path, req: &Request) -> Response {
-    let head_only = req.first == "HEAD";
-    if req.first != "GET" && !head_only {
+    let head_only = req.method == "HEAD";
+    if req.method != "GET" && !head_only {
         return Response {
             status: 405,
             head: simple_response(
@@ -132,7 +127,7 @@ pub(crate) fn file_response(root: &Path, req: &Request) -> Response {
             body: None,
         }
     };
-    let Some(mut path) = resolve(root, &req.second) else {
+    let Some(mut path) = resolve(root, &req.target) else {
         return not_found();
     };
     // Symbolic links may not lead out of the web directory either.

@@ -112,7 +112,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use wisp_codec::{CloseCode, Connection, Direction, FrameHeader, Message, WireFrame};
+use wisp_codec::{CloseCode, Connection, Direction, Message, WireFrame};
 
 use crate::wake::Wake;
 
@@ -300,16 +300,14 @@ pub(crate) fn frame_report_at(
         }
         let _ = write!(hex, "{b:02x}");
     }
-    let header = match FrameHeader::decode(bytes) {
-        Ok(Some((h, _))) => Some(HeaderFields {
-            fin: h.fin,
-            rsv: h.rsv,
-            opcode: h.opcode.as_u8(),
-            masked: h.mask.is_some(),
-            len: h.payload_len,
-        }),
-        _ => None,
-    };
+    let h = &frame.header;
+    let header = Some(HeaderFields {
+        fin: h.fin,
+        rsv: h.rsv,
+        opcode: h.opcode.as_u8(),
+        masked: h.mask.is_some(),
+        len: h.payload_len,
+    });
     Report::Frame {
         dir,
         header,
@@ -602,10 +600,22 @@ impl Handler for Chat {
 mod tests {
     use super::*;
 
+    /// The header of an unmasked, final frame.
+    fn header(opcode: wisp_codec::OpCode, payload_len: u64) -> wisp_codec::FrameHeader {
+        wisp_codec::FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len,
+        }
+    }
+
     #[test]
     fn frame_report_fields_in_order() {
         let f = WireFrame {
             direction: Direction::Sent,
+            header: header(wisp_codec::OpCode::Text, 2),
             bytes: b"\x81\x02hi".to_vec(),
         };
         assert_eq!(
@@ -620,6 +630,7 @@ mod tests {
         bytes.resize(10 + 65536, 0xab);
         let r = frame_report(&WireFrame {
             direction: Direction::Received,
+            header: header(wisp_codec::OpCode::Binary, 65536),
             bytes,
         });
         let v: serde_json::Value = serde_json::from_str(&r).unwrap();

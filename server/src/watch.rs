@@ -19,10 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Deserialize;
-use wisp_codec::{
-    apply_mask, CloseCode, CloseFrame, Connection, Direction, FrameHeader, Message, OpCode,
-    WireFrame,
-};
+use wisp_codec::{apply_mask, CloseCode, Connection, Direction, Message, OpCode, WireFrame};
 
 use crate::routes::{
     self, query_param, At, CloseFields, Echo, Handler, Member, Report, RfcSentence,
@@ -200,7 +197,7 @@ impl Target {
     /// Publishes one frame of the connection, with its close code and reason if it is
     /// a close frame.
     pub(crate) fn publish_frame(&self, frame: &WireFrame) {
-        let close = close_fields(&frame.bytes);
+        let close = close_fields(frame);
         if close.is_some() {
             if let Ok(mut st) = self.state.lock() {
                 let who = match frame.direction {
@@ -276,22 +273,25 @@ impl Target {
 }
 
 /// The code and reason of a close frame (code 1005 for a close without a body), or
-/// `None` for any other frame.
-fn close_fields(bytes: &[u8]) -> Option<CloseFields> {
-    let (header, n) = FrameHeader::decode(bytes).ok()??;
-    if header.opcode != OpCode::Close {
+/// `None` for any other frame. A recorded close passed the codec's checks (or is ours).
+fn close_fields(frame: &WireFrame) -> Option<CloseFields> {
+    if frame.header.opcode != OpCode::Close {
         return None;
     }
-    let mut payload = bytes.get(n..)?.to_vec();
-    if let Some(key) = header.mask {
+    let at = frame
+        .bytes
+        .len()
+        .checked_sub(usize::try_from(frame.header.payload_len).ok()?)?;
+    let mut payload = frame.bytes[at..].to_vec();
+    if let Some(key) = frame.header.mask {
         apply_mask(&mut payload, key, 0);
     }
-    Some(match CloseFrame::parse(&payload).ok()? {
-        Some(f) => CloseFields {
-            code: f.code.0,
-            reason: f.reason,
+    Some(match payload.as_slice() {
+        [hi, lo, reason @ ..] => CloseFields {
+            code: u16::from_be_bytes([*hi, *lo]),
+            reason: String::from_utf8_lossy(reason).into_owned(),
         },
-        None => CloseFields {
+        _ => CloseFields {
             code: CloseCode::NO_STATUS_RECEIVED.0,
             reason: String::new(),
         },
@@ -647,14 +647,29 @@ mod tests {
         let mut f = vec![0x88, 0x85];
         f.extend_from_slice(&key);
         f.extend_from_slice(&payload);
+        let frame = |bytes: &[u8], opcode, mask| WireFrame {
+            direction: Direction::Received,
+            header: wisp_codec::FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode,
+                mask,
+                payload_len: (bytes.len() - if mask.is_some() { 6 } else { 2 }) as u64,
+            },
+            bytes: bytes.to_vec(),
+        };
         assert_eq!(
-            close_fields(&f),
+            close_fields(&frame(&f, OpCode::Close, Some(key))),
             Some(CloseFields {
                 code: 4000,
                 reason: "bye".into()
             })
         );
-        assert_eq!(close_fields(&[0x88, 0x00]).unwrap().code, 1005);
-        assert_eq!(close_fields(&[0x81, 0x00]), None);
+        let empty = frame(&[0x88, 0x00], OpCode::Close, None);
+        assert_eq!(close_fields(&empty).unwrap().code, 1005);
+        assert_eq!(
+            close_fields(&frame(&[0x81, 0x00], OpCode::Text, None)),
+            None
+        );
     }
 }

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use wisp_codec::handshake::{self, Request, DEFAULT_MAX_HEAD};
-use wisp_codec::{CloseCode, Connection, HandshakeError, State};
+use wisp_codec::handshake::{self, Request, RequestError, DEFAULT_MAX_HEAD};
+use wisp_codec::{CloseCode, Connection, State};
 
 use crate::http;
 use crate::routes::{self, Chat, Echo, Handler, HandlerFactory, Member};
@@ -46,10 +46,9 @@ use crate::wake::{Admit, Inbox, Wake};
 use crate::watch::{self, Inspected, Registry, Target, Watcher};
 
 const WAKER: Token = Token(usize::MAX);
-/// How long a close we started waits for the peer's answer (shutdown excepted).
+/// How long a close we started waits for the peer's answer once it is written
+/// (shutdown excepted), and how long our last frames may take to leave once closed.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// Bytes of an unfinished frame that count as progress for the idle timeout.
-const PROGRESS_BYTES: usize = 64 * 1024;
 /// Unsent output above which a connection is not read until it drains.
 pub(crate) const HIGH_WATER: usize = 1 << 20;
 /// The worker's read buffer, shared by its connections.
@@ -189,11 +188,11 @@ struct Session {
     failed: bool,
     /// The last read filled the scratch buffer: read straight into the connection.
     flowing: bool,
-    last_seen: Instant,
-    pinged: bool,
-    frames_seen: u64,
-    bytes_since: usize,
-    close_deadline: Option<Instant>,
+    /// The epoch of the codec's clock: the codec keeps the keepalive ping, the idle
+    /// timeout and the wait for the peer's close (`Connection::handle_timeout`).
+    epoch: Instant,
+    /// Closed, with our last frames still going out: until when they may take.
+    flush_deadline: Option<Instant>,
     ended: bool,
     /// An `/inspect` connection: its watchers get the end report when it ends.
     inspected: Option<Arc<Target>>,
@@ -227,16 +226,14 @@ impl Conn {
             Phase::Http(h) => h.deadline,
             Phase::Linger(l) => l.until,
             Phase::Ws(s) => {
-                let cfg = &shared.config;
-                let mut d = s.last_seen + cfg.idle_timeout;
+                // With every codec timer off, the idle timeout still bounds a sleep.
+                let codec = s.conn.poll_timeout().map(|t| s.epoch + t);
+                let mut d = codec.unwrap_or_else(|| s.last_io + shared.config.idle_timeout);
                 if !s.shrunk {
                     d = d.min(s.last_io + SHRINK_AFTER);
                 }
-                if !s.pinged && s.conn.close_sent().is_none() {
-                    d = d.min(s.last_seen + cfg.ping_interval);
-                }
-                if let Some(c) = s.close_deadline {
-                    d = d.min(c);
+                if let Some(f) = s.flush_deadline {
+                    d = d.min(f);
                 }
                 d
             }
@@ -607,18 +604,15 @@ impl Loop<'_> {
     ) -> bool {
         let now = Instant::now();
         let peer = c.peer.clone();
-        let target = req.second.clone();
+        let target = req.target.clone();
         let path = target.split('?').next().unwrap_or("").to_string();
         let route = match self.ws_route(&path) {
             Some(Route::Inspect) if watch::watch_param(&target).is_some() => Some(Route::Watch),
             r => r,
         };
         let Some(route) = route else {
-            let upgrade = req
-                .tokens("upgrade")
-                .any(|t| t.eq_ignore_ascii_case("websocket"));
-            if upgrade {
-                info!("{peer} {} {target} -> 404 (no WebSocket route)", req.first);
+            if req.has_token("upgrade", "websocket") {
+                info!("{peer} {} {target} -> 404 (no WebSocket route)", req.method);
                 let r = http::simple_response(
                     404,
                     "no WebSocket endpoint here (try /echo, /chat or /inspect)\n",
@@ -627,11 +621,11 @@ impl Loop<'_> {
                 return self.respond(c, r, None, now);
             }
             let r = http::file_response(&self.shared.config.web, &req);
-            info!("{peer} {} {target} -> {}", req.first, r.status);
+            info!("{peer} {} {target} -> {}", req.method, r.status);
             return self.respond(c, r.head, r.body, now);
         };
-        let refuse = |this: &mut Self, c: &mut Conn, e: HandshakeError| {
-            info!("{peer} {} {target} -> {} ({e})", req.first, e.status());
+        let refuse = |this: &mut Self, c: &mut Conn, e: RequestError| {
+            info!("{peer} {} {target} -> {} ({e})", req.method, e.status());
             this.respond(c, e.response(), None, now)
         };
         let offer = match req.validate() {
@@ -645,7 +639,7 @@ impl Loop<'_> {
                 .as_deref()
                 .is_none_or(|o| origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
             if !allowed {
-                return refuse(self, c, HandshakeError::OriginRefused);
+                return refuse(self, c, RequestError::OriginRefused);
             }
         }
         let origin = offer.origin.clone();
@@ -712,6 +706,9 @@ impl Loop<'_> {
             max_message_size: self.shared.config.max_message_size,
             auto_pong: true,
             record_frames: matches!(route, Route::Inspect),
+            ping_interval: Some(self.shared.config.ping_interval),
+            idle_timeout: Some(self.shared.config.idle_timeout),
+            close_timeout: Some(CLOSE_WAIT),
         };
         let mut conn = Connection::server(codec_config);
         if matches!(route, Route::Inspect) {
@@ -732,7 +729,6 @@ impl Loop<'_> {
                 .map(|p| format!(" (subprotocol {p})"))
                 .unwrap_or_default()
         );
-        let frames_seen = conn.frames_received();
         c.phase = Phase::Ws(Box::new(Session {
             id,
             path,
@@ -742,11 +738,8 @@ impl Loop<'_> {
             pre_pos: 0,
             failed: false,
             flowing: false,
-            last_seen: now,
-            pinged: false,
-            frames_seen,
-            bytes_since: 0,
-            close_deadline: None,
+            epoch: now,
+            flush_deadline: None,
             ended: false,
             inspected,
             last_io: now,
@@ -760,20 +753,12 @@ impl Loop<'_> {
             return false;
         };
         let shared = self.shared;
-        let cfg = &shared.config;
         let mut reads = 0;
         loop {
             // React to what is decoded (and to wake-ups), write, then read the next chunk
             // unless the output is backed up: after a writable edge drains it, reading
             // resumes here, with no new readable edge needed.
-            handle_events(s, now);
-            let frames = s.conn.frames_received();
-            if frames != s.frames_seen {
-                s.frames_seen = frames;
-                s.bytes_since = 0;
-                s.last_seen = now;
-                s.pinged = false;
-            }
+            handle_events(s);
             if let Err(e) = flush(&mut c.stream, s) {
                 return end(c, &format!("write failed: {e}"), now, &shared.watch);
             }
@@ -810,12 +795,6 @@ impl Loop<'_> {
                     if drained(n, asked, c.hup) {
                         c.readable = false;
                     }
-                    s.bytes_since += n;
-                    if s.bytes_since >= PROGRESS_BYTES {
-                        s.bytes_since = 0;
-                        s.last_seen = now;
-                        s.pinged = false;
-                    }
                 }
                 Err(e) if would_block(&e) => {
                     c.readable = false;
@@ -833,52 +812,45 @@ impl Loop<'_> {
             s.flowing = false;
             s.shrunk = true;
         }
-        // Decisions that need the clock, as the old session loop made them.
-        if s.conn.state() == State::Closed {
-            // Our last frames (a close) still going out: wait for them, within the close wait.
-            let wait = *s.close_deadline.get_or_insert(now + CLOSE_WAIT);
-            if s.pending() > 0 && now < wait {
-                return true;
-            }
-            let how = match s.conn.error() {
-                Some(e) => format!("protocol error: {e}"),
-                None if s.failed => "handler panicked".into(),
-                None => "closing handshake done".into(),
-            };
-            return end(c, &how, now, &shared.watch);
-        }
         if s.conn.close_sent().is_none() && self.stopping {
+            // Peers get the rest of the shutdown's grace to answer.
+            let grace = self
+                .shared
+                .shutdown_deadline()
+                .saturating_duration_since(now);
+            s.conn.set_close_timeout(Some(grace));
             let _ = s
                 .conn
                 .send_close(CloseCode::GOING_AWAY, "server shutting down");
-            s.close_deadline = Some(self.shared.shutdown_deadline());
-            if let Err(e) = flush(&mut c.stream, s) {
-                return end(c, &format!("write failed: {e}"), now, &shared.watch);
+        }
+        // The clock: the codec sends its keepalive ping, drops an idle peer (close 1001)
+        // and gives up on an unanswered close; the wait for the peer's close starts once
+        // ours is written (a peer that reads nothing is bounded by the idle timeout).
+        let was_closed = s.conn.state() == State::Closed;
+        s.conn
+            .handle_timeout(now.saturating_duration_since(s.epoch));
+        let timed_out = s.conn.error().is_none() && s.conn.close_received().is_none();
+        if !was_closed && s.conn.state() == State::Closed && timed_out {
+            warn!("#{}: {}, dropping", s.id, s.conn.close_reason());
+        }
+        // What the clock queued (a ping) is reported by /inspect and written now.
+        handle_events(s);
+        if let Err(e) = flush(&mut c.stream, s) {
+            return end(c, &format!("write failed: {e}"), now, &shared.watch);
+        }
+        if s.conn.state() == State::Closed {
+            // Our last frames (a close) still going out: wait for them, a little.
+            let wait = *s.flush_deadline.get_or_insert(now + CLOSE_WAIT);
+            if s.pending() > 0 && now < wait {
+                return true;
             }
-        }
-        // The wait for the peer's close starts once ours has left (a peer that reads
-        // nothing at all is bounded by the idle timeout instead).
-        if s.conn.close_sent().is_some() && s.close_deadline.is_none() && s.pending() == 0 {
-            s.close_deadline = Some(now + CLOSE_WAIT);
-        }
-        if s.close_deadline.is_some_and(|d| now >= d) {
-            return end(c, "no close reply in time", now, &shared.watch);
-        }
-        if now >= s.last_seen + cfg.idle_timeout {
-            warn!(
-                "#{}: silent for {:?} (idle timeout), dropping",
-                s.id, cfg.idle_timeout
-            );
-            let _ = s.conn.send_close(CloseCode::GOING_AWAY, "idle timeout");
-            let _ = flush(&mut c.stream, s);
-            return end(c, "idle timeout", now, &shared.watch);
-        }
-        if !s.pinged && now >= s.last_seen + cfg.ping_interval && s.conn.close_sent().is_none() {
-            let _ = s.conn.send_ping(b"wisp keepalive");
-            s.pinged = true;
-            if let Err(e) = flush(&mut c.stream, s) {
-                return end(c, &format!("write failed: {e}"), now, &shared.watch);
-            }
+            let how = match (s.conn.error(), s.conn.close_received()) {
+                (Some(e), _) => format!("protocol error: {e}"),
+                (None, None) => s.conn.close_reason().to_string(),
+                (None, Some(_)) if s.failed => "handler panicked".into(),
+                (None, Some(_)) => "closing handshake done".into(),
+            };
+            return end(c, &how, now, &shared.watch);
         }
         if c.eof {
             return end(
@@ -924,7 +896,7 @@ impl Loop<'_> {
 
 /// Decodes and reacts, one message at a time, so replies stay in order. A handler
 /// that panics costs its connection a close 1011 and nothing else.
-fn handle_events(s: &mut Session, now: Instant) {
+fn handle_events(s: &mut Session) {
     if s.failed {
         while let Ok(Some(_)) = s.conn.poll_event() {}
         return;
@@ -951,7 +923,6 @@ fn handle_events(s: &mut Session, now: Instant) {
         let _ = s
             .conn
             .send_close(CloseCode::INTERNAL_ERROR, "internal error");
-        s.close_deadline = Some(now + CLOSE_WAIT);
     }
 }
 
@@ -1033,12 +1004,9 @@ fn finish(s: &mut Session, peer: &str, how: &str, registry: &Registry) {
         Some(None) => "1005 (no code)".to_string(),
         Some(Some(f)) => format!("{} {:?}", f.code, f.reason),
     };
-    let code = match (conn.close_received(), conn.close_sent()) {
-        (Some(Some(f)), _) => f.code.0,
-        (Some(None), _) => 1005,
-        (None, Some(f)) => f.code.0,
-        (None, None) => 1006,
-    };
+    // A session that ends before the closing handshake does (the peer dropped TCP, a
+    // write failed) ends without the peer's close: 1006.
+    let code = conn.close_code().unwrap_or(CloseCode::ABNORMAL);
     info!(
         "#{id} {peer} closed {}: code {code}; {how}; close sent {sent}, received {received}",
         s.path

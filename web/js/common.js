@@ -83,12 +83,8 @@ window.Wisp = window.Wisp || {};
   const opName = (op) => (OPCODES[op] ? OPCODES[op][0] : "reserved");
   const opHex = (op) => `0x${op.toString(16).toUpperCase()}`;
 
-  const CLOSE_NAMES = {
-    1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol error",
-    1003: "Unsupported Data", 1005: "No Status Rcvd", 1006: "Abnormal Closure",
-    1007: "Invalid frame payload data", 1008: "Policy Violation", 1009: "Message Too Big",
-    1010: "Mandatory Ext.", 1011: "Internal Error",
-  };
+  /** A close code's registered name, or "": the codec's one table (CloseCode::name). */
+  const closeName = (code) => Wisp.codec.closeCodeName(code) ?? "";
 
   /** Why clients mask, in one sentence (§10.3). */
   const WHY_MASK = "Masking exists for proxies, not secrecy: a script that cannot choose the bytes on the wire cannot "
@@ -168,7 +164,7 @@ window.Wisp = window.Wisp || {};
   /** "Close 4000 “bye”", "Close (no status code)": a close frame's body in words. */
   function closeText(code, reason) {
     if (code === null || code === undefined || code === 1005) return "no status code";
-    const name = CLOSE_NAMES[code] ? ` ${CLOSE_NAMES[code]}` : "";
+    const name = closeName(code) ? ` ${closeName(code)}` : "";
     return `code ${code}${name}${reason ? ` “${reason}”` : ""}`;
   }
 
@@ -397,7 +393,7 @@ window.Wisp = window.Wisp || {};
     RFC_EXAMPLES,
     codec: null, // the wasm API (encodeFrame, decodeFrame, StepDecoder, ...), set by main.js
     $, $$, el, RFC_URL, rfcHref, rfcLink, rfcText, rfcQuote, quoteReason, hex2, hex, bin8, encoder, lossy, strict,
-    parseHex, showPayload, randomBytes, OPCODES, opName, opHex, CLOSE_NAMES, closeText, FIELDS, WHY_MASK,
+    parseHex, showPayload, randomBytes, OPCODES, opName, opHex, closeName, closeText, FIELDS, WHY_MASK,
     fieldValueText, fieldValueNumber, bitAt, narrow, loadCodec, renderDiagram, renderBytes, renderFieldTable,
     renderMasking, wireView, setStatus,
   });

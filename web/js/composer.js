@@ -5,7 +5,7 @@
 (() => {
   const {
     $, el, rfcLink, rfcQuote, quoteReason, hex, parseHex, randomBytes, encoder, showPayload, opName, opHex,
-    CLOSE_NAMES, RFC_EXAMPLES, narrow, renderDiagram, renderBytes, renderFieldTable, renderMasking,
+    closeName, RFC_EXAMPLES, narrow, renderDiagram, renderBytes, renderFieldTable, renderMasking,
   } = Wisp;
   let W = null;
 
@@ -102,7 +102,7 @@
       const note = frame.opcode === 0 && e.kind === "UnexpectedContinuation"
         ? " On its own, that is: after a first fragment (FIN = 0) it continues the message." : "";
       box.append(el("p", { class: "bad" },
-        `✗ A ${role} receiving this frame fails the connection with close ${e.closeCode} (${CLOSE_NAMES[e.closeCode] || ""}): ${e.message}. `,
+        `✗ A ${role} receiving this frame fails the connection with close ${e.closeCode} (${closeName(e.closeCode)}): ${e.message}. `,
         quoteReason(e.rfcReason), note));
     }
   }

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { $, $$, el, hex2, parseHex, quoteReason, CLOSE_NAMES } = Wisp;
+  const { $, $$, el, hex2, parseHex, quoteReason, closeName } = Wisp;
   let W = null;
 
   const K = "37 fa 21 3d";
@@ -69,7 +69,7 @@
       : at > p.certain ? `The error is certain from byte ${p.certain}. ${p.late || ""}` : "";
     box.append(
       el("p", { class: "close-code" }, el("span", { class: "code", id: "e-code", text: String(error.closeCode) }),
-        ` ${CLOSE_NAMES[error.closeCode] || ""}`),
+        ` ${closeName(error.closeCode)}`),
       el("p", { id: "e-where" }, `The codec fails the connection at byte ${at}: `,
         el("strong", { text: error.message }), ` (${error.kind}). `, el("span", { id: "e-certain", text: certain })),
       el("blockquote", { id: "e-reason" }, quoteReason(error.rfcReason)),

@@ -8,7 +8,7 @@
 
 (() => {
   const {
-    $, el, rfcLink, hex, parseHex, encoder, showPayload, opName, CLOSE_NAMES, closeText, randomBytes,
+    $, el, rfcLink, hex, parseHex, encoder, showPayload, opName, closeName, closeText, randomBytes,
     wireView, setStatus,
   } = Wisp;
   let W = null;
@@ -460,5 +460,5 @@
     }
   }
 
-  Wisp.live = { init, liveFrames, CLOSE_NAMES };
+  Wisp.live = { init, liveFrames };
 })();

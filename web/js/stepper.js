@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const { $, el, hex, hex2, showPayload, opName, opHex, CLOSE_NAMES, RFC_EXAMPLES } = Wisp;
+  const { $, el, hex, hex2, showPayload, opName, opHex, closeName, RFC_EXAMPLES } = Wisp;
   let W = null;
 
   const step = {
@@ -110,7 +110,7 @@
     } catch (e) {
       step.error = e;
       step.errorAt = i;
-      step.log.push({ cls: "bad", text: `byte ${i} (0x${hex2(b)}): ${e.name}: ${e.message} → the connection fails with close ${e.closeCode} (${CLOSE_NAMES[e.closeCode] || ""})` });
+      step.log.push({ cls: "bad", text: `byte ${i} (0x${hex2(b)}): ${e.name}: ${e.message} → the connection fails with close ${e.closeCode} (${closeName(e.closeCode)})` });
       return null;
     }
     step.last = r;

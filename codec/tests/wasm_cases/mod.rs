@@ -9,8 +9,8 @@ use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use wisp_codec::wasm::{
-    accept_key, apply_mask_js, client_request, decode_frame, encode_frame, parse_close,
-    parse_request, StepDecoder,
+    accept_key, apply_mask_js, client_request, close_code_description, close_code_name,
+    decode_frame, encode_frame, parse_close, parse_request, StepDecoder,
 };
 
 /// The §5.7 masking key.
@@ -577,4 +577,19 @@ fn misuse_is_a_range_error() {
     assert!(e.is_instance_of::<js_sys::RangeError>(), "3-byte key");
     let e = apply_mask_js(b"x", &[1, 2, 3, 4, 5], 0).unwrap_err();
     assert!(e.is_instance_of::<js_sys::RangeError>(), "5-byte key");
+}
+
+/// The page's one table of close codes is the codec's (`CloseCode::description`), and a
+/// protocol error carries the description of its code.
+#[wasm_bindgen_test]
+fn close_codes_are_described_by_the_codec() {
+    assert_eq!(close_code_description(1002), "Protocol error");
+    assert_eq!(close_code_description(1006), "Abnormal Closure");
+    assert_eq!(close_code_description(4000), "private use");
+    assert_eq!(close_code_name(1001).as_deref(), Some("Going Away"));
+    assert_eq!(close_code_name(4000), None);
+    let e = decode_frame(&[0x83, 0x00]).unwrap_err();
+    assert_eq!(num(&e, "closeCode"), 1002.0);
+    assert_eq!(string(&e, "closeDescription"), "Protocol error");
+    assert_eq!(string(&e, "kind"), "ReservedOpcode");
 }
