@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use server_harness::{
-    client_frame as frame, connect, next_data, upgrade_request, wait_until, Server,
+    client_frame as frame, connect, connect_from_source, next_data, upgrade_request, wait_until,
+    Server,
 };
 use wisp_codec::Message;
 
@@ -73,7 +74,13 @@ fn nineteen_thousand_idle_connections() {
         limit >= N as u64 + 500,
         "this process may open only {limit} files"
     );
-    let server = Server::start(&["--max-connections", "19500"]);
+    // Four client addresses of 4,750 connections each: lift the per-address limit.
+    let server = Server::start(&[
+        "--max-connections",
+        "19500",
+        "--max-connections-per-ip",
+        "19500",
+    ]);
     let idle_before = echo_latency(server.port);
     std::thread::sleep(Duration::from_millis(200));
     let (rss_before, avail_before) = (server.rss_kib(), mem_available_kib());
