@@ -30,8 +30,12 @@ done_step
 
 step "cargo publish --dry-run --workspace (package and verify all three crates)"
 # --workspace verifies the server and the client against the packaged codec through a
-# local registry, so no crate needs to be on crates.io first.
-cargo publish --dry-run --workspace --allow-dirty -q
+# local registry, so no crate needs to be on crates.io first. Its own, fresh target
+# directory: cargo takes a registry crate of the same version as unchanged, so a codec
+# compiled by an earlier run would be verified against instead of the new one.
+rm -rf target/publish-check
+CARGO_TARGET_DIR=target/publish-check cargo publish --dry-run --workspace --allow-dirty -q
+rm -rf target/publish-check
 done_step
 
 step "no_std build of the codec (thumbv7em-none-eabihf)"
