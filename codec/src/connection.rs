@@ -385,6 +385,28 @@ impl Connection {
         self.tx.shrink();
     }
 
+    /// Bytes of memory this connection holds for the peer: its receive buffer, the
+    /// message being reassembled and the output waiting to be written (what a server's
+    /// memory budget counts). It changes only as buffers grow or are freed.
+    ///
+    /// ```
+    /// let mut s = wisp_codec::Connection::server(Default::default());
+    /// assert_eq!(s.memory_held(), 0);
+    /// s.handle_input(&[0x02, 0x84, 0, 0, 0, 0, 1, 2, 3, 4]); // a first fragment
+    /// s.poll_event().unwrap();
+    /// let (held, message) = (s.memory_held(), s.message_memory());
+    /// assert!(held >= 4 && message >= 4 && message <= held);
+    /// ```
+    pub fn memory_held(&self) -> usize {
+        self.rx.capacity() + self.reassembler.capacity() + self.tx.capacity()
+    }
+
+    /// The part of [`memory_held`](Connection::memory_held) that is the message being
+    /// reassembled.
+    pub fn message_memory(&self) -> usize {
+        self.reassembler.capacity()
+    }
+
     /// Bytes received and not yet decoded.
     ///
     /// ```

@@ -90,6 +90,11 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// Bytes of memory held for the message and the control frame in progress.
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity() + self.control.capacity()
+    }
+
     /// A reassembler that refuses messages over `max_message_size` bytes.
     ///
     /// ```

@@ -107,4 +107,9 @@ impl RecvBuffer {
             *self = RecvBuffer::default();
         }
     }
+
+    /// Bytes of memory the buffer holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
 }

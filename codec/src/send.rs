@@ -123,4 +123,9 @@ impl SendQueue {
             *self = SendQueue::default();
         }
     }
+
+    /// Bytes of memory the queue holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity() + self.chunks.iter().map(Vec::capacity).sum::<usize>()
+    }
 }

@@ -42,6 +42,12 @@ pub struct Config {
     pub subprotocols: Vec<String>,
     /// Messages queued for one /chat member before it counts as too slow (closed with 1008).
     pub chat_queue: usize,
+    /// Memory that peers can make the server hold, all connections together
+    /// (`--memory-budget`): receive and send buffers and messages being reassembled. A
+    /// connection whose growth would pass it is failed: close 1009 when it is building a
+    /// large message, 1013 (try again later) otherwise. Default: a quarter of the
+    /// machine's memory.
+    pub memory_budget: u64,
     /// Worker threads, each running an event loop over its share of the connections
     /// (`--workers`); 0: one per core.
     pub workers: usize,
@@ -68,9 +74,26 @@ impl Default for Config {
             origins: Vec::new(),
             subprotocols: Vec::new(),
             chat_queue: 256,
+            memory_budget: default_memory_budget(),
             workers: 0,
             watch_queue: 256,
             shutdown_grace: Duration::from_secs(5),
         }
     }
+}
+
+/// A quarter of the machine's memory (`MemTotal` in `/proc/meminfo`), in whole MiB, or
+/// 1 GiB where that cannot be read.
+pub(crate) fn default_memory_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(1 << 30, |kib| (kib * 1024 / 4) & !((1 << 20) - 1))
 }

@@ -125,6 +125,8 @@ impl Server {
                 next_id: AtomicU64::new(1),
                 room: Arc::new(Room::default()),
                 watch: Registry::default(),
+                held: AtomicU64::new(0),
+                over_budget: AtomicU64::new(0),
                 per_ip,
                 custom: Mutex::new(HashMap::new()),
                 inboxes,

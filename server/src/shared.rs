@@ -30,6 +30,10 @@ pub(crate) struct Shared {
     pub(crate) shutdown_at: OnceLock<Instant>,
     pub(crate) next_id: AtomicU64,
     pub(crate) room: Arc<Room>,
+    /// Bytes charged against `Config::memory_budget` by all connections.
+    pub(crate) held: AtomicU64,
+    /// Connections failed because the memory budget was exhausted.
+    pub(crate) over_budget: AtomicU64,
     /// Connections and handshakes per address.
     pub(crate) per_ip: PerIp,
     /// The `/inspect` connections that `/inspect?watch=ID` can watch.

@@ -43,7 +43,7 @@ use crate::http;
 use crate::routes::{self, Chat, Echo, Handler, HandlerFactory, Member};
 use crate::shared::{fmt_peer, release, Shared};
 use crate::wake::{Admit, Inbox, Wake};
-use crate::watch::{self, Inspected, Registry, Target, Watcher};
+use crate::watch::{self, Inspected, Target, Watcher};
 
 const WAKER: Token = Token(usize::MAX);
 /// How long a close we started waits for the peer's answer once it is written
@@ -68,6 +68,9 @@ const LINGER_FAILED: (Duration, usize) = (Duration::from_secs(1), 4 << 20);
 /// flows, so a stream of large messages does not allocate and fault in fresh pages
 /// for each one).
 const SHRINK_AFTER: Duration = Duration::from_secs(1);
+/// Memory is charged against the budget in steps of this size, so that a connection
+/// whose buffers stay within one step costs no shared counter updates at all.
+const BUDGET_GRAIN: usize = 64 * 1024;
 /// A file is sent in chunks of this size.
 const FILE_CHUNK: usize = 64 * 1024;
 
@@ -196,6 +199,8 @@ struct Session {
     ended: bool,
     /// An `/inspect` connection: its watchers get the end report when it ends.
     inspected: Option<Arc<Target>>,
+    /// Bytes charged against the memory budget (a multiple of `BUDGET_GRAIN`).
+    charged: usize,
     /// The last read that brought bytes.
     last_io: Instant,
     /// The buffers were given back since the last read.
@@ -414,7 +419,7 @@ impl Loop<'_> {
 
     fn remove(&mut self, mut c: Conn, slot: usize) {
         if let Phase::Ws(s) = &mut c.phase {
-            finish(s, &c.peer, "dropped", &self.shared.watch);
+            finish(s, &c.peer, "dropped", self.shared);
         }
         if c.refused {
             self.shared.refusing.fetch_sub(1, Ordering::AcqRel);
@@ -742,6 +747,7 @@ impl Loop<'_> {
             flush_deadline: None,
             ended: false,
             inspected,
+            charged: 0,
             last_io: now,
             shrunk: false,
         }));
@@ -760,7 +766,7 @@ impl Loop<'_> {
             // resumes here, with no new readable edge needed.
             handle_events(s);
             if let Err(e) = flush(&mut c.stream, s) {
-                return end(c, &format!("write failed: {e}"), now, &shared.watch);
+                return end(c, &format!("write failed: {e}"), now, shared);
             }
             let may_read =
                 c.readable && !c.eof && s.conn.state() != State::Closed && s.pending() < HIGH_WATER;
@@ -803,7 +809,7 @@ impl Loop<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("#{}: read failed: {e}", s.id);
-                    return end(c, &format!("read failed: {e}"), now, &shared.watch);
+                    return end(c, &format!("read failed: {e}"), now, shared);
                 }
             }
         }
@@ -811,6 +817,33 @@ impl Loop<'_> {
             s.conn.shrink_buffers();
             s.flowing = false;
             s.shrunk = true;
+        }
+        if !charge(shared, s) {
+            // Past the budget: fail this connection and stop reading it; its buffers
+            // go when it does.
+            let held = s.conn.memory_held();
+            let (code, why) = if s.conn.message_memory() * 2 >= held {
+                (
+                    CloseCode::MESSAGE_TOO_BIG,
+                    "message too big for the server's memory now",
+                )
+            } else {
+                (
+                    CloseCode::TRY_AGAIN_LATER,
+                    "server out of memory, try again later",
+                )
+            };
+            shared.over_budget.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                "#{}: holds {} KiB, over the memory budget of {} MiB: closing with {}",
+                s.id,
+                held / 1024,
+                shared.config.memory_budget >> 20,
+                code.0
+            );
+            let _ = s.conn.send_close(code, why);
+            let _ = flush(&mut c.stream, s);
+            return end(c, "over the memory budget", now, shared);
         }
         if s.conn.close_sent().is_none() && self.stopping {
             // Peers get the rest of the shutdown's grace to answer.
@@ -836,7 +869,7 @@ impl Loop<'_> {
         // What the clock queued (a ping) is reported by /inspect and written now.
         handle_events(s);
         if let Err(e) = flush(&mut c.stream, s) {
-            return end(c, &format!("write failed: {e}"), now, &shared.watch);
+            return end(c, &format!("write failed: {e}"), now, shared);
         }
         if s.conn.state() == State::Closed {
             // Our last frames (a close) still going out: wait for them, a little.
@@ -850,15 +883,10 @@ impl Loop<'_> {
                 (None, Some(_)) if s.failed => "handler panicked".into(),
                 (None, Some(_)) => "closing handshake done".into(),
             };
-            return end(c, &how, now, &shared.watch);
+            return end(c, &how, now, shared);
         }
         if c.eof {
-            return end(
-                c,
-                "the peer closed TCP without a close frame",
-                now,
-                &shared.watch,
-            );
+            return end(c, "the peer closed TCP without a close frame", now, shared);
         }
         true
     }
@@ -886,7 +914,7 @@ impl Loop<'_> {
         for slot in 0..self.conns.len() {
             if let Some(mut c) = self.conns[slot].take() {
                 if let Phase::Ws(s) = &mut c.phase {
-                    finish(s, &c.peer, why, &self.shared.watch);
+                    finish(s, &c.peer, why, self.shared);
                 }
                 self.remove(c, slot);
             }
@@ -967,11 +995,11 @@ fn flush(stream: &mut TcpStream, s: &mut Session) -> io::Result<()> {
 /// once (a clean close, §7.1.1: the server closes first) or lingering, when we failed
 /// the connection, so that our close frame is not destroyed by a reset for unread
 /// input. Returns whether the connection stays (to linger).
-fn end(c: &mut Conn, how: &str, now: Instant, registry: &Registry) -> bool {
+fn end(c: &mut Conn, how: &str, now: Instant, shared: &Shared) -> bool {
     let Phase::Ws(s) = &mut c.phase else {
         return false;
     };
-    finish(s, &c.peer, how, registry);
+    finish(s, &c.peer, how, shared);
     let clean = s.conn.state() == State::Closed && s.conn.error().is_none();
     if clean || s.conn.close_sent().is_none() || c.eof {
         return false;
@@ -984,12 +1012,41 @@ fn end(c: &mut Conn, how: &str, now: Instant, registry: &Registry) -> bool {
     true
 }
 
+/// Brings what the session has charged against the memory budget up (or down) to what
+/// its connection holds, in `BUDGET_GRAIN` steps. False when growing it would pass the
+/// budget (nothing is charged then).
+fn charge(shared: &Shared, s: &mut Session) -> bool {
+    let held = s.conn.memory_held() + s.pre.capacity();
+    let want = held.div_ceil(BUDGET_GRAIN) * BUDGET_GRAIN;
+    if want == s.charged {
+        return true;
+    }
+    if want < s.charged {
+        shared
+            .held
+            .fetch_sub((s.charged - want) as u64, Ordering::AcqRel);
+        s.charged = want;
+        return true;
+    }
+    let add = (want - s.charged) as u64;
+    let total = shared.held.fetch_add(add, Ordering::AcqRel) + add;
+    if total > shared.config.memory_budget {
+        shared.held.fetch_sub(add, Ordering::AcqRel);
+        return false;
+    }
+    s.charged = want;
+    true
+}
+
 /// The handler's `on_end` and the session's log line, once.
-fn finish(s: &mut Session, peer: &str, how: &str, registry: &Registry) {
+fn finish(s: &mut Session, peer: &str, how: &str, shared: &Shared) {
     if s.ended {
         return;
     }
     s.ended = true;
+    shared.held.fetch_sub(s.charged as u64, Ordering::AcqRel);
+    s.charged = 0;
+    let registry = &shared.watch;
     let id = s.id;
     if catch_unwind(AssertUnwindSafe(|| s.handler.on_end())).is_err() {
         error!("#{id}: handler panicked while ending");

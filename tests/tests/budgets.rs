@@ -113,3 +113,100 @@ fn slow_heads_from_one_address_leave_others_alone() {
     }
     assert!(served, "the address never got a handshake slot back");
 }
+
+/// A fragment of a binary message that never ends (FIN = 0), masked as a client sends it.
+fn unfinished_fragment(first: bool, len: usize) -> Vec<u8> {
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let mut out = Vec::with_capacity(len + 14);
+    wisp_codec::FrameHeader {
+        fin: false,
+        rsv: 0,
+        opcode: if first {
+            wisp_codec::OpCode::Binary
+        } else {
+            wisp_codec::OpCode::Continuation
+        },
+        mask: Some(key),
+        payload_len: len as u64,
+    }
+    .encode_to_vec(&mut out);
+    let body = out.len();
+    out.resize(body + len, 0x5a);
+    wisp_codec::apply_mask(&mut out[body..], key, 0);
+    out
+}
+
+/// 40 peers each building an unfinished 60 MiB message (four 15 MiB fragments, within
+/// the default limits of 64 MiB per message and 16 MiB per frame) against
+/// `--memory-budget 512MiB`: the server's memory stays near the budget, the peers that
+/// would push it over are closed with 1009, and a fresh connection echoes 1 MiB
+/// messages meanwhile.
+#[test]
+fn unfinished_messages_cannot_exhaust_the_memory_budget() {
+    let server = Server::start(&["--memory-budget", "512MiB"]);
+    let first = std::sync::Arc::new(unfinished_fragment(true, 15 << 20));
+    let next = std::sync::Arc::new(unfinished_fragment(false, 15 << 20));
+    let before = server.rss_kib();
+    // Each peer writes its fragments from one thread and reads from another: a peer
+    // that is closed must read the close before the server's reset can destroy it.
+    let peers: Vec<_> = (0..40)
+        .map(|_| {
+            let mut c = connect(server.port, "/echo");
+            let mut w = c.get_ref().try_clone().unwrap();
+            w.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+            let (first, next) = (first.clone(), next.clone());
+            let writer = std::thread::spawn(move || {
+                for part in [&first, &next, &next, &next] {
+                    if w.write_all(part).is_err() {
+                        break;
+                    }
+                }
+            });
+            let reader = std::thread::spawn(move || {
+                c.get_ref()
+                    .set_read_timeout(Some(Duration::from_secs(3)))
+                    .unwrap();
+                let code = match c.read_message() {
+                    Ok(Message::Close(f)) => f.map_or(1005, |f| f.code.0),
+                    _ => 0, // still open: nothing from the server
+                };
+                (code, c)
+            });
+            (writer, reader)
+        })
+        .collect();
+    let mut peak = 0;
+    let mut codes = std::collections::BTreeMap::new();
+    let mut held = Vec::new();
+    for (writer, reader) in peers {
+        writer.join().unwrap();
+        peak = peak.max(server.rss_kib());
+        let (code, c) = reader.join().unwrap();
+        *codes.entry(code).or_insert(0) += 1;
+        held.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.rss_kib();
+    peak = peak.max(after);
+    // A fresh connection is served normally while the survivors hold their messages.
+    let mut fresh = connect(server.port, "/echo");
+    fresh
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let big = vec![9u8; 1 << 20];
+    for _ in 0..5 {
+        fresh.send_binary(&big).unwrap();
+        assert_eq!(next_data(&mut fresh), Message::Binary(big.clone()));
+    }
+    println!(
+        "40 unfinished 60 MiB messages, budget 512 MiB: RSS {before} KiB -> peak {peak} KiB, \
+         {after} KiB after; close codes (0 = still open): {codes:?}"
+    );
+    assert!(peak < 600 * 1024, "RSS peaked at {peak} KiB");
+    assert!(codes.get(&1009).copied().unwrap_or(0) >= 30, "{codes:?}");
+    assert!(
+        codes.keys().all(|&k| k == 0 || k == 1009),
+        "only 1009 closes: {codes:?}"
+    );
+}

@@ -63,6 +63,13 @@ struct Args {
           default_value_t = Config::default().max_handshakes_per_ip)]
     max_handshakes_per_ip: usize,
 
+    /// Memory peers can make the server hold, all connections together (buffers and
+    /// messages in progress); a connection that would pass it gets close 1009 or 1013.
+    /// Default: a quarter of this machine's memory
+    #[arg(long, value_name = "SIZE", value_parser = size,
+          default_value_t = Size(Config::default().memory_budget))]
+    memory_budget: Size,
+
     /// Worker threads, each an event loop over its share of the connections
     #[arg(long, value_name = "N", value_parser = count,
           default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
@@ -144,6 +151,7 @@ where
         max_connections_per_ip: args.max_connections_per_ip,
         max_handshakes_per_ip: args.max_handshakes_per_ip,
         workers: args.workers,
+        memory_budget: args.memory_budget.0,
         handshake_timeout: args.handshake_timeout.0,
         ping_interval: args.ping_interval.0,
         idle_timeout: args.idle_timeout.0,

@@ -76,11 +76,14 @@ fn run() -> i32 {
     let _ = out.flush();
     drop(out);
     info!(
-        "serving {} (web root {}), max {} connections, {} worker(s)",
+        "serving {} (web root {}), max {} connections ({} per address), {} worker(s), \
+         memory budget {} MiB",
         server.local_addr(),
         config.web.display(),
         config.max_connections,
-        config.workers
+        config.max_connections_per_ip,
+        config.workers,
+        config.memory_budget >> 20
     );
     match server.run() {
         Ok(()) => 0,
