@@ -30,10 +30,11 @@ done_step
 
 step "cargo publish --dry-run --workspace (package and verify all three crates)"
 # --workspace verifies the server and the client against the packaged codec through a
-# local registry, so no crate needs to be on crates.io first. Its own, fresh target
-# directory: cargo takes a registry crate of the same version as unchanged, so a codec
-# compiled by an earlier run would be verified against instead of the new one.
-rm -rf target/publish-check
+# local registry, so no crate needs to be on crates.io first. Cargo takes a registry
+# crate of the same name and version as unchanged, so what an earlier run unpacked
+# (cargo's registry/src/-HASH/ directories of local registries) and compiled would be
+# verified against instead of this tree: both go first.
+rm -rf target/publish-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/wisp-*
 CARGO_TARGET_DIR=target/publish-check cargo publish --dry-run --workspace --allow-dirty -q
 rm -rf target/publish-check
 done_step
