@@ -26,7 +26,9 @@ pub struct Config {
     /// get 503. The default leaves room for a large NAT.
     pub max_connections_per_ip: usize,
     /// Request heads arriving at once from one IP address (`--max-handshakes-per-ip`);
-    /// more get 503, so slow heads from one host cannot fill the slots.
+    /// more get 503, so slow heads from one host cannot fill the slots. The default is as
+    /// generous as the connections per address (a NAT's burst of clients connects at
+    /// once); lower it when that limit is raised.
     pub max_handshakes_per_ip: usize,
     /// Time for the whole request head to arrive (`--handshake-timeout`).
     pub handshake_timeout: Duration,
@@ -67,7 +69,7 @@ impl Default for Config {
             max_frame_size: 16 << 20,
             max_connections: 10_000,
             max_connections_per_ip: 256,
-            max_handshakes_per_ip: 32,
+            max_handshakes_per_ip: 256,
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
