@@ -333,6 +333,9 @@ fn serve(name: &str) {
             listen: "127.0.0.1:0".into(),
             workers: 1,
             max_connections: 15_000,
+            // The load generator is one address.
+            max_connections_per_ip: 15_000,
+            max_handshakes_per_ip: 15_000,
             ..Default::default()
         })
         .unwrap();
