@@ -58,6 +58,10 @@ pub struct Config {
     pub watch_queue: usize,
     /// Time the graceful shutdown waits for close handshakes.
     pub shutdown_grace: Duration,
+    /// permessage-deflate (RFC 7692): what the server accepts of a client's offer
+    /// (default on: `server_no_context_takeover`, so an idle connection holds no
+    /// compressor); `None` declines every offer (`--no-deflate`).
+    pub deflate: Option<wisp_codec::extension::ServerDeflate>,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             workers: 0,
             watch_queue: 256,
             shutdown_grace: Duration::from_secs(5),
+            deflate: Some(Default::default()),
         }
     }
 }

@@ -97,6 +97,10 @@ struct Args {
     /// A subprotocol the server speaks (repeatable) [default: none]
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
+
+    /// Decline permessage-deflate (RFC 7692) offers
+    #[arg(long)]
+    no_deflate: bool,
 }
 
 /// File descriptors kept for the listener, the pollers and their wakers, files being
@@ -157,6 +161,7 @@ where
         idle_timeout: args.idle_timeout.0,
         origins: args.origins,
         subprotocols: args.subprotocols,
+        deflate: (!args.no_deflate).then(Default::default),
         ..Config::default()
     };
     c.max_frame_size = c.max_frame_size.min(c.max_message_size);
