@@ -32,10 +32,10 @@ const LEVEL: i32 = 6;
 /// How much output space the inflater asks for at a time.
 const INFLATE_STEP: usize = 16 * 1024;
 
-/// Bytes a compressor holds on the heap (its LZ buffer, hash chains and dictionary), as
-/// measured by the `deflate_memory` test with a counting allocator.
+/// Bytes a compressor holds on the heap (its LZ buffer, hash chains and dictionary);
+/// `tests/deflate_memory.rs` checks these two against a counting allocator.
 pub(crate) const DEFLATER_MEMORY: usize = 320 * 1024;
-/// Bytes an inflater holds (its state and the 32 KiB window), measured the same way.
+/// Bytes an inflater holds (its state and the 32 KiB window).
 pub(crate) const INFLATER_MEMORY: usize = 44 * 1024;
 
 /// A permessage-deflate compressor for one direction of one connection.

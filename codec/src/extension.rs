@@ -210,13 +210,10 @@ impl DeflateParams {
     /// assert_eq!(p.to_header(), "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
     /// ```
     pub fn to_header(&self) -> String {
-        let mut s = String::from(PERMESSAGE_DEFLATE);
-        if self.server_no_context_takeover {
-            s.push_str("; server_no_context_takeover");
-        }
-        if self.client_no_context_takeover {
-            s.push_str("; client_no_context_takeover");
-        }
+        let mut s = header_start(
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+        );
         if self.server_max_window_bits < 15 {
             s.push_str(&alloc::format!(
                 "; server_max_window_bits={}",
@@ -231,6 +228,18 @@ impl DeflateParams {
         }
         s
     }
+}
+
+/// `permessage-deflate` and its two flag parameters, the start of every offer and answer.
+fn header_start(server_no_context_takeover: bool, client_no_context_takeover: bool) -> String {
+    let mut s = String::from(PERMESSAGE_DEFLATE);
+    if server_no_context_takeover {
+        s.push_str("; server_no_context_takeover");
+    }
+    if client_no_context_takeover {
+        s.push_str("; client_no_context_takeover");
+    }
+    s
 }
 
 /// A permessage-deflate offer from a client, parameters checked (§7.1).
@@ -347,13 +356,10 @@ impl DeflateOffer {
     /// assert_eq!(o.to_header(), "permessage-deflate; client_max_window_bits");
     /// ```
     pub fn to_header(&self) -> String {
-        let mut s = String::from(PERMESSAGE_DEFLATE);
-        if self.server_no_context_takeover {
-            s.push_str("; server_no_context_takeover");
-        }
-        if self.client_no_context_takeover {
-            s.push_str("; client_no_context_takeover");
-        }
+        let mut s = header_start(
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+        );
         if let Some(n) = self.server_max_window_bits {
             s.push_str(&alloc::format!("; server_max_window_bits={n}"));
         }
