@@ -394,6 +394,8 @@ fn expectations_name_every_case_once_with_a_known_behavior() {
         ("expected-client.json", CASE_COUNT),
         ("expected-server-deflate.json", DEFLATE_CASE_COUNT),
         ("expected-client-deflate.json", DEFLATE_CASE_COUNT),
+        ("expected-server-deflate-all.json", 216),
+        ("expected-client-deflate-all.json", 216),
     ] {
         let want = read_json(&root().join("tests/autobahn").join(name));
         let want = want.as_object().expect("an object");
