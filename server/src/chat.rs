@@ -154,15 +154,18 @@ impl Rooms {
                 let (head, tail) = split_count(join);
                 let r = Arc::clone(&room);
                 let m = Arc::clone(&member);
+                let r2 = Arc::clone(&room);
                 let _ = link.send(Job {
                     room: name,
                     delta: 1,
                     head,
                     tail,
-                    then: Box::new(move |text| {
+                    before: Some(Box::new(move || {
                         r.add(m);
-                        r.pending.fetch_sub(1, Ordering::AcqRel);
-                        r.deliver(&text);
+                    })),
+                    then: Box::new(move |text| {
+                        r2.pending.fetch_sub(1, Ordering::AcqRel);
+                        r2.deliver(&text);
                     }),
                 });
             }
@@ -190,6 +193,7 @@ impl Rooms {
             delta: 0,
             head: json,
             tail: String::new(),
+            before: None,
             then: Box::new(move |text| r.deliver(&text)),
         };
         if link.send(job).is_err() {
@@ -222,6 +226,7 @@ impl Rooms {
             delta: -1,
             head,
             tail,
+            before: None,
             then: Box::new(move |text| {
                 r.remove(&m);
                 r.deliver(&text);

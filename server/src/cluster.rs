@@ -6,10 +6,11 @@
 //!   through a bounded queue and goes on. The publisher is the one sequencer of every
 //!   room's local events: for a batch of jobs it publishes them in one pipeline, then
 //!   hands each its final text (with the cluster-wide member count in it) to deliver
-//!   locally, in order. A join or leave runs a Lua script that updates this instance's
+//!   locally, in order. A join or leave runs a Lua script that sets this instance's
 //!   count in the room's hash (`wisp:members:ROOM`), sums the counts of the instances
-//!   still alive (`wisp:alive:ID`, refreshed every [`HEARTBEAT`]) and publishes, all
-//!   atomically, so the counts in the notices follow the order of the channel.
+//!   still alive (`wisp:alive:ID`, refreshed every [`HEARTBEAT`] and by every join or
+//!   leave) and publishes, all atomically, so the counts in the notices follow the
+//!   order of the channel.
 //! - **Subscribing.** Only rooms with local members are subscribed (`wisp:chat:ROOM`); a
 //!   room's first local join is published once its subscription is confirmed, so that
 //!   member misses nothing published after its join. Events carry the instance id of
@@ -51,10 +52,13 @@ const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 /// Connecting (and each command) gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// KEYS: the room's hash, its channel, the instance's alive key prefix;
-/// ARGV: instance id, delta, text before the count, text after it.
+/// KEYS: the room's hash, its channel, the alive key prefix; ARGV: instance id, its
+/// member count in the room now (absolute, so a count lost in Redis heals itself),
+/// text before the total, text after it, the alive key's lifetime in ms.
 const COUNT_AND_PUBLISH: &str = r"
-local mine = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[3] .. ARGV[1], 1, 'PX', ARGV[5])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local mine = ARGV[2]
 local total = 0
 local h = redis.call('HGETALL', KEYS[1])
 for i = 1, #h, 2 do
@@ -95,6 +99,9 @@ pub(crate) struct Job {
     pub(crate) head: String,
     /// For a join or leave, the part after the member count.
     pub(crate) tail: String,
+    /// Runs on the publisher's thread before the event goes to Redis: a joining member
+    /// is in the room before anything published after its join can arrive.
+    pub(crate) before: Option<Box<dyn FnOnce() + Send>>,
     /// Delivers the final text locally (and does the room's bookkeeping), on the
     /// publisher's thread, after the event went to Redis or failed to.
     pub(crate) then: Box<dyn FnOnce(String) + Send>,
@@ -128,6 +135,9 @@ struct State {
     sub_up: AtomicBool,
     /// The link state members were last told (`None`: nothing said yet).
     announced: Mutex<Option<bool>>,
+    /// Threads that made their first connection attempt (nothing is announced before
+    /// both have).
+    tried: std::sync::atomic::AtomicUsize,
     /// Set by a thread that lost its connection: the other reconnects too.
     reset_pub: AtomicBool,
     stop: AtomicBool,
@@ -142,6 +152,9 @@ impl State {
     fn update_link(&self) {
         let up = self.pub_up.load(Ordering::Acquire) && self.sub_up.load(Ordering::Acquire);
         let mut announced = lock(&self.announced);
+        if announced.is_none() && self.tried.load(Ordering::Acquire) < 2 {
+            return;
+        }
         match *announced {
             Some(was) if was == up => return,
             None if up => info!("cluster: connected to Redis at {}", self.url),
@@ -232,6 +245,7 @@ impl Link {
             pub_up: AtomicBool::new(false),
             sub_up: AtomicBool::new(false),
             announced: Mutex::new(None),
+            tried: std::sync::atomic::AtomicUsize::new(0),
             reset_pub: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
@@ -313,6 +327,7 @@ struct Publisher {
     /// This instance's members per room, as counted in Redis.
     mine: HashMap<String, u64>,
     last_beat: Instant,
+    tried: bool,
 }
 
 impl Publisher {
@@ -323,6 +338,7 @@ impl Publisher {
             backoff: Backoff::new(),
             mine: HashMap::new(),
             last_beat: Instant::now(),
+            tried: false,
         }
     }
 
@@ -335,12 +351,13 @@ impl Publisher {
             if self.con.is_none() && self.backoff.due() && !(stop && batch.is_empty()) {
                 self.reconnect();
             }
-            if !batch.is_empty() {
-                self.publish(batch);
-            } else if self.last_beat.elapsed() >= HEARTBEAT && self.con.is_some() {
+            if self.last_beat.elapsed() >= HEARTBEAT && self.con.is_some() {
                 if let Err(e) = self.beat() {
                     self.lost(&e.to_string());
                 }
+            }
+            if !batch.is_empty() {
+                self.publish(batch);
             }
             if stop {
                 if let Some(con) = &mut self.con {
@@ -388,6 +405,8 @@ impl Publisher {
     }
 
     fn reconnect(&mut self) {
+        let first = !self.tried;
+        self.tried = true;
         let result = connect(&self.state.url).and_then(|con| {
             self.con = Some(con);
             self.beat()?;
@@ -403,6 +422,9 @@ impl Publisher {
             }
             pipe.query::<()>(con)
         });
+        if first {
+            self.state.tried.fetch_add(1, Ordering::AcqRel);
+        }
         match result {
             Ok(()) => {
                 self.backoff.succeeded();
@@ -445,7 +467,12 @@ impl Publisher {
         }
     }
 
-    fn publish(&mut self, batch: Vec<Job>) {
+    fn publish(&mut self, mut batch: Vec<Job>) {
+        for job in &mut batch {
+            if let Some(f) = job.before.take() {
+                f();
+            }
+        }
         // First joins of a room: subscribe before the join goes out.
         let mut new_rooms = Vec::new();
         for job in &batch {
@@ -461,9 +488,20 @@ impl Publisher {
                 self.wait_subscribed(room);
             }
         }
+        // Each join or leave carries this instance's count after it.
+        let mut counts = Vec::new();
+        let mut running: HashMap<&str, u64> = HashMap::new();
+        for job in batch.iter().filter(|j| j.delta != 0) {
+            let n = running
+                .entry(&job.room)
+                .or_insert_with(|| self.mine.get(&job.room).copied().unwrap_or(0));
+            *n = n.saturating_add_signed(job.delta);
+            counts.push(*n);
+        }
         let mut totals = None;
         if let Some(con) = self.con.as_mut() {
             let mut pipe = redis::pipe();
+            let mut counts = counts.iter();
             for job in &batch {
                 if job.delta == 0 {
                     pipe.cmd("PUBLISH")
@@ -478,9 +516,10 @@ impl Publisher {
                         .arg(channel(&job.room))
                         .arg(ALIVE_PREFIX)
                         .arg(&self.state.instance)
-                        .arg(job.delta)
+                        .arg(counts.next().copied().unwrap_or(0))
                         .arg(&job.head)
-                        .arg(&job.tail);
+                        .arg(&job.tail)
+                        .arg(ALIVE_MS);
                 }
             }
             match pipe.query::<Vec<u64>>(con) {
@@ -520,17 +559,28 @@ impl Publisher {
 
 fn subscribe_loop(state: &State) {
     let mut backoff = Backoff::new();
+    let mut tried = false;
     while !state.stopping() {
         if !backoff.due() {
             thread::sleep(backoff.left().min(POLL));
             continue;
         }
+        let first = !tried;
+        tried = true;
         let err = match connect(&state.url) {
             Ok(mut con) => {
+                if first {
+                    state.tried.fetch_add(1, Ordering::AcqRel);
+                }
                 backoff.succeeded();
                 session(state, &mut con)
             }
-            Err(e) => Some(e),
+            Err(e) => {
+                if first {
+                    state.tried.fetch_add(1, Ordering::AcqRel);
+                }
+                Some(e)
+            }
         };
         lock(&state.subscribed).clear();
         state.subscribed_changed.notify_all();

@@ -116,7 +116,9 @@
 //! shares its rooms through Redis pub/sub: every join, message and leave is published on
 //! the room's channel, every instance with members in the room delivers it to them,
 //! and `members` counts the room's members on every instance. A member sees each
-//! message once, and the messages of one sender in the order sent.
+//! message once, and the messages of one sender in the order sent. A joining member
+//! hears everything published after its join; it may also hear a few messages sent
+//! just before it (before its own join notice).
 //!
 //! Delivery across instances is **at most once**, as Redis pub/sub is: what is
 //! published while an instance is cut off from Redis (Redis down, or the instance's
