@@ -28,10 +28,18 @@ fn cluster_script_balances_and_messages_cross_instances() {
         .spawn()
         .unwrap();
     let mut script = Guard(child);
+    // The script's stdout is read to its end (closing it early would kill the script
+    // with SIGPIPE at its next line).
+    let (tx, rx) = std::sync::mpsc::channel();
     let out = BufReader::new(script.0.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut logs = Vec::new();
     let mut port = None;
-    for line in out.lines().map_while(Result::ok).take(20) {
+    for line in rx.iter().take(20) {
         if let Some(log) = line.split("log ").nth(1) {
             logs.push(log.trim_end_matches(')').to_string());
         }
