@@ -584,6 +584,9 @@ fn subscribe_loop(state: &State) {
         };
         lock(&state.subscribed).clear();
         state.subscribed_changed.notify_all();
+        if state.stopping() {
+            return;
+        }
         backoff.failed();
         if state.sub_up.swap(false, Ordering::AcqRel) {
             warn!(
