@@ -24,6 +24,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use wisp_codec::blocking::{self, WebSocket};
+use wisp_codec::extension::DeflateOffer;
 use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 pub use wisp_codec::{CloseCode, CloseFrame, Config, Message, WireFrame};
 use wisp_codec::{Connection, ProtocolError, State, UsageError};
@@ -215,6 +216,9 @@ pub struct Options {
     pub config: Config,
     /// Time allowed for the TCP connection and the opening handshake.
     pub connect_timeout: Duration,
+    /// Offer permessage-deflate (RFC 7692; default on): `permessage-deflate;
+    /// client_max_window_bits`, so the server may also limit our window.
+    pub deflate: bool,
 }
 
 impl Default for Options {
@@ -224,6 +228,7 @@ impl Default for Options {
             origin: None,
             config: Config::default(),
             connect_timeout: Duration::from_secs(10),
+            deflate: true,
         }
     }
 }
@@ -311,6 +316,12 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     if let Some(o) = &options.origin {
         req = req.origin(o);
     }
+    if options.deflate {
+        req = req.deflate(DeflateOffer {
+            client_max_window_bits: Some(None),
+            ..DeflateOffer::default()
+        });
+    }
     let deadline = Instant::now() + options.connect_timeout;
     stream.set_write_timeout(Some(options.connect_timeout))?;
     stream.write_all(&req.to_bytes())?;
@@ -355,6 +366,9 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         used: 256,
     };
     let mut conn = Connection::client(options.config, move || masks.next());
+    if let Some(params) = accepted.deflate {
+        conn.set_deflate(params);
+    }
     conn.handle_input(&buf[n..]);
     Ok(Client {
         ws: WebSocket::new(stream, conn),
@@ -399,6 +413,11 @@ impl Client {
     /// The subprotocol the server chose, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, if any.
+    pub fn deflate(&self) -> Option<wisp_codec::extension::DeflateParams> {
+        self.ws.connection().deflate_params()
     }
 
     /// Sends a text message.

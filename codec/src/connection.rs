@@ -24,7 +24,9 @@ use core::time::Duration;
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::decoder::{Decoded, FrameDecoder, WholeFrame};
+use crate::deflate::Deflater;
 use crate::error::{ProtocolError, UsageError};
+use crate::extension::DeflateParams;
 use crate::header::FrameHeader;
 use crate::keepalive::{Due, Keepalive};
 use crate::message::{Message, Reassembler};
@@ -171,6 +173,12 @@ pub struct Connection {
     keepalive: Keepalive,
     /// Opcode of the data message we are sending in fragments, if any.
     sending: Option<OpCode>,
+    /// permessage-deflate, once agreed: the parameters and our compressor.
+    deflate: Option<(DeflateParams, Deflater)>,
+    /// Messages shorter than this go out uncompressed.
+    compress_threshold: usize,
+    /// The fragmented message we are sending is compressed.
+    sending_compressed: bool,
     error: Option<ProtocolError>,
     close_sent: Option<CloseFrame>,
     close_received: Option<Option<CloseFrame>>,
@@ -192,6 +200,10 @@ impl fmt::Debug for Connection {
 /// are; smaller ones are copied into the output buffer, to go out with their neighbours.
 const OWNED_MIN: usize = 16 * 1024;
 
+/// Messages below this size are sent uncompressed by default: a deflate block's own
+/// overhead (a few bytes, plus the window) does not pay for less.
+pub const DEFAULT_COMPRESS_THRESHOLD: usize = 32;
+
 /// The payload of the keepalive ping.
 const KEEPALIVE_PING: &[u8] = b"wisp keepalive";
 
@@ -212,6 +224,9 @@ impl Connection {
                 config.close_timeout,
             ),
             sending: None,
+            deflate: None,
+            compress_threshold: DEFAULT_COMPRESS_THRESHOLD,
+            sending_compressed: false,
             error: None,
             close_sent: None,
             close_received: None,
@@ -238,6 +253,58 @@ impl Connection {
     /// ```
     pub fn client(config: Config, masks: impl MaskSource + Send + 'static) -> Self {
         Connection::new(Role::Client, config, Some(Box::new(masks)))
+    }
+
+    /// Turns on permessage-deflate (RFC 7692) with the parameters the handshake agreed:
+    /// frames with RSV1 are inflated (bounded by [`Config::max_message_size`]), and data
+    /// messages of at least [`set_compress_threshold`](Connection::set_compress_threshold)
+    /// bytes are sent compressed, with RSV1 on their first frame. Call it before any
+    /// message is sent or received. The compressor and inflater are allocated at their
+    /// first use; without context takeover [`shrink_buffers`](Connection::shrink_buffers)
+    /// frees them again.
+    ///
+    /// ```
+    /// use wisp_codec::extension::DeflateParams;
+    /// use wisp_codec::{Connection, Message};
+    /// let mut server = Connection::server(Default::default());
+    /// let mut client = Connection::client(Default::default(), || [1, 2, 3, 4]);
+    /// server.set_deflate(DeflateParams::default());
+    /// client.set_deflate(DeflateParams::default());
+    /// let text = "Hello, Hello, Hello, Hello, Hello, Hello, Hello!";
+    /// server.send_text(text).unwrap();
+    /// assert_eq!(server.pending_output()[0], 0xc1); // FIN, RSV1, text
+    /// assert!(server.pending_output().len() < text.len());
+    /// client.handle_input(server.pending_output());
+    /// assert_eq!(client.poll_event(), Ok(Some(Message::Text(text.into()))));
+    /// ```
+    pub fn set_deflate(&mut self, params: DeflateParams) {
+        let (own_bits, own_nct, peer_nct) = match self.decoder.role() {
+            Role::Server => (
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+                params.client_no_context_takeover,
+            ),
+            Role::Client => (
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+                params.server_no_context_takeover,
+            ),
+        };
+        self.decoder.allow_rsv1();
+        self.reassembler.set_inflater(!peer_nct);
+        self.deflate = Some((params, Deflater::new(own_bits, !own_nct)));
+    }
+
+    /// The permessage-deflate parameters in force, if it was agreed.
+    pub fn deflate_params(&self) -> Option<DeflateParams> {
+        self.deflate.as_ref().map(|(p, _)| *p)
+    }
+
+    /// Data messages shorter than `bytes` go out uncompressed (RSV1 = 0) even with
+    /// permessage-deflate on (default [`DEFAULT_COMPRESS_THRESHOLD`]; 0 compresses all).
+    /// A fragmented message is judged by its first fragment.
+    pub fn set_compress_threshold(&mut self, bytes: usize) {
+        self.compress_threshold = bytes;
     }
 
     /// Where the closing handshake is.
@@ -383,11 +450,16 @@ impl Connection {
     pub fn shrink_buffers(&mut self) {
         self.rx.shrink();
         self.tx.shrink();
+        self.reassembler.release_inflater();
+        if let (Some((_, deflater)), None) = (&mut self.deflate, self.sending) {
+            deflater.release();
+        }
     }
 
     /// Bytes of memory this connection holds for the peer: its receive buffer, the
-    /// message being reassembled and the output waiting to be written (what a server's
-    /// memory budget counts). It changes only as buffers grow or are freed.
+    /// message being reassembled, the output waiting to be written, and the
+    /// permessage-deflate compressor and inflater while they are allocated (what a
+    /// server's memory budget counts). It changes only as buffers grow or are freed.
     ///
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
@@ -398,7 +470,10 @@ impl Connection {
     /// assert!(held >= 4 && message >= 4 && message <= held);
     /// ```
     pub fn memory_held(&self) -> usize {
-        self.rx.capacity() + self.reassembler.capacity() + self.tx.capacity()
+        self.rx.capacity()
+            + self.reassembler.capacity()
+            + self.tx.capacity()
+            + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
     }
 
     /// The part of [`memory_held`](Connection::memory_held) that is the message being
@@ -743,8 +818,55 @@ impl Connection {
         payload: &[u8],
     ) -> Result<(), UsageError> {
         self.check_send(opcode, fin, payload.len())?;
-        self.write_frame(opcode, fin, payload);
+        if self.compresses(opcode, payload.len()) {
+            self.write_compressed(opcode, fin, payload);
+        } else {
+            self.write_frame(opcode, fin, payload);
+        }
         Ok(())
+    }
+
+    /// Whether this data frame goes out compressed; decides for a whole fragmented
+    /// message at its first frame.
+    fn compresses(&mut self, opcode: OpCode, len: usize) -> bool {
+        match opcode {
+            OpCode::Text | OpCode::Binary => {
+                let yes = self.deflate.is_some() && len >= self.compress_threshold;
+                self.sending_compressed = yes && self.sending.is_some();
+                yes
+            }
+            OpCode::Continuation => {
+                let yes = self.sending_compressed;
+                if self.sending.is_none() {
+                    self.sending_compressed = false;
+                }
+                yes
+            }
+            _ => false,
+        }
+    }
+
+    /// Compresses one frame's payload and queues it, RSV1 on a message's first frame.
+    fn write_compressed(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let Some((_, deflater)) = &mut self.deflate else {
+            return self.write_frame(opcode, fin, payload);
+        };
+        let mut body = Vec::with_capacity(payload.len() / 2 + 64);
+        deflater.compress(payload, fin, &mut body);
+        let rsv = if opcode == OpCode::Continuation { 0 } else { 4 };
+        let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        if fin && body.len() >= OWNED_MIN {
+            let (header, bytes) = self.tx.push_owned(rsv, opcode, mask, body);
+            if let Some(recorder) = &mut self.recorder {
+                let h = frame_header(opcode, true, rsv, mask, bytes.len());
+                recorder.sent(h, header, bytes);
+            }
+            return;
+        }
+        let bytes = self.tx.push_frame(fin, rsv, opcode, mask, &body);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.sent(frame_header(opcode, fin, rsv, mask, body.len()), bytes, &[]);
+        }
     }
 
     /// Sends a message it takes by value: a large `Text` or `Binary` payload goes out
@@ -770,14 +892,22 @@ impl Connection {
             Message::Close(None) => return self.start_close(None),
         };
         self.check_send(opcode, true, payload.len())?;
+        if self.compresses(opcode, payload.len()) {
+            self.write_compressed(opcode, true, &payload);
+            return Ok(());
+        }
         if payload.len() < OWNED_MIN {
             self.write_frame(opcode, true, &payload);
             return Ok(());
         }
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
-        let (header, body) = self.tx.push_owned(opcode, mask, payload);
+        let (header, body) = self.tx.push_owned(0, opcode, mask, payload);
         if let Some(recorder) = &mut self.recorder {
-            recorder.sent(frame_header(opcode, true, mask, body.len()), header, body);
+            recorder.sent(
+                frame_header(opcode, true, 0, mask, body.len()),
+                header,
+                body,
+            );
         }
         Ok(())
     }
@@ -883,9 +1013,13 @@ impl Connection {
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
-        let bytes = self.tx.push_frame(fin, opcode, mask, payload);
+        let bytes = self.tx.push_frame(fin, 0, opcode, mask, payload);
         if let Some(recorder) = &mut self.recorder {
-            recorder.sent(frame_header(opcode, fin, mask, payload.len()), bytes, &[]);
+            recorder.sent(
+                frame_header(opcode, fin, 0, mask, payload.len()),
+                bytes,
+                &[],
+            );
         }
     }
 
@@ -971,10 +1105,16 @@ impl Connection {
     }
 }
 
-fn frame_header(opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, len: usize) -> FrameHeader {
+fn frame_header(
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) -> FrameHeader {
     FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         payload_len: len as u64,

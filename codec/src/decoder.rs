@@ -106,6 +106,8 @@ pub struct FrameDecoder {
     role: Role,
     max_frame_size: u64,
     state: DecoderState,
+    /// RSV bits a negotiated extension gives a meaning (RSV1: permessage-deflate).
+    rsv_allowed: u8,
 }
 
 impl FrameDecoder {
@@ -121,7 +123,31 @@ impl FrameDecoder {
             role,
             max_frame_size,
             state: DecoderState::Header,
+            rsv_allowed: 0,
         }
+    }
+
+    /// Accepts RSV1 on the first frame of a data message (RFC 7692 §6: permessage-deflate
+    /// was negotiated); it stays an error on control and continuation frames (1002).
+    ///
+    /// ```
+    /// use wisp_codec::internals::FrameDecoder;
+    /// use wisp_codec::{ProtocolError, Role};
+    /// let mut dec = FrameDecoder::new(Role::Client, 1024);
+    /// assert_eq!(dec.decode(&mut [0xc1, 0x00]), Err(ProtocolError::ReservedBits(4)));
+    /// let mut dec = FrameDecoder::new(Role::Client, 1024);
+    /// dec.allow_rsv1();
+    /// assert!(dec.decode(&mut [0xc1, 0x00]).is_ok()); // the header
+    /// assert!(dec.decode(&mut []).is_ok()); // its empty payload
+    /// assert_eq!(dec.decode(&mut [0xc9, 0x00]), Err(ProtocolError::CompressedControlFrame));
+    /// ```
+    pub fn allow_rsv1(&mut self) {
+        self.rsv_allowed = 4;
+    }
+
+    /// The role whose peer's frames this decodes.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// Where the decoder is: between frames, or how far into a payload.
@@ -281,7 +307,14 @@ impl FrameDecoder {
     #[inline]
     fn check_first_bytes(&self, b0: u8, b1: u8) -> Result<(), ProtocolError> {
         let rsv = (b0 >> 4) & 0x7;
-        if rsv != 0 {
+        if rsv & 4 != 0 && self.rsv_allowed & 4 != 0 {
+            match b0 & 0x0f {
+                0 => return Err(ProtocolError::CompressedContinuation),
+                op if op >= 8 => return Err(ProtocolError::CompressedControlFrame),
+                _ => {}
+            }
+        }
+        if rsv & !self.rsv_allowed != 0 {
             // §5.2: "If a nonzero value is received and none of the negotiated extensions
             // defines the meaning of such a nonzero value, the receiving endpoint MUST
             // _Fail the WebSocket Connection_."

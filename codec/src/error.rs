@@ -56,7 +56,16 @@ pub enum ProtocolError {
         /// The configured limit.
         max: u64,
     },
-    /// A message that would grow past the configured `max_message_size`.
+    /// RSV1 (permessage-deflate's "compressed" bit) on a control frame (RFC 7692 §6.1:
+    /// "An endpoint MUST NOT set the "Per-Message Compressed" bit of control frames").
+    CompressedControlFrame,
+    /// RSV1 on a continuation frame (RFC 7692 §6.1: the bit is set on the first frame of
+    /// a message only).
+    CompressedContinuation,
+    /// A compressed message whose payload is not valid DEFLATE (RFC 7692 §7.2.2, RFC 1951).
+    InvalidCompressedData,
+    /// A message that would grow past the configured `max_message_size` (for a
+    /// compressed message: its inflated size, checked while inflating).
     MessageTooLarge {
         /// The size the message would have reached.
         len: u64,
@@ -76,7 +85,9 @@ impl ProtocolError {
     /// ```
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -90,6 +101,8 @@ impl ProtocolError {
             | ProtocolError::UnexpectedContinuation
             | ProtocolError::ExpectedContinuation
             | ProtocolError::CloseFrameTooShort
+            | ProtocolError::CompressedControlFrame
+            | ProtocolError::CompressedContinuation
             | ProtocolError::InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -116,6 +129,9 @@ impl ProtocolError {
             ProtocolError::CloseFrameTooShort => "CloseFrameTooShort",
             ProtocolError::InvalidCloseCode(_) => "InvalidCloseCode",
             ProtocolError::FrameTooLarge { .. } => "FrameTooLarge",
+            ProtocolError::CompressedControlFrame => "CompressedControlFrame",
+            ProtocolError::CompressedContinuation => "CompressedContinuation",
+            ProtocolError::InvalidCompressedData => "InvalidCompressedData",
             ProtocolError::MessageTooLarge { .. } => "MessageTooLarge",
         }
     }
@@ -148,6 +164,9 @@ impl ProtocolError {
                 1000..=2999 => "§7.4.2: Status codes in the range 1000-2999 are reserved for definition by this protocol, its future revisions, and extensions specified in a permanent and readily available public specification.",
                 _ => "§7.4: This specification defines a set of pre-defined status codes and specifies which ranges may be used by extensions, frameworks, and end applications.",
             },
+            ProtocolError::CompressedControlFrame => "RFC 7692 §6.1: An endpoint MUST NOT set the \"Per-Message Compressed\" bit of control frames and non-first fragments of a data message.",
+            ProtocolError::CompressedContinuation => "RFC 7692 §6.1: An endpoint MUST NOT set the \"Per-Message Compressed\" bit of control frames and non-first fragments of a data message. An endpoint receiving such a frame MUST _Fail the WebSocket Connection_.",
+            ProtocolError::InvalidCompressedData => "§7.4.1: 1007 indicates that an endpoint is terminating the connection because it has received data within a message that was not consistent with the type of the message.",
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => "§7.4.1: 1009 indicates that an endpoint is terminating the connection because it has received a message that is too big for it to process.",
         }
     }
@@ -181,6 +200,11 @@ impl fmt::Display for ProtocolError {
                 f.write_str("new data frame inside a fragmented message")
             }
             ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8"),
+            ProtocolError::CompressedControlFrame => f.write_str("RSV1 set on a control frame"),
+            ProtocolError::CompressedContinuation => {
+                f.write_str("RSV1 set on a continuation frame")
+            }
+            ProtocolError::InvalidCompressedData => f.write_str("invalid deflate data"),
             ProtocolError::CloseFrameTooShort => f.write_str("close frame payload of 1 byte"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
             ProtocolError::FrameTooLarge { len, max } => {

@@ -21,6 +21,9 @@ use sha1::{Digest, Sha1};
 
 use core::fmt;
 
+use crate::extension::{
+    parse_extensions, DeflateOffer, DeflateParams, ParamError, PERMESSAGE_DEFLATE,
+};
 use crate::http::{self, HeadError};
 
 /// The GUID of §1.3, appended to the key before hashing.
@@ -169,7 +172,11 @@ impl Request {
         let protocols = http::tokens(&self.headers, "sec-websocket-protocol")
             .map(String::from)
             .collect();
+        let extensions = http::values(&self.headers, "sec-websocket-extensions")
+            .collect::<Vec<_>>()
+            .join(", ");
         Ok(Offer {
+            extensions,
             path: self.target.clone(),
             host: host.to_string(),
             key: key.to_string(),
@@ -199,6 +206,9 @@ pub struct Offer {
     pub origin: Option<String>,
     /// The subprotocols offered, in the client's order of preference.
     pub protocols: Vec<String>,
+    /// Every `Sec-WebSocket-Extensions` line joined with `, ` (empty without one): give
+    /// it to [`ServerDeflate::negotiate`](crate::extension::ServerDeflate::negotiate).
+    pub extensions: String,
 }
 
 /// Parses an HTTP request head from the front of `buf`.
@@ -251,13 +261,27 @@ fn http_version_at_least_1_1(v: &str) -> Result<bool, RequestError> {
 ///     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
 /// ```
 pub fn response(key: &str, protocol: Option<&str>) -> Vec<u8> {
+    response_with(key, protocol, None)
+}
+
+/// [`response`] with the agreed extensions, if any (a `Sec-WebSocket-Extensions` value
+/// such as [`DeflateParams::to_header`](crate::extension::DeflateParams::to_header)).
+///
+/// ```
+/// let r = wisp_codec::handshake::response_with("dGhlIHNhbXBsZSBub25jZQ==", None, Some("permessage-deflate"));
+/// assert!(r.ends_with(b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
+/// ```
+pub fn response_with(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
     let accept = accept_key(key.as_bytes());
     let accept = core::str::from_utf8(&accept).unwrap_or_default();
     let protocol = protocol
         .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
         .unwrap_or_default();
+    let extensions = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}{extensions}\r\n"
     )
     .into_bytes()
 }
@@ -415,7 +439,7 @@ impl fmt::Display for RequestError {
 /// let refused = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 /// assert_eq!(req.parse_response(refused, 1024), Err(ResponseError::NotSwitchingProtocols(404)));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResponseError {
     /// The head is not a well-formed HTTP/1.1 response.
@@ -434,6 +458,9 @@ pub enum ResponseError {
     UnexpectedSubprotocol,
     /// The server chose an extension we did not offer.
     UnexpectedExtension,
+    /// The server's permessage-deflate parameters are malformed or were not allowed by
+    /// our offer (RFC 7692 §7.1): the client must fail the connection.
+    DeflateParams(ParamError),
 }
 
 impl From<HeadError> for ResponseError {
@@ -447,7 +474,14 @@ impl From<HeadError> for ResponseError {
 
 impl fmt::Display for ResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ResponseError::DeflateParams(e) = self {
+            return write!(
+                f,
+                "server's permessage-deflate response refused: {e} (RFC 7692 §7.1)"
+            );
+        }
         f.write_str(match self {
+            ResponseError::DeflateParams(_) => "",
             ResponseError::MalformedHead => "malformed HTTP response head",
             ResponseError::HeadTooLarge => "response head too large",
             ResponseError::NotSwitchingProtocols(_) => {
@@ -494,6 +528,7 @@ pub struct ClientRequest {
     key: String,
     protocols: Vec<String>,
     origin: Option<String>,
+    deflate: Option<DeflateOffer>,
 }
 
 /// The server's accepted response, as the client saw it.
@@ -510,6 +545,9 @@ pub struct Accepted {
     pub protocol: Option<String>,
     /// The response's header fields (name, value) in order.
     pub headers: Vec<(String, String)>,
+    /// The permessage-deflate parameters agreed, if the server accepted our offer: give
+    /// them to [`Connection::set_deflate`](crate::Connection::set_deflate).
+    pub deflate: Option<DeflateParams>,
 }
 
 impl ClientRequest {
@@ -532,7 +570,22 @@ impl ClientRequest {
             key: BASE64.encode(nonce),
             protocols: Vec::new(),
             origin: None,
+            deflate: None,
         }
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with these parameters.
+    ///
+    /// ```
+    /// use wisp_codec::extension::DeflateOffer;
+    /// let offer = DeflateOffer { client_max_window_bits: Some(None), ..Default::default() };
+    /// let r = wisp_codec::handshake::ClientRequest::new("h", "/", [0; 16]).deflate(offer);
+    /// assert!(String::from_utf8(r.to_bytes()).unwrap()
+    ///     .contains("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"));
+    /// ```
+    pub fn deflate(mut self, offer: DeflateOffer) -> Self {
+        self.deflate = Some(offer);
+        self
     }
 
     /// Offers a subprotocol (§4.1 `Sec-WebSocket-Protocol`); call once per protocol.
@@ -586,6 +639,12 @@ impl ClientRequest {
                 self.protocols.join(", ")
             ));
         }
+        if let Some(offer) = &self.deflate {
+            s.push_str(&format!(
+                "Sec-WebSocket-Extensions: {}\r\n",
+                offer.to_header()
+            ));
+        }
         s.push_str("Sec-WebSocket-Version: 13\r\n\r\n");
         s.into_bytes()
     }
@@ -631,12 +690,7 @@ impl ClientRequest {
         if accept.map(str::as_bytes) != Some(&expected[..]) {
             return Err(ResponseError::AcceptMismatch);
         }
-        if http::tokens(&headers, "sec-websocket-extensions")
-            .next()
-            .is_some()
-        {
-            return Err(ResponseError::UnexpectedExtension);
-        }
+        let deflate = self.check_extensions(&headers)?;
         let protocol = {
             let mut chosen = http::tokens(&headers, "sec-websocket-protocol");
             let first = chosen.next().map(String::from);
@@ -650,6 +704,33 @@ impl ClientRequest {
                 return Err(ResponseError::UnexpectedSubprotocol);
             }
         }
-        Ok(Some((Accepted { protocol, headers }, n)))
+        Ok(Some((
+            Accepted {
+                protocol,
+                headers,
+                deflate,
+            },
+            n,
+        )))
+    }
+
+    /// The extensions the server agreed to: none, or the permessage-deflate we offered
+    /// with parameters our offer allows.
+    fn check_extensions(
+        &self,
+        headers: &[(String, String)],
+    ) -> Result<Option<DeflateParams>, ResponseError> {
+        let value = http::values(headers, "sec-websocket-extensions")
+            .collect::<Vec<_>>()
+            .join(", ");
+        let agreed = parse_extensions(&value).map_err(|_| ResponseError::MalformedHead)?;
+        match (agreed.as_slice(), &self.deflate) {
+            ([], _) => Ok(None),
+            ([e], Some(offer)) if e.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE) => offer
+                .check_response(e)
+                .map(Some)
+                .map_err(ResponseError::DeflateParams),
+            _ => Err(ResponseError::UnexpectedExtension),
+        }
     }
 }

@@ -44,6 +44,8 @@
 //! | [§7](https://www.rfc-editor.org/rfc/rfc6455#section-7) closing handshake, state | `connection.rs` | the state machine |
 //! | | `recv.rs`, `send.rs`, `record.rs`, `keepalive.rs` | input buffer, output queue, frame recording, timers |
 //! | [§7.1.7](https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7) errors | `error.rs` | [`ProtocolError`] and its close code, [`UsageError`] |
+//! | [RFC 7692 §5, §7.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.1) negotiation | `extension.rs` | [`extension`]: offers, the server's choice, the client's check |
+//! | [RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2) compression | `deflate.rs` | the compressor and the bounded inflater (miniz_oxide) |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -55,6 +57,7 @@ extern crate alloc;
 // optional driver, not part of the protocol core.
 #[cfg(feature = "std")]
 pub mod blocking;
+pub mod extension;
 pub mod handshake;
 #[cfg(feature = "wasm")]
 pub mod wasm;
@@ -62,6 +65,7 @@ pub mod wasm;
 mod close;
 mod connection;
 mod decoder;
+mod deflate;
 mod error;
 mod header;
 mod http;
@@ -76,7 +80,7 @@ mod send;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
-pub use connection::{Config, Connection, MaskSource, State};
+pub use connection::{Config, Connection, MaskSource, State, DEFAULT_COMPRESS_THRESHOLD};
 pub use error::{ProtocolError, UsageError};
 pub use header::{encode_frame, FrameHeader, MAX_HEADER_LEN};
 pub use mask::apply_mask;

@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::close::{CloseCode, CloseFrame};
+use crate::deflate::{InflateError, Inflater};
 use crate::error::ProtocolError;
 use crate::header::FrameHeader;
 use crate::opcode::OpCode;
@@ -87,12 +88,47 @@ pub struct Reassembler {
     data: Vec<u8>,
     control: Vec<u8>,
     utf8: Utf8Validator,
+    /// permessage-deflate's inflater, once negotiated.
+    inflater: Option<Inflater>,
+    /// The message in progress came with RSV1 set: its payload is inflated as it arrives.
+    compressed: bool,
+}
+
+impl core::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Inflater")
+    }
+}
+
+impl Clone for Inflater {
+    /// A fresh inflater: a window in progress is not copied.
+    fn clone(&self) -> Self {
+        self.fresh()
+    }
 }
 
 impl Reassembler {
-    /// Bytes of memory held for the message and the control frame in progress.
+    /// Bytes of memory held for the message and the control frame in progress, and the
+    /// inflater's state.
     pub(crate) fn capacity(&self) -> usize {
-        self.data.capacity() + self.control.capacity()
+        self.data.capacity()
+            + self.control.capacity()
+            + self.inflater.as_ref().map_or(0, Inflater::memory)
+    }
+
+    /// Inflates messages that come with RSV1 (permessage-deflate negotiated);
+    /// `peer_takeover`: the peer keeps its LZ77 window across messages.
+    pub(crate) fn set_inflater(&mut self, peer_takeover: bool) {
+        self.inflater = Some(Inflater::new(peer_takeover));
+    }
+
+    /// Frees the inflater's state between messages when the peer keeps no window.
+    pub(crate) fn release_inflater(&mut self) {
+        if self.message.is_none() {
+            if let Some(i) = &mut self.inflater {
+                i.release();
+            }
+        }
     }
 
     /// A reassembler that refuses messages over `max_message_size` bytes.
@@ -111,6 +147,8 @@ impl Reassembler {
             data: Vec::new(),
             control: Vec::new(),
             utf8: Utf8Validator::new(),
+            inflater: None,
+            compressed: false,
         }
     }
 
@@ -137,7 +175,15 @@ impl Reassembler {
                 self.message = Some(opcode);
                 self.data.clear();
                 self.utf8.reset();
+                // The decoder lets RSV1 through only once permessage-deflate is agreed.
+                self.compressed = header.rsv & 4 != 0 && self.inflater.is_some();
             }
+        }
+        if self.compressed {
+            // The limit is on the inflated size, checked while inflating.
+            self.fin = header.fin;
+            self.current = Current::Data;
+            return Ok(());
         }
         let total = (self.data.len() as u64).saturating_add(header.payload_len);
         if total > self.max_message_size {
@@ -172,6 +218,7 @@ impl Reassembler {
         header.fin
             && matches!(header.opcode, OpCode::Text | OpCode::Binary)
             && self.message.is_none()
+            && header.rsv == 0
             && header.payload_len <= self.max_message_size
     }
 
@@ -241,12 +288,29 @@ impl Reassembler {
             }
             Current::Data => {
                 let is_text = self.message == Some(OpCode::Text);
+                let before = self.data.len();
+                match (&mut self.inflater, self.compressed) {
+                    (Some(inflater), true) => inflater
+                        .inflate(
+                            data,
+                            last && self.fin,
+                            &mut self.data,
+                            self.max_message_size,
+                        )
+                        .map_err(|e| match e {
+                            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+                            InflateError::TooLarge(len) => ProtocolError::MessageTooLarge {
+                                len,
+                                max: self.max_message_size,
+                            },
+                        })?,
+                    _ => self.data.extend_from_slice(data),
+                }
                 if is_text {
                     self.utf8
-                        .feed(data)
+                        .feed(&self.data[before..])
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
-                self.data.extend_from_slice(data);
                 if !(last && self.fin) {
                     if last {
                         self.current = Current::None;
@@ -255,6 +319,7 @@ impl Reassembler {
                 }
                 self.current = Current::None;
                 self.message = None;
+                self.compressed = false;
                 let payload = core::mem::take(&mut self.data);
                 if is_text {
                     self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;

@@ -23,12 +23,13 @@ impl SendQueue {
     pub(crate) fn push_frame(
         &mut self,
         fin: bool,
+        rsv: u8,
         opcode: OpCode,
         mask: Option<[u8; 4]>,
         payload: &[u8],
     ) -> &[u8] {
         let at = self.buf.len();
-        encode_frame(&mut self.buf, fin, 0, opcode, mask, payload);
+        encode_frame(&mut self.buf, fin, rsv, opcode, mask, payload);
         &self.buf[at..]
     }
 
@@ -37,13 +38,14 @@ impl SendQueue {
     /// payload as queued.
     pub(crate) fn push_owned(
         &mut self,
+        rsv: u8,
         opcode: OpCode,
         mask: Option<[u8; 4]>,
         mut payload: Vec<u8>,
     ) -> (&[u8], &[u8]) {
         let header = FrameHeader {
             fin: true,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,

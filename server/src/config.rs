@@ -68,6 +68,10 @@ pub struct Config {
     /// With `redis`: start even when Redis is unreachable, serving alone until it is
     /// (`--redis-optional`). Otherwise [`Server::bind`](crate::Server::bind) fails.
     pub redis_optional: bool,
+    /// permessage-deflate (RFC 7692): what the server accepts of a client's offer
+    /// (default on: `server_no_context_takeover`, so an idle connection holds no
+    /// compressor); `None` declines every offer (`--no-deflate`).
+    pub deflate: Option<wisp_codec::extension::ServerDeflate>,
 }
 
 impl Default for Config {
@@ -92,6 +96,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             redis: None,
             redis_optional: false,
+            deflate: Some(Default::default()),
         }
     }
 }

@@ -655,7 +655,19 @@ impl Loop<'_> {
             .find(|p| self.shared.config.subprotocols.iter().any(|s| s == *p))
             .cloned();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let response = handshake::response(&offer.key, protocol.as_deref());
+        // /inspect and its watchers decline compression: the page decodes their frames
+        // with the wasm codec, which does not inflate yet.
+        let deflate = self
+            .shared
+            .config
+            .deflate
+            .filter(|_| !matches!(route, Route::Inspect | Route::Watch))
+            .and_then(|d| d.negotiate(&offer.extensions));
+        let response = handshake::response_with(
+            &offer.key,
+            protocol.as_deref(),
+            deflate.as_ref().map(|(_, header)| header.as_str()),
+        );
         let mut inspected = None;
         let mut refusal = None;
         let handler: Box<dyn Handler> = match &route {
@@ -720,6 +732,9 @@ impl Loop<'_> {
             close_timeout: Some(CLOSE_WAIT),
         };
         let mut conn = Connection::server(codec_config);
+        if let Some((params, _)) = deflate {
+            conn.set_deflate(params);
+        }
         if matches!(route, Route::Inspect) {
             // The first /inspect message: the opening handshake as it crossed the socket.
             let report = routes::handshake_report(&buf[..n], &response, Some(id), None);

@@ -85,7 +85,7 @@ async function expectEcho(recv, sent, isBinary) {
 
 async function run(url) {
   const ws = new WebSocket(url, {
-    perMessageDeflate: false,
+    perMessageDeflate: deflateOption(options.values.deflate),
     maxPayload: MAX_MESSAGE,
     handshakeTimeout: STEP_TIMEOUT_MS,
   });
@@ -95,6 +95,7 @@ async function run(url) {
   });
   const recv = inbox(ws);
   await withTimeout(new Promise((resolve) => ws.once("open", resolve)), "open");
+  process.stdout.write(`extensions ${ws.extensions}\n`);
 
   for (const isBinary of [false, true]) {
     for (const n of SIZES) {
@@ -141,9 +142,20 @@ function usage(why) {
   process.exit(2);
 }
 
+// perMessageDeflate for --deflate (off, on, no-takeover); threshold 0 compresses all.
+function deflateOption(mode) {
+  if (mode === "on") return { threshold: 0 };
+  if (mode === "no-takeover") return { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true };
+  if (mode === "off") return false;
+  usage(`bad --deflate: ${mode}`);
+}
+
 let options;
 try {
-  options = parseArgs({ allowPositionals: true, options: { timeout: { type: "string", default: "60" } } });
+  options = parseArgs({
+    allowPositionals: true,
+    options: { timeout: { type: "string", default: "60" }, deflate: { type: "string", default: "off" } },
+  });
 } catch (e) {
   usage(e.message);
 }

@@ -27,10 +27,23 @@ function usage(why) {
   process.exit(2);
 }
 
+// perMessageDeflate for --deflate: threshold 0 compresses every message (ws's default
+// leaves those under 1 KiB alone).
+function deflateOption(mode) {
+  if (mode === "on") return { threshold: 0 };
+  if (mode === "no-takeover") return { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true };
+  if (mode === "off") return false;
+  usage(`bad --deflate: ${mode}`);
+}
+
 let options;
 try {
   options = parseArgs({
-    options: { port: { type: "string", default: "0" }, timeout: { type: "string", default: "60" } },
+    options: {
+      port: { type: "string", default: "0" },
+      timeout: { type: "string", default: "60" },
+      deflate: { type: "string", default: "off" }, // off, on, no-takeover
+    },
   }).values;
 } catch (e) {
   usage(e.message);
@@ -45,7 +58,7 @@ const wss = new WebSocketServer({
   port,
   maxPayload: MAX_MESSAGE,
   maxFragments: MAX_FRAGMENTS, // ws's default is 16384; Autobahn 9.3.1 sends 65536
-  perMessageDeflate: false,
+  perMessageDeflate: deflateOption(options.deflate),
 });
 
 wss.on("listening", () => {

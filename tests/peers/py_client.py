@@ -22,6 +22,21 @@ import os
 import sys
 
 from websockets.asyncio.client import connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+# --deflate: off (the default), on (websockets' own default offer), or no-takeover
+# (both sides start every message with an empty window).
+DEFLATE = "off"
+
+
+def deflate_options():
+    if DEFLATE == "on":
+        return {"compression": "deflate"}
+    if DEFLATE == "no-takeover":
+        return {"compression": None, "extensions": [ClientPerMessageDeflateFactory(
+            server_no_context_takeover=True, client_no_context_takeover=True,
+            client_max_window_bits=True)]}
+    return {"compression": None}
 
 SIZES = [0, 125, 126, 65536, 1024 * 1024]
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -70,8 +85,11 @@ async def expect_echo(ws, sent, what):
 async def run(url):
     step = "connect"
     try:
-        async with connect(url, max_size=MAX_MESSAGE, compression=None, ping_interval=None,
-                           open_timeout=STEP_TIMEOUT, close_timeout=STEP_TIMEOUT) as ws:
+        async with connect(url, max_size=MAX_MESSAGE, ping_interval=None,
+                           open_timeout=STEP_TIMEOUT, close_timeout=STEP_TIMEOUT,
+                           **deflate_options()) as ws:
+            agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            print(f"extensions {agreed}", flush=True)
             for kind in ("text", "binary"):
                 for n in SIZES:
                     step = f"{kind} {n}"
@@ -129,5 +147,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("url", help="ws:// URL of an echo endpoint")
     ap.add_argument("--timeout", type=float, default=60, help="limit for the whole run, seconds")
+    ap.add_argument("--deflate", choices=["off", "on", "no-takeover"], default="off",
+                    help="offer permessage-deflate")
     args = ap.parse_args()
+    DEFLATE = args.deflate
     asyncio.run(main(args.url, args.timeout))

@@ -22,6 +22,7 @@ os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", "1000000")
 
 from websockets.asyncio.server import serve  # noqa: E402
 from websockets.exceptions import ConnectionClosedError  # noqa: E402
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory  # noqa: E402
 
 MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -34,13 +35,23 @@ async def echo(ws):
         print(f"py_echo_server: connection closed with an error: {e}", file=sys.stderr)
 
 
-async def main(port, timeout):
+def deflate_options(mode):
+    """--deflate: off, on (websockets' defaults), no-takeover (both directions)."""
+    if mode == "on":
+        return {"compression": "deflate"}
+    if mode == "no-takeover":
+        return {"compression": None, "extensions": [ServerPerMessageDeflateFactory(
+            server_no_context_takeover=True, client_no_context_takeover=True)]}
+    return {"compression": None}
+
+
+async def main(port, timeout, deflate="off"):
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     # close_timeout=1: on exit, wait at most 1 s for a peer to answer the 1001 close.
-    async with serve(echo, "127.0.0.1", port, max_size=MAX_MESSAGE, compression=None,
-                     ping_interval=None, close_timeout=1) as server:
+    async with serve(echo, "127.0.0.1", port, max_size=MAX_MESSAGE,
+                     ping_interval=None, close_timeout=1, **deflate_options(deflate)) as server:
         print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
         try:
             await asyncio.wait_for(stop, timeout)
@@ -54,8 +65,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
     ap.add_argument("--timeout", type=float, default=60, help="exit after this many seconds")
+    ap.add_argument("--deflate", choices=["off", "on", "no-takeover"], default="off",
+                    help="accept permessage-deflate")
     args = ap.parse_args()
     try:
-        sys.exit(asyncio.run(main(args.port, args.timeout)))
+        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate)))
     except OSError as e:
         sys.exit(f"py_echo_server: cannot listen on 127.0.0.1:{args.port}: {e}")

@@ -23,6 +23,23 @@ use server_harness::{binary, root, wait_until, Guard, Server};
 const CASES: &str = r#"["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]"#;
 const CASE_COUNT: usize = 301;
 
+/// permessage-deflate (sections 12 and 13) in CI: every size of 12.1 (18 sizes from 16 B
+/// to 128 KiB, 1000 messages each), and every parameter combination of 13 (13.1-13.7:
+/// window bits 9 and 15, with and without context takeover, as offered and accepted) at
+/// its smallest and largest size. The whole of 12 and 13 (216 cases, about 15 minutes per
+/// side with wstest's Python peer) is `AUTOBAHN_DEFLATE=all`.
+const DEFLATE_CASES: &str = r#"["12.1.*", "13.1.1", "13.1.18", "13.2.1", "13.2.18", "13.3.1", "13.3.18", "13.4.1", "13.4.18", "13.5.1", "13.5.18", "13.6.1", "13.6.18", "13.7.1", "13.7.18"]"#;
+const DEFLATE_CASE_COUNT: usize = 32;
+const DEFLATE_ALL: &str = r#"["12.*", "13.*"]"#;
+
+/// The deflate selection and its case count (`AUTOBAHN_DEFLATE=all`: all of 12 and 13).
+fn deflate_selection() -> (&'static str, usize, &'static str) {
+    match std::env::var("AUTOBAHN_DEFLATE").as_deref() {
+        Ok("all") => (DEFLATE_ALL, 216, "-all"),
+        _ => (DEFLATE_CASES, DEFLATE_CASE_COUNT, ""),
+    }
+}
+
 fn wstest() -> PathBuf {
     let path = root().join(".autobahn-venv/bin/wstest");
     assert!(
@@ -163,10 +180,10 @@ fn read_json(path: &Path) -> Value {
 
 /// Prints the summary of the report in directory `report` and fails the test if `judge`
 /// finds any problem against `tests/autobahn/<expected>`.
-fn gate(report: &Path, expected: &str) {
+fn gate(report: &Path, expected: &str, count: usize) {
     let index = read_json(&report.join("index.json"));
     let want = read_json(&root().join("tests/autobahn").join(expected));
-    let verdict = judge(&index, &want, CASE_COUNT);
+    let verdict = judge(&index, &want, count);
     println!("{}", verdict.summary);
     assert!(
         verdict.problems.is_empty(),
@@ -185,14 +202,40 @@ fn wait_for_port(port: u16) {
 /// wstest's fuzzingclient against wisp-server /echo.
 #[test]
 fn autobahn_fuzzingclient_against_wisp_server() {
-    let dir = workdir("servers");
+    fuzzingclient("servers", CASES, CASE_COUNT, "expected-server.json");
+}
+
+/// The same with permessage-deflate (sections 12 and 13), which wstest offers there.
+#[test]
+fn autobahn_deflate_fuzzingclient_against_wisp_server() {
+    let (cases, count, all) = deflate_selection();
+    let expected = format!("expected-server-deflate{all}.json");
+    fuzzingclient("servers-deflate", cases, count, &expected);
+}
+
+/// wstest's fuzzingserver against wisp-client's Autobahn agent.
+#[test]
+fn autobahn_fuzzingserver_against_wisp_client() {
+    fuzzingserver("clients", CASES, CASE_COUNT, "expected-client.json");
+}
+
+/// The same with permessage-deflate: the agent offers it, wstest accepts in 12 and 13.
+#[test]
+fn autobahn_deflate_fuzzingserver_against_wisp_client() {
+    let (cases, count, all) = deflate_selection();
+    let expected = format!("expected-client-deflate{all}.json");
+    fuzzingserver("clients-deflate", cases, count, &expected);
+}
+
+fn fuzzingclient(name: &str, cases: &str, count: usize, expected: &str) {
+    let dir = workdir(name);
     let server = Server::start(&[]);
     let port = server.port;
     let spec = dir.join("fuzzingclient.json");
     std::fs::write(
         &spec,
         format!(
-            r#"{{"outdir": "{}", "servers": [{{"agent": "wisp-server", "url": "ws://127.0.0.1:{port}/echo"}}], "cases": {CASES}, "exclude-cases": [], "exclude-agent-cases": {{}}}}"#,
+            r#"{{"outdir": "{}", "servers": [{{"agent": "wisp-server", "url": "ws://127.0.0.1:{port}/echo"}}], "cases": {cases}, "exclude-cases": [], "exclude-agent-cases": {{}}}}"#,
             dir.join("report").display()
         ),
     )
@@ -207,13 +250,11 @@ fn autobahn_fuzzingclient_against_wisp_server() {
         .status()
         .unwrap();
     assert!(status.success(), "wstest: {status}");
-    gate(&dir.join("report"), "expected-server.json");
+    gate(&dir.join("report"), expected, count);
 }
 
-/// wstest's fuzzingserver against wisp-client's Autobahn agent.
-#[test]
-fn autobahn_fuzzingserver_against_wisp_client() {
-    let dir = workdir("clients");
+fn fuzzingserver(name: &str, cases: &str, count: usize, expected: &str) {
+    let dir = workdir(name);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -223,7 +264,7 @@ fn autobahn_fuzzingserver_against_wisp_client() {
     std::fs::write(
         &spec,
         format!(
-            r#"{{"url": "ws://127.0.0.1:{port}", "outdir": "{}", "cases": {CASES}, "exclude-cases": [], "exclude-agent-cases": {{}}}}"#,
+            r#"{{"url": "ws://127.0.0.1:{port}", "outdir": "{}", "cases": {cases}, "exclude-cases": [], "exclude-agent-cases": {{}}}}"#,
             dir.join("report").display()
         ),
     )
@@ -251,7 +292,7 @@ fn autobahn_fuzzingserver_against_wisp_client() {
         .status()
         .unwrap();
     assert!(status.success(), "wisp-client --autobahn: {status}");
-    gate(&dir.join("report"), "expected-client.json");
+    gate(&dir.join("report"), expected, count);
 }
 
 /// A report of one agent with the given (case id, behavior, behaviorClose) results.
@@ -348,10 +389,15 @@ fn gate_fails_an_unclean_close_except_in_informational_cases() {
 /// The committed expectations cover the selected cases with behaviors the suite knows.
 #[test]
 fn expectations_name_every_case_once_with_a_known_behavior() {
-    for name in ["expected-server.json", "expected-client.json"] {
+    for (name, count) in [
+        ("expected-server.json", CASE_COUNT),
+        ("expected-client.json", CASE_COUNT),
+        ("expected-server-deflate.json", DEFLATE_CASE_COUNT),
+        ("expected-client-deflate.json", DEFLATE_CASE_COUNT),
+    ] {
         let want = read_json(&root().join("tests/autobahn").join(name));
         let want = want.as_object().expect("an object");
-        assert_eq!(want.len(), CASE_COUNT, "{name}");
+        assert_eq!(want.len(), count, "{name}");
         for (id, behavior) in want {
             let behavior = behavior.as_str().unwrap_or("(not a string)");
             assert!(BEHAVIORS.contains(&behavior), "{name}: {id}: {behavior}");

@@ -210,3 +210,42 @@ fn unfinished_messages_cannot_exhaust_the_memory_budget() {
         "only 1009 closes: {codes:?}"
     );
 }
+
+/// A deflate bomb against a running server: 64 MiB of zeros deflate to about 64 KiB on
+/// the wire; against `--max-message-size 1MiB` the server stops inflating at the limit
+/// and closes with 1009, having held no more than about the limit.
+#[test]
+fn a_deflate_bomb_is_1009_and_costs_about_the_limit() {
+    let server = Server::start(&["--max-message-size", "1MiB"]);
+    let before = server.rss_kib();
+    let mut c = wisp_client::connect(&server.url("/echo")).expect("connect");
+    assert!(c.deflate().is_some(), "permessage-deflate was not agreed");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.send_binary(&vec![0u8; 64 << 20]).unwrap();
+    let code = loop {
+        match c.receive() {
+            Ok(Message::Close(f)) => break f.map(|f| f.code.0),
+            Ok(_) => continue,
+            Err(wisp_client::Error::Closed) => {
+                break c.close_received().flatten().map(|f| f.code.0)
+            }
+            Err(e) => panic!("no close: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1009));
+    let after = server.rss_kib();
+    println!("deflate bomb (64 MiB of zeros) against a 1 MiB limit: RSS {before} -> {after} KiB");
+    assert!(after < before + 2048, "RSS grew by {} KiB", after - before);
+    // A flood of tiny compressed messages is echoed, in order.
+    let mut c = wisp_client::connect(&server.url("/echo")).expect("connect");
+    for i in 0..2000 {
+        c.send_text(&format!("a tiny compressed message, number {i}"))
+            .unwrap();
+    }
+    for i in 0..2000 {
+        assert_eq!(
+            c.receive().unwrap(),
+            Message::Text(format!("a tiny compressed message, number {i}"))
+        );
+    }
+}

@@ -35,7 +35,14 @@ fn node() -> Command {
 }
 
 /// Runs a peer's checklist client against `url` and checks every step passed.
-fn run_checklist(mut cmd: Command, url: &str) {
+fn run_checklist(cmd: Command, url: &str) {
+    run_checklist_deflate(cmd, url, "off");
+}
+
+/// [`run_checklist`] with the peer's `--deflate` mode (off, on, no-takeover): with
+/// compression on, the agreed extension the peer printed must be permessage-deflate.
+fn run_checklist_deflate(mut cmd: Command, url: &str, deflate: &str) {
+    cmd.args(["--deflate", deflate]);
     let out = cmd
         .arg(url)
         .args(["--timeout", "60"])
@@ -69,6 +76,19 @@ fn run_checklist(mut cmd: Command, url: &str) {
             "no `ok {step}`:\n{stdout}"
         );
     }
+    let agreed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("extensions "))
+        .unwrap_or("");
+    assert_eq!(
+        agreed.starts_with("permessage-deflate"),
+        deflate != "off",
+        "{stdout}"
+    );
+    // Python prints the whole header value; Node's `ws.extensions` has the names only.
+    if deflate == "no-takeover" && agreed.contains(';') {
+        assert!(agreed.contains("client_no_context_takeover"), "{agreed}");
+    }
     // The close code and reason as the peer saw them: our echo of its 1000.
     assert!(
         stdout.lines().any(|l| l.starts_with("close 1000")),
@@ -92,6 +112,50 @@ fn node_ws_client_against_wisp_server() {
     run_checklist(cmd, &s.url("/echo"));
 }
 
+#[test]
+fn python_websockets_client_against_wisp_server_with_deflate() {
+    let s = Server::start(&[]);
+    for mode in ["on", "no-takeover"] {
+        let mut cmd = Command::new(python());
+        cmd.arg("tests/peers/py_client.py");
+        run_checklist_deflate(cmd, &s.url("/echo"), mode);
+    }
+}
+
+#[test]
+fn node_ws_client_against_wisp_server_with_deflate() {
+    let s = Server::start(&[]);
+    for mode in ["on", "no-takeover"] {
+        let mut cmd = node();
+        cmd.arg("tests/peers/node_client.js");
+        run_checklist_deflate(cmd, &s.url("/echo"), mode);
+    }
+}
+
+#[test]
+fn wisp_client_against_python_websockets_server_with_deflate() {
+    for mode in ["on", "no-takeover"] {
+        let mut cmd = Command::new(python());
+        cmd.args(["tests/peers/py_echo_server.py", "--deflate", mode]);
+        let (_peer, port) = start_peer(cmd);
+        let p = wisp_client_checklist(port);
+        let p = p.expect("permessage-deflate agreed");
+        // websockets answers with its defaults: a 12-bit server window.
+        assert_eq!(p.client_no_context_takeover, mode == "no-takeover", "{p:?}");
+    }
+}
+
+#[test]
+fn wisp_client_against_node_ws_server_with_deflate() {
+    for mode in ["on", "no-takeover"] {
+        let mut cmd = node();
+        cmd.args(["tests/peers/node_echo_server.js", "--deflate", mode]);
+        let (_peer, port) = start_peer(cmd);
+        let p = wisp_client_checklist(port).expect("permessage-deflate agreed");
+        assert_eq!(p.server_no_context_takeover, mode == "no-takeover", "{p:?}");
+    }
+}
+
 /// Starts a peer echo server and returns it with its port.
 fn start_peer(mut cmd: Command) -> (Guard, u16) {
     cmd.args(["--port", "0", "--timeout", "120"])
@@ -113,8 +177,8 @@ fn text_of_size(n: usize) -> String {
     s
 }
 
-/// The checklist, with wisp-client as the client.
-fn wisp_client_checklist(port: u16) {
+/// The checklist, with wisp-client as the client; returns the deflate parameters agreed.
+fn wisp_client_checklist(port: u16) -> Option<wisp_codec::extension::DeflateParams> {
     let url = format!("ws://127.0.0.1:{port}/");
     let mut c = connect_with(&url, &Options::default()).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -151,8 +215,10 @@ fn wisp_client_checklist(port: u16) {
         Message::Pong(b"wisp-ping-\x00\xff".to_vec())
     );
     // Close 1000 "bye": the peer answers 1000.
+    let deflate = c.deflate();
     let f = c.close(1000, "bye").unwrap().expect("a close code");
     assert_eq!(f.code.0, 1000, "peer answered {f:?}");
+    deflate
 }
 
 #[test]
@@ -160,7 +226,7 @@ fn wisp_client_against_python_websockets_server() {
     let mut cmd = Command::new(python());
     cmd.arg("tests/peers/py_echo_server.py");
     let (_peer, port) = start_peer(cmd);
-    wisp_client_checklist(port);
+    assert_eq!(wisp_client_checklist(port), None);
 }
 
 #[test]
@@ -168,5 +234,5 @@ fn wisp_client_against_node_ws_server() {
     let mut cmd = node();
     cmd.arg("tests/peers/node_echo_server.js");
     let (_peer, port) = start_peer(cmd);
-    wisp_client_checklist(port);
+    assert_eq!(wisp_client_checklist(port), None);
 }

@@ -47,6 +47,10 @@ struct Args {
     #[arg(long = "subprotocol", value_name = "NAME")]
     protocols: Vec<String>,
 
+    /// Do not offer permessage-deflate (RFC 7692)
+    #[arg(long)]
+    no_deflate: bool,
+
     /// Run the Autobahn|Testsuite fuzzingserver cases at URL
     #[arg(long, value_name = "URL", conflicts_with = "url", value_parser = ws_url)]
     autobahn: Option<String>,
@@ -201,6 +205,7 @@ fn run(a: Args) -> i32 {
             record_frames: a.show_frames,
             ..Config::default()
         },
+        deflate: !a.no_deflate,
         ..Options::default()
     };
     let mut client = match connect_with(&url, &options) {

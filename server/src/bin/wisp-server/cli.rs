@@ -107,6 +107,9 @@ struct Args {
     /// With --redis: start even if Redis is unreachable, serving alone until it is
     #[arg(long, requires = "redis")]
     redis_optional: bool,
+    /// Decline permessage-deflate (RFC 7692) offers
+    #[arg(long)]
+    no_deflate: bool,
 }
 
 /// File descriptors kept for the listener, the pollers and their wakers, files being
@@ -169,6 +172,7 @@ where
         subprotocols: args.subprotocols,
         redis: args.redis,
         redis_optional: args.redis_optional,
+        deflate: (!args.no_deflate).then(Default::default),
         ..Config::default()
     };
     c.max_frame_size = c.max_frame_size.min(c.max_message_size);

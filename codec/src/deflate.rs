@@ -1,0 +1,280 @@
+//! The compressor and the bounded decompressor of permessage-deflate
+//! ([RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2)), over miniz_oxide
+//! (no_std, itself free of unsafe code).
+//!
+//! Sending: each message (or each fragment of one) is compressed with a sync flush; the
+//! final fragment drops the `00 00 ff ff` the flush ends with (§7.2.1). Receiving: the
+//! payload is inflated as it arrives, `00 00 ff ff` is appended after the final fragment
+//! (§7.2.2), and the output never grows past the message limit: inflating stops as soon
+//! as one byte more than the limit has come out.
+//!
+//! The window: miniz_oxide's window parameter does not bound the distances it emits, so
+//! when the peer limits our window below 15 bits the compressor runs the RLE strategy,
+//! whose every back-reference has distance 1 (valid in any window, 8 bits included). A
+//! 15-bit window uses ordinary LZ77 matching, whose distances stay within 32 KiB.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use miniz_oxide::deflate::core::{
+    compress_to_output, create_comp_flags_from_zip_params, CompressionStrategy, CompressorOxide,
+    TDEFLFlush, TDEFLStatus,
+};
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+
+/// The tail a sync flush ends with, removed by the sender and restored by the receiver.
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Compression level: zlib's default; higher costs time for little gain on JSON.
+const LEVEL: i32 = 6;
+
+/// How much output space the inflater asks for at a time.
+const INFLATE_STEP: usize = 16 * 1024;
+
+/// Bytes a compressor holds on the heap (its LZ buffer, hash chains and dictionary);
+/// `tests/deflate_memory.rs` checks these two against a counting allocator.
+pub(crate) const DEFLATER_MEMORY: usize = 320 * 1024;
+/// Bytes an inflater holds (its state and the 32 KiB window).
+pub(crate) const INFLATER_MEMORY: usize = 44 * 1024;
+
+/// A permessage-deflate compressor for one direction of one connection.
+pub(crate) struct Deflater {
+    /// Allocated at the first compressed message, dropped by `release` when no context
+    /// is kept across messages.
+    state: Option<Box<CompressorOxide>>,
+    flags: u32,
+    /// Keep the LZ77 window from one message to the next (no `*_no_context_takeover`).
+    takeover: bool,
+}
+
+impl Deflater {
+    /// A compressor whose stream is valid for a peer window of `window_bits` (8-15).
+    pub(crate) fn new(window_bits: u8, takeover: bool) -> Self {
+        let strategy = if window_bits < 15 {
+            CompressionStrategy::RLE
+        } else {
+            CompressionStrategy::Default
+        };
+        Deflater {
+            state: None,
+            // A negative window asks for raw deflate (no zlib header).
+            flags: create_comp_flags_from_zip_params(LEVEL, -15, strategy as i32),
+            takeover,
+        }
+    }
+
+    /// Compresses one fragment of a message onto `out`, ending with a sync flush; `fin`
+    /// (the message's last fragment) drops the flush's `00 00 ff ff` and, without context
+    /// takeover, starts the next message afresh.
+    pub(crate) fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
+        let flags = self.flags;
+        let state = self
+            .state
+            .get_or_insert_with(|| Box::new(CompressorOxide::new(flags)));
+        let mut input = data;
+        loop {
+            let (status, used) = compress_to_output(state, input, TDEFLFlush::Sync, |bytes| {
+                out.extend_from_slice(bytes);
+                true
+            });
+            input = &input[used..];
+            // With a callback that takes everything, the compressor only stops when all
+            // input is in and flushed (`Okay`); anything else leaves nothing to retry.
+            if input.is_empty() || status != TDEFLStatus::Okay {
+                break;
+            }
+        }
+        if fin {
+            if out.ends_with(&TAIL) {
+                out.truncate(out.len() - TAIL.len());
+            }
+            if !self.takeover {
+                state.reset();
+            }
+        }
+    }
+
+    /// Frees the compressor between messages when no window is kept across them.
+    pub(crate) fn release(&mut self) {
+        if !self.takeover {
+            self.state = None;
+        }
+    }
+
+    /// Heap bytes held now.
+    pub(crate) fn memory(&self) -> usize {
+        if self.state.is_some() {
+            DEFLATER_MEMORY
+        } else {
+            0
+        }
+    }
+}
+
+/// Why inflating a message stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InflateError {
+    /// The data is not valid DEFLATE.
+    Corrupt,
+    /// The output would pass the limit; holds the size it reached (limit + 1 or more).
+    TooLarge(u64),
+}
+
+/// A permessage-deflate decompressor for the messages the peer sends.
+pub(crate) struct Inflater {
+    state: Option<Box<InflateState>>,
+    /// The peer keeps its window across messages, so ours must too.
+    takeover: bool,
+    /// The stream ended with a final block: the next message starts a new one.
+    ended: bool,
+}
+
+impl Inflater {
+    /// A new inflater with the same setting and no state.
+    pub(crate) fn fresh(&self) -> Self {
+        Inflater::new(self.takeover)
+    }
+
+    pub(crate) fn new(takeover: bool) -> Self {
+        Inflater {
+            state: None,
+            takeover,
+            ended: false,
+        }
+    }
+
+    /// Inflates `input` onto `out`, which may hold at most `max` bytes in all. With
+    /// `fin` (the message's last fragment is in) the removed tail is restored and the
+    /// message ends.
+    pub(crate) fn inflate(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        max: u64,
+    ) -> Result<(), InflateError> {
+        self.feed(input, out, max)?;
+        if fin {
+            self.feed(&TAIL, out, max)?;
+            if !self.takeover || self.ended {
+                if let Some(state) = &mut self.state {
+                    state.reset(DataFormat::Raw);
+                }
+                self.ended = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>, max: u64) -> Result<(), InflateError> {
+        let state = self
+            .state
+            .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
+        loop {
+            if self.ended {
+                // Bytes after a final block belong to no stream: nothing to inflate.
+                return Ok(());
+            }
+            let len = out.len();
+            // One byte past the limit is room enough to prove the message too large.
+            let room = (max.saturating_add(1)).saturating_sub(len as u64);
+            let step = usize::try_from(room).map_or(INFLATE_STEP, |r| r.min(INFLATE_STEP));
+            if step == 0 {
+                return Err(InflateError::TooLarge(len as u64));
+            }
+            // Grow by doubling, but never past the limit: a bomb costs the limit, no more.
+            if len + step > out.capacity() {
+                let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+                let target = out.capacity().saturating_mul(2).min(cap).max(len + step);
+                out.reserve_exact(target - len);
+            }
+            out.resize(len + step, 0);
+            let r = inflate(state, input, &mut out[len..], MZFlush::None);
+            out.truncate(len + r.bytes_written);
+            input = &input[r.bytes_consumed..];
+            if out.len() as u64 > max {
+                return Err(InflateError::TooLarge(out.len() as u64));
+            }
+            match r.status {
+                Ok(MZStatus::StreamEnd) => self.ended = true,
+                Ok(_) => {}
+                // No progress possible: all input is in and all output is out.
+                Err(MZError::Buf) => return Ok(()),
+                Err(_) => return Err(InflateError::Corrupt),
+            }
+            // Output space left over means the inflater has nothing more to give for
+            // this input.
+            if input.is_empty() && r.bytes_written < step {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Frees the inflater between messages when the peer keeps no window across them.
+    pub(crate) fn release(&mut self) {
+        if !self.takeover {
+            self.state = None;
+        }
+    }
+
+    pub(crate) fn memory(&self) -> usize {
+        if self.state.is_some() {
+            INFLATER_MEMORY
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(data: &[u8], window: u8, takeover: bool) {
+        let mut d = Deflater::new(window, takeover);
+        let mut i = Inflater::new(takeover);
+        for _ in 0..3 {
+            let mut wire = Vec::new();
+            d.compress(data, true, &mut wire);
+            assert!(!wire.ends_with(&TAIL) || data.is_empty());
+            let mut out = Vec::new();
+            i.inflate(&wire, true, &mut out, u64::MAX).unwrap();
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
+    fn round_trips_at_each_window() {
+        let text: Vec<u8> = (0..5000u32)
+            .flat_map(|n| alloc::format!("{{\"n\":{n},\"ok\":true}}").into_bytes())
+            .collect();
+        for w in 8..=15 {
+            round_trip(&text, w, true);
+            round_trip(&text, w, false);
+            round_trip(b"", w, true);
+        }
+    }
+
+    #[test]
+    fn bomb_stops_at_the_limit() {
+        let mut d = Deflater::new(15, false);
+        let mut wire = Vec::new();
+        d.compress(&alloc::vec![0u8; 4 << 20], true, &mut wire);
+        let mut out = Vec::new();
+        let mut i = Inflater::new(false);
+        let e = i.inflate(&wire, true, &mut out, 100_000).unwrap_err();
+        assert_eq!(e, InflateError::TooLarge(100_001));
+        assert!(out.capacity() < 200_000);
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error() {
+        let mut i = Inflater::new(true);
+        // BTYPE = 11 is reserved (RFC 1951 §3.2.3).
+        assert_eq!(
+            i.inflate(&[0x07, 0x00], true, &mut Vec::new(), 1000),
+            Err(InflateError::Corrupt)
+        );
+    }
+}
