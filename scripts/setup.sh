@@ -8,7 +8,8 @@
 #       - rustup target thumbv7em-none-eabihf (the codec's no_std build)
 #       - wasm-pack (the wasm tests)
 #       - Debian's chromium, chromium-driver (browser tests), curl (scripts/test-standalone.sh)
-#         and gcc (Autobahn's wsaccel), those that are missing
+#         and gcc (Autobahn's wsaccel), redis-server and nginx (the cluster tests and
+#         scripts/cluster.sh; nothing starts them: the tests run their own), those that are missing
 #       - .venv: Python with `websockets` (tests/peers/requirements.txt)
 #       - node_modules: `ws` and `playwright-core` (package-lock.json; no browser download)
 #       - .autobahn-venv: Autobahn|Testsuite's wstest (scripts/install-autobahn.sh)
@@ -32,7 +33,8 @@ case "$PROFILE" in
 esac
 WASM_PACK_VERSION=0.15.1
 # command (or path) that must exist, and the Debian package that provides it
-DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver curl:curl gcc:gcc)
+DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver curl:curl gcc:gcc
+        redis-server:redis-server /usr/sbin/nginx:nginx)
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
@@ -97,7 +99,7 @@ else
 fi
 
 # --- Debian packages ------------------------------------------------------------
-begin "debian packages (chromium, chromium-driver, curl, gcc)"
+begin "debian packages (chromium, chromium-driver, curl, gcc, redis-server, nginx)"
 packages=()
 for pair in "${DEBIAN[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair#*:}")

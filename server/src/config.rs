@@ -58,6 +58,16 @@ pub struct Config {
     pub watch_queue: usize,
     /// Time the graceful shutdown waits for close handshakes.
     pub shutdown_grace: Duration,
+    /// Redis to share `/chat` rooms with other instances through (`--redis
+    /// redis://HOST:PORT[/DB]`); `None`: this instance alone. Delivery across instances
+    /// is at most once (Redis pub/sub): see [`routes`](crate::routes#many-instances---redis).
+    /// The server reconnects by itself whenever Redis is unreachable, and serves its own
+    /// members meanwhile; the binary refuses to start when Redis is unreachable at start,
+    /// unless `--redis-optional` is given.
+    pub redis: Option<String>,
+    /// With `redis`: start even when Redis is unreachable, serving alone until it is
+    /// (`--redis-optional`). Otherwise [`Server::bind`](crate::Server::bind) fails.
+    pub redis_optional: bool,
     /// permessage-deflate (RFC 7692): what the server accepts of a client's offer
     /// (default on: `server_no_context_takeover`, so an idle connection holds no
     /// compressor); `None` declines every offer (`--no-deflate`).
@@ -84,6 +94,8 @@ impl Default for Config {
             workers: 0,
             watch_queue: 256,
             shutdown_grace: Duration::from_secs(5),
+            redis: None,
+            redis_optional: false,
             deflate: Some(Default::default()),
         }
     }

@@ -52,6 +52,8 @@
 //! The default feature `cli` builds that binary (clap, env_logger); a library user sets
 //! `default-features = false`.
 
+mod chat;
+mod cluster;
 mod config;
 mod http;
 mod limits;
@@ -63,6 +65,18 @@ mod watch;
 mod worker;
 
 pub use config::Config;
+
+/// Connects to the Redis server at `url` (`redis://HOST:PORT[/DB]`) and pings it: the
+/// check `wisp-server --redis` makes before it serves. The error says why not.
+///
+/// ```no_run
+/// if let Err(e) = wisp_server::redis_reachable("redis://127.0.0.1:6379") {
+///     eprintln!("no Redis: {e}");
+/// }
+/// ```
+pub fn redis_reachable(url: &str) -> Result<(), String> {
+    cluster::reachable(url)
+}
 pub use routes::{Echo, Handler, HandlerFactory, Inspect};
 pub use server::{Server, ShutdownHandle};
 /// The codec types a [`Handler`] works with, so one dependency is enough.

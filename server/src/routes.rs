@@ -95,16 +95,38 @@
 //! and it is closed with 1008 "too slow: outgoing queue full".
 //!
 //! ## `/chat`
-//! Every member receives JSON text messages:
+//! `/chat?room=ROOM&name=NAME` joins room `ROOM` (default `lobby`). Every member of a
+//! room receives JSON text messages:
 //! - `{"type":"join","who":"NAME","members":N}` when someone joins (also yourself),
 //! - `{"type":"message","from":"NAME","text":"..."}` for every text message a member
-//!   sends (the sender gets its own, too),
-//! - `{"type":"leave","who":"NAME","members":N}` when someone leaves.
+//!   of the room sends (the sender gets its own, too),
+//! - `{"type":"leave","who":"NAME","members":N}` when someone leaves,
+//! - with `--redis` only: `{"type":"notice","cluster":"down","text":"..."}` when the
+//!   instance loses its link to Redis (members on other instances are out of reach
+//!   until it returns) and `{"type":"notice","cluster":"up","text":"..."}` when it returns.
 //!
 //! `NAME` is `?name=...` of the request URL (letters, digits, `-`, `_`, `.`, at most 32),
-//! else `user-ID`. Binary messages are refused with close 1003. Each member has a
-//! bounded outgoing queue (`Config::chat_queue` messages); a member whose queue is full
+//! else `user-ID`; `ROOM` takes the same letters, at most 64, and any other room name is
+//! refused with close 1008. Binary messages are refused with close 1003. Each member has
+//! a bounded outgoing queue (`Config::chat_queue` messages); a member whose queue is full
 //! (it does not read fast enough) is closed with 1008, and the others never wait for it.
+//!
+//! ### Many instances (`--redis`)
+//! With [`Config::redis`](crate::Config::redis), the instance is one of a cluster that
+//! shares its rooms through Redis pub/sub: every join, message and leave is published on
+//! the room's channel, every instance with members in the room delivers it to them,
+//! and `members` counts the room's members on every instance. A member sees each
+//! message once, and the messages of one sender in the order sent. A joining member
+//! hears everything published after its join; it may also hear a few messages sent
+//! just before it (before its own join notice).
+//!
+//! Delivery across instances is **at most once**, as Redis pub/sub is: what is
+//! published while an instance is cut off from Redis (Redis down, or the instance's
+//! subscriber disconnected by Redis for reading too slowly) never reaches that
+//! instance's members, and nothing is replayed when the link returns. Members of the
+//! same instance keep talking meanwhile (their counts then are the instance's own plus
+//! the last counts it heard from the others). A message that finds the instance's queue
+//! to Redis full (65,536 events) is dropped and its sender gets a notice.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -234,6 +256,11 @@ pub(crate) enum Report<'a> {
     Leave {
         who: &'a str,
         members: usize,
+    },
+    /// The cluster link (`--redis`) went `"down"` or came back `"up"`.
+    Notice {
+        cluster: &'static str,
+        text: &'static str,
     },
 }
 
@@ -367,19 +394,6 @@ pub(crate) fn handshake_report(
 /// Unsent bytes of a `/chat` member above which its queue is not drained.
 const CHAT_BACKLOG: usize = 64 * 1024;
 
-/// The members of `/chat`, on any worker.
-#[derive(Default)]
-pub(crate) struct Room {
-    members: Mutex<Vec<Arc<Member>>>,
-}
-
-impl std::fmt::Debug for Room {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.members.lock().map(|m| m.len()).unwrap_or(0);
-        f.debug_struct("Room").field("members", &n).finish()
-    }
-}
-
 /// One `/chat` member, or one `/inspect` watcher: a bounded queue of texts, drained by
 /// its own connection on its own worker. A producer only appends to queues and wakes
 /// the consumers' workers: it never waits for a socket.
@@ -497,54 +511,6 @@ impl Member {
     }
 }
 
-impl Room {
-    fn broadcast(&self, text: &str) {
-        let text: Arc<str> = Arc::from(text);
-        let members: Vec<Arc<Member>> = match self.members.lock() {
-            Ok(m) => m.clone(),
-            Err(_) => return,
-        };
-        for m in &members {
-            m.push_text(&text);
-        }
-    }
-
-    pub(crate) fn join(&self, member: Arc<Member>) {
-        let name = member.name.clone();
-        let n = match self.members.lock() {
-            Ok(mut m) => {
-                m.push(member);
-                m.len()
-            }
-            Err(_) => return,
-        };
-        self.broadcast(
-            &Report::Join {
-                who: &name,
-                members: n,
-            }
-            .to_json(),
-        );
-    }
-
-    pub(crate) fn leave(&self, member: &Arc<Member>) {
-        let n = match self.members.lock() {
-            Ok(mut m) => {
-                m.retain(|x| !Arc::ptr_eq(x, member));
-                m.len()
-            }
-            Err(_) => return,
-        };
-        self.broadcast(
-            &Report::Leave {
-                who: &member.name,
-                members: n,
-            }
-            .to_json(),
-        );
-    }
-}
-
 /// The raw value of `name` in a request target's query, if there is one.
 pub(crate) fn query_param<'t>(target: &'t str, name: &str) -> Option<&'t str> {
     let query = target.split_once('?')?.1;
@@ -555,45 +521,18 @@ pub(crate) fn query_param<'t>(target: &'t str, name: &str) -> Option<&'t str> {
 
 /// The chat name from a request target's `?name=` (sanitized), if any.
 pub(crate) fn chat_name(target: &str) -> Option<String> {
-    let value = query_param(target, "name")?;
-    let ok = !value.is_empty()
-        && value.len() <= 32
+    query_param(target, "name")
+        .filter(|v| plain_name(v, 32))
+        .map(str::to_string)
+}
+
+/// Letters, digits, `-`, `_` and `.`: one to `max` of them.
+pub(crate) fn plain_name(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    ok.then(|| value.to_string())
-}
-
-/// `/chat`: text messages go to every member (see the module docs).
-pub(crate) struct Chat {
-    pub(crate) room: Arc<Room>,
-    pub(crate) member: Arc<Member>,
-}
-
-impl Handler for Chat {
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
-        match message {
-            Message::Text(t) => self.room.broadcast(
-                &Report::Message {
-                    from: &self.member.name,
-                    text: &t,
-                }
-                .to_json(),
-            ),
-            Message::Binary(_) => {
-                let _ = conn.send_close(CloseCode::UNSUPPORTED_DATA, "chat takes text only");
-            }
-            _ => {}
-        }
-    }
-
-    fn before_flush(&mut self, conn: &mut Connection) {
-        self.member.deliver(conn);
-    }
-
-    fn on_end(&mut self) {
-        self.room.leave(&self.member);
-    }
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 #[cfg(test)]

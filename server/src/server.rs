@@ -29,9 +29,10 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
+use crate::chat::Rooms;
 use crate::config::Config;
 use crate::limits::PerIp;
-use crate::routes::{HandlerFactory, Room};
+use crate::routes::HandlerFactory;
 use crate::shared::{admit, release, Shared};
 use crate::watch::Registry;
 use crate::worker::Worker;
@@ -96,13 +97,29 @@ impl ShutdownHandle {
 
 impl Server {
     /// Binds the listening socket of `config.listen` and sets up the workers' event
-    /// loops (they start with [`run`](Server::run)).
+    /// loops (they start with [`run`](Server::run)). With [`Config::redis`], it also
+    /// starts the cluster link, and fails if Redis is unreachable (unless
+    /// [`Config::redis_optional`]).
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.listen)?;
         let local_addr = listener.local_addr()?;
         let count = match config.workers {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
+        };
+        let rooms = match &config.redis {
+            Some(url) => {
+                if !config.redis_optional {
+                    crate::cluster::reachable(url).map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::ConnectionRefused,
+                            format!("cannot reach Redis at {url}: {e}"),
+                        )
+                    })?;
+                }
+                Rooms::clustered(url)?
+            }
+            None => Arc::new(Rooms::default()),
         };
         let per_ip = PerIp::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
         let mut workers = Vec::with_capacity(count);
@@ -123,7 +140,7 @@ impl Server {
                 shutting_down: AtomicBool::new(false),
                 shutdown_at: OnceLock::new(),
                 next_id: AtomicU64::new(1),
-                room: Arc::new(Room::default()),
+                rooms,
                 watch: Registry::default(),
                 held: AtomicU64::new(0),
                 over_budget: AtomicU64::new(0),
@@ -196,6 +213,7 @@ impl Server {
                 warn!("a worker thread panicked");
             }
         }
+        shared.rooms.stop();
         let left = shared.active.load(Ordering::Acquire);
         if left > 0 {
             warn!("shutdown: {left} connection(s) did not finish the close handshake in time");

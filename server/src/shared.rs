@@ -1,5 +1,5 @@
 //! What the acceptor and the workers share: the configuration, the connection counts,
-//! the shutdown flag, the routes and the `/chat` room.
+//! the shutdown flag, the routes and the `/chat` rooms.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use log::warn;
 
+use crate::chat::Rooms;
 use crate::config::Config;
 use crate::limits::{Over, PerIp};
-use crate::routes::{HandlerFactory, Room};
+use crate::routes::HandlerFactory;
 use crate::wake::{Admit, Inbox};
 use crate::watch::Registry;
 
@@ -29,7 +30,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     pub(crate) shutdown_at: OnceLock<Instant>,
     pub(crate) next_id: AtomicU64,
-    pub(crate) room: Arc<Room>,
+    /// The `/chat` rooms (and the cluster link with `--redis`).
+    pub(crate) rooms: Arc<Rooms>,
     /// Bytes charged against `Config::memory_budget` by all connections.
     pub(crate) held: AtomicU64,
     /// Connections failed because the memory budget was exhausted.

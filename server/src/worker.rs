@@ -39,8 +39,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use wisp_codec::handshake::{self, Request, RequestError, DEFAULT_MAX_HEAD};
 use wisp_codec::{CloseCode, Connection, State};
 
+use crate::chat;
 use crate::http;
-use crate::routes::{self, Chat, Echo, Handler, HandlerFactory, Member};
+use crate::routes::{self, Echo, Handler, HandlerFactory, Member};
 use crate::shared::{fmt_peer, release, Shared};
 use crate::wake::{Admit, Inbox, Wake};
 use crate::watch::{self, Inspected, Target, Watcher};
@@ -696,19 +697,22 @@ impl Loop<'_> {
                     }
                 }
             }
-            Route::Chat => {
-                let name = routes::chat_name(&target).unwrap_or_else(|| format!("user-{id}"));
-                let wake = Wake {
-                    inbox: Arc::clone(&self.inbox),
-                    slot,
-                };
-                let member = Member::new(name, self.shared.config.chat_queue, wake);
-                self.shared.room.join(Arc::clone(&member));
-                Box::new(Chat {
-                    room: Arc::clone(&self.shared.room),
-                    member,
-                })
-            }
+            Route::Chat => match chat::room_param(&target) {
+                Ok(room) => {
+                    let name = routes::chat_name(&target).unwrap_or_else(|| format!("user-{id}"));
+                    let wake = Wake {
+                        inbox: Arc::clone(&self.inbox),
+                        slot,
+                    };
+                    let member = Member::new(name, self.shared.config.chat_queue, wake);
+                    Box::new(self.shared.rooms.enter(room, member))
+                }
+                Err(reason) => {
+                    info!("#{id} {peer} {target}: close 1008 ({reason})");
+                    refusal = Some(reason);
+                    Box::new(Echo)
+                }
+            },
             Route::Custom(f) => match catch_unwind(AssertUnwindSafe(|| f())) {
                 Ok(h) => h,
                 Err(_) => {

@@ -239,7 +239,8 @@ fn a_deflate_bomb_is_1009_and_costs_about_the_limit() {
     // A flood of tiny compressed messages is echoed, in order.
     let mut c = wisp_client::connect(&server.url("/echo")).expect("connect");
     for i in 0..2000 {
-        c.send_text(&format!("a tiny compressed message, number {i}")).unwrap();
+        c.send_text(&format!("a tiny compressed message, number {i}"))
+            .unwrap();
     }
     for i in 0..2000 {
         assert_eq!(

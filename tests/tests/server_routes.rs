@@ -353,3 +353,34 @@ fn keepalive_pings_and_drops_a_silent_peer() {
         s.logs().iter().any(|l| l.contains("idle timeout"))
     });
 }
+
+#[test]
+fn chat_rooms_are_apart_and_a_bad_room_name_gets_1008() {
+    let s = Server::start(&[]);
+    let mut a = connect(s.port, "/chat?room=red&name=alice");
+    assert_eq!(text(&mut a), r#"{"type":"join","who":"alice","members":1}"#);
+    let mut b = connect(s.port, "/chat?name=bob");
+    assert_eq!(text(&mut b), r#"{"type":"join","who":"bob","members":1}"#);
+    let mut c = connect(s.port, "/chat?room=red&name=carol");
+    assert_eq!(text(&mut a), r#"{"type":"join","who":"carol","members":2}"#);
+    assert_eq!(text(&mut c), r#"{"type":"join","who":"carol","members":2}"#);
+    b.send_text("lobby only").unwrap();
+    assert_eq!(
+        text(&mut b),
+        r#"{"type":"message","from":"bob","text":"lobby only"}"#
+    );
+    c.send_text("red only").unwrap();
+    let m = r#"{"type":"message","from":"carol","text":"red only"}"#;
+    assert_eq!(text(&mut a), m);
+    assert_eq!(text(&mut c), m);
+    // bob's next message is his own again: nothing of the red room reached him.
+    b.send_text("still").unwrap();
+    assert_eq!(
+        text(&mut b),
+        r#"{"type":"message","from":"bob","text":"still"}"#
+    );
+    let mut bad = connect(s.port, "/chat?room=no%20spaces");
+    let (code, reason) = close_code(&mut bad).unwrap();
+    assert_eq!(code, 1008);
+    assert!(reason.starts_with("bad room name"), "{reason}");
+}

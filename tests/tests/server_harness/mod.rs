@@ -2,6 +2,8 @@
 //! wisp-server process on an ephemeral port, and a raw WebSocket client on the codec.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::FromRawFd;

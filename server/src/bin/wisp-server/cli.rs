@@ -16,13 +16,14 @@ const AFTER_HELP: &str = "\
 Routes:
   GET /          the demo page and the files under --web
   ws  /echo      every message back, same type
-  ws  /chat      every text message to every member; join and leave notices
+  ws  /chat      every text message to every member of its room (?room=NAME,
+                 default lobby; with --redis, on every instance); join and leave notices
   ws  /inspect   echo, plus the raw wire bytes of every frame in and out (JSON)
 
 Logs go to stderr; RUST_LOG sets what is shown, as in env_logger
 (e.g. RUST_LOG=debug or RUST_LOG=wisp_server=debug) [default: info].
 Exit status: 0 after a graceful shutdown (SIGINT, SIGTERM), 1 if the server cannot
-start, 2 for a bad argument.";
+start, 2 for a bad argument or (without --redis-optional) an unreachable --redis.";
 
 /// An RFC 6455 WebSocket server (std::net; worker threads, each an event loop).
 #[derive(Parser, Debug)]
@@ -98,6 +99,14 @@ struct Args {
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
 
+    /// Share /chat rooms with other instances through this Redis (pub/sub; delivery
+    /// across instances is at most once). Unreachable at start: exit 2
+    #[arg(long, value_name = "redis://HOST:PORT[/DB]", value_parser = redis_url)]
+    redis: Option<String>,
+
+    /// With --redis: start even if Redis is unreachable, serving alone until it is
+    #[arg(long, requires = "redis")]
+    redis_optional: bool,
     /// Decline permessage-deflate (RFC 7692) offers
     #[arg(long)]
     no_deflate: bool,
@@ -161,6 +170,8 @@ where
         idle_timeout: args.idle_timeout.0,
         origins: args.origins,
         subprotocols: args.subprotocols,
+        redis: args.redis,
+        redis_optional: args.redis_optional,
         deflate: (!args.no_deflate).then(Default::default),
         ..Config::default()
     };
@@ -269,6 +280,24 @@ fn duration(s: &str) -> Result<Dur, String> {
     }
 }
 
+/// A Redis URL: `redis://HOST:PORT[/DB]` (or `redis://HOST` for port 6379).
+fn redis_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("redis://")
+        .ok_or_else(|| "expected redis://HOST:PORT[/DB]".to_string())?;
+    let (hostport, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    if hostport.is_empty() || (!db.is_empty() && db.parse::<u32>().is_err()) {
+        return Err("expected redis://HOST:PORT[/DB] (DB a number)".into());
+    }
+    if let Some((_, port)) = hostport.rsplit_once(':') {
+        if port.parse::<u16>().is_err() {
+            return Err(format!("bad port {port:?} in redis://HOST:PORT[/DB]"));
+        }
+    }
+    Ok(s.to_string())
+}
+
 /// A count of at least 1.
 fn count(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -353,11 +382,26 @@ mod tests {
             &["--listen", "nonsense"],
             &["--listen"],
             &["--frobnicate"],
+            &["--redis", "http://localhost:6379"],
+            &["--redis", "redis://localhost:http"],
+            &["--redis", "redis://localhost:6379/zero"],
+            &["--redis-optional"],
         ] {
             let e = run(bad).unwrap_err();
             assert_eq!(e.lines().count(), 1, "{bad:?}: {e}");
             assert!(e.ends_with("(see --help)"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn redis_options() {
+        let c = run(&["--redis", "redis://127.0.0.1:6380/2"]).unwrap();
+        assert_eq!(c.redis.as_deref(), Some("redis://127.0.0.1:6380/2"));
+        assert!(!c.redis_optional);
+        let c = run(&["--redis=redis://localhost", "--redis-optional"]).unwrap();
+        assert_eq!(c.redis.as_deref(), Some("redis://localhost"));
+        assert!(c.redis_optional);
+        assert_eq!(run(&[]).unwrap().redis, None);
     }
 
     #[test]

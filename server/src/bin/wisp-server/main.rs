@@ -15,7 +15,8 @@ fn main() {
 
 /// Parses the command line, serves until SIGINT or SIGTERM, and returns the exit
 /// status: 0 after a graceful shutdown (or `--help`, `--version`), 2 for a bad
-/// argument, 1 when the server cannot start.
+/// argument or an unreachable `--redis` (without `--redis-optional`), 1 when the
+/// server cannot start.
 fn run() -> i32 {
     // Each connection is a file descriptor: take all the process may have, before the
     // command line is checked against it.
@@ -34,6 +35,15 @@ fn run() -> i32 {
             return 2;
         }
     };
+    if let (Some(url), false) = (&config.redis, config.redis_optional) {
+        if let Err(e) = wisp_server::redis_reachable(url) {
+            eprintln!(
+                "wisp-server: cannot reach Redis at {url}: {e} \
+                 (start it, or pass --redis-optional to serve alone until it is reachable)"
+            );
+            return 2;
+        }
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
