@@ -485,11 +485,26 @@ fn tcp_mio(l: TcpListener) {
 mod peers {
     use std::net::TcpListener;
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
+    /// Accepts on `l` forever on a current-thread runtime, each connection served by a
+    /// task of its own, Nagle off.
+    fn accept_loop<F, Fut>(l: TcpListener, serve: F)
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        l.set_nonblocking(true).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
-            .unwrap()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(l).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve(stream));
+            }
+        });
     }
 
     pub fn fastwebsockets(l: TcpListener) {
@@ -524,43 +539,27 @@ mod peers {
             Ok(response)
         }
 
-        l.set_nonblocking(true).unwrap();
-        runtime().block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(l).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let conn = http1::Builder::new()
-                        .serve_connection(io, service_fn(server_upgrade))
-                        .with_upgrades();
-                    let _ = conn.await;
-                });
-            }
+        accept_loop(l, |stream| async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = http1::Builder::new()
+                .serve_connection(io, service_fn(server_upgrade))
+                .with_upgrades();
+            let _ = conn.await;
         });
     }
 
     pub fn tokio_tungstenite(l: TcpListener) {
         use futures_util::{future, StreamExt, TryStreamExt};
 
-        l.set_nonblocking(true).unwrap();
-        runtime().block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(l).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
-                        return;
-                    };
-                    let (write, read) = ws.split();
-                    let _ = read
-                        .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-                        .forward(write)
-                        .await;
-                });
-            }
+        accept_loop(l, |stream| async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            let (write, read) = ws.split();
+            let _ = read
+                .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
+                .forward(write)
+                .await;
         });
     }
 }
