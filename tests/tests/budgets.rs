@@ -155,20 +155,43 @@ fn unfinished_messages_cannot_exhaust_the_memory_budget() {
             let mut w = c.get_ref().try_clone().unwrap();
             w.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
             let (first, next) = (first.clone(), next.clone());
+            let written = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let done = written.clone();
             let writer = std::thread::spawn(move || {
                 for part in [&first, &next, &next, &next] {
                     if w.write_all(part).is_err() {
                         break;
                     }
                 }
+                done.store(true, std::sync::atomic::Ordering::Release);
             });
+            // The server may close a peer at any point of its 60 MiB, and a slow machine
+            // takes a while to carry 40 of them: the reader waits until its writer is
+            // done, then two more seconds for the server to read what is in flight.
             let reader = std::thread::spawn(move || {
                 c.get_ref()
-                    .set_read_timeout(Some(Duration::from_secs(3)))
+                    .set_read_timeout(Some(Duration::from_millis(250)))
                     .unwrap();
-                let code = match c.read_message() {
-                    Ok(Message::Close(f)) => f.map_or(1005, |f| f.code.0),
-                    _ => 0, // still open: nothing from the server
+                let mut quiet_after_write = 0;
+                let code = loop {
+                    match c.read_message() {
+                        Ok(Message::Close(f)) => break f.map_or(1005, |f| f.code.0),
+                        Ok(_) => continue,
+                        Err(wisp_codec::blocking::Error::Io(e))
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if written.load(std::sync::atomic::Ordering::Acquire) {
+                                quiet_after_write += 1;
+                                if quiet_after_write == 8 {
+                                    break 0; // still open: nothing from the server
+                                }
+                            }
+                        }
+                        Err(_) => break 0,
+                    }
                 };
                 (code, c)
             });
