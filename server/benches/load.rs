@@ -2,7 +2,8 @@
 //! is measured against, every server in its own process pinned to core 0, the load
 //! generator pinned to core 1, all in one interleaved run:
 //!
-//! - `wisp`: wisp-server with one worker (one event loop),
+//! - `wisp`: wisp-server with one worker (one event loop), and `wisp-nobudget`: the same
+//!   with the memory budget off (`Config::memory_budget = u64::MAX`: nothing accounted),
 //! - `fastws`: fastwebsockets 0.10 as in its upstream echo example (hyper upgrade,
 //!   current-thread tokio runtime), `tokio-tung`: tokio-tungstenite as in its upstream
 //!   echo example (current-thread runtime), `tung`: tungstenite sync, thread per
@@ -292,8 +293,9 @@ impl Drop for Peer {
     }
 }
 
-const SERVERS: [(&str, Kind); 6] = [
+const SERVERS: [(&str, Kind); 7] = [
     ("wisp", Kind::WebSocket),
+    ("wisp-nobudget", Kind::WebSocket),
     ("fastws", Kind::WebSocket),
     ("tokio-tung", Kind::WebSocket),
     ("tung", Kind::WebSocket),
@@ -328,8 +330,10 @@ fn start_peer(name: &'static str, kind: Kind) -> Peer {
 /// The server side: binds 127.0.0.1:0, prints `PORT n`, serves until killed.
 fn serve(name: &str) {
     pin(0);
-    if name == "wisp" {
+    if name == "wisp" || name == "wisp-nobudget" {
+        let budget = wisp_server::Config::default().memory_budget;
         let server = wisp_server::Server::bind(wisp_server::Config {
+            memory_budget: if name == "wisp" { budget } else { u64::MAX },
             listen: "127.0.0.1:0".into(),
             workers: 1,
             max_connections: 15_000,
@@ -651,7 +655,7 @@ fn main() {
         for p in &peers {
             let (rss, machine) = idle_memory(p, idle);
             println!(
-                "  {:<11} server RSS {rss:>7.2}   machine (MemAvailable drop, both ends) {machine:>7.2}",
+                "  {:<13} server RSS {rss:>7.2}   machine (MemAvailable drop, both ends) {machine:>7.2}",
                 p.name
             );
         }
@@ -664,7 +668,7 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
     println!("\n{}", case.name);
     for (p, rs) in peers.iter().zip(runs) {
         println!(
-            "  {:<11} {:>10.0} msg/s {:>9.1} MB/s   server CPU {:>7.2} us/msg ({:>8.0} msg per CPU-s)",
+            "  {:<13} {:>10.0} msg/s {:>9.1} MB/s   server CPU {:>7.2} us/msg ({:>8.0} msg per CPU-s)",
             p.name,
             median(rs.iter().map(rate).collect()),
             median(rs.iter().map(rate).collect()) * case.size as f64 / 1e6,
@@ -686,6 +690,14 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
             .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         println!("  {label}: {:.2} ({lo:.2}-{hi:.2})", median(v.clone()));
     };
+    if let Some(n) = idx("wisp-nobudget") {
+        ratio_line("wisp/wisp-nobudget msg/s", &|r| {
+            Some(rate(&runs[w][r]) / rate(&runs[n][r]))
+        });
+        ratio_line("wisp/wisp-nobudget msg per server CPU-s", &|r| {
+            Some(per_cpu(&runs[w][r]) / per_cpu(&runs[n][r]))
+        });
+    }
     if let Some(f) = idx("fastws") {
         ratio_line("wisp/fastws msg/s", &|r| {
             Some(rate(&runs[w][r]) / rate(&runs[f][r]))

@@ -48,7 +48,8 @@ pub struct Config {
     /// (`--memory-budget`): receive and send buffers and messages being reassembled. A
     /// connection whose growth would pass it is failed: close 1009 when it is building a
     /// large message, 1013 (try again later) otherwise. Default: a quarter of the
-    /// machine's memory.
+    /// machine's memory. `u64::MAX` turns the budget off: nothing is accounted (the load
+    /// bench compares the two).
     pub memory_budget: u64,
     /// Worker threads, each running an event loop over its share of the connections
     /// (`--workers`); 0: one per core.
@@ -72,6 +73,11 @@ pub struct Config {
     /// (default on: `server_no_context_takeover`, so an idle connection holds no
     /// compressor); `None` declines every offer (`--no-deflate`).
     pub deflate: Option<wisp_codec::extension::ServerDeflate>,
+    /// Serve `GET /stats`: a JSON report of connections (total and per worker), memory
+    /// held against the budget, the largest holders and refusals by reason (`--stats`).
+    /// Off by default: the report shows peer addresses. Its format is in the crate docs
+    /// (`GET /stats`).
+    pub stats: bool,
 }
 
 impl Default for Config {
@@ -97,6 +103,7 @@ impl Default for Config {
             redis: None,
             redis_optional: false,
             deflate: Some(Default::default()),
+            stats: false,
         }
     }
 }

@@ -22,6 +22,19 @@ pub(crate) fn service_unavailable() -> Vec<u8> {
     )
 }
 
+/// A `200` with a JSON body (only the head for `HEAD`), never cached.
+pub(crate) fn json_response(body: &str, head_only: bool) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        r.extend_from_slice(body.as_bytes());
+    }
+    r
+}
+
 /// The Content-Type for a file name.
 pub(crate) fn content_type(path: &Path) -> &'static str {
     let ext = path

@@ -23,6 +23,33 @@
 //! | a bad command message on `/inspect` | `{"type":"error","error":"..."}`; the connection goes on |
 //! | silence (not even a pong) for `--idle-timeout` | dropped (close 1001 attempted) |
 //!
+//! ## What it holds: `GET /stats`
+//! With [`Config::stats`] (`--stats`, off by default) the server answers `GET /stats`
+//! with a JSON report for operators tuning its limits: connections (total, per worker,
+//! being refused), bytes held against [`Config::memory_budget`] with the ten largest
+//! holders (id, peer, path, bytes), and refusals by reason:
+//!
+//! ```json
+//! {
+//!   "uptime_secs": 12.5,
+//!   "connections": { "total": 4, "per_worker": [3, 1], "refusing": 0, "max": 19936 },
+//!   "memory": {
+//!     "held_bytes": 2424832, "budget_bytes": 6318718976,
+//!     "largest": [ { "id": 1, "peer": "127.0.0.11:57451", "path": "/echo", "bytes": 2424832 } ]
+//!   },
+//!   "refusals": { "max_connections": 0, "per_ip_connections": 2, "per_ip_handshakes": 0,
+//!                 "dropped": 0, "bad_request": 2, "handshake_timeout": 0,
+//!                 "memory_budget_1009": 0, "memory_budget_1013": 0 }
+//! }
+//! ```
+//!
+//! `total` counts connections being served, handshakes included (what
+//! `--max-connections` limits); `per_worker` also counts those being answered 503.
+//! Memory is charged in 64 KiB steps. `dropped` counts connections closed unanswered
+//! because even the 503s were at their limit; `bad_request` counts 4xx answers to
+//! upgrade requests and malformed heads. Holders on other workers are as of at most
+//! 250 ms ago.
+//!
 //! ## Embedding it
 //! ```no_run
 //! use std::sync::Arc;
@@ -60,6 +87,7 @@ mod limits;
 pub mod routes;
 mod server;
 mod shared;
+mod stats;
 mod wake;
 mod watch;
 mod worker;

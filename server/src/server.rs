@@ -34,6 +34,7 @@ use crate::config::Config;
 use crate::limits::PerIp;
 use crate::routes::HandlerFactory;
 use crate::shared::{admit, release, Shared};
+use crate::stats::Stats;
 use crate::watch::Registry;
 use crate::worker::Worker;
 
@@ -143,7 +144,7 @@ impl Server {
                 rooms,
                 watch: Registry::default(),
                 held: AtomicU64::new(0),
-                over_budget: AtomicU64::new(0),
+                stats: Stats::new(count),
                 per_ip,
                 custom: Mutex::new(HashMap::new()),
                 inboxes,

@@ -13,6 +13,7 @@ use crate::chat::Rooms;
 use crate::config::Config;
 use crate::limits::{Over, PerIp};
 use crate::routes::HandlerFactory;
+use crate::stats::{Refusal, Stats};
 use crate::wake::{Admit, Inbox};
 use crate::watch::Registry;
 
@@ -34,8 +35,8 @@ pub(crate) struct Shared {
     pub(crate) rooms: Arc<Rooms>,
     /// Bytes charged against `Config::memory_budget` by all connections.
     pub(crate) held: AtomicU64,
-    /// Connections failed because the memory budget was exhausted.
-    pub(crate) over_budget: AtomicU64,
+    /// What `/stats` reports: refusals by reason, connections per worker, largest holders.
+    pub(crate) stats: Stats,
     /// Connections and handshakes per address.
     pub(crate) per_ip: PerIp,
     /// The `/inspect` connections that `/inspect?watch=ID` can watch.
@@ -62,12 +63,17 @@ pub(crate) fn admit(shared: &Shared, stream: &TcpStream) -> Option<Admit> {
     let ip = addr.map(|a| a.ip());
     let why = if shared.active.fetch_add(1, Ordering::AcqRel) >= max {
         shared.active.fetch_sub(1, Ordering::AcqRel);
+        shared.stats.refused(Refusal::MaxConnections);
         format!("{max} connections already")
     } else {
         match ip.map(|ip| shared.per_ip.enter(ip)) {
             None | Some(Ok(())) => return Some(Admit::Serve(ip)),
             Some(Err(over)) => {
                 shared.active.fetch_sub(1, Ordering::AcqRel);
+                shared.stats.refused(match over {
+                    Over::Connections => Refusal::PerIpConnections,
+                    Over::Handshakes => Refusal::PerIpHandshakes,
+                });
                 match over {
                     Over::Connections => format!(
                         "{} connections from this address already",
@@ -87,6 +93,7 @@ pub(crate) fn admit(shared: &Shared, stream: &TcpStream) -> Option<Admit> {
         Some(Admit::Refuse)
     } else {
         shared.refusing.fetch_sub(1, Ordering::AcqRel);
+        shared.stats.refused(Refusal::Dropped);
         warn!("{peer} dropped: over the connection limit");
         None
     }

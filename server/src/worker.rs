@@ -43,6 +43,7 @@ use crate::chat;
 use crate::http;
 use crate::routes::{self, Echo, Handler, HandlerFactory, Member};
 use crate::shared::{fmt_peer, release, Shared};
+use crate::stats::{self, Holder, Refusal};
 use crate::wake::{Admit, Inbox, Wake};
 use crate::watch::{self, Inspected, Target, Watcher};
 
@@ -113,6 +114,9 @@ impl Worker {
             again: Vec::new(),
             scratch: vec![0; SCRATCH],
             stopping: false,
+            index: self.index,
+            holders_changed: false,
+            holders_published: Instant::now(),
         };
         if let Err(e) = l.run() {
             error!("worker {}: event loop failed: {e}", self.index);
@@ -132,6 +136,10 @@ struct Loop<'a> {
     again: Vec<usize>,
     scratch: Vec<u8>,
     stopping: bool,
+    index: usize,
+    /// With `--stats`: a memory charge changed since the largest holders were published.
+    holders_changed: bool,
+    holders_published: Instant,
 }
 
 struct Conn {
@@ -225,6 +233,14 @@ enum Route {
 }
 
 impl Conn {
+    /// What it has charged against the memory budget.
+    fn charged(&self) -> usize {
+        match &self.phase {
+            Phase::Ws(s) => s.charged,
+            _ => 0,
+        }
+    }
+
     /// The next moment this connection needs the clock.
     fn deadline(&self, shared: &Shared) -> Instant {
         match &self.phase {
@@ -280,6 +296,15 @@ impl Loop<'_> {
             if !self.again.is_empty() {
                 timeout = Some(Duration::ZERO);
             }
+            if self.holders_changed {
+                let at = self.holders_published + stats::PUBLISH_EVERY;
+                if now >= at {
+                    self.publish_holders(now);
+                } else {
+                    let left = at - now;
+                    timeout = Some(timeout.map_or(left, |t| t.min(left)));
+                }
+            }
             if self.stopping {
                 let left = self
                     .shared
@@ -317,6 +342,27 @@ impl Loop<'_> {
 
     fn live(&self) -> usize {
         self.conns.len() - self.free.len()
+    }
+
+    /// With `--stats`: the connections holding the most memory, for `/stats`.
+    fn publish_holders(&mut self, now: Instant) {
+        let holders: Vec<Holder> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter_map(|c| match &c.phase {
+                Phase::Ws(s) if s.charged > 0 => Some(Holder {
+                    id: s.id,
+                    peer: c.peer.clone(),
+                    path: s.path.clone(),
+                    bytes: s.charged as u64,
+                }),
+                _ => None,
+            })
+            .collect();
+        self.shared.stats.publish(self.index, holders);
+        self.holders_changed = false;
+        self.holders_published = now;
     }
 
     fn fire_timers(&mut self) {
@@ -395,6 +441,7 @@ impl Loop<'_> {
         };
         self.arm(slot, &mut c);
         self.conns[slot] = Some(c);
+        self.shared.stats.set_connections(self.index, self.live());
     }
 
     fn arm(&mut self, slot: usize, c: &mut Conn) {
@@ -410,7 +457,12 @@ impl Loop<'_> {
         let Some(Some(mut c)) = self.conns.get_mut(slot).map(Option::take) else {
             return;
         };
-        if self.step(&mut c, slot) {
+        let charged = c.charged();
+        let alive = self.step(&mut c, slot);
+        if self.shared.config.stats && c.charged() != charged {
+            self.holders_changed = true;
+        }
+        if alive {
             self.arm(slot, &mut c);
             self.conns[slot] = Some(c);
         } else {
@@ -431,6 +483,7 @@ impl Loop<'_> {
             self.shared.active.fetch_sub(1, Ordering::AcqRel);
         }
         self.free.push(slot);
+        self.shared.stats.set_connections(self.index, self.live());
         drop(c);
     }
 
@@ -489,6 +542,7 @@ impl Loop<'_> {
                 }
                 Err(e) => {
                     info!("{} bad request head: {} {e}", c.peer, e.status());
+                    self.shared.stats.refused(Refusal::BadRequest);
                     return self.respond(c, e.response(), None, now);
                 }
             }
@@ -508,6 +562,7 @@ impl Loop<'_> {
                 "{} dropped: no complete request head within the handshake timeout",
                 c.peer
             );
+            self.shared.stats.refused(Refusal::HandshakeTimeout);
             return false;
         }
         true
@@ -619,11 +674,19 @@ impl Loop<'_> {
         let Some(route) = route else {
             if req.has_token("upgrade", "websocket") {
                 info!("{peer} {} {target} -> 404 (no WebSocket route)", req.method);
+                self.shared.stats.refused(Refusal::BadRequest);
                 let r = http::simple_response(
                     404,
                     "no WebSocket endpoint here (try /echo, /chat or /inspect)\n",
                     "",
                 );
+                return self.respond(c, r, None, now);
+            }
+            if path == "/stats" && self.shared.config.stats {
+                self.publish_holders(now);
+                let body = self.shared.stats.report(self.shared);
+                info!("{peer} {} {target} -> 200 (stats)", req.method);
+                let r = http::json_response(&body, req.method == "HEAD");
                 return self.respond(c, r, None, now);
             }
             let r = http::file_response(&self.shared.config.web, &req);
@@ -632,6 +695,7 @@ impl Loop<'_> {
         };
         let refuse = |this: &mut Self, c: &mut Conn, e: RequestError| {
             info!("{peer} {} {target} -> {} ({e})", req.method, e.status());
+            this.shared.stats.refused(Refusal::BadRequest);
             this.respond(c, e.response(), None, now)
         };
         let offer = match req.validate() {
@@ -852,7 +916,11 @@ impl Loop<'_> {
                     "server out of memory, try again later",
                 )
             };
-            shared.over_budget.fetch_add(1, Ordering::Relaxed);
+            shared.stats.refused(if code == CloseCode::MESSAGE_TOO_BIG {
+                Refusal::MemoryBudget1009
+            } else {
+                Refusal::MemoryBudget1013
+            });
             warn!(
                 "#{}: holds {} KiB, over the memory budget of {} MiB: closing with {}",
                 s.id,
@@ -1035,6 +1103,9 @@ fn end(c: &mut Conn, how: &str, now: Instant, shared: &Shared) -> bool {
 /// its connection holds, in `BUDGET_GRAIN` steps. False when growing it would pass the
 /// budget (nothing is charged then).
 fn charge(shared: &Shared, s: &mut Session) -> bool {
+    if shared.config.memory_budget == u64::MAX {
+        return true;
+    }
     let held = s.conn.memory_held() + s.pre.capacity();
     let want = held.div_ceil(BUDGET_GRAIN) * BUDGET_GRAIN;
     if want == s.charged {

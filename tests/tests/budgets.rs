@@ -272,3 +272,81 @@ fn a_deflate_bomb_is_1009_and_costs_about_the_limit() {
         );
     }
 }
+
+/// `GET /stats` (`--stats`) shows what is held and what was refused: connections per
+/// worker, the largest holder of memory (a peer sitting on an unfinished 2 MiB message),
+/// and refusals by reason. Without `--stats` there is no such route.
+#[test]
+fn stats_show_what_is_held_and_refused() {
+    let stats = |port: u16| -> serde_json::Value {
+        let r = server_harness::http(port, b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(server_harness::status(&r), 200, "{r}");
+        assert!(r.contains("Content-Type: application/json"), "{r}");
+        let body = &r[r.find("\r\n\r\n").unwrap() + 4..];
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    let off = Server::start(&[]);
+    let r = server_harness::http(off.port, b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(server_harness::status(&r), 404, "{r}");
+
+    let server = Server::start(&["--stats", "--workers", "2", "--max-connections-per-ip", "3"]);
+    let crowd = Ipv4Addr::new(127, 0, 0, 11);
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let (status, s) = upgrade_from(crowd, server.port);
+            assert_eq!(status, 101);
+            s
+        })
+        .collect();
+    assert_eq!(upgrade_from(crowd, server.port).0, 503);
+    assert_eq!(upgrade_from(crowd, server.port).0, 503);
+    // One of them sits on 2 MiB of an unfinished message.
+    held[0]
+        .write_all(&unfinished_fragment(true, 2 << 20))
+        .unwrap();
+    // A malformed head and a WebSocket upgrade to no route.
+    let bad = server_harness::http(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nbroken\r\n\r\n");
+    assert_eq!(server_harness::status(&bad), 400, "{bad}");
+    let nowhere = server_harness::http(server.port, &upgrade_request(server.port, "/nowhere", ""));
+    assert_eq!(server_harness::status(&nowhere), 404, "{nowhere}");
+
+    let mut report = serde_json::Value::Null;
+    server_harness::wait_until(10, "the 2 MiB holder in /stats", || {
+        report = stats(server.port);
+        report["memory"]["largest"][0]["bytes"].as_u64() >= Some(2 << 20)
+    });
+    println!("{report:#}");
+    let top = &report["memory"]["largest"][0];
+    assert_eq!(top["path"], "/echo");
+    assert!(
+        top["peer"].as_str().unwrap().starts_with("127.0.0.11:"),
+        "{top}"
+    );
+    let held_bytes = report["memory"]["held_bytes"].as_u64().unwrap();
+    assert!(held_bytes >= 2 << 20, "{report}");
+    assert!(report["memory"]["budget_bytes"].as_u64().unwrap() > held_bytes);
+    // The three held connections and the /stats request itself.
+    let conns = &report["connections"];
+    assert_eq!(conns["total"], 4, "{conns}");
+    let per_worker: Vec<u64> = conns["per_worker"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(per_worker.len(), 2);
+    assert_eq!(per_worker.iter().sum::<u64>(), 4, "{conns}");
+    let refusals = &report["refusals"];
+    assert_eq!(refusals["per_ip_connections"], 2, "{refusals}");
+    assert_eq!(refusals["bad_request"], 2, "{refusals}");
+    assert_eq!(refusals["max_connections"], 0, "{refusals}");
+    // The holder goes, and so does its memory.
+    drop(held.remove(0));
+    server_harness::wait_until(10, "the holder gone from /stats", || {
+        let r = stats(server.port);
+        r["memory"]["largest"]
+            .as_array()
+            .is_some_and(|l| l.is_empty())
+            && r["memory"]["held_bytes"] == 0
+    });
+}

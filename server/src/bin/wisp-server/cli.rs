@@ -110,6 +110,11 @@ struct Args {
     /// Decline permessage-deflate (RFC 7692) offers
     #[arg(long)]
     no_deflate: bool,
+
+    /// Serve GET /stats: connections, memory held against the budget, the largest
+    /// holders and refusals by reason, as JSON (it shows peer addresses)
+    #[arg(long)]
+    stats: bool,
 }
 
 /// File descriptors kept for the listener, the pollers and their wakers, files being
@@ -173,6 +178,7 @@ where
         redis: args.redis,
         redis_optional: args.redis_optional,
         deflate: (!args.no_deflate).then(Default::default),
+        stats: args.stats,
         ..Config::default()
     };
     c.max_frame_size = c.max_frame_size.min(c.max_message_size);
