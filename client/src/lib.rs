@@ -29,6 +29,9 @@ use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 pub use wisp_codec::{CloseCode, CloseFrame, Config, Message, WireFrame};
 use wisp_codec::{Connection, ProtocolError, State, UsageError};
 
+mod split;
+pub use split::{Reader, Writer};
+
 /// The most bytes of a refusal's body kept for [`Error::Refused`].
 const REFUSAL_BODY_MAX: usize = 4096;
 
@@ -537,5 +540,37 @@ impl Client {
     /// The protocol state.
     pub fn connection(&self) -> &Connection {
         self.ws.connection()
+    }
+
+    /// Splits the client into a [`Reader`] and a [`Writer`] that work from two threads
+    /// (the writer can be cloned for more). The reader answers pings and the server's
+    /// close by itself, even while a writer is blocked on a full socket. The read
+    /// timeout set so far carries over to the reader.
+    ///
+    /// ```no_run
+    /// use wisp_client::{connect, CloseCode, Message};
+    /// let (mut reader, writer) = connect("ws://127.0.0.1:9001/echo")?.split()?;
+    /// let sender = std::thread::spawn(move || {
+    ///     for i in 0..100 {
+    ///         writer.send_text(&format!("message {i}"))?;
+    ///     }
+    ///     writer.close(CloseCode::NORMAL, "done")
+    /// });
+    /// let mut echoed = 0;
+    /// loop {
+    ///     match reader.receive() {
+    ///         Ok(Message::Text(_)) => echoed += 1,
+    ///         Ok(Message::Close(_)) => break,     // the server answered our close
+    ///         Ok(_) => {}                         // pings (answered already), pongs
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// sender.join().unwrap()?;
+    /// assert_eq!(echoed, 100);
+    /// # Ok::<(), wisp_client::Error>(())
+    /// ```
+    pub fn split(self) -> Result<(Reader, Writer), Error> {
+        let (stream, conn) = self.ws.into_parts();
+        split::split(stream, conn, self.epoch)
     }
 }

@@ -2,11 +2,13 @@
 """Echo server on Python `websockets` (asyncio API), an interop peer for Wisp's client.
 
 usage: .venv/bin/python tests/peers/py_echo_server.py [--port P] [--timeout S]
+           [--deflate MODE] [--ping-interval S]
 
 Listens on 127.0.0.1:P (P = 0, the default, picks a free port) and prints
 `LISTENING <port>` on stdout once it accepts connections. Every text or binary
 message comes back with the same type. Messages up to 64 MiB and 1 000 000
-fragments, no compression, no keepalive pings. Exits 0 on SIGTERM or SIGINT;
+fragments, no compression, no keepalive pings (--ping-interval S: a ping every S
+seconds, and the connection is closed with 1011 when a pong is 2 s late). Exits 0 on SIGTERM or SIGINT;
 exits 2 with a message on stderr if it is still running after --timeout
 seconds (default 60), so a test that forgets to stop it leaves nothing behind.
 """
@@ -45,13 +47,14 @@ def deflate_options(mode):
     return {"compression": None}
 
 
-async def main(port, timeout, deflate="off"):
+async def main(port, timeout, deflate="off", ping_interval=None):
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     # close_timeout=1: on exit, wait at most 1 s for a peer to answer the 1001 close.
     async with serve(echo, "127.0.0.1", port, max_size=MAX_MESSAGE,
-                     ping_interval=None, close_timeout=1, **deflate_options(deflate)) as server:
+                     ping_interval=ping_interval, ping_timeout=2, close_timeout=1,
+                     **deflate_options(deflate)) as server:
         print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
         try:
             await asyncio.wait_for(stop, timeout)
@@ -67,8 +70,10 @@ if __name__ == "__main__":
     ap.add_argument("--timeout", type=float, default=60, help="exit after this many seconds")
     ap.add_argument("--deflate", choices=["off", "on", "no-takeover"], default="off",
                     help="accept permessage-deflate")
+    ap.add_argument("--ping-interval", type=float, default=None,
+                    help="send a keepalive ping every this many seconds")
     args = ap.parse_args()
     try:
-        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate)))
+        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate, args.ping_interval)))
     except OSError as e:
         sys.exit(f"py_echo_server: cannot listen on 127.0.0.1:{args.port}: {e}")

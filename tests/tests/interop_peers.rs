@@ -236,3 +236,80 @@ fn wisp_client_against_node_ws_server() {
     let (_peer, port) = start_peer(cmd);
     assert_eq!(wisp_client_checklist(port), None);
 }
+
+/// A split wisp-client against the Python websockets echo server, which pings every
+/// 50 ms and fails the connection (1011) when a pong is 2 s late: one thread sends
+/// 10,000 messages (some of 512 KiB, so the writer blocks on a full socket) while the
+/// other receives their echoes. Nothing is lost or reordered, the reader answers the
+/// pings by itself throughout, and the closing handshake ends it.
+#[test]
+fn split_client_sends_and_receives_from_two_threads_while_answering_pings() {
+    let mut cmd = Command::new(python());
+    cmd.args(["tests/peers/py_echo_server.py", "--ping-interval", "0.05"]);
+    let (_peer, port) = start_peer(cmd);
+    let options = Options {
+        deflate: false,
+        ..Options::default()
+    };
+    let client = connect_with(&format!("ws://127.0.0.1:{port}/"), &options).unwrap();
+    let (mut reader, writer) = client.split().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    const N: usize = 10_000;
+    let message = |i: usize| -> Vec<u8> {
+        let len = if i % 500 == 499 {
+            512 << 10
+        } else {
+            (i % 97) * 100
+        };
+        (0..len).map(|k| (i + k) as u8).collect()
+    };
+    let started = std::time::Instant::now();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            writer.send_binary(&message(i)).unwrap();
+        }
+        writer
+    });
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        let mut pings = 0;
+        let mut i = 0;
+        while i < N {
+            match reader.receive().unwrap() {
+                Message::Binary(b) => {
+                    assert!(b == message(i), "message {i} differs ({} bytes)", b.len());
+                    i += 1;
+                }
+                Message::Ping(_) => pings += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let _ = done_tx.send(());
+        (reader, pings)
+    });
+    // A deadlock would stop both threads: the harness gives them a minute, no more.
+    done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the two halves did not finish: deadlock?");
+    let writer = sender.join().unwrap();
+    let (mut reader, pings) = receiver.join().unwrap();
+    println!(
+        "{N} messages echoed through a split client in {:?}, {pings} server pings answered",
+        started.elapsed()
+    );
+    assert!(pings >= 1, "the server sent no ping during the run");
+    writer.close(wisp_codec::CloseCode::NORMAL, "done").unwrap();
+    // The server's answer, then the end.
+    let answer = loop {
+        match reader.receive() {
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(Message::Close(f)) => break f,
+            other => panic!("after our close: {other:?}"),
+        }
+    };
+    assert_eq!(answer.map(|f| f.code.0), Some(1000));
+    assert!(matches!(reader.receive(), Err(wisp_client::Error::Closed)));
+    assert_eq!(writer.state(), wisp_codec::State::Closed);
+}
