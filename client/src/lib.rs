@@ -401,7 +401,8 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     }
     let deadline = Instant::now() + options.connect_timeout;
     stream.set_write_timeout(Some(options.connect_timeout))?;
-    stream.write_all(&req.to_bytes())?;
+    // A timeout here fails the connection: it is not Error::Timeout.
+    stream.write_all(&req.to_bytes()).map_err(Error::Io)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (accepted, n) = loop {

@@ -468,7 +468,8 @@ pub fn response_with(key: &str, protocol: Option<&str>, extensions: Option<&str>
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The HTTP status; one below 200 or at 101 is sent as 400.
+    /// The HTTP status; one outside 300-599 is sent as 400 (see
+    /// [`sent_status`](Refusal::sent_status)).
     pub status: u16,
     /// The body, one line (a newline is added).
     pub reason: String,
