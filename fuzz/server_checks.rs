@@ -39,7 +39,7 @@ fn server_port() -> u16 {
             handshake_timeout: Duration::from_secs(2),
             ping_interval: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(2),
-            ..wisp_server::Config::default()
+            ..wisp_server::Config::demo()
         };
         let server = wisp_server::Server::bind(config).expect("bind 127.0.0.1:0");
         let port = server.local_addr().port();

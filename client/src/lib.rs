@@ -14,7 +14,34 @@
 //! let mut client = connect("ws://127.0.0.1:9001/echo")?;
 //! client.send_text("hello")?;
 //! assert_eq!(client.receive()?, Message::Text("hello".into()));
-//! client.close(1000, "bye")?;
+//! client.close(CloseCode::NORMAL, "bye")?;
+//! # Ok::<(), wisp_client::Error>(())
+//! ```
+//!
+//! ## Headers and timeouts
+//! [`Options`] adds request headers (`Authorization`, `Cookie`...), read and write
+//! timeouts and the wait for the server's close. A timeout is [`Error::Timeout`]
+//! ([`Error::is_timeout`]), never a failure: nothing is lost, and the same call can be
+//! made again.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use wisp_client::{connect_with, CloseCode, Error, Options};
+//! let options = Options {
+//!     headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+//!     read_timeout: Some(Duration::from_millis(500)),
+//!     ..Options::default()
+//! };
+//! let mut client = connect_with("ws://127.0.0.1:9001/feed", &options)?;
+//! loop {
+//!     match client.receive() {
+//!         Ok(message) => println!("{message:?}"),
+//!         Err(Error::Timeout) => println!("nothing for 500 ms"), // still connected
+//!         Err(Error::Closed) => break,
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! client.close(CloseCode::NORMAL, "")?;
 //! # Ok::<(), wisp_client::Error>(())
 //! ```
 
@@ -55,6 +82,13 @@ pub enum Error {
     },
     /// The server botched the opening handshake.
     Handshake(ResponseError),
+    /// A read or write timeout passed ([`Options::read_timeout`],
+    /// [`Options::write_timeout`]): not a failure. Nothing is lost and the connection
+    /// goes on: call again. After a write timeout the message is queued and the rest
+    /// of it goes out with the next call (or [`Client::flush`]).
+    Timeout,
+    /// A request header in [`Options::headers`] that cannot be sent: `name: why`.
+    InvalidHeader(String),
     /// The connection failed while in use.
     Io(io::Error),
     /// The server broke RFC 6455; a close with the error's code was sent.
@@ -85,6 +119,8 @@ impl fmt::Display for Error {
                 )
             }
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Timeout => f.write_str("timed out (the connection goes on)"),
+            Error::InvalidHeader(why) => write!(f, "invalid request header: {why}"),
             Error::Io(e) => write!(f, "connection failed: {e}"),
             Error::Protocol(e) => {
                 write!(f, "the server broke the protocol ({}): {e}", e.close_code())
@@ -98,19 +134,37 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// True for [`Error::Timeout`]: a read or write timeout, after which the client
+    /// keeps working.
+    ///
+    /// ```
+    /// assert!(wisp_client::Error::Timeout.is_timeout());
+    /// assert!(!wisp_client::Error::Closed.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+}
+
 impl From<blocking::Error> for Error {
     fn from(e: blocking::Error) -> Self {
         match e {
+            e if e.is_timeout() => Error::Timeout,
             blocking::Error::Io(e) => Error::Io(e),
             blocking::Error::Protocol(e) => Error::Protocol(e),
             blocking::Error::Usage(e) => Error::Usage(e),
             blocking::Error::Closed => Error::Closed,
+            other => Error::Io(io::Error::other(other.to_string())),
         }
     }
 }
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        if blocking::is_timeout(&e) {
+            return Error::Timeout;
+        }
         Error::Io(e)
     }
 }
@@ -208,6 +262,10 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
 }
 
 /// Options for [`connect_with`].
+///
+/// The wait for the server's close after ours ([`Client::close`]) is
+/// `config.close_timeout` (5 s by default; [`Client::set_close_timeout`] changes it
+/// later).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Subprotocols to offer, in order of preference.
@@ -222,6 +280,17 @@ pub struct Options {
     /// Offer permessage-deflate (RFC 7692; default on): `permessage-deflate;
     /// client_max_window_bits`, so the server may also limit our window.
     pub deflate: bool,
+    /// Request headers of your own (`Authorization`, `Cookie`...), sent after the
+    /// handshake's, in order. A name or value that cannot be sent as it is, or a header
+    /// the handshake sets itself (`Host`, `Sec-WebSocket-*`...), is
+    /// [`Error::InvalidHeader`].
+    pub headers: Vec<(String, String)>,
+    /// How long [`Client::receive`] waits before [`Error::Timeout`] (`None`: forever,
+    /// the default). [`Client::set_read_timeout`] changes it later.
+    pub read_timeout: Option<Duration>,
+    /// How long a send may wait for the socket before [`Error::Timeout`] (`None`:
+    /// forever, the default).
+    pub write_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -232,6 +301,9 @@ impl Default for Options {
             config: Config::default(),
             connect_timeout: Duration::from_secs(10),
             deflate: true,
+            headers: Vec::new(),
+            read_timeout: None,
+            write_timeout: None,
         }
     }
 }
@@ -319,6 +391,11 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     if let Some(o) = &options.origin {
         req = req.origin(o);
     }
+    for (name, value) in &options.headers {
+        req = req
+            .header(name, value)
+            .map_err(|e| Error::InvalidHeader(format!("{name}: {e}")))?;
+    }
     if options.deflate {
         req = req.deflate(DeflateOffer {
             client_max_window_bits: Some(None),
@@ -327,7 +404,8 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     }
     let deadline = Instant::now() + options.connect_timeout;
     stream.set_write_timeout(Some(options.connect_timeout))?;
-    stream.write_all(&req.to_bytes())?;
+    // A timeout here fails the connection: it is not Error::Timeout.
+    stream.write_all(&req.to_bytes()).map_err(Error::Io)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (accepted, n) = loop {
@@ -362,8 +440,8 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
             Err(e) => return Err(Error::Handshake(e)),
         }
     };
-    stream.set_read_timeout(None)?;
-    stream.set_write_timeout(None)?;
+    stream.set_read_timeout(options.read_timeout)?;
+    stream.set_write_timeout(options.write_timeout)?;
     let mut masks = Masks {
         buf: [0; 256],
         used: 256,
@@ -466,15 +544,16 @@ impl Client {
         Ok(self.ws.read_message()?)
     }
 
-    /// Starts the closing handshake with `code` and `reason` and waits (up to
-    /// [`Config::close_timeout`], 5 s by default) for the server's close. Returns the
-    /// server's close frame (`None` if it had no code). Messages that arrive meanwhile
-    /// are dropped.
-    pub fn close(&mut self, code: u16, reason: &str) -> Result<Option<CloseFrame>, Error> {
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes) and
+    /// waits (up to [`Config::close_timeout`], 5 s by default, see
+    /// [`set_close_timeout`](Client::set_close_timeout)) for the server's close.
+    /// Returns the server's close frame (`None` if it had no code). Messages that
+    /// arrive meanwhile are dropped.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<Option<CloseFrame>, Error> {
         if self.ws.connection().close_sent().is_none()
             && self.ws.connection().state() == State::Open
         {
-            self.ws.close(CloseCode(code), reason)?;
+            self.ws.close(code, reason)?;
         }
         self.finish_close()
     }
@@ -482,8 +561,20 @@ impl Client {
     /// Sends a close with `code` and `reason` without waiting for the answer: keep
     /// calling [`receive`](Client::receive) for the messages still in flight, until
     /// [`Error::Closed`].
-    pub fn start_close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
-        Ok(self.ws.close(CloseCode(code), reason)?)
+    pub fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        Ok(self.ws.close(code, reason)?)
+    }
+
+    /// How long [`close`](Client::close) and [`finish_close`](Client::finish_close)
+    /// wait for the server's close once ours is written (`None`: as long as a read
+    /// waits).
+    pub fn set_close_timeout(&mut self, timeout: Option<Duration>) {
+        self.ws.connection_mut().set_close_timeout(timeout);
+    }
+
+    /// Writes what a send left unwritten after [`Error::Timeout`].
+    pub fn flush(&mut self) -> Result<(), Error> {
+        Ok(self.ws.flush()?)
     }
 
     /// Waits for the server's close frame after ours was sent, as long as the codec's
@@ -532,9 +623,16 @@ impl Client {
         self.ws.connection_mut().poll_wire_frame()
     }
 
-    /// Sets a read timeout for [`receive`](Client::receive) (`None`: wait forever).
+    /// Sets a read timeout for [`receive`](Client::receive) (`None`: wait forever):
+    /// past it, [`Error::Timeout`].
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), Error> {
         Ok(self.ws.get_ref().set_read_timeout(timeout)?)
+    }
+
+    /// Sets a write timeout for the sends (`None`: wait forever): past it,
+    /// [`Error::Timeout`], with the rest of the output still queued.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        Ok(self.ws.get_ref().set_write_timeout(timeout)?)
     }
 
     /// The protocol state.
@@ -543,9 +641,10 @@ impl Client {
     }
 
     /// Splits the client into a [`Reader`] and a [`Writer`] that work from two threads
-    /// (the writer can be cloned for more). The reader answers pings and the server's
-    /// close by itself, even while a writer is blocked on a full socket. The read
-    /// timeout set so far carries over to the reader.
+    /// (the writer can be cloned for more). Pings and the server's close are answered
+    /// without the caller's help, even while a writer is blocked on a full socket: a
+    /// small thread of the split's own writes all output (see [`Reader`]). The read
+    /// and write timeouts set so far carry over to the halves.
     ///
     /// ```no_run
     /// use wisp_client::{connect, CloseCode, Message};
@@ -571,6 +670,8 @@ impl Client {
     /// ```
     pub fn split(self) -> Result<(Reader, Writer), Error> {
         let (stream, conn) = self.ws.into_parts();
-        split::split(stream, conn, self.epoch)
+        let read_timeout = stream.read_timeout()?;
+        let write_timeout = stream.write_timeout()?;
+        split::split(stream, conn, self.epoch, read_timeout, write_timeout)
     }
 }

@@ -28,8 +28,9 @@ use std::fmt;
 use std::io::{self, Read, Write};
 
 use crate::close::CloseCode;
-use crate::connection::{Connection, State};
+use crate::connection::{Config, Connection, State};
 use crate::error::{ProtocolError, UsageError};
+use crate::handshake::{self, Offer, Refusal, Request, RequestError, Response};
 use crate::message::Message;
 
 /// Bytes asked of each read while data flows.
@@ -46,6 +47,7 @@ const SMALL_READ: usize = 4096;
 /// assert!(matches!(ws.read_message(), Err(Error::Protocol(_)))); // unmasked client frame
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The stream failed (including read or write timeouts, and an unexpected EOF).
     Io(io::Error),
@@ -69,6 +71,20 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// True for a read or write timeout of the stream ([`is_timeout`]): nothing is
+    /// lost, the connection goes on, and the same call may be made again.
+    ///
+    /// ```
+    /// use wisp_codec::blocking::Error;
+    /// assert!(Error::Io(std::io::ErrorKind::WouldBlock.into()).is_timeout());
+    /// assert!(!Error::Closed.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Io(e) if is_timeout(e))
+    }
+}
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
@@ -289,7 +305,10 @@ impl<S: Read + Write> WebSocket<S> {
     /// The next message, control frames included. Pings are answered and a peer's
     /// close is answered before it is returned; the answers are written at once.
     /// After the close handshake: [`Error::Closed`]. On a protocol error the close
-    /// frame with its code is written and [`Error::Protocol`] returned.
+    /// frame with its code is written and [`Error::Protocol`] returned. A message is
+    /// never lost to a failed write of those answers (a peer that closed first may be
+    /// gone already): the message is returned, and the write error, if it persists,
+    /// with the next call.
     ///
     /// ```
     /// use wisp_codec::{blocking::{Error, WebSocket}, Connection, Message};
@@ -302,7 +321,7 @@ impl<S: Read + Write> WebSocket<S> {
         loop {
             match self.conn.poll_event() {
                 Ok(Some(message)) => {
-                    self.flush()?;
+                    let _ = self.flush();
                     return Ok(message);
                 }
                 Ok(None) => {}
@@ -317,6 +336,10 @@ impl<S: Read + Write> WebSocket<S> {
             }
             self.flush()?;
             if self.read_some()? == 0 {
+                // Nothing complete is buffered (poll_event said so): the connection
+                // ends here, 1006.
+                self.conn.handle_eof();
+                let _ = self.conn.poll_event();
                 return Err(Error::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the peer closed the TCP connection without a close frame",
@@ -389,4 +412,156 @@ impl<S: Read + Write> WebSocket<S> {
     pub fn into_parts(self) -> (S, Connection) {
         (self.stream, self.conn)
     }
+}
+
+/// Why [`accept`] or [`accept_with`] did not open a WebSocket.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The stream failed, or ended before a whole request head (a read timeout set on
+    /// the stream beforehand bounds the wait: it ends here as a timeout).
+    Io(io::Error),
+    /// The request is not a valid opening handshake; its HTTP refusal (400, 426,
+    /// 431...) was written.
+    Request(RequestError),
+    /// The callback refused the request; its response was written. Holds the status.
+    Refused(u16),
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcceptError::Io(e) => write!(f, "io: {e}"),
+            AcceptError::Request(e) => write!(f, "bad opening handshake ({}): {e}", e.status()),
+            AcceptError::Refused(status) => write!(f, "refused with HTTP {status}"),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+impl From<io::Error> for AcceptError {
+    fn from(e: io::Error) -> Self {
+        AcceptError::Io(e)
+    }
+}
+
+/// The server side of the opening handshake over a blocking stream (§4.2): reads the
+/// request head, checks it, answers 101 and returns the WebSocket, with the bytes that
+/// followed the head already in its connection. No subprotocol is chosen and
+/// permessage-deflate is declined; [`accept_with`] decides more.
+///
+/// ```no_run
+/// use std::net::TcpListener;
+/// use wisp_codec::{blocking, Config, Message};
+/// let listener = TcpListener::bind("127.0.0.1:9001")?;
+/// for stream in listener.incoming() {
+///     let mut ws = blocking::accept(stream?, Config::default())?;
+///     while let Ok(m) = ws.read_message() {
+///         if let Message::Text(_) | Message::Binary(_) = m { ws.send(m)?; } // echo
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accept<S: Read + Write>(stream: S, config: Config) -> Result<WebSocket<S>, AcceptError> {
+    accept_with(stream, config, |_, _, response| Ok(response))
+}
+
+/// [`accept`], with a callback that sees the request (path and query in
+/// [`Request::target`], every header) and what it offers, and returns the 101
+/// [`Response`] (choose a subprotocol with [`Response::protocol`], add headers with
+/// [`Response::header`]) or a [`Refusal`] (401, 403...), which is written before
+/// [`AcceptError::Refused`] is returned. As tungstenite's `accept_hdr`.
+///
+/// ```
+/// use std::io::{Cursor, Read, Write};
+/// use wisp_codec::blocking::{accept_with, AcceptError};
+/// use wisp_codec::handshake::Refusal;
+/// use wisp_codec::Config;
+///
+/// /// A stream over a request, that keeps what is written to it.
+/// struct Pipe(Cursor<Vec<u8>>, Vec<u8>);
+/// impl Read for Pipe { fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> { self.0.read(b) } }
+/// impl Write for Pipe {
+///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.1.write(b) }
+///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// }
+/// let request = "GET /feed?room=a HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v2, v1\r\n";
+/// let check = |req: &wisp_codec::handshake::Request, offer: &wisp_codec::handshake::Offer,
+///              response: wisp_codec::handshake::Response| {
+///     if req.header("authorization") != Some("Bearer s3cret") {
+///         return Err(Refusal::new(401, "a token is needed"));
+///     }
+///     let response = response.header("X-Served-By", "wisp").unwrap();
+///     Ok(match offer.protocols.iter().find(|p| *p == "v1") {
+///         Some(p) => response.protocol(p),
+///         None => response,
+///     })
+/// };
+///
+/// let no_token = Pipe(Cursor::new(format!("{request}\r\n").into_bytes()), Vec::new());
+/// assert!(matches!(accept_with(no_token, Config::default(), check), Err(AcceptError::Refused(401))));
+///
+/// let with_token = format!("{request}Authorization: Bearer s3cret\r\n\r\n");
+/// let ws = accept_with(Pipe(Cursor::new(with_token.into_bytes()), Vec::new()), Config::default(), check).unwrap();
+/// let written = String::from_utf8(ws.get_ref().1.clone()).unwrap();
+/// assert!(written.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+/// assert!(written.contains("\r\nSec-WebSocket-Protocol: v1\r\nX-Served-By: wisp\r\n"));
+/// ```
+pub fn accept_with<S, F>(
+    mut stream: S,
+    config: Config,
+    callback: F,
+) -> Result<WebSocket<S>, AcceptError>
+where
+    S: Read + Write,
+    F: FnOnce(&Request, &Offer, Response) -> Result<Response, Refusal>,
+{
+    let mut head = Vec::new();
+    let mut chunk = [0u8; SMALL_READ];
+    let (request, used) = loop {
+        match handshake::parse_request(&head, handshake::DEFAULT_MAX_HEAD) {
+            Ok(Some(done)) => break done,
+            Ok(None) => {}
+            Err(e) => return Err(refuse(&mut stream, e)),
+        }
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(AcceptError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection before a whole request head",
+                )))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(AcceptError::Io(e)),
+        };
+        head.extend_from_slice(&chunk[..n]);
+    };
+    let offer = match request.validate() {
+        Ok(o) => o,
+        Err(e) => return Err(refuse(&mut stream, e)),
+    };
+    let response = match callback(&request, &offer, Response::new(&offer.key)) {
+        Ok(r) => r,
+        Err(refusal) => {
+            let _ = stream.write_all(&refusal.to_bytes());
+            let _ = stream.flush();
+            return Err(AcceptError::Refused(refusal.sent_status()));
+        }
+    };
+    let mut conn = Connection::server_with_response(config, &response.to_bytes());
+    conn.handle_input(&head[used..]);
+    let mut ws = WebSocket::new(stream, conn);
+    ws.flush()?;
+    Ok(ws)
+}
+
+/// Writes the refusal of a bad request (best effort: the request is refused anyway).
+fn refuse<S: Write>(stream: &mut S, e: RequestError) -> AcceptError {
+    let _ = stream.write_all(&e.response());
+    let _ = stream.flush();
+    AcceptError::Request(e)
 }

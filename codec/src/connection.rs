@@ -184,6 +184,8 @@ pub struct Connection {
     close_received: Option<Option<CloseFrame>>,
     /// Why the connection ended without the peer's close, once it did.
     abnormal: Option<String>,
+    /// The peer closed the transport: no more input after what is buffered.
+    eof: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -231,6 +233,7 @@ impl Connection {
             close_sent: None,
             close_received: None,
             abnormal: None,
+            eof: false,
         }
     }
 
@@ -242,6 +245,32 @@ impl Connection {
     /// ```
     pub fn server(config: Config) -> Self {
         Connection::new(Role::Server, config, None)
+    }
+
+    /// The server end of a connection whose opening handshake it answers with
+    /// `response` (the 101 head, [`handshake::Response`](crate::handshake::Response)):
+    /// the head is the first thing in [`pending_output`](Connection::pending_output),
+    /// ahead of every frame, so a driver writes one stream of bytes and keeps no buffer
+    /// of its own for the handshake. Feed the bytes that followed the request head to
+    /// [`handle_input`](Connection::handle_input) as usual.
+    ///
+    /// ```
+    /// use wisp_codec::{handshake, Config, Connection};
+    /// let head = handshake::response("dGhlIHNhbXBsZSBub25jZQ==", None);
+    /// let mut s = Connection::server_with_response(Config::default(), &head);
+    /// s.send_text("hi").unwrap();
+    /// let mut wire = Vec::new();
+    /// while !s.pending_output().is_empty() {
+    ///     wire.extend_from_slice(s.pending_output());
+    ///     s.advance_output(usize::MAX);
+    /// }
+    /// assert!(wire.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    /// assert!(wire.ends_with(b"\r\n\r\n\x81\x02hi"));
+    /// ```
+    pub fn server_with_response(config: Config, response: &[u8]) -> Self {
+        let mut c = Connection::new(Role::Server, config, None);
+        c.tx.push_raw(response);
+        c
     }
 
     /// The client end; every frame it sends is masked with a key from `masks`.
@@ -407,6 +436,44 @@ impl Connection {
         self.commit_input(n);
     }
 
+    /// The peer closed its side of the transport (a read returned 0, §7.1.1 "the
+    /// underlying TCP connection is closed"). Before the closing handshake is over, the
+    /// connection ends with 1006 ([`close_code`](Connection::close_code)) and a reason
+    /// that says the close frame never came; after it, nothing changes. Frames already
+    /// buffered are still delivered: the connection ends when
+    /// [`poll_event`](Connection::poll_event) has returned them and finds only a partial
+    /// frame or nothing (at once, when nothing is buffered). Then
+    /// [`state`](Connection::state) is [`State::Closed`]: write what is pending (a peer
+    /// that only half-closed may still read it) and close.
+    ///
+    /// ```
+    /// use wisp_codec::{CloseCode, Connection, Message, State};
+    /// let mut s = Connection::server(Default::default());
+    /// s.handle_input(&[0x89, 0x80, 1, 2, 3, 4, 0x81, 0x85]); // a ping, half a frame, EOF
+    /// s.handle_eof();
+    /// assert_eq!(s.poll_event(), Ok(Some(Message::Ping(vec![]))));
+    /// assert_eq!(s.poll_event(), Ok(None));
+    /// assert_eq!(s.state(), State::Closed);
+    /// assert_eq!(s.close_code(), Some(CloseCode::ABNORMAL));
+    /// assert_eq!(s.close_reason(), "the peer closed the connection without a close frame");
+    /// ```
+    pub fn handle_eof(&mut self) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.eof = true;
+        if self.rx.len() == 0 {
+            self.end_at_eof();
+        }
+    }
+
+    fn end_at_eof(&mut self) {
+        self.end_abnormally(
+            None,
+            "the peer closed the connection without a close frame".into(),
+        );
+    }
+
     /// Free space of at least `min` bytes at the end of the input buffer, to read into
     /// directly; then call [`commit_input`](Connection::commit_input) with the count read.
     ///
@@ -428,7 +495,7 @@ impl Connection {
     /// s.commit_input(0);
     /// ```
     pub fn commit_input(&mut self, n: usize) {
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.eof {
             return;
         }
         self.rx.commit(n);
@@ -601,7 +668,12 @@ impl Connection {
             Err(e) => return Some(Err(self.fail(e))),
         };
         let result = match event {
-            Decoded::NeedMore => return Some(Ok(None)),
+            Decoded::NeedMore => {
+                if self.eof {
+                    self.end_at_eof();
+                }
+                return Some(Ok(None));
+            }
             Decoded::Header(header) => {
                 let r = self.reassembler.on_header(&header);
                 if let (Some(recorder), Ok(())) = (&mut self.recorder, &r) {

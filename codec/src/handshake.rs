@@ -264,6 +264,182 @@ pub fn response(key: &str, protocol: Option<&str>) -> Vec<u8> {
     response_with(key, protocol, None)
 }
 
+/// Header names the opening handshake itself sets on the server's 101 response.
+const RESPONSE_RESERVED: [&str; 5] = [
+    "upgrade",
+    "connection",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
+/// Header names the opening handshake itself sets on the client's request (the
+/// subprotocols, the origin and the extensions have their own methods).
+const REQUEST_RESERVED: [&str; 8] = [
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "origin",
+];
+
+/// Why a header cannot be added to a handshake head.
+///
+/// ```
+/// use wisp_codec::handshake::{check_header, HeaderError};
+/// assert_eq!(check_header("X-Token", "abc"), Ok(()));
+/// assert_eq!(check_header("Bad Name", "x"), Err(HeaderError::InvalidName));
+/// assert_eq!(check_header("X-Split", "a\r\nInjected: 1"), Err(HeaderError::InvalidValue));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The name is not an HTTP token (RFC 9110 §5.1): empty, or with a space, a colon,
+    /// a control character...
+    InvalidName,
+    /// The value holds a CR, an LF, a NUL or another control character other than
+    /// HTAB (RFC 9110 §5.5): it could split the head.
+    InvalidValue,
+    /// The opening handshake sets this header itself (`Upgrade`, `Connection`, the
+    /// `Sec-WebSocket-*` fields, and on a request `Host` and `Origin`).
+    Reserved,
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeaderError::InvalidName => "a header name must be an HTTP token (RFC 9110 §5.1)",
+            HeaderError::InvalidValue => {
+                "a header value may not hold CR, LF or other control characters (RFC 9110 §5.5)"
+            }
+            HeaderError::Reserved => "the opening handshake sets this header itself",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for HeaderError {}
+
+/// Checks that `name: value` can go into a head as it is: the name an HTTP token, the
+/// value free of control characters (HTAB allowed). Nothing is escaped, so nothing
+/// that fails here is ever written.
+///
+/// ```
+/// assert!(wisp_codec::handshake::check_header("Authorization", "Bearer t0k3n").is_ok());
+/// ```
+pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
+    if !http::is_token(name) {
+        return Err(HeaderError::InvalidName);
+    }
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(HeaderError::InvalidValue);
+    }
+    Ok(())
+}
+
+fn checked_header(
+    name: &str,
+    value: &str,
+    reserved: &[&str],
+) -> Result<(String, String), HeaderError> {
+    check_header(name, value)?;
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(HeaderError::Reserved);
+    }
+    Ok((
+        name.to_string(),
+        value.trim_matches([' ', '\t']).to_string(),
+    ))
+}
+
+/// The server's 101 response (§4.2.2), built up: the accept value for the client's
+/// key, the chosen subprotocol and extensions, and headers of the application's own
+/// (a cookie, a server name...).
+///
+/// ```
+/// use wisp_codec::handshake::{HeaderError, Response};
+/// let r = Response::new("dGhlIHNhbXBsZSBub25jZQ==")
+///     .protocol("chat")
+///     .header("Set-Cookie", "session=1")?
+///     .to_bytes();
+/// let text = String::from_utf8(r).unwrap();
+/// assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+/// assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+/// assert!(text.ends_with("Sec-WebSocket-Protocol: chat\r\nSet-Cookie: session=1\r\n\r\n"));
+/// let taken = Response::new("dGhlIHNhbXBsZSBub25jZQ==").header("Upgrade", "h2c");
+/// assert_eq!(taken.unwrap_err(), HeaderError::Reserved);
+/// # Ok::<(), HeaderError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    key: String,
+    protocol: Option<String>,
+    extensions: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The response to a request with this `Sec-WebSocket-Key` ([`Offer::key`]).
+    pub fn new(key: &str) -> Self {
+        Response {
+            key: key.to_string(),
+            protocol: None,
+            extensions: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The subprotocol the server chose among the offered ones.
+    pub fn protocol(mut self, protocol: &str) -> Self {
+        self.protocol = Some(protocol.to_string());
+        self
+    }
+
+    /// The agreed extensions: a `Sec-WebSocket-Extensions` value such as
+    /// [`DeflateParams::to_header`](crate::extension::DeflateParams::to_header).
+    pub fn extensions(mut self, extensions: &str) -> Self {
+        self.extensions = Some(extensions.to_string());
+        self
+    }
+
+    /// Adds a header of the application's own, after the handshake's. Refused: a name
+    /// or value that is not safe to write ([`check_header`]) and the headers the
+    /// handshake sets itself ([`HeaderError::Reserved`]).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, HeaderError> {
+        self.headers
+            .push(checked_header(name, value, &RESPONSE_RESERVED)?);
+        Ok(self)
+    }
+
+    /// The headers added with [`header`](Response::header), in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The response head, ready to write.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let accept = accept_key(self.key.as_bytes());
+        let accept = core::str::from_utf8(&accept).unwrap_or_default();
+        let mut s = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+        );
+        if let Some(p) = &self.protocol {
+            s.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        }
+        if let Some(e) = &self.extensions {
+            s.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            s.push_str(&format!("{name}: {value}\r\n"));
+        }
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+}
+
 /// [`response`] with the agreed extensions, if any (a `Sec-WebSocket-Extensions` value
 /// such as [`DeflateParams::to_header`](crate::extension::DeflateParams::to_header)).
 ///
@@ -272,18 +448,78 @@ pub fn response(key: &str, protocol: Option<&str>) -> Vec<u8> {
 /// assert!(r.ends_with(b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
 /// ```
 pub fn response_with(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
-    let accept = accept_key(key.as_bytes());
-    let accept = core::str::from_utf8(&accept).unwrap_or_default();
-    let protocol = protocol
-        .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
-        .unwrap_or_default();
-    let extensions = extensions
-        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}{extensions}\r\n"
-    )
-    .into_bytes()
+    let mut r = Response::new(key);
+    r.protocol = protocol.map(String::from);
+    r.extensions = extensions.map(String::from);
+    r.to_bytes()
+}
+
+/// An application's refusal of an opening handshake: an HTTP status other than 101
+/// (401, 403, 404...), a reason for the plain-text body, and headers (a
+/// `WWW-Authenticate`, a `Retry-After`...).
+///
+/// ```
+/// use wisp_codec::handshake::Refusal;
+/// let r = Refusal::new(401, "a token is needed").header("WWW-Authenticate", "Bearer")?;
+/// let text = String::from_utf8(r.to_bytes()).unwrap();
+/// assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n"));
+/// assert!(text.ends_with("\r\n\r\na token is needed\n"));
+/// # Ok::<(), wisp_codec::handshake::HeaderError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status; one outside 300-599 is sent as 400 (see
+    /// [`sent_status`](Refusal::sent_status)).
+    pub status: u16,
+    /// The body, one line (a newline is added).
+    pub reason: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Refusal {
+    /// A refusal with this status and reason.
+    pub fn new(status: u16, reason: &str) -> Self {
+        Refusal {
+            status,
+            reason: reason.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header (checked as in [`check_header`]; the body's `Content-Type`,
+    /// `Content-Length` and `Connection` are the refusal's own).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, HeaderError> {
+        self.headers.push(checked_header(
+            name,
+            value,
+            &["content-type", "content-length", "connection"],
+        )?);
+        Ok(self)
+    }
+
+    /// The headers added with [`header`](Refusal::header).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The status actually sent: [`status`](Refusal::status), unless that is not a
+    /// refusal (1xx, 2xx or over 599), then 400.
+    pub fn sent_status(&self) -> u16 {
+        match self.status {
+            300..=599 => self.status,
+            _ => 400,
+        }
+    }
+
+    /// The whole response, ready to write (`Connection: close`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut extra = String::new();
+        for (name, value) in &self.headers {
+            extra.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let reason: String = self.reason.chars().filter(|c| !c.is_control()).collect();
+        http::response(self.sent_status(), &extra, &format!("{reason}\n"))
+    }
 }
 
 /// Why a server refuses an opening handshake request (§4.2.1, §4.2.2). Each maps to an
@@ -529,6 +765,7 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     origin: Option<String>,
     deflate: Option<DeflateOffer>,
+    headers: Vec<(String, String)>,
 }
 
 /// The server's accepted response, as the client saw it.
@@ -571,7 +808,27 @@ impl ClientRequest {
             protocols: Vec::new(),
             origin: None,
             deflate: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header of the application's own (`Authorization`, `Cookie`...), sent after
+    /// the handshake's. Refused: a name or value that is not safe to write
+    /// ([`check_header`]) and the headers the handshake sets itself
+    /// ([`HeaderError::Reserved`]; subprotocols and the origin have their own methods).
+    ///
+    /// ```
+    /// use wisp_codec::handshake::{ClientRequest, HeaderError};
+    /// let r = ClientRequest::new("h", "/", [0; 16]).header("Authorization", "Bearer abc")?;
+    /// assert!(String::from_utf8(r.to_bytes()).unwrap().contains("\r\nAuthorization: Bearer abc\r\n"));
+    /// let host = ClientRequest::new("h", "/", [0; 16]).header("host", "other");
+    /// assert_eq!(host.unwrap_err(), HeaderError::Reserved);
+    /// # Ok::<(), HeaderError>(())
+    /// ```
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, HeaderError> {
+        self.headers
+            .push(checked_header(name, value, &REQUEST_RESERVED)?);
+        Ok(self)
     }
 
     /// Offers permessage-deflate (RFC 7692) with these parameters.
@@ -645,7 +902,11 @@ impl ClientRequest {
                 offer.to_header()
             ));
         }
-        s.push_str("Sec-WebSocket-Version: 13\r\n\r\n");
+        s.push_str("Sec-WebSocket-Version: 13\r\n");
+        for (name, value) in &self.headers {
+            s.push_str(&format!("{name}: {value}\r\n"));
+        }
+        s.push_str("\r\n");
         s.into_bytes()
     }
 

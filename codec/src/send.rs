@@ -33,6 +33,11 @@ impl SendQueue {
         &self.buf[at..]
     }
 
+    /// Appends bytes that are not a frame (the opening handshake's response head).
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// Appends a whole-message frame whose payload joins the output as a piece of its
     /// own, uncopied (masked in place by a client). Returns the header bytes and the
     /// payload as queued.

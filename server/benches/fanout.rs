@@ -77,7 +77,7 @@ fn start_instance(redis: Option<String>) -> (SocketAddr, ShutdownHandle, thread:
         max_handshakes_per_ip: 10_000,
         chat_queue: 1 << 16,
         redis,
-        ..Config::default()
+        ..Config::demo()
     })
     .unwrap();
     let addr = server.local_addr();

@@ -340,7 +340,7 @@ fn serve(name: &str) {
             // The load generator is one address.
             max_connections_per_ip: 15_000,
             max_handshakes_per_ip: 15_000,
-            ..Default::default()
+            ..wisp_server::Config::demo()
         })
         .unwrap();
         print_port(server.local_addr().port());

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use wisp_codec::{CloseCode, Connection, Message};
 
 use crate::cluster::{Job, Link, Sink};
-use crate::routes::{plain_name, query_param, Handler, Member, Report};
+use crate::handler::{Accept, Handler, HandlerFactory, Upgrade};
+use crate::routes::{chat_name, plain_name, query_param, Member, Report};
 
 /// The room of `/chat` without `?room=`.
 pub(crate) const DEFAULT_ROOM: &str = "lobby";
@@ -291,13 +292,40 @@ impl Handler for Chat {
         }
     }
 
-    fn before_flush(&mut self, conn: &mut Connection) {
-        self.member.deliver(conn);
-    }
-
     fn on_end(&mut self) {
         self.rooms.leave(&self.room, &self.member);
     }
+}
+
+/// The `/chat` route, built on the public route API alone: the factory reads the room
+/// and the name from the query, and the member's queue is the connection's
+/// [`Sender`](crate::Sender) (`queue` messages). A bad room name is accepted, then
+/// closed with 1008 and the reason.
+pub(crate) fn route(rooms: Arc<Rooms>, queue: usize) -> HandlerFactory {
+    Arc::new(move |up: &Upgrade<'_>| {
+        Ok(match room_param(up.target()) {
+            Ok(room) => {
+                let name = chat_name(up.target()).unwrap_or_else(|| format!("user-{}", up.id()));
+                let member = Member::new(name, up.sender_with_limit(queue));
+                Accept::new(rooms.enter(room, member))
+            }
+            Err(reason) => {
+                log::info!("#{} {}: close 1008 ({reason})", up.id(), up.target());
+                Accept::new(CloseAtOnce(reason))
+            }
+        })
+    })
+}
+
+/// Closes the connection with 1008 and its reason as soon as it opens.
+struct CloseAtOnce(String);
+
+impl Handler for CloseAtOnce {
+    fn on_open(&mut self, conn: &mut Connection) {
+        let _ = conn.send_close(CloseCode::POLICY_VIOLATION, &self.0);
+    }
+
+    fn on_message(&mut self, _: &mut Connection, _: Message) {}
 }
 
 #[cfg(test)]

@@ -5,17 +5,33 @@ use std::time::Duration;
 
 /// Everything the server can be told, with the defaults of [`Config::default`].
 ///
+/// A library's defaults serve nothing it did not ask for: no built-in route
+/// ([`Config::builtin_routes`]) and no static files ([`Config::web`]), so an embedding
+/// program exposes its own routes only. [`Config::demo`] is what the `wisp-server`
+/// binary starts from: every built-in route and the demo page from `./web`.
+///
 /// ```
 /// let c = wisp_server::Config::default();
 /// assert_eq!(c.listen, "127.0.0.1:9001");
 /// assert_eq!(c.max_connections, 10_000);
+/// assert_eq!((c.web, c.builtin_routes), (None, wisp_server::BuiltinRoutes::NONE));
+/// let d = wisp_server::Config::demo();
+/// assert_eq!(d.builtin_routes, wisp_server::BuiltinRoutes::ALL);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Address to listen on (`--listen`).
     pub listen: String,
-    /// Directory of the demo page and its files (`--web`); may not exist (then 404).
-    pub web: PathBuf,
+    /// Directory of the static files served to plain HTTP requests (`--web`, the demo
+    /// page); it may not exist (then 404). `None` (the default): every plain HTTP
+    /// request gets 404, and nothing is read from the working directory.
+    pub web: Option<PathBuf>,
+    /// The built-in WebSocket routes served besides those added with
+    /// [`Server::route`](crate::Server::route) (default none; the binary serves all).
+    pub builtin_routes: BuiltinRoutes,
+    /// Messages a connection's [`Sender`](crate::Sender) holds before a send is
+    /// [`SendError::Full`](crate::SendError::Full) (default 256).
+    pub send_queue: usize,
     /// Largest message accepted, in bytes (`--max-message-size`); more is closed with 1009.
     pub max_message_size: u64,
     /// Largest frame accepted, in bytes (`--max-frame-size`); more is closed with 1009.
@@ -84,7 +100,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:9001".into(),
-            web: PathBuf::from("web"),
+            web: None,
+            builtin_routes: BuiltinRoutes::NONE,
+            send_queue: 256,
             max_message_size: 64 << 20,
             max_frame_size: 16 << 20,
             max_connections: 10_000,
@@ -106,6 +124,53 @@ impl Default for Config {
             stats: false,
         }
     }
+}
+
+impl Config {
+    /// The defaults of the `wisp-server` binary: [`Config::default`] with every built-in
+    /// route ([`BuiltinRoutes::ALL`]) and the static files of `./web`.
+    pub fn demo() -> Config {
+        Config {
+            web: Some(PathBuf::from("web")),
+            builtin_routes: BuiltinRoutes::ALL,
+            ..Config::default()
+        }
+    }
+}
+
+/// Which built-in routes a server has (formats in [`routes`](crate::routes)). A path
+/// that is on here cannot be taken by [`Server::route`](crate::Server::route).
+///
+/// ```
+/// use wisp_server::BuiltinRoutes;
+/// let only_echo = BuiltinRoutes { echo: true, ..BuiltinRoutes::NONE };
+/// assert!(!only_echo.chat);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltinRoutes {
+    /// `/echo`: every message back.
+    pub echo: bool,
+    /// `/chat`: rooms (with [`Config::redis`], shared across instances).
+    pub chat: bool,
+    /// `/inspect` and `/inspect?watch=ID`: every frame reported as JSON, and watchers of
+    /// other `/inspect` connections (from the same origin). A debugging aid: it shows a
+    /// connection its own request head, headers included.
+    pub inspect: bool,
+}
+
+impl BuiltinRoutes {
+    /// No built-in route.
+    pub const NONE: BuiltinRoutes = BuiltinRoutes {
+        echo: false,
+        chat: false,
+        inspect: false,
+    };
+    /// `/echo`, `/chat` and `/inspect`.
+    pub const ALL: BuiltinRoutes = BuiltinRoutes {
+        echo: true,
+        chat: true,
+        inspect: true,
+    };
 }
 
 /// A quarter of the machine's memory (`MemTotal` in `/proc/meminfo`), in whole MiB, or

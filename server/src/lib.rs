@@ -1,11 +1,62 @@
 //! # wisp-server
 //!
 //! A `std::net` WebSocket server around [`wisp_codec`]: worker threads (one per core)
-//! that each run an event loop over many non-blocking connections, the demo page's
-//! static files, and the routes `/echo`, `/chat`, `/inspect` and `/inspect?watch=ID`
-//! (see [`routes`] for what each sends, including the JSON formats), and routes of your
-//! own ([`Server::route`]). [`Config`] holds the
-//! limits and timeouts; [`ShutdownHandle`] stops the server gracefully.
+//! that each run an event loop over many non-blocking connections, and your routes
+//! ([`Server::route`]). A route's factory sees each upgrade request ([`Upgrade`]: path,
+//! query, headers, subprotocol, peer) and accepts it with a [`Handler`] or refuses it
+//! with an HTTP status ([`Refusal`]); a [`Sender`] pushes messages to a connection from
+//! any thread. [`Config`] holds the limits and timeouts; [`ShutdownHandle`] stops the
+//! server gracefully.
+//!
+//! The built-in routes `/echo`, `/chat`, `/inspect` and `/inspect?watch=ID` (see
+//! [`routes`] for what each sends, including the JSON formats) and the demo page's
+//! static files are opt-in ([`Config::builtin_routes`], [`Config::web`]); the
+//! `wisp-server` binary serves them all ([`Config::demo`]).
+//!
+//! ## Embedding it
+//! A route that wants a token in a header, then pushes the time every second while
+//! answering every text message with its length:
+//!
+//! ```no_run
+//! use std::time::{Duration, SystemTime};
+//! use wisp_server::{Accept, Config, Connection, Handler, Message, Refusal, Server, Upgrade};
+//!
+//! /// Answers every text message with its length.
+//! struct Length;
+//! impl Handler for Length {
+//!     fn on_open(&mut self, conn: &mut Connection) {
+//!         let _ = conn.send_text("welcome");
+//!     }
+//!     fn on_message(&mut self, conn: &mut Connection, message: Message) {
+//!         if let Message::Text(t) = message {
+//!             let _ = conn.send_text(&t.len().to_string());
+//!         }
+//!     }
+//! }
+//!
+//! fn ticks(up: &Upgrade) -> Result<Accept, Refusal> {
+//!     if up.header("x-token") != Some("s3cret") {
+//!         return Err(Refusal::new(401, "an X-Token header is needed"));
+//!     }
+//!     // The sender is Send + Clone: a thread (or anything) pushes through it.
+//!     let sender = up.sender();
+//!     std::thread::spawn(move || loop {
+//!         std::thread::sleep(Duration::from_secs(1));
+//!         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+//!         // Err once the connection is gone (or too slow for its queue): stop then.
+//!         if sender.send_text(format!("tick {}", now.as_secs())).is_err() {
+//!             return;
+//!         }
+//!     });
+//!     Accept::new(Length).header("X-Ticks", "1s").map_err(|e| Refusal::new(500, &e.to_string()))
+//! }
+//!
+//! let server = Server::bind(Config { listen: "127.0.0.1:0".into(), ..Config::default() })?;
+//! server.route("/ticks", ticks)?;
+//! println!("listening on ws://{}/ticks", server.local_addr());
+//! server.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## What bad input gets
 //! | input | answer |
@@ -16,7 +67,9 @@
 //! | a request head over 8 KiB | HTTP 431 |
 //! | a head not complete within `--handshake-timeout` | dropped |
 //! | more than `--max-connections` connections | HTTP 503 + `Retry-After: 1` |
-//! | an upgrade to an unknown path | HTTP 404 |
+//! | an upgrade to an unknown path | HTTP 404, the body lists the routes |
+//! | a request a route's factory refuses | the route's status, reason and headers |
+//! | a route's factory that panics | HTTP 500 |
 //! | a protocol error after the handshake | close 1002, 1007 or 1009 (from the codec) |
 //! | a handler that panics | close 1011 `internal error`; the server keeps serving |
 //! | `/inspect?watch=ID` for no such connection, or from another origin | close 1008 with the reason |
@@ -50,28 +103,6 @@
 //! upgrade requests and malformed heads. Holders on other workers are as of at most
 //! 250 ms ago.
 //!
-//! ## Embedding it
-//! ```no_run
-//! use std::sync::Arc;
-//! use wisp_server::{Config, Connection, Handler, Message, Server};
-//!
-//! /// A route that answers every text message with its length.
-//! struct Length;
-//! impl Handler for Length {
-//!     fn on_message(&mut self, conn: &mut Connection, message: Message) {
-//!         if let Message::Text(t) = message {
-//!             let _ = conn.send_text(&t.len().to_string());
-//!         }
-//!     }
-//! }
-//!
-//! let server = Server::bind(Config { listen: "127.0.0.1:0".into(), ..Config::default() })?;
-//! server.route("/length", Arc::new(|| Box::new(Length) as Box<dyn Handler>));
-//! println!("listening on http://{}/", server.local_addr());
-//! server.run()?;
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
 //! ## Logs and features
 //! The server logs through the [`log`](https://docs.rs/log) facade (targets
 //! `wisp_server::*`): a program that embeds it sees the lines in its own logger, and
@@ -82,6 +113,7 @@
 mod chat;
 mod cluster;
 mod config;
+mod handler;
 mod http;
 mod limits;
 pub mod routes;
@@ -92,7 +124,7 @@ mod wake;
 mod watch;
 mod worker;
 
-pub use config::Config;
+pub use config::{BuiltinRoutes, Config};
 
 /// Connects to the Redis server at `url` (`redis://HOST:PORT[/DB]`) and pings it: the
 /// check `wisp-server --redis` makes before it serves. The error says why not.
@@ -105,7 +137,15 @@ pub use config::Config;
 pub fn redis_reachable(url: &str) -> Result<(), String> {
     cluster::reachable(url)
 }
-pub use routes::{Echo, Handler, HandlerFactory, Inspect};
-pub use server::{Server, ShutdownHandle};
+pub use handler::{Accept, Handler, HandlerFactory, SendError, Sender, Upgrade};
+pub use routes::{Echo, Inspect};
+pub use server::{RouteError, Server, ShutdownHandle};
+/// The whole codec (`wisp_server::codec::handshake`...), for what the root does not
+/// re-export.
+pub use wisp_codec as codec;
+/// A route's refusal ([`Refusal`]) and the error of a header that cannot be sent.
+pub use wisp_codec::handshake::{HeaderError, Refusal};
 /// The codec types a [`Handler`] works with, so one dependency is enough.
-pub use wisp_codec::{CloseCode, CloseFrame, Connection, Message};
+pub use wisp_codec::{
+    CloseCode, CloseFrame, Connection, Message, OpCode, ProtocolError, State, UsageError,
+};

@@ -128,40 +128,14 @@
 //! the last counts it heard from the others). A message that finds the instance's queue
 //! to Redis full (65,536 events) is dropped and its sender gets a notice.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use wisp_codec::{CloseCode, Connection, Direction, Message, WireFrame};
 
-use crate::wake::Wake;
-
-/// The application side of one WebSocket connection.
-///
-/// A handler runs on one of the server's worker threads, inside its event loop, beside
-/// every other connection of that worker: it must never block (no sleeping, no
-/// blocking IO, no waiting on a lock another connection holds for long). Replies go
-/// through `conn`; the loop writes them.
-pub trait Handler: Send {
-    /// A message arrived (text, binary, ping, pong or close; pings and closes are
-    /// already answered). Reply through `conn`.
-    fn on_message(&mut self, conn: &mut Connection, message: Message);
-
-    /// Called just before queued output is written: after each batch of messages,
-    /// after a keepalive ping, and when the connection is woken from another thread
-    /// (a `/chat` broadcast).
-    fn before_flush(&mut self, conn: &mut Connection) {
-        let _ = conn;
-    }
-
-    /// Called once when the connection ends, however it ends.
-    fn on_end(&mut self) {}
-}
-
-/// Builds the handler of a custom route for each new connection.
-pub type HandlerFactory = Arc<dyn Fn() -> Box<dyn Handler> + Send + Sync>;
+pub use crate::handler::{Handler, HandlerFactory};
+use crate::handler::{SendError, Sender};
 
 /// `/echo`: every message back, same type.
 #[derive(Debug, Default)]
@@ -391,122 +365,60 @@ pub(crate) fn handshake_report(
 
 // ---- /chat ------------------------------------------------------------------------
 
-/// Unsent bytes of a `/chat` member above which its queue is not drained.
-const CHAT_BACKLOG: usize = 64 * 1024;
-
-/// One `/chat` member, or one `/inspect` watcher: a bounded queue of texts, drained by
-/// its own connection on its own worker. A producer only appends to queues and wakes
-/// the consumers' workers: it never waits for a socket.
+/// One `/chat` member, or one `/inspect` watcher: a name and the connection's
+/// [`Sender`], the public per-connection queue. A producer only appends to queues and
+/// wakes the consumers' workers: it never waits for a socket.
 pub(crate) struct Member {
     pub(crate) name: String,
-    limit: usize,
-    queue: Mutex<VecDeque<Arc<str>>>,
-    overflow: AtomicBool,
+    sender: Sender,
     /// Sent in place of the dropped backlog when the queue overflows.
     notice: Option<Arc<str>>,
-    /// Set when the session is to close after what is queued: by an overflow, or by
-    /// [`Member::request_close`]. The first request wins.
-    closing: Mutex<Option<(CloseCode, &'static str)>>,
-    wake: Wake,
 }
 
 impl Member {
-    pub(crate) fn new(name: String, limit: usize, wake: Wake) -> Arc<Member> {
-        Member::with_notice(name, limit, None, wake)
+    pub(crate) fn new(name: String, sender: Sender) -> Arc<Member> {
+        Member::with_notice(name, None, sender)
     }
 
     /// A member that gets `notice` as its last text if its queue overflows.
     pub(crate) fn with_notice(
         name: String,
-        limit: usize,
         notice: Option<Arc<str>>,
-        wake: Wake,
+        sender: Sender,
     ) -> Arc<Member> {
         Arc::new(Member {
             name,
-            limit,
-            queue: Mutex::new(VecDeque::new()),
-            overflow: AtomicBool::new(false),
+            sender,
             notice,
-            closing: Mutex::new(None),
-            wake,
         })
     }
 
-    /// True once the queue overflowed: the member is closed with 1008.
-    fn overflowed(&self) -> bool {
-        self.overflow.load(Ordering::Acquire)
-    }
-
     /// Asks the session to close with `code` and `reason` after what is queued, and
-    /// wakes it.
-    pub(crate) fn request_close(&self, code: CloseCode, reason: &'static str) {
-        if let Ok(mut c) = self.closing.lock() {
-            c.get_or_insert((code, reason));
-        }
-        self.wake.wake();
+    /// wakes it. The first request wins.
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &str) {
+        let _ = self.sender.close(code, reason);
     }
 
+    /// Queues a text; a member whose queue is full is too slow: its backlog is dropped
+    /// (the notice takes its place) and it is closed with 1008. Never waits for it.
     pub(crate) fn push_text(&self, text: &Arc<str>) {
-        let Ok(mut queue) = self.queue.lock() else {
-            return;
-        };
-        if self.overflowed() {
-            return;
-        }
-        let was_empty = queue.is_empty();
-        if queue.len() >= self.limit {
-            // Too slow: drop its backlog (a notice takes its place) and let its worker
-            // close it with 1008. Never wait for it.
-            queue.clear();
-            if let Some(n) = &self.notice {
-                queue.push_back(Arc::clone(n));
-            }
-            self.overflow.store(true, Ordering::Release);
-            drop(queue);
+        if self.sender.outbox().push_text(text) == Err(SendError::Full) {
             log::warn!(
                 "{} too slow: outgoing queue full, closing with 1008",
                 self.name
             );
-            self.request_close(CloseCode::POLICY_VIOLATION, "too slow: outgoing queue full");
-            return;
-        }
-        queue.push_back(Arc::clone(text));
-        drop(queue);
-        if was_empty {
-            self.wake.wake();
+            self.sender.outbox().give_up(
+                self.notice.clone(),
+                CloseCode::POLICY_VIOLATION,
+                "too slow: outgoing queue full",
+            );
         }
     }
 
     /// Queues `texts` past the limit: a backlog already bounded by its producer.
     pub(crate) fn push_backlog<'t>(&self, texts: impl IntoIterator<Item = &'t Arc<str>>) {
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.extend(texts.into_iter().cloned());
-        }
-        self.wake.wake();
-    }
-
-    /// Moves queued texts into `conn`, only as far as the socket is taking them: the
-    /// rest waits in the bounded queue, so a member that does not read overflows it
-    /// instead of growing our buffers. Once the queue is empty, a requested close goes
-    /// out.
-    pub(crate) fn deliver(&self, conn: &mut Connection) {
-        if conn.close_sent().is_some() {
-            return;
-        }
-        let empty = match self.queue.lock() {
-            Ok(mut queue) => {
-                while conn.pending_output_len() < CHAT_BACKLOG {
-                    let Some(t) = queue.pop_front() else { break };
-                    let _ = conn.send_text(&t);
-                }
-                queue.is_empty()
-            }
-            Err(_) => return,
-        };
-        let close = self.closing.lock().ok().and_then(|c| *c);
-        if let (true, Some((code, reason))) = (empty, close) {
-            let _ = conn.send_close(code, reason);
+        for t in texts {
+            self.sender.outbox().push_unbounded(Arc::clone(t));
         }
     }
 }

@@ -31,12 +31,39 @@ use log::{info, warn};
 
 use crate::chat::Rooms;
 use crate::config::Config;
+use crate::handler::{Accept, HandlerFactory, Upgrade};
 use crate::limits::PerIp;
-use crate::routes::HandlerFactory;
-use crate::shared::{admit, release, Shared};
+use crate::routes::Echo;
+use crate::shared::{admit, release, Route, Shared};
 use crate::stats::Stats;
 use crate::watch::Registry;
 use crate::worker::Worker;
+use wisp_codec::handshake::Refusal;
+
+/// Why [`Server::route`] did not add a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// A route is already served at this path (a built-in one, or an earlier
+    /// [`Server::route`]).
+    Taken(String),
+    /// A route's path starts with `/` and holds no `?`, `#` or whitespace.
+    InvalidPath(String),
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteError::Taken(p) => write!(f, "the path {p:?} is already a route"),
+            RouteError::InvalidPath(p) => write!(
+                f,
+                "{p:?} is not a route path (it starts with '/' and holds no '?', '#' or space)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}
 
 /// A bound server, ready to [`run`](Server::run).
 ///
@@ -130,6 +157,19 @@ impl Server {
             workers.push(w);
             inboxes.push(inbox);
         }
+        let mut routes = HashMap::new();
+        let builtin = config.builtin_routes;
+        if builtin.echo {
+            let echo: HandlerFactory = Arc::new(|_: &Upgrade<'_>| Ok(Accept::new(Echo)));
+            routes.insert("/echo".to_string(), Route::Factory(echo));
+        }
+        if builtin.chat {
+            let chat = crate::chat::route(Arc::clone(&rooms), config.chat_queue);
+            routes.insert("/chat".to_string(), Route::Factory(chat));
+        }
+        if builtin.inspect {
+            routes.insert("/inspect".to_string(), Route::Inspect);
+        }
         Ok(Server {
             listener,
             workers,
@@ -146,7 +186,7 @@ impl Server {
                 held: AtomicU64::new(0),
                 stats: Stats::new(count),
                 per_ip,
-                custom: Mutex::new(HashMap::new()),
+                routes: Mutex::new(routes),
                 inboxes,
             }),
         })
@@ -164,12 +204,51 @@ impl Server {
         }
     }
 
-    /// Adds a WebSocket route served by handlers from `factory` (one per connection).
-    /// The built-in routes `/echo`, `/chat` and `/inspect` cannot be replaced.
-    pub fn route(&self, path: &str, factory: HandlerFactory) {
-        if let Ok(mut c) = self.shared.custom.lock() {
-            c.insert(path.to_string(), factory);
+    /// Adds a WebSocket route at `path` (the request target's path: `/feed` serves
+    /// `/feed?room=a` too). For each upgrade request to it, `factory` sees the request
+    /// ([`Upgrade`]: path, query, headers, subprotocol, peer) and returns the
+    /// connection's handler ([`Accept`], with headers for the 101 response if it likes)
+    /// or a [`Refusal`] (an HTTP status and reason). It runs on a worker thread, so it
+    /// must not block.
+    ///
+    /// A path that is taken (by a built-in route that is on, or an earlier `route`) is
+    /// [`RouteError::Taken`]; one that does not start with `/` or holds a `?` or `#` is
+    /// [`RouteError::InvalidPath`]. Routes may be added while the server runs.
+    ///
+    /// ```
+    /// use wisp_server::{Accept, BuiltinRoutes, Config, Echo, Refusal, RouteError, Server};
+    /// let server = Server::bind(Config {
+    ///     listen: "127.0.0.1:0".into(),
+    ///     builtin_routes: BuiltinRoutes::ALL,
+    ///     ..Config::default()
+    /// })?;
+    /// server.route("/private", |up| match up.header("authorization") {
+    ///     Some("Bearer s3cret") => Ok(Accept::new(Echo)),
+    ///     _ => Err(Refusal::new(401, "a token is needed")),
+    /// })?;
+    /// let taken = server.route("/echo", |_| Ok(Accept::new(Echo)));
+    /// assert!(matches!(taken, Err(RouteError::Taken(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn route<F>(&self, path: &str, factory: F) -> Result<(), RouteError>
+    where
+        F: Fn(&Upgrade<'_>) -> Result<Accept, Refusal> + Send + Sync + 'static,
+    {
+        if !path.starts_with('/') || path.contains(['?', '#']) || path.contains(char::is_whitespace)
+        {
+            return Err(RouteError::InvalidPath(path.to_string()));
         }
+        let mut routes = self.shared.routes.lock().unwrap_or_else(|e| e.into_inner());
+        if routes.contains_key(path) {
+            return Err(RouteError::Taken(path.to_string()));
+        }
+        routes.insert(path.to_string(), Route::Factory(Arc::new(factory)));
+        Ok(())
+    }
+
+    /// The paths of the WebSocket routes, sorted.
+    pub fn routes(&self) -> Vec<String> {
+        self.shared.route_paths()
     }
 
     /// Accepts and serves connections until [`ShutdownHandle::shutdown`], then closes

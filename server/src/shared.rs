@@ -11,11 +11,20 @@ use log::warn;
 
 use crate::chat::Rooms;
 use crate::config::Config;
+use crate::handler::HandlerFactory;
 use crate::limits::{Over, PerIp};
-use crate::routes::HandlerFactory;
 use crate::stats::{Refusal, Stats};
 use crate::wake::{Admit, Inbox};
 use crate::watch::Registry;
+
+/// What a WebSocket path is served by.
+#[derive(Clone)]
+pub(crate) enum Route {
+    /// `/inspect` (and `/inspect?watch=ID`): it needs the server's own records.
+    Inspect,
+    /// Everything else, the built-in `/echo` and `/chat` included.
+    Factory(HandlerFactory),
+}
 
 /// Connections over the limit being answered 503 at once, at most; more are dropped.
 const MAX_REFUSING: usize = 64;
@@ -41,13 +50,23 @@ pub(crate) struct Shared {
     pub(crate) per_ip: PerIp,
     /// The `/inspect` connections that `/inspect?watch=ID` can watch.
     pub(crate) watch: Registry,
-    pub(crate) custom: Mutex<HashMap<String, HandlerFactory>>,
+    /// The WebSocket routes by path: the built-in ones that are on, and
+    /// `Server::route`'s.
+    pub(crate) routes: Mutex<HashMap<String, Route>>,
     pub(crate) inboxes: Vec<Arc<Inbox>>,
 }
 
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The paths of the WebSocket routes, sorted.
+    pub(crate) fn route_paths(&self) -> Vec<String> {
+        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut paths: Vec<String> = routes.keys().cloned().collect();
+        paths.sort();
+        paths
     }
 
     pub(crate) fn shutdown_deadline(&self) -> Instant {

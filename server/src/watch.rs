@@ -21,10 +21,10 @@ use std::time::Instant;
 use serde::Deserialize;
 use wisp_codec::{apply_mask, CloseCode, Connection, Direction, Message, OpCode, WireFrame};
 
+use crate::handler::Sender;
 use crate::routes::{
     self, query_param, At, CloseFields, Echo, Handler, Member, Report, RfcSentence,
 };
-use crate::wake::Wake;
 
 /// The most report bytes a connection keeps for watchers that open later.
 pub const HISTORY_BYTES: usize = 64 * 1024;
@@ -76,8 +76,7 @@ impl Registry {
         &self,
         request_target: &str,
         origin: Option<&str>,
-        wake: Wake,
-        limit: usize,
+        sender: Sender,
     ) -> Result<(Arc<Target>, Arc<Member>), String> {
         let raw = watch_param(request_target).unwrap_or_default();
         let shown: String = raw.chars().take(24).collect();
@@ -103,7 +102,7 @@ impl Registry {
         }
         .to_json()
         .into();
-        let member = Member::with_notice(format!("watch-{id}"), limit, Some(notice), wake);
+        let member = Member::with_notice(format!("watch-{id}"), Some(notice), sender);
         let Ok(mut st) = target.state.lock() else {
             return Err("server error".into());
         };
@@ -546,10 +545,6 @@ impl Handler for Watcher {
         if let Message::Text(_) | Message::Binary(_) = message {
             let _ = conn.send_close(CloseCode::POLICY_VIOLATION, "a watcher is read-only");
         }
-    }
-
-    fn before_flush(&mut self, conn: &mut Connection) {
-        self.member.deliver(conn);
     }
 
     fn on_end(&mut self) {

@@ -30,7 +30,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
@@ -39,10 +39,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use wisp_codec::handshake::{self, Request, RequestError, DEFAULT_MAX_HEAD};
 use wisp_codec::{CloseCode, Connection, State};
 
-use crate::chat;
+use crate::handler::{Handler, Outbox, Upgrade};
 use crate::http;
-use crate::routes::{self, Echo, Handler, HandlerFactory, Member};
-use crate::shared::{fmt_peer, release, Shared};
+use crate::routes::{self, Echo};
+use crate::shared::{fmt_peer, release, Route, Shared};
 use crate::stats::{self, Holder, Refusal};
 use crate::wake::{Admit, Inbox, Wake};
 use crate::watch::{self, Inspected, Target, Watcher};
@@ -214,22 +214,14 @@ struct Session {
     last_io: Instant,
     /// The buffers were given back since the last read.
     shrunk: bool,
+    /// The queue of the connection's `Sender`s, if the route asked for one.
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl Session {
     fn pending(&self) -> usize {
         (self.pre.len() - self.pre_pos) + self.conn.pending_output_len()
     }
-}
-
-/// What a WebSocket path is served by.
-enum Route {
-    Echo,
-    Inspect,
-    /// `/inspect?watch=ID`.
-    Watch,
-    Chat,
-    Custom(HandlerFactory),
 }
 
 impl Conn {
@@ -640,18 +632,7 @@ impl Loop<'_> {
     }
 
     fn ws_route(&self, path: &str) -> Option<Route> {
-        match path {
-            "/echo" => Some(Route::Echo),
-            "/inspect" => Some(Route::Inspect),
-            "/chat" => Some(Route::Chat),
-            _ => self
-                .shared
-                .custom
-                .lock()
-                .ok()?
-                .get(path)
-                .map(|f| Route::Custom(Arc::clone(f))),
-        }
+        self.shared.routes.lock().ok()?.get(path).cloned()
     }
 
     /// A complete request head: a file, an error, or the start of a WebSocket session.
@@ -667,29 +648,36 @@ impl Loop<'_> {
         let peer = c.peer.clone();
         let target = req.target.clone();
         let path = target.split('?').next().unwrap_or("").to_string();
-        let route = match self.ws_route(&path) {
-            Some(Route::Inspect) if watch::watch_param(&target).is_some() => Some(Route::Watch),
-            r => r,
-        };
-        let Some(route) = route else {
+        let Some(route) = self.ws_route(&path) else {
             if req.has_token("upgrade", "websocket") {
                 info!("{peer} {} {target} -> 404 (no WebSocket route)", req.method);
                 self.shared.stats.refused(Refusal::BadRequest);
-                let r = http::simple_response(
-                    404,
-                    "no WebSocket endpoint here (try /echo, /chat or /inspect)\n",
-                    "",
-                );
+                let paths = self.shared.route_paths();
+                let hint = if paths.is_empty() {
+                    "this server has no WebSocket routes".to_string()
+                } else {
+                    format!("try {}", paths.join(", "))
+                };
+                let body = format!("no WebSocket endpoint here ({hint})\n");
+                let r = http::simple_response(404, &body, "");
                 return self.respond(c, r, None, now);
             }
-            if path == "/stats" && self.shared.config.stats {
+            if path == "/stats"
+                && self.shared.config.stats
+                && matches!(req.method.as_str(), "GET" | "HEAD")
+            {
                 self.publish_holders(now);
                 let body = self.shared.stats.report(self.shared);
                 info!("{peer} {} {target} -> 200 (stats)", req.method);
                 let r = http::json_response(&body, req.method == "HEAD");
                 return self.respond(c, r, None, now);
             }
-            let r = http::file_response(&self.shared.config.web, &req);
+            let Some(web) = &self.shared.config.web else {
+                info!("{peer} {} {target} -> 404 (no static files)", req.method);
+                let r = http::simple_response(404, "not found\n", "");
+                return self.respond(c, r, None, now);
+            };
+            let r = http::file_response(web, &req);
             info!("{peer} {} {target} -> {}", req.method, r.status);
             return self.respond(c, r.head, r.body, now);
         };
@@ -719,40 +707,77 @@ impl Loop<'_> {
             .find(|p| self.shared.config.subprotocols.iter().any(|s| s == *p))
             .cloned();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let inspect = matches!(route, Route::Inspect);
+        let watching = inspect && watch::watch_param(&target).is_some();
         // /inspect and its watchers decline compression: the page decodes their frames
         // with the wasm codec, which does not inflate yet.
         let deflate = self
             .shared
             .config
             .deflate
-            .filter(|_| !matches!(route, Route::Inspect | Route::Watch))
+            .filter(|_| !inspect)
             .and_then(|d| d.negotiate(&offer.extensions));
-        let response = handshake::response_with(
-            &offer.key,
-            protocol.as_deref(),
-            deflate.as_ref().map(|(_, header)| header.as_str()),
-        );
+        let upgrade = Upgrade {
+            request: &req,
+            path: &path,
+            protocol: protocol.as_deref(),
+            peer: peer.parse().ok(),
+            id,
+            wake: Wake {
+                inbox: Arc::clone(&self.inbox),
+                slot,
+            },
+            queue: self.shared.config.send_queue,
+            outbox: OnceLock::new(),
+        };
+        // The route decides: a handler (and headers for the 101), or a refusal.
+        let (accepted, headers) = match &route {
+            Route::Inspect => (None, Vec::new()),
+            Route::Factory(f) => match catch_unwind(AssertUnwindSafe(|| f(&upgrade))) {
+                Ok(Ok(a)) => (Some(a.handler), a.headers),
+                Ok(Err(refusal)) => {
+                    info!(
+                        "{peer} {} {target} -> {} (refused by the route: {})",
+                        req.method,
+                        refusal.sent_status(),
+                        refusal.reason
+                    );
+                    if let Some(o) = upgrade.outbox.get() {
+                        o.end();
+                    }
+                    return self.respond(c, refusal.to_bytes(), None, now);
+                }
+                Err(_) => {
+                    error!("{peer} {path}: the route's handler factory panicked");
+                    if let Some(o) = upgrade.outbox.get() {
+                        o.end();
+                    }
+                    let r = http::simple_response(500, "internal error\n", "");
+                    return self.respond(c, r, None, now);
+                }
+            },
+        };
+        let mut response = handshake::Response::new(&offer.key);
+        if let Some(p) = &protocol {
+            response = response.protocol(p);
+        }
+        if let Some((_, header)) = &deflate {
+            response = response.extensions(header);
+        }
+        for (name, value) in &headers {
+            // Checked when the route added them: this cannot fail.
+            if let Ok(r) = response.clone().header(name, value) {
+                response = r;
+            }
+        }
+        let response = response.to_bytes();
         let mut inspected = None;
         let mut refusal = None;
-        let handler: Box<dyn Handler> = match &route {
-            Route::Echo => Box::new(Echo),
-            Route::Inspect => {
-                let t = self.shared.watch.register(id, origin.clone());
-                t.publish_handshake(&buf[..n], &response);
-                inspected = Some(Arc::clone(&t));
-                Box::new(Inspected { target: t })
-            }
-            Route::Watch => {
-                let wake = Wake {
-                    inbox: Arc::clone(&self.inbox),
-                    slot,
-                };
-                let q = self.shared.config.watch_queue;
-                match self
-                    .shared
-                    .watch
-                    .attach(&target, origin.as_deref(), wake, q)
-                {
+        let handler: Box<dyn Handler> = match accepted {
+            Some(h) => h,
+            None if watching => {
+                let sender = upgrade.sender_with_limit(self.shared.config.watch_queue);
+                match self.shared.watch.attach(&target, origin.as_deref(), sender) {
                     Ok((target, member)) => Box::new(Watcher { target, member }),
                     Err(reason) => {
                         info!("#{id} {peer} {target}: close 1008 ({reason})");
@@ -761,45 +786,28 @@ impl Loop<'_> {
                     }
                 }
             }
-            Route::Chat => match chat::room_param(&target) {
-                Ok(room) => {
-                    let name = routes::chat_name(&target).unwrap_or_else(|| format!("user-{id}"));
-                    let wake = Wake {
-                        inbox: Arc::clone(&self.inbox),
-                        slot,
-                    };
-                    let member = Member::new(name, self.shared.config.chat_queue, wake);
-                    Box::new(self.shared.rooms.enter(room, member))
-                }
-                Err(reason) => {
-                    info!("#{id} {peer} {target}: close 1008 ({reason})");
-                    refusal = Some(reason);
-                    Box::new(Echo)
-                }
-            },
-            Route::Custom(f) => match catch_unwind(AssertUnwindSafe(|| f())) {
-                Ok(h) => h,
-                Err(_) => {
-                    error!("{peer} {path}: the route's handler factory panicked");
-                    let r = http::simple_response(500, "internal error\n", "");
-                    return self.respond(c, r, None, now);
-                }
-            },
+            None => {
+                let t = self.shared.watch.register(id, origin.clone());
+                t.publish_handshake(&buf[..n], &response);
+                inspected = Some(Arc::clone(&t));
+                Box::new(Inspected { target: t })
+            }
         };
         let codec_config = wisp_codec::Config {
             max_frame_size: self.shared.config.max_frame_size,
             max_message_size: self.shared.config.max_message_size,
             auto_pong: true,
-            record_frames: matches!(route, Route::Inspect),
+            record_frames: inspect && !watching,
             ping_interval: Some(self.shared.config.ping_interval),
             idle_timeout: Some(self.shared.config.idle_timeout),
             close_timeout: Some(CLOSE_WAIT),
         };
-        let mut conn = Connection::server(codec_config);
+        // The 101 goes out through the connection's own output, ahead of every frame.
+        let mut conn = Connection::server_with_response(codec_config, &response);
         if let Some((params, _)) = deflate {
             conn.set_deflate(params);
         }
-        if matches!(route, Route::Inspect) {
+        if inspect && !watching {
             // The first /inspect message: the opening handshake as it crossed the socket.
             let report = routes::handshake_report(&buf[..n], &response, Some(id), None);
             let _ = conn.send_text(&report);
@@ -817,12 +825,13 @@ impl Loop<'_> {
                 .map(|p| format!(" (subprotocol {p})"))
                 .unwrap_or_default()
         );
-        c.phase = Phase::Ws(Box::new(Session {
+        let outbox = upgrade.outbox.into_inner();
+        let mut session = Box::new(Session {
             id,
             path,
             conn,
             handler,
-            pre: response,
+            pre: Vec::new(),
             pre_pos: 0,
             failed: false,
             flowing: false,
@@ -833,7 +842,10 @@ impl Loop<'_> {
             charged: 0,
             last_io: now,
             shrunk: false,
-        }));
+            outbox,
+        });
+        open(&mut session);
+        c.phase = Phase::Ws(session);
         self.step_ws(c, slot, now)
     }
 
@@ -1017,7 +1029,7 @@ fn handle_events(s: &mut Session) {
         return;
     }
     let id = s.id;
-    let (conn, handler) = (&mut s.conn, &mut s.handler);
+    let (conn, handler, outbox) = (&mut s.conn, &mut s.handler, &s.outbox);
     let r = catch_unwind(AssertUnwindSafe(|| {
         loop {
             match conn.poll_event() {
@@ -1029,12 +1041,31 @@ fn handle_events(s: &mut Session) {
                 }
             }
         }
+        // What the connection's senders queued (a /chat broadcast, a handler's push).
+        if let Some(o) = outbox {
+            o.deliver(conn);
+        }
         handler.before_flush(conn);
     }));
     if r.is_err() {
         s.failed = true;
         error!("#{id}: handler panicked; closing with 1011");
         // Never leak internals: a generic reason only.
+        let _ = s
+            .conn
+            .send_close(CloseCode::INTERNAL_ERROR, "internal error");
+    }
+}
+
+/// The handler's `on_open`, before any message; a panic costs the connection a 1011.
+fn open(s: &mut Session) {
+    let (conn, handler) = (&mut s.conn, &mut s.handler);
+    if catch_unwind(AssertUnwindSafe(|| handler.on_open(conn))).is_err() {
+        s.failed = true;
+        error!(
+            "#{}: handler panicked while opening; closing with 1011",
+            s.id
+        );
         let _ = s
             .conn
             .send_close(CloseCode::INTERNAL_ERROR, "internal error");
@@ -1134,6 +1165,9 @@ fn finish(s: &mut Session, peer: &str, how: &str, shared: &Shared) {
         return;
     }
     s.ended = true;
+    if let Some(o) = &s.outbox {
+        o.end();
+    }
     shared.held.fetch_sub(s.charged as u64, Ordering::AcqRel);
     s.charged = 0;
     let registry = &shared.watch;

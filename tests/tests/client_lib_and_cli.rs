@@ -64,7 +64,10 @@ fn library_send_receive_ping_close_and_subprotocol() {
         c.receive().unwrap(),
         Message::Pong(b"are you there".to_vec())
     );
-    let f = c.close(1000, "bye").unwrap().unwrap();
+    let f = c
+        .close(wisp_client::CloseCode::NORMAL, "bye")
+        .unwrap()
+        .unwrap();
     assert_eq!(f.code.0, 1000);
     assert!(matches!(c.send_text("late"), Err(Error::Usage(_))));
     // A refused handshake names the status and keeps the body that says why.

@@ -259,7 +259,7 @@ fn a_watcher_that_does_not_read_never_slows_its_target_and_is_dropped_with_a_not
     let server = wisp_server::Server::bind(wisp_server::Config {
         listen: "127.0.0.1:0".into(),
         watch_queue: 4,
-        ..Default::default()
+        ..wisp_server::Config::demo()
     })
     .unwrap();
     let port = server.local_addr().port();

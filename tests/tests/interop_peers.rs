@@ -216,7 +216,10 @@ fn wisp_client_checklist(port: u16) -> Option<wisp_codec::extension::DeflatePara
     );
     // Close 1000 "bye": the peer answers 1000.
     let deflate = c.deflate();
-    let f = c.close(1000, "bye").unwrap().expect("a close code");
+    let f = c
+        .close(wisp_client::CloseCode::NORMAL, "bye")
+        .unwrap()
+        .expect("a close code");
     assert_eq!(f.code.0, 1000, "peer answered {f:?}");
     deflate
 }

@@ -5,7 +5,6 @@ mod server_harness;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use server_harness::*;
@@ -200,10 +199,12 @@ impl wisp_server::Handler for Panicker {
 fn a_panicking_handler_costs_its_connection_a_1011_and_nothing_else() {
     let server = wisp_server::Server::bind(wisp_server::Config {
         listen: "127.0.0.1:0".into(),
-        ..Default::default()
+        ..wisp_server::Config::demo()
     })
     .unwrap();
-    server.route("/panic", Arc::new(|| Box::new(Panicker)));
+    server
+        .route("/panic", |_| Ok(wisp_server::Accept::new(Panicker)))
+        .unwrap();
     let port = server.local_addr().port();
     let handle = server.shutdown_handle();
     let runner = std::thread::spawn(move || server.run());

@@ -23,7 +23,7 @@ pub fn run(base: &str, agent: &str, mut progress: impl FnMut(u32, u32)) -> Resul
             .map_err(|_| Error::InvalidUrl(format!("getCaseCount answered {t:?}")))?,
         m => return Err(Error::InvalidUrl(format!("getCaseCount answered {m:?}"))),
     };
-    let _ = c.close(1000, "");
+    let _ = c.close(wisp_client::CloseCode::NORMAL, "");
     for i in 1..=count {
         progress(i, count);
         let url = format!("{base}/runCase?case={i}&agent={agent}");
@@ -44,7 +44,7 @@ pub fn run(base: &str, agent: &str, mut progress: impl FnMut(u32, u32)) -> Resul
     }
     let url = format!("{base}/updateReports?agent={agent}");
     if let Ok(mut c) = connect_with(&url, &options) {
-        let _ = c.close(1000, "");
+        let _ = c.close(wisp_client::CloseCode::NORMAL, "");
     }
     Ok(count)
 }

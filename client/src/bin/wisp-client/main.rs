@@ -43,6 +43,10 @@ struct Args {
     #[arg(long)]
     show_frames: bool,
 
+    /// Add a request header, 'Name: value' (repeatable), as in wscat and websocat
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = header)]
+    headers: Vec<(String, String)>,
+
     /// Offer a subprotocol (repeatable)
     #[arg(long = "subprotocol", value_name = "NAME")]
     protocols: Vec<String>,
@@ -68,6 +72,18 @@ fn ws_url(s: &str) -> Result<String, String> {
         Err(Error::InvalidUrl(why)) => Err(why),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// A request header, `Name: value`, checked before anything connects.
+fn header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not 'Name: value'"))?;
+    let (name, value) = (name.trim(), value.trim());
+    wisp_codec::handshake::ClientRequest::new("h", "/", [0; 16])
+        .header(name, value)
+        .map_err(|e| format!("{name:?}: {e}"))?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// A count of at least 1.
@@ -172,7 +188,7 @@ const POLL: Duration = Duration::from_millis(20);
 fn close_on_interrupt(client: &mut Client, show_frames: bool) -> i32 {
     let _ = client.set_read_timeout(Some(CLOSE_WAIT));
     if client.connection().close_sent().is_none() {
-        let _ = client.start_close(CloseCode::NORMAL.0, "");
+        let _ = client.start_close(CloseCode::NORMAL, "");
     }
     show(client, show_frames);
     if let Some(e) = drain_until_close(client, show_frames) {
@@ -206,6 +222,7 @@ fn run(a: Args) -> i32 {
             ..Config::default()
         },
         deflate: !a.no_deflate,
+        headers: a.headers,
         ..Options::default()
     };
     let mut client = match connect_with(&url, &options) {
@@ -245,16 +262,16 @@ fn run(a: Args) -> i32 {
                     got += 1;
                 }
                 Ok(_) => {}
-                Err(Error::Io(e)) if wisp_codec::blocking::is_timeout(&e) => {
+                Err(Error::Timeout) => {
                     if Instant::now() >= deadline {
-                        return ending(&client, Some(Error::Io(e)));
+                        return ending(&client, Some(Error::Timeout));
                     }
                 }
                 Err(Error::Closed) => return ending(&client, None),
                 Err(e) => return ending(&client, Some(e)),
             }
         }
-        let r = client.close(CloseCode::NORMAL.0, "");
+        let r = client.close(CloseCode::NORMAL, "");
         show(&mut client, a.show_frames);
         return ending(&client, r.err());
     }
@@ -287,7 +304,7 @@ fn run(a: Args) -> i32 {
                     // server's close.
                     let _ = client.set_read_timeout(Some(CLOSE_WAIT));
                     if client.connection().close_sent().is_none() {
-                        if let Err(e) = client.start_close(CloseCode::NORMAL.0, "") {
+                        if let Err(e) = client.start_close(CloseCode::NORMAL, "") {
                             return ending(&client, Some(e));
                         }
                     }
@@ -301,7 +318,7 @@ fn run(a: Args) -> i32 {
         show(&mut client, a.show_frames);
         match r {
             Ok(m) => print_message(&m),
-            Err(Error::Io(e)) if wisp_codec::blocking::is_timeout(&e) => {}
+            Err(Error::Timeout) => {}
             Err(Error::Closed) => return ending(&client, None),
             Err(e) => return ending(&client, Some(e)),
         }

@@ -35,7 +35,7 @@ struct Args {
     listen: String,
 
     /// Files served under GET /
-    #[arg(long, value_name = "DIR", default_value_t = Config::default().web.display().to_string())]
+    #[arg(long, value_name = "DIR", default_value = "web")]
     web: String,
 
     /// Largest message, e.g. 64MiB, 16KiB, 100
@@ -162,7 +162,7 @@ where
     };
     let mut c = Config {
         listen: args.listen,
-        web: PathBuf::from(args.web),
+        web: Some(PathBuf::from(args.web)),
         max_message_size: args.max_message_size.0,
         max_frame_size: args.max_frame_size.0,
         max_connections: args.max_connections,
@@ -179,7 +179,7 @@ where
         redis_optional: args.redis_optional,
         deflate: (!args.no_deflate).then(Default::default),
         stats: args.stats,
-        ..Config::default()
+        ..Config::demo()
     };
     c.max_frame_size = c.max_frame_size.min(c.max_message_size);
     let allowed = max_connections_allowed();
@@ -335,11 +335,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_library_defaults() {
+    fn defaults_are_the_library_demo_defaults() {
         let c = run(&[]).unwrap();
         assert_eq!(c.max_connections, max_connections_allowed());
         assert!(c.workers >= 1);
-        let d = Config::default();
+        let d = Config::demo();
         assert_eq!(
             Config {
                 max_connections: d.max_connections,

@@ -89,7 +89,10 @@ fn run() -> i32 {
         "serving {} (web root {}), max {} connections ({} per address), {} worker(s), \
          memory budget {} MiB",
         server.local_addr(),
-        config.web.display(),
+        config
+            .web
+            .as_ref()
+            .map_or("none".into(), |w| w.display().to_string()),
         config.max_connections,
         config.max_connections_per_ip,
         config.workers,
