@@ -72,6 +72,9 @@ pub struct Config {
     /// (default on: `server_no_context_takeover`, so an idle connection holds no
     /// compressor); `None` declines every offer (`--no-deflate`).
     pub deflate: Option<wisp_codec::extension::ServerDeflate>,
+    /// Serve `https://` and `wss://` instead of `http://` and `ws://` on the listening
+    /// port (`--tls-cert FILE --tls-key FILE`); `None`: plain TCP.
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             redis: None,
             redis_optional: false,
             deflate: Some(Default::default()),
+            tls: None,
         }
     }
 }

@@ -60,11 +60,13 @@ mod limits;
 pub mod routes;
 mod server;
 mod shared;
+mod tls;
 mod wake;
 mod watch;
 mod worker;
 
 pub use config::Config;
+pub use tls::TlsConfig;
 
 /// Connects to the Redis server at `url` (`redis://HOST:PORT[/DB]`) and pings it: the
 /// check `wisp-server --redis` makes before it serves. The error says why not.

@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown};
+use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -43,6 +43,7 @@ use crate::chat;
 use crate::http;
 use crate::routes::{self, Echo, Handler, HandlerFactory, Member};
 use crate::shared::{fmt_peer, release, Shared};
+use crate::tls::Stream;
 use crate::wake::{Admit, Inbox, Wake};
 use crate::watch::{self, Inspected, Target, Watcher};
 
@@ -135,7 +136,8 @@ struct Loop<'a> {
 }
 
 struct Conn {
-    stream: TcpStream,
+    /// The socket, or TLS over it (`tls.rs`).
+    stream: Stream,
     peer: String,
     /// Admitted over the limit (a 503), counted in `Shared::refusing`.
     refused: bool,
@@ -368,6 +370,15 @@ impl Loop<'_> {
             self.free.push(slot);
             return;
         }
+        let stream = match Stream::new(stream, self.shared.config.tls.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("cannot start TLS on a new connection: {e}");
+                release(self.shared, &admit);
+                self.free.push(slot);
+                return;
+            }
+        };
         let refused = matches!(admit, Admit::Refuse);
         let ip = match admit {
             Admit::Serve(ip) => ip,
@@ -452,6 +463,11 @@ impl Loop<'_> {
         if self.stopping {
             return false;
         }
+        // TLS: the handshake's answer may still wait for a writable edge.
+        if let Err(e) = c.stream.flush() {
+            info!("{} dropped: {e}", c.peer);
+            return false;
+        }
         while c.readable {
             match c.stream.read(&mut self.scratch) {
                 Ok(0) => {
@@ -464,7 +480,10 @@ impl Loop<'_> {
                 }
                 Err(e) if would_block(&e) => c.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Err(e) => {
+                    info!("{} dropped: {e}", c.peer);
+                    return false;
+                }
             }
             if c.refused {
                 let whole = head.buf.windows(4).any(|w| w == b"\r\n\r\n");
@@ -504,8 +523,13 @@ impl Loop<'_> {
             return true;
         }
         if now >= head.deadline {
+            let what = if c.stream.handshaking() {
+                "TLS handshake"
+            } else {
+                "request head"
+            };
             info!(
-                "{} dropped: no complete request head within the handshake timeout",
+                "{} dropped: no complete {what} within the handshake timeout",
                 c.peer
             );
             return false;
@@ -544,9 +568,16 @@ impl Loop<'_> {
                     }
                 }
                 if h.out.is_empty() {
+                    // TLS: its last records leave first.
+                    if c.stream.flush().is_err() {
+                        return false;
+                    }
+                    if c.stream.unsent() {
+                        break;
+                    }
                     // All written: half-close, and drain what the peer still sends so
                     // that the response is not destroyed by a reset.
-                    let _ = c.stream.shutdown(Shutdown::Write);
+                    c.stream.shutdown_write();
                     c.phase = Phase::Linger(Linger {
                         until: now + LINGER_HTTP.0,
                         left: LINGER_HTTP.1,
@@ -893,7 +924,7 @@ impl Loop<'_> {
         if s.conn.state() == State::Closed {
             // Our last frames (a close) still going out: wait for them, a little.
             let wait = *s.flush_deadline.get_or_insert(now + CLOSE_WAIT);
-            if s.pending() > 0 && now < wait {
+            if (s.pending() > 0 || c.stream.unsent()) && now < wait {
                 return true;
             }
             let how = match (s.conn.error(), s.conn.close_received()) {
@@ -974,7 +1005,9 @@ fn handle_events(s: &mut Session) {
 }
 
 /// Writes what the session has queued until the kernel takes no more.
-fn flush(stream: &mut TcpStream, s: &mut Session) -> io::Result<()> {
+fn flush(stream: &mut Stream, s: &mut Session) -> io::Result<()> {
+    // TLS: what rustls still holds goes first (a no-op for a plain socket).
+    stream.flush()?;
     while s.pre_pos < s.pre.len() {
         match stream.write(&s.pre[s.pre_pos..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -1023,7 +1056,7 @@ fn end(c: &mut Conn, how: &str, now: Instant, shared: &Shared) -> bool {
     if clean || s.conn.close_sent().is_none() || c.eof {
         return false;
     }
-    let _ = c.stream.shutdown(Shutdown::Write);
+    c.stream.shutdown_write();
     c.phase = Phase::Linger(Linger {
         until: now + LINGER_FAILED.0,
         left: LINGER_FAILED.1,

@@ -2,6 +2,9 @@
 """Echo server on Python `websockets` (asyncio API), an interop peer for Wisp's client.
 
 usage: .venv/bin/python tests/peers/py_echo_server.py [--port P] [--timeout S]
+                                                      [--tls-cert FILE --tls-key FILE]
+
+With --tls-cert and --tls-key (PEM) it serves wss:// instead of ws://.
 
 Listens on 127.0.0.1:P (P = 0, the default, picks a free port) and prints
 `LISTENING <port>` on stdout once it accepts connections. Every text or binary
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 
 # websockets caps a message at 4096 fragments by default; a peer must take
@@ -35,6 +39,15 @@ async def echo(ws):
         print(f"py_echo_server: connection closed with an error: {e}", file=sys.stderr)
 
 
+def tls_options(tls):
+    """--tls-cert, --tls-key: a server TLS context with that chain and key."""
+    if tls is None:
+        return {}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls)
+    return {"ssl": context}
+
+
 def deflate_options(mode):
     """--deflate: off, on (websockets' defaults), no-takeover (both directions)."""
     if mode == "on":
@@ -45,13 +58,14 @@ def deflate_options(mode):
     return {"compression": None}
 
 
-async def main(port, timeout, deflate="off"):
+async def main(port, timeout, deflate="off", tls=None):
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     # close_timeout=1: on exit, wait at most 1 s for a peer to answer the 1001 close.
     async with serve(echo, "127.0.0.1", port, max_size=MAX_MESSAGE,
-                     ping_interval=None, close_timeout=1, **deflate_options(deflate)) as server:
+                     ping_interval=None, close_timeout=1, **tls_options(tls),
+                     **deflate_options(deflate)) as server:
         print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
         try:
             await asyncio.wait_for(stop, timeout)
@@ -67,8 +81,13 @@ if __name__ == "__main__":
     ap.add_argument("--timeout", type=float, default=60, help="exit after this many seconds")
     ap.add_argument("--deflate", choices=["off", "on", "no-takeover"], default="off",
                     help="accept permessage-deflate")
+    ap.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
-        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate)))
+        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate, tls)))
     except OSError as e:
         sys.exit(f"py_echo_server: cannot listen on 127.0.0.1:{args.port}: {e}")
