@@ -400,11 +400,30 @@ mod tests {
             &["--redis", "redis://localhost:http"],
             &["--redis", "redis://localhost:6379/zero"],
             &["--redis-optional"],
+            &["--tls-cert", "cert.pem"],
+            &["--tls-key", "key.pem"],
         ] {
             let e = run(bad).unwrap_err();
             assert_eq!(e.lines().count(), 1, "{bad:?}: {e}");
             assert!(e.ends_with("(see --help)"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_one_line() {
+        let e = run(&[
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ])
+        .unwrap_err();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains("cannot read the TLS certificate /nonexistent/c.pem"),
+            "{e}"
+        );
+        assert_eq!(run(&[]).unwrap().tls, None);
     }
 
     #[test]
