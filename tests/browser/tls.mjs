@@ -82,6 +82,26 @@ await test("wss: /echo too", async () => {
   await page.waitForSelector(".exchange[data-n='1'][data-echoed='1']");
 });
 
+await test("without the key trusted, Chromium refuses the certificate (the test CA is not trusted otherwise)", async () => {
+  const plain = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const p = await plain.newPage();
+    let error = "";
+    try {
+      await p.goto(BASE, { timeout: TIMEOUT });
+    } catch (e) {
+      error = String(e.message || e);
+    }
+    if (!/ERR_CERT_AUTHORITY_INVALID/.test(error)) fail(`expected a certificate error, got ${JSON.stringify(error)}`);
+  } finally {
+    await plain.close();
+  }
+});
+
 await test("no console errors", async () => {
   assertEq(errors.join("\n"), "", "console errors");
 });
