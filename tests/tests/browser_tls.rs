@@ -2,7 +2,8 @@
 //! (playwright-core driving Debian's Chromium) against `wisp-server --tls-cert
 //! --tls-key` serving `web/`, with a certificate from a CA made at test time. Chromium
 //! trusts the server's key through `--ignore-certificate-errors-spki-list`; the page's
-//! live panel must connect with wss:// to its own host and echo. Like `browser.rs`, a
+//! live panel must connect with wss:// to its own host and echo; a second Chromium without
+//! that flag must refuse the certificate. Like `browser.rs`, a
 //! missing piece (the wasm build, node, playwright-core, Chromium) is a failure with the
 //! command to run, never a skip.
 
