@@ -7,7 +7,10 @@
 //! §5.3 and §4.1 require. The IO loop is the codec's [`wisp_codec::blocking`] adapter,
 //! shared with wisp-server.
 //!
-//! `wss://` is not supported yet (no TLS): it is a clear [`Error::TlsUnsupported`].
+//! `wss://` runs over rustls (ring provider), trusting Mozilla's roots
+//! (`webpki-roots`), the CA file of [`Options::ca`], or your own `rustls::ClientConfig`
+//! ([`Options::tls`]). A certificate that is not trusted or not for the host is an
+//! [`Error::Tls`].
 //!
 //! ```no_run
 //! use wisp_client::{connect, Message};
@@ -48,6 +51,8 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wisp_codec::blocking::{self, WebSocket};
@@ -58,6 +63,8 @@ use wisp_codec::{Connection, ProtocolError, State, UsageError};
 
 mod split;
 pub use split::{Reader, Writer};
+mod tls;
+use tls::Stream;
 
 /// The most bytes of a refusal's body kept for [`Error::Refused`].
 const REFUSAL_BODY_MAX: usize = 4096;
@@ -66,10 +73,11 @@ const REFUSAL_BODY_MAX: usize = 4096;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The URL is not `ws://host[:port][/path]`. Holds the reason.
+    /// The URL is not `ws://` or `wss://host[:port][/path]`. Holds the reason.
     InvalidUrl(String),
-    /// `wss://` needs TLS, which wisp-client does not have yet.
-    TlsUnsupported,
+    /// `wss://`: the TLS handshake failed (a certificate not trusted, or not for this
+    /// host; the server's alert) or the CA file is unusable. Holds the reason.
+    Tls(String),
     /// The TCP connection could not be made (refused, unreachable, unknown host...).
     Connect(String, io::Error),
     /// The server answered the opening handshake with an HTTP status other than 101.
@@ -105,9 +113,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
-            Error::TlsUnsupported => {
-                f.write_str("wss:// is not supported yet (wisp-client has no TLS): use ws://")
-            }
+            Error::Tls(why) => write!(f, "TLS: {why}"),
             Error::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
             Error::Refused { status, body } if body.is_empty() => {
                 write!(f, "handshake refused: the server answered HTTP {status}")
@@ -169,27 +175,29 @@ impl From<io::Error> for Error {
     }
 }
 
-/// The parts of a `ws://` URL.
+/// The parts of a `ws://` or `wss://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
     /// Host name or address, without brackets for IPv6.
     pub host: String,
-    /// Port (80 when the URL has none).
+    /// Port (80 when a `ws://` URL has none, 443 for `wss://`).
     pub port: u16,
     /// Path and query, at least `/`.
     pub path: String,
-    /// The `Host` header value: host, plus `:port` when not 80.
+    /// The `Host` header value: host, plus `:port` when not the scheme's default.
     pub authority: String,
+    /// `wss://`: TLS.
+    pub tls: bool,
 }
 
-/// Parses a `ws://host[:port][/path][?query]` URL.
+/// Parses a `ws://` or `wss://host[:port][/path][?query]` URL.
 ///
 /// ```
 /// use wisp_client::{parse_url, Error};
 /// let u = parse_url("ws://127.0.0.1:9001/echo?x=1").unwrap();
 /// assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 9001, "/echo?x=1"));
 /// assert_eq!(parse_url("ws://example.com").unwrap().path, "/");
-/// assert!(matches!(parse_url("wss://example.com/"), Err(Error::TlsUnsupported)));
+/// assert_eq!(parse_url("wss://example.com/").unwrap().port, 443);
 /// assert!(matches!(parse_url("ws:///echo"), Err(Error::InvalidUrl(_))));
 /// assert!(matches!(parse_url("http://x/"), Err(Error::InvalidUrl(_))));
 /// ```
@@ -197,15 +205,16 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no scheme (ws://host/path)")))?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "ws" => {}
-        "wss" => return Err(Error::TlsUnsupported),
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "ws" => false,
+        "wss" => true,
         other => {
             return Err(Error::InvalidUrl(format!(
-                "scheme {other:?} is not ws:// (in {url:?})"
+                "scheme {other:?} is not ws:// or wss:// (in {url:?})"
             )))
         }
-    }
+    };
+    let default_port = if tls { 443 } else { 80 };
     let rest = rest.split('#').next().unwrap_or("");
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
@@ -236,7 +245,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
         return Err(Error::InvalidUrl(format!("{url:?} has no host")));
     }
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => p
             .parse::<u16>()
             .ok()
@@ -248,7 +257,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
     } else {
         host.to_string()
     };
-    let authority = if port == 80 {
+    let authority = if port == default_port {
         host_part
     } else {
         format!("{host_part}:{port}")
@@ -258,6 +267,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
         port,
         path,
         authority,
+        tls,
     })
 }
 
@@ -291,6 +301,12 @@ pub struct Options {
     /// How long a send may wait for the socket before [`Error::Timeout`] (`None`:
     /// forever, the default).
     pub write_timeout: Option<Duration>,
+    /// `wss://`: trust only the CA certificates in this PEM file (a private CA), not
+    /// Mozilla's roots.
+    pub ca: Option<PathBuf>,
+    /// `wss://`: a rustls configuration of your own (trust, client certificates,
+    /// versions); it takes precedence over `ca`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
@@ -304,6 +320,8 @@ impl Default for Options {
             headers: Vec::new(),
             read_timeout: None,
             write_timeout: None,
+            ca: None,
+            tls: None,
         }
     }
 }
@@ -337,7 +355,7 @@ impl Masks {
 
 /// A connected WebSocket client.
 pub struct Client {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Stream>,
     protocol: Option<String>,
     /// The epoch of the codec's clock (see [`Connection::handle_timeout`]).
     epoch: Instant,
@@ -352,14 +370,21 @@ impl fmt::Debug for Client {
     }
 }
 
-/// Connects to a `ws://` URL with the default [`Options`].
+/// Connects to a `ws://` or `wss://` URL with the default [`Options`].
 pub fn connect(url: &str) -> Result<Client, Error> {
     connect_with(url, &Options::default())
 }
 
-/// Connects to a `ws://` URL and completes the opening handshake (RFC 6455 §4.1).
+/// Connects to a `ws://` or `wss://` URL and completes the TLS handshake (for
+/// `wss://`) and the opening handshake (RFC 6455 §4.1).
 pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     let url = parse_url(url)?;
+    // A bad CA file is said before anything connects.
+    let tls = match (&options.tls, url.tls) {
+        (_, false) => None,
+        (Some(c), true) => Some(Arc::clone(c)),
+        (None, true) => Some(tls::client_config(options.ca.as_deref()).map_err(Error::Tls)?),
+    };
     let target = if url.host.contains(':') {
         format!("[{}]:{}", url.host, url.port)
     } else {
@@ -380,8 +405,12 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
             Err(e) => last = e,
         }
     }
-    let mut stream = stream.ok_or(Error::Connect(target, last))?;
+    let stream = stream.ok_or(Error::Connect(target, last))?;
     let _ = stream.set_nodelay(true);
+    let mut stream = match tls {
+        Some(config) => tls_stream(stream, config, &url.host, options.connect_timeout)?,
+        None => Stream::Plain(stream),
+    };
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
     let mut req = ClientRequest::new(&url.authority, &url.path, nonce);
@@ -458,10 +487,28 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     })
 }
 
+/// TLS over `tcp` for `host`, the handshake done within the connect timeout.
+fn tls_stream(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+    timeout: Duration,
+) -> Result<Stream, Error> {
+    let layer = tls::TlsLayer::new(config, host).map_err(Error::Tls)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    Stream::tls(tcp, layer).map_err(|e| {
+        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(t) => Error::Tls(format!("handshake with {host} failed: {t}")),
+            None => Error::Io(e),
+        }
+    })
+}
+
 /// Reads what the server says about a refusal: the body after the head in `buf`, up
 /// to its `Content-Length` (or the end of the connection), [`REFUSAL_BODY_MAX`] bytes
 /// and the handshake deadline at most. Never fails: a body it cannot read is empty.
-fn refusal_body(stream: &mut TcpStream, mut buf: Vec<u8>, deadline: Instant) -> String {
+fn refusal_body(stream: &mut Stream, mut buf: Vec<u8>, deadline: Instant) -> String {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return String::new();
     };
@@ -588,7 +635,7 @@ impl Client {
             let conn = self.ws.connection();
             if let Some(f) = conn.close_received() {
                 let f = f.cloned();
-                let _ = self.ws.get_ref().shutdown(std::net::Shutdown::Both);
+                self.ws.get_mut().shutdown();
                 return Ok(f);
             }
             if conn.state() == State::Closed {
@@ -669,9 +716,11 @@ impl Client {
     /// # Ok::<(), wisp_client::Error>(())
     /// ```
     pub fn split(self) -> Result<(Reader, Writer), Error> {
-        let (stream, conn) = self.ws.into_parts();
-        let read_timeout = stream.read_timeout()?;
-        let write_timeout = stream.write_timeout()?;
-        split::split(stream, conn, self.epoch, read_timeout, write_timeout)
+        let (stream, mut conn) = self.ws.into_parts();
+        let read_timeout = stream.tcp().read_timeout()?;
+        let write_timeout = stream.tcp().write_timeout()?;
+        let (tcp, tls, plaintext) = stream.into_parts();
+        conn.handle_input(&plaintext);
+        split::split(tcp, tls, conn, self.epoch, read_timeout, write_timeout)
     }
 }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use wisp_codec::blocking::is_timeout;
 use wisp_codec::{CloseCode, Connection, Message, State};
 
+use crate::tls::TlsLayer;
 use crate::Error;
 
 /// Bytes the reader asks the socket for at once.
@@ -42,6 +43,8 @@ struct Shared {
 
 struct Inner {
     conn: Connection,
+    /// `wss://`: the rustls session, between the connection and the socket.
+    tls: Option<TlsLayer>,
     /// Bytes the flush thread has taken out of the connection, and of those, written.
     taken: u64,
     written: u64,
@@ -116,17 +119,31 @@ impl Shared {
 /// The flush thread: writes what the connection queues, holding no lock while it
 /// writes.
 fn flush_thread(shared: Arc<Shared>, mut stream: TcpStream) {
-    let mut bytes = Vec::new();
+    let (mut plain, mut raw) = (Vec::new(), Vec::new());
     loop {
+        let taken;
         {
             let mut g = shared.lock();
             loop {
                 if g.failed.is_some() {
                     return;
                 }
-                take_output(&mut g.conn, &mut bytes);
-                if !bytes.is_empty() {
-                    g.taken += bytes.len() as u64;
+                take_output(&mut g.conn, &mut plain);
+                let Inner { tls, failed, .. } = &mut *g;
+                match tls {
+                    None => std::mem::swap(&mut plain, &mut raw),
+                    Some(tls) => {
+                        if !plain.is_empty() {
+                            if let Err(e) = tls.encrypt(&[io::IoSlice::new(&plain)], &mut raw) {
+                                *failed = Some((e.kind(), e.to_string()));
+                            }
+                        }
+                        tls.take_output(&mut raw);
+                    }
+                }
+                if !raw.is_empty() {
+                    taken = plain.len().max(if g.tls.is_none() { raw.len() } else { 0 });
+                    g.taken += taken as u64;
                     break;
                 }
                 if g.halves == 0 || g.conn.state() == State::Closed {
@@ -135,13 +152,14 @@ fn flush_thread(shared: Arc<Shared>, mut stream: TcpStream) {
                 g = shared.changed.wait(g).unwrap_or_else(|p| p.into_inner());
             }
         }
-        let r = stream.write_all(&bytes);
+        let r = stream.write_all(&raw);
         let mut g = shared.lock();
         match r {
-            Ok(()) => g.written += bytes.len() as u64,
+            Ok(()) => g.written += taken as u64,
             Err(e) => g.failed = Some((e.kind(), e.to_string())),
         }
-        bytes.clear();
+        plain.clear();
+        raw.clear();
         shared.changed.notify_all();
     }
 }
@@ -177,6 +195,8 @@ pub struct Reader {
     /// The reader's own handle of the socket.
     raw: TcpStream,
     buf: Vec<u8>,
+    /// `wss://`: plaintext decrypted from `buf`.
+    plain: Vec<u8>,
     /// The caller's read timeout.
     timeout: Option<Duration>,
     /// The timeout set on the socket now.
@@ -228,6 +248,7 @@ impl Drop for Reader {
 /// flush thread.
 pub(crate) fn split(
     stream: TcpStream,
+    tls: Option<TlsLayer>,
     conn: Connection,
     epoch: Instant,
     read_timeout: Option<Duration>,
@@ -240,6 +261,7 @@ pub(crate) fn split(
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             conn,
+            tls,
             taken: 0,
             written: 0,
             failed: None,
@@ -259,6 +281,7 @@ pub(crate) fn split(
             shared: Arc::clone(&shared),
             raw,
             buf: Vec::new(),
+            plain: Vec::new(),
             timeout: read_timeout,
             socket_timeout: None,
         },
@@ -323,12 +346,29 @@ impl Reader {
             self.buf = vec![0; READ_CHUNK];
         }
         match self.raw.read(&mut self.buf) {
-            Ok(0) => Err(Error::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the TCP connection without a close frame",
-            ))),
+            Ok(0) => {
+                if let Some(tls) = &mut self.shared.lock().tls {
+                    tls.end();
+                }
+                Err(Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the TCP connection without a close frame",
+                )))
+            }
             Ok(n) => {
-                self.shared.lock().conn.handle_input(&self.buf[..n]);
+                let mut g = self.shared.lock();
+                let Inner { conn, tls, .. } = &mut *g;
+                match tls {
+                    None => conn.handle_input(&self.buf[..n]),
+                    Some(tls) => {
+                        let r = tls.decrypt(&self.buf[..n], &mut self.plain);
+                        conn.handle_input(&self.plain);
+                        self.plain.clear();
+                        // Records rustls owes the server (an alert, a key update's).
+                        self.shared.changed.notify_all();
+                        r?;
+                    }
+                }
                 Ok(())
             }
             // The codec's timer, not the caller's: the loop lets the codec act on it.

@@ -2,8 +2,11 @@
 //! is measured against, every server in its own process pinned to core 0, the load
 //! generator pinned to core 1, all in one interleaved run:
 //!
-//! - `wisp`: wisp-server with one worker (one event loop), and `wisp-nobudget`: the same
-//!   with the memory budget off (`Config::memory_budget = u64::MAX`: nothing accounted),
+//! - `wisp`: wisp-server with one worker (one event loop); `wisp-nobudget`: the same
+//!   with the memory budget off (`Config::memory_budget = u64::MAX`: nothing accounted);
+//!   and `wisp-tls`: the same with `Config::tls` (wss://, rustls with the ring provider; a
+//!   P-256 certificate made at start with rcgen), driven by a rustls client: its ratios to
+//!   `wisp` are the cost of TLS,
 //! - `fastws`: fastwebsockets 0.10 as in its upstream echo example (hyper upgrade,
 //!   current-thread tokio runtime), `tokio-tung`: tokio-tungstenite as in its upstream
 //!   echo example (current-thread runtime), `tung`: tungstenite sync, thread per
@@ -78,10 +81,94 @@ const CASES: [Case; 4] = [
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     WebSocket,
+    /// WebSocket over TLS.
+    Wss,
     Tcp,
 }
 
-fn ws_handshake(stream: &mut TcpStream, port: u16) {
+/// The TLS side of the benchmark: the CA the load generator trusts, and the directory
+/// of the server's certificate and key (made once, read by the `wisp-tls` process).
+mod tls {
+    use std::net::TcpStream;
+    use std::path::PathBuf;
+    use std::sync::{Arc, OnceLock};
+
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    pub type Stream = StreamOwned<ClientConnection, TcpStream>;
+
+    struct Made {
+        dir: PathBuf,
+        ca: CertificateDer<'static>,
+    }
+
+    fn made() -> &'static Made {
+        static M: OnceLock<Made> = OnceLock::new();
+        M.get_or_init(|| {
+            use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+            let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca_key = KeyPair::generate().unwrap();
+            let ca_cert = ca.self_signed(&ca_key).unwrap();
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+                .unwrap()
+                .signed_by(&key, &ca_cert, &ca_key)
+                .unwrap();
+            let dir = std::env::temp_dir().join(format!("wisp-load-tls-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+            std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+            Made {
+                dir,
+                ca: ca_cert.der().clone(),
+            }
+        })
+    }
+
+    /// Where the server process finds `cert.pem` and `key.pem` (`LOAD_TLS_DIR`).
+    pub fn dir() -> PathBuf {
+        made().dir.clone()
+    }
+
+    pub fn remove() {
+        if let Some(m) = std::env::var_os("LOAD_TLS_DIR") {
+            let _ = std::fs::remove_dir_all(m);
+        } else {
+            let _ = std::fs::remove_dir_all(&made().dir);
+        }
+    }
+
+    fn config() -> Arc<ClientConfig> {
+        static C: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+        C.get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.add(made().ca.clone()).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            Arc::new(
+                ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            )
+        })
+        .clone()
+    }
+
+    /// A TLS connection over `tcp`, its handshake done.
+    pub fn connect(tcp: TcpStream) -> Stream {
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut s = StreamOwned::new(ClientConnection::new(config(), name).unwrap(), tcp);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).unwrap();
+        }
+        s
+    }
+}
+
+fn ws_handshake(stream: &mut impl ReadWrite, port: u16) {
     let req = format!(
         "GET /echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -95,6 +182,9 @@ fn ws_handshake(stream: &mut TcpStream, port: u16) {
     }
     assert!(head.starts_with(b"HTTP/1.1 101"), "handshake refused");
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// One burst of messages as the client sends it.
 fn burst_bytes(kind: Kind, case: Case) -> Vec<u8> {
@@ -216,6 +306,9 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
             thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).unwrap();
                 s.set_nodelay(true).unwrap();
+                if kind == Kind::Wss {
+                    return drive_tls(tls::connect(s), addr.port(), &bytes, case, deadline);
+                }
                 if kind == Kind::WebSocket {
                     ws_handshake(&mut s, addr.port());
                 }
@@ -255,7 +348,7 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
                     assert!(n > 0, "server closed");
                     got += match kind {
                         Kind::Tcp => n,
-                        Kind::WebSocket => skim.feed(&buf[..n]) * case.size,
+                        _ => skim.feed(&buf[..n]) * case.size,
                     };
                     if got >= per_burst_bytes {
                         assert_eq!(got, per_burst_bytes, "more than one burst back");
@@ -277,6 +370,31 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
     (total, start.elapsed().as_secs_f64())
 }
 
+/// One wss:// connection of a case: a rustls stream is one object, so one thread
+/// writes each burst and then reads its echo (a 1 MiB burst fits what the server
+/// queues before it stops reading, so this cannot block both sides).
+fn drive_tls(mut s: tls::Stream, port: u16, bytes: &[u8], case: Case, deadline: Instant) -> u64 {
+    ws_handshake(&mut s, port);
+    let per_burst_bytes = case.size * case.burst;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut skim = Skimmer::default();
+    let mut messages = 0u64;
+    loop {
+        s.write_all(bytes).unwrap();
+        let mut got = 0;
+        while got < per_burst_bytes {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "server closed");
+            got += skim.feed(&buf[..n]) * case.size;
+        }
+        assert_eq!(got, per_burst_bytes, "more than one burst back");
+        messages += case.burst as u64;
+        if Instant::now() >= deadline {
+            return messages;
+        }
+    }
+}
+
 /// A comparison server of the run, in its own process (this benchmark re-executed with
 /// `LOAD_SERVE=name`).
 struct Peer {
@@ -293,9 +411,10 @@ impl Drop for Peer {
     }
 }
 
-const SERVERS: [(&str, Kind); 7] = [
+const SERVERS: [(&str, Kind); 8] = [
     ("wisp", Kind::WebSocket),
     ("wisp-nobudget", Kind::WebSocket),
+    ("wisp-tls", Kind::Wss),
     ("fastws", Kind::WebSocket),
     ("tokio-tung", Kind::WebSocket),
     ("tung", Kind::WebSocket),
@@ -306,6 +425,7 @@ const SERVERS: [(&str, Kind); 7] = [
 fn start_peer(name: &'static str, kind: Kind) -> Peer {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("LOAD_SERVE", name)
+        .env("LOAD_TLS_DIR", tls::dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -330,10 +450,20 @@ fn start_peer(name: &'static str, kind: Kind) -> Peer {
 /// The server side: binds 127.0.0.1:0, prints `PORT n`, serves until killed.
 fn serve(name: &str) {
     pin(0);
-    if name == "wisp" || name == "wisp-nobudget" {
+    if name == "wisp" || name == "wisp-nobudget" || name == "wisp-tls" {
+        let tls = (name == "wisp-tls").then(|| {
+            let dir = std::path::PathBuf::from(std::env::var_os("LOAD_TLS_DIR").unwrap());
+            wisp_server::TlsConfig::from_pem_files(&dir.join("cert.pem"), &dir.join("key.pem"))
+                .unwrap()
+        });
         let budget = wisp_server::Config::default().memory_budget;
         let server = wisp_server::Server::bind(wisp_server::Config {
-            memory_budget: if name == "wisp" { budget } else { u64::MAX },
+            memory_budget: if name == "wisp-nobudget" {
+                u64::MAX
+            } else {
+                budget
+            },
+            tls,
             listen: "127.0.0.1:0".into(),
             workers: 1,
             max_connections: 15_000,
@@ -586,12 +716,20 @@ fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
         kib_field("/proc/meminfo", "MemAvailable"),
     );
     let mut held = Vec::with_capacity(n);
+    let mut held_tls = Vec::new();
     for _ in 0..n {
         let Ok(mut s) = TcpStream::connect(peer.addr) else {
             break;
         };
-        if peer.kind == Kind::WebSocket {
-            ws_handshake(&mut s, peer.addr.port());
+        match peer.kind {
+            Kind::WebSocket => ws_handshake(&mut s, peer.addr.port()),
+            Kind::Wss => {
+                let mut t = tls::connect(s);
+                ws_handshake(&mut t, peer.addr.port());
+                held_tls.push(t);
+                continue;
+            }
+            Kind::Tcp => {}
         }
         held.push(s);
     }
@@ -600,8 +738,9 @@ fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
         kib_field(&status, "VmRSS"),
         kib_field("/proc/meminfo", "MemAvailable"),
     );
-    let k = held.len().max(1) as f64;
+    let k = (held.len() + held_tls.len()).max(1) as f64;
     drop(held);
+    drop(held_tls);
     thread::sleep(Duration::from_millis(500));
     (
         rss1.saturating_sub(rss0) as f64 / k,
@@ -660,6 +799,7 @@ fn main() {
             );
         }
     }
+    tls::remove();
 }
 
 fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
@@ -704,6 +844,14 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
         });
         ratio_line("wisp/fastws msg per server CPU-s", &|r| {
             Some(per_cpu(&runs[w][r]) / per_cpu(&runs[f][r]))
+        });
+    }
+    if let Some(t) = idx("wisp-tls") {
+        ratio_line("wisp-tls/wisp msg/s", &|r| {
+            Some(rate(&runs[t][r]) / rate(&runs[w][r]))
+        });
+        ratio_line("wisp-tls/wisp server CPU per message", &|r| {
+            Some(per_cpu(&runs[w][r]) / per_cpu(&runs[t][r]))
         });
     }
     let tcp: Vec<usize> = ["tcp-thr", "tcp-mio"]

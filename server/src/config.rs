@@ -94,6 +94,9 @@ pub struct Config {
     /// Off by default: the report shows peer addresses. Its format is in the crate docs
     /// (`GET /stats`).
     pub stats: bool,
+    /// Serve `https://` and `wss://` instead of `http://` and `ws://` on the listening
+    /// port (`--tls-cert FILE --tls-key FILE`); `None`: plain TCP.
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for Config {
@@ -122,6 +125,7 @@ impl Default for Config {
             redis_optional: false,
             deflate: Some(Default::default()),
             stats: false,
+            tls: None,
         }
     }
 }

@@ -120,11 +120,13 @@ pub mod routes;
 mod server;
 mod shared;
 mod stats;
+mod tls;
 mod wake;
 mod watch;
 mod worker;
 
 pub use config::{BuiltinRoutes, Config};
+pub use tls::TlsConfig;
 
 /// Connects to the Redis server at `url` (`redis://HOST:PORT[/DB]`) and pings it: the
 /// check `wisp-server --redis` makes before it serves. The error says why not.

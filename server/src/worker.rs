@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown};
+use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -44,6 +44,7 @@ use crate::http;
 use crate::routes::{self, Echo};
 use crate::shared::{fmt_peer, release, Route, Shared};
 use crate::stats::{self, Holder, Refusal};
+use crate::tls::Stream;
 use crate::wake::{Admit, Inbox, Wake};
 use crate::watch::{self, Inspected, Target, Watcher};
 
@@ -143,7 +144,8 @@ struct Loop<'a> {
 }
 
 struct Conn {
-    stream: TcpStream,
+    /// The socket, or TLS over it (`tls.rs`).
+    stream: Stream,
     peer: String,
     /// Admitted over the limit (a 503), counted in `Shared::refusing`.
     refused: bool,
@@ -406,6 +408,15 @@ impl Loop<'_> {
             self.free.push(slot);
             return;
         }
+        let stream = match Stream::new(stream, self.shared.config.tls.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("cannot start TLS on a new connection: {e}");
+                release(self.shared, &admit);
+                self.free.push(slot);
+                return;
+            }
+        };
         let refused = matches!(admit, Admit::Refuse);
         let ip = match admit {
             Admit::Serve(ip) => ip,
@@ -497,6 +508,11 @@ impl Loop<'_> {
         if self.stopping {
             return false;
         }
+        // TLS: the handshake's answer may still wait for a writable edge.
+        if let Err(e) = c.stream.flush() {
+            info!("{} dropped: {e}", c.peer);
+            return false;
+        }
         while c.readable {
             match c.stream.read(&mut self.scratch) {
                 Ok(0) => {
@@ -509,7 +525,10 @@ impl Loop<'_> {
                 }
                 Err(e) if would_block(&e) => c.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Err(e) => {
+                    info!("{} dropped: {e}", c.peer);
+                    return false;
+                }
             }
             if c.refused {
                 let whole = head.buf.windows(4).any(|w| w == b"\r\n\r\n");
@@ -550,8 +569,13 @@ impl Loop<'_> {
             return true;
         }
         if now >= head.deadline {
+            let what = if c.stream.handshaking() {
+                "TLS handshake"
+            } else {
+                "request head"
+            };
             info!(
-                "{} dropped: no complete request head within the handshake timeout",
+                "{} dropped: no complete {what} within the handshake timeout",
                 c.peer
             );
             self.shared.stats.refused(Refusal::HandshakeTimeout);
@@ -591,9 +615,16 @@ impl Loop<'_> {
                     }
                 }
                 if h.out.is_empty() {
+                    // TLS: its last records leave first.
+                    if c.stream.flush().is_err() {
+                        return false;
+                    }
+                    if c.stream.unsent() {
+                        break;
+                    }
                     // All written: half-close, and drain what the peer still sends so
                     // that the response is not destroyed by a reset.
-                    let _ = c.stream.shutdown(Shutdown::Write);
+                    c.stream.shutdown_write();
                     c.phase = Phase::Linger(Linger {
                         until: now + LINGER_HTTP.0,
                         left: LINGER_HTTP.1,
@@ -973,7 +1004,7 @@ impl Loop<'_> {
         if s.conn.state() == State::Closed {
             // Our last frames (a close) still going out: wait for them, a little.
             let wait = *s.flush_deadline.get_or_insert(now + CLOSE_WAIT);
-            if s.pending() > 0 && now < wait {
+            if (s.pending() > 0 || c.stream.unsent()) && now < wait {
                 return true;
             }
             let how = match (s.conn.error(), s.conn.close_received()) {
@@ -1073,7 +1104,9 @@ fn open(s: &mut Session) {
 }
 
 /// Writes what the session has queued until the kernel takes no more.
-fn flush(stream: &mut TcpStream, s: &mut Session) -> io::Result<()> {
+fn flush(stream: &mut Stream, s: &mut Session) -> io::Result<()> {
+    // TLS: what rustls still holds goes first (a no-op for a plain socket).
+    stream.flush()?;
     while s.pre_pos < s.pre.len() {
         match stream.write(&s.pre[s.pre_pos..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -1122,7 +1155,7 @@ fn end(c: &mut Conn, how: &str, now: Instant, shared: &Shared) -> bool {
     if clean || s.conn.close_sent().is_none() || c.eof {
         return false;
     }
-    let _ = c.stream.shutdown(Shutdown::Write);
+    c.stream.shutdown_write();
     c.phase = Phase::Linger(Linger {
         until: now + LINGER_FAILED.0,
         left: LINGER_FAILED.1,

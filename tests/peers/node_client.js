@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Interop checklist client on npm `ws` for an echo server.
 //
-// usage: node tests/peers/node_client.js URL [--timeout S]
+// usage: node tests/peers/node_client.js URL [--timeout S] [--ca FILE]
+//
+// --ca FILE: for a wss:// URL, trust the CA certificate(s) in this PEM file (only them).
 //
 // Connects to URL (a ws:// echo endpoint, e.g. Wisp's /echo) and runs, in order:
 //   text N, binary N    echo of one message of N bytes, N in 0, 125, 126, 65536,
@@ -86,6 +88,7 @@ async function expectEcho(recv, sent, isBinary) {
 async function run(url) {
   const ws = new WebSocket(url, {
     perMessageDeflate: deflateOption(options.values.deflate),
+    ...(options.values.ca ? { ca: require("node:fs").readFileSync(options.values.ca) } : {}),
     maxPayload: MAX_MESSAGE,
     handshakeTimeout: STEP_TIMEOUT_MS,
   });
@@ -154,7 +157,8 @@ let options;
 try {
   options = parseArgs({
     allowPositionals: true,
-    options: { timeout: { type: "string", default: "60" }, deflate: { type: "string", default: "off" } },
+    options: { timeout: { type: "string", default: "60" }, deflate: { type: "string", default: "off" },
+      ca: { type: "string" } },
   });
 } catch (e) {
   usage(e.message);

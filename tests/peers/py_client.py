@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Interop checklist client on Python `websockets` (asyncio API) for an echo server.
 
-usage: .venv/bin/python tests/peers/py_client.py URL [--timeout S]
+usage: .venv/bin/python tests/peers/py_client.py URL [--timeout S] [--ca FILE]
+
+--ca FILE: for a wss:// URL, trust the CA certificate(s) in this PEM file (only them).
 
 Connects to URL (a ws:// echo endpoint, e.g. Wisp's /echo) and runs, in order:
   text N, binary N    echo of one message of N bytes, N in 0, 125, 126, 65536,
@@ -19,6 +21,7 @@ and the whole run within --timeout seconds (default 60).
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -27,6 +30,14 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 # --deflate: off (the default), on (websockets' own default offer), or no-takeover
 # (both sides start every message with an empty window).
 DEFLATE = "off"
+# --ca: the CA file a wss:// URL is checked against.
+CA = None
+
+
+def tls_options(url):
+    if CA is None or not url.startswith("wss:"):
+        return {}
+    return {"ssl": ssl.create_default_context(cafile=CA)}
 
 
 def deflate_options():
@@ -87,7 +98,7 @@ async def run(url):
     try:
         async with connect(url, max_size=MAX_MESSAGE, ping_interval=None,
                            open_timeout=STEP_TIMEOUT, close_timeout=STEP_TIMEOUT,
-                           **deflate_options()) as ws:
+                           **tls_options(url), **deflate_options()) as ws:
             agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
             print(f"extensions {agreed}", flush=True)
             for kind in ("text", "binary"):
@@ -149,6 +160,8 @@ if __name__ == "__main__":
     ap.add_argument("--timeout", type=float, default=60, help="limit for the whole run, seconds")
     ap.add_argument("--deflate", choices=["off", "on", "no-takeover"], default="off",
                     help="offer permessage-deflate")
+    ap.add_argument("--ca", help="PEM file of the CA that a wss:// server's certificate must chain to")
     args = ap.parse_args()
     DEFLATE = args.deflate
+    CA = args.ca
     asyncio.run(main(args.url, args.timeout))

@@ -2,20 +2,23 @@
 """Echo server on Python `websockets` (asyncio API), an interop peer for Wisp's client.
 
 usage: .venv/bin/python tests/peers/py_echo_server.py [--port P] [--timeout S]
-           [--deflate MODE] [--ping-interval S]
+           [--deflate MODE] [--ping-interval S] [--tls-cert FILE --tls-key FILE]
+
+With --tls-cert and --tls-key (PEM) it serves wss:// instead of ws://.
 
 Listens on 127.0.0.1:P (P = 0, the default, picks a free port) and prints
 `LISTENING <port>` on stdout once it accepts connections. Every text or binary
 message comes back with the same type. Messages up to 64 MiB and 1 000 000
 fragments, no compression, no keepalive pings (--ping-interval S: a ping every S
-seconds, and the connection is closed with 1011 when a pong is 2 s late). Exits 0 on SIGTERM or SIGINT;
-exits 2 with a message on stderr if it is still running after --timeout
+seconds, and the connection is closed with 1011 when a pong is 2 s late). Exits 0
+on SIGTERM or SIGINT; exits 2 with a message on stderr if it is still running after --timeout
 seconds (default 60), so a test that forgets to stop it leaves nothing behind.
 """
 import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 
 # websockets caps a message at 4096 fragments by default; a peer must take
@@ -37,6 +40,15 @@ async def echo(ws):
         print(f"py_echo_server: connection closed with an error: {e}", file=sys.stderr)
 
 
+def tls_options(tls):
+    """--tls-cert, --tls-key: a server TLS context with that chain and key."""
+    if tls is None:
+        return {}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls)
+    return {"ssl": context}
+
+
 def deflate_options(mode):
     """--deflate: off, on (websockets' defaults), no-takeover (both directions)."""
     if mode == "on":
@@ -47,13 +59,14 @@ def deflate_options(mode):
     return {"compression": None}
 
 
-async def main(port, timeout, deflate="off", ping_interval=None):
+async def main(port, timeout, deflate="off", tls=None, ping_interval=None):
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     # close_timeout=1: on exit, wait at most 1 s for a peer to answer the 1001 close.
     async with serve(echo, "127.0.0.1", port, max_size=MAX_MESSAGE,
                      ping_interval=ping_interval, ping_timeout=2, close_timeout=1,
+                     **tls_options(tls),
                      **deflate_options(deflate)) as server:
         print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
         try:
@@ -72,8 +85,14 @@ if __name__ == "__main__":
                     help="accept permessage-deflate")
     ap.add_argument("--ping-interval", type=float, default=None,
                     help="send a keepalive ping every this many seconds")
+    ap.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
-        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate, args.ping_interval)))
+        sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate, tls,
+                                  args.ping_interval)))
     except OSError as e:
         sys.exit(f"py_echo_server: cannot listen on 127.0.0.1:{args.port}: {e}")

@@ -2,7 +2,9 @@
 //! wisp-server process on an ephemeral port, and a raw WebSocket client on the codec.
 #![allow(dead_code)]
 
+pub mod peers;
 pub mod redis;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
@@ -103,6 +105,7 @@ impl Server {
         let port = line
             .trim()
             .strip_prefix("listening on http://127.0.0.1:")
+            .or_else(|| line.trim().strip_prefix("listening on https://127.0.0.1:"))
             .and_then(|p| p.trim_end_matches('/').parse().ok())
             .unwrap_or_else(|| panic!("no port in the ready line {line:?}"));
         let (tx, rx) = std::sync::mpsc::channel();

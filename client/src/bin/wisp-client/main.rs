@@ -23,7 +23,7 @@ code and reason (or the error) on stderr; 2 for bad arguments; 130 after Ctrl-C.
 #[derive(Parser, Debug)]
 #[command(name = "wisp-client", version, after_help = AFTER_HELP)]
 struct Args {
-    /// ws://host[:port]/path (wss:// is not supported yet)
+    /// ws:// or wss://host[:port]/path
     #[arg(value_name = "URL", value_parser = ws_url, required_unless_present = "autobahn")]
     url: Option<String>,
 
@@ -62,13 +62,18 @@ struct Args {
     /// Agent name for --autobahn
     #[arg(long, value_name = "NAME", default_value = "wisp-client")]
     agent: String,
+
+    /// wss://: trust the CA certificates in this PEM file (a private CA) instead of
+    /// Mozilla's roots
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
 }
 
 /// A URL the client can use, checked before anything connects: a malformed one is a
-/// bad argument (exit 2). `wss://` passes, to be refused with its own error.
+/// bad argument (exit 2).
 fn ws_url(s: &str) -> Result<String, String> {
     match parse_url(s) {
-        Ok(_) | Err(Error::TlsUnsupported) => Ok(s.to_string()),
+        Ok(_) => Ok(s.to_string()),
         Err(Error::InvalidUrl(why)) => Err(why),
         Err(e) => Err(e.to_string()),
     }
@@ -223,6 +228,7 @@ fn run(a: Args) -> i32 {
         },
         deflate: !a.no_deflate,
         headers: a.headers,
+        ca: a.ca,
         ..Options::default()
     };
     let mut client = match connect_with(&url, &options) {

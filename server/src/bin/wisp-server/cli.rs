@@ -23,7 +23,8 @@ Routes:
 Logs go to stderr; RUST_LOG sets what is shown, as in env_logger
 (e.g. RUST_LOG=debug or RUST_LOG=wisp_server=debug) [default: info].
 Exit status: 0 after a graceful shutdown (SIGINT, SIGTERM), 1 if the server cannot
-start, 2 for a bad argument or (without --redis-optional) an unreachable --redis.";
+start, 2 for a bad argument, an unusable --tls-cert/--tls-key, or (without
+--redis-optional) an unreachable --redis.";
 
 /// An RFC 6455 WebSocket server (std::net; worker threads, each an event loop).
 #[derive(Parser, Debug)]
@@ -115,6 +116,14 @@ struct Args {
     /// holders and refusals by reason, as JSON (it shows peer addresses)
     #[arg(long)]
     stats: bool,
+    /// Serve https:// and wss:// with this PEM certificate chain (server certificate
+    /// first); needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// File descriptors kept for the listener, the pollers and their wakers, files being
@@ -182,6 +191,10 @@ where
         ..Config::demo()
     };
     c.max_frame_size = c.max_frame_size.min(c.max_message_size);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        // Read and checked now, before the port is bound.
+        c.tls = Some(wisp_server::TlsConfig::from_pem_files(cert, key)?);
+    }
     let allowed = max_connections_allowed();
     if c.max_connections > allowed {
         return Err(format!(
@@ -392,11 +405,30 @@ mod tests {
             &["--redis", "redis://localhost:http"],
             &["--redis", "redis://localhost:6379/zero"],
             &["--redis-optional"],
+            &["--tls-cert", "cert.pem"],
+            &["--tls-key", "key.pem"],
         ] {
             let e = run(bad).unwrap_err();
             assert_eq!(e.lines().count(), 1, "{bad:?}: {e}");
             assert!(e.ends_with("(see --help)"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_one_line() {
+        let e = run(&[
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ])
+        .unwrap_err();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains("cannot read the TLS certificate /nonexistent/c.pem"),
+            "{e}"
+        );
+        assert_eq!(run(&[]).unwrap().tls, None);
     }
 
     #[test]

@@ -82,12 +82,17 @@ fn run() -> i32 {
         return 1;
     }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on http://{}/", server.local_addr());
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let _ = writeln!(out, "listening on {scheme}://{}/", server.local_addr());
     let _ = out.flush();
     drop(out);
     info!(
         "serving {} (web root {}), max {} connections ({} per address), {} worker(s), \
-         memory budget {} MiB",
+         memory budget {} MiB{}",
         server.local_addr(),
         config
             .web
@@ -96,7 +101,8 @@ fn run() -> i32 {
         config.max_connections,
         config.max_connections_per_ip,
         config.workers,
-        config.memory_budget >> 20
+        config.memory_budget >> 20,
+        if config.tls.is_some() { ", TLS" } else { "" }
     );
     match server.run() {
         Ok(()) => 0,

@@ -1,0 +1,432 @@
+//! TLS (`https://`, `wss://`) for the workers: rustls, sans-IO, inside the event loop.
+//!
+//! A connection's transport is a [`Stream`]: the plain socket, or the socket under a
+//! `rustls::ServerConnection`. Both are `Read + Write` with the semantics the worker's
+//! edge-triggered loop relies on, so its phases (request head, HTTP response, session,
+//! linger) do not know which one they drive:
+//!
+//! - `read` returns plaintext. A short count (or `WouldBlock`) means the socket is
+//!   drained, as with a plain socket: the TLS stream reads the socket (64 KiB at a
+//!   time, into one buffer per thread) until it says `WouldBlock`, or the caller's
+//!   buffer is full, feeding rustls and taking the plaintext out as it goes. Raw bytes
+//!   that rustls could not take yet (the caller's buffer filled) wait in the stream.
+//! - `write` encrypts into rustls' buffer (64 KiB at most, its default limit) and
+//!   writes that to the socket at once; a full buffer the kernel does not take is
+//!   `WouldBlock`, so the worker's backpressure and writable edges work as they do.
+//!   `flush` pushes what is still buffered, never blocking.
+//! - The handshake runs inside the first reads (and their writes), so it is bounded by
+//!   the same deadline as the request head. A TLS error (plain HTTP on the TLS port,
+//!   garbage, a bad ClientHello, an alert from the peer) is a read error that says so:
+//!   the worker logs it and drops that connection; rustls' alert goes out first when
+//!   the socket takes it.
+//!
+//! The plain socket costs one `match` per call more than before, nothing else.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConnection;
+
+/// Raw bytes read from a socket at once before rustls decrypts them.
+const RAW_READ: usize = 64 * 1024;
+
+thread_local! {
+    /// The raw read buffer of this worker thread, shared by its TLS connections (an
+    /// idle connection holds none).
+    static RAW: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A certificate chain and its private key for serving `https://` and `wss://`
+/// ([`Config::tls`](crate::Config::tls)): a rustls `ServerConfig` with the ring crypto
+/// provider and rustls' default protocol versions (TLS 1.3 and 1.2) and cipher suites.
+///
+/// ```no_run
+/// let tls = wisp_server::TlsConfig::from_pem_files("cert.pem".as_ref(), "key.pem".as_ref())?;
+/// let config = wisp_server::Config { tls: Some(tls), ..Default::default() };
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Clone)]
+pub struct TlsConfig {
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl TlsConfig {
+    /// Loads a PEM certificate chain (the server's certificate first, then its
+    /// intermediates) and a PEM private key (PKCS#8, PKCS#1 or SEC1), and checks that
+    /// the key belongs to the certificate. The error is one line that names the file
+    /// and says what is wrong.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsConfig, String> {
+        let chain = read_chain(cert)?;
+        let key = read_key(key)?;
+        Self::from_der(chain, key).map_err(|e| {
+            format!(
+                "TLS certificate {} and key do not go together: {e}",
+                cert.display()
+            )
+        })
+    }
+
+    /// Builds the configuration from DER: the chain (the server's certificate first)
+    /// and its private key. Fails when the key is unusable or does not match.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<TlsConfig, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        // WebSocket over HTTP/1.1 only (RFC 6455; no RFC 8441 over h2).
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TlsConfig::new(Arc::new(config)))
+    }
+
+    /// Uses a rustls configuration of your own (its crypto provider, versions, client
+    /// authentication, certificate resolver). Set its `alpn_protocols` to `http/1.1` or
+    /// leave them empty: the server speaks HTTP/1.1 only.
+    pub fn new(config: Arc<rustls::ServerConfig>) -> TlsConfig {
+        TlsConfig { config }
+    }
+
+    /// The rustls configuration.
+    pub fn rustls(&self) -> &Arc<rustls::ServerConfig> {
+        &self.config
+    }
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
+}
+
+/// The same configuration (the same `Arc`).
+impl PartialEq for TlsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl Eq for TlsConfig {}
+
+fn pem_error(what: &str, path: &Path, e: rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::Io(e) => format!("cannot read the TLS {what} {}: {e}", path.display()),
+        E::NoItemsFound => format!("no PEM {what} in {}", path.display()),
+        e => format!("bad PEM in the TLS {what} {}: {e}", path.display()),
+    }
+}
+
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error("certificate", path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error("certificate", path, e))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "no PEM certificate (BEGIN CERTIFICATE) in {}",
+            path.display()
+        ));
+    }
+    Ok(chain)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => format!(
+            "no PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in {}",
+            path.display()
+        ),
+        e => pem_error("key", path, e),
+    })
+}
+
+/// A connection's transport: the plain socket, or TLS over it.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// The plain socket, or a new TLS session over it.
+    pub(crate) fn new(tcp: TcpStream, tls: Option<&TlsConfig>) -> Result<Stream, rustls::Error> {
+        Ok(match tls {
+            None => Stream::Plain(tcp),
+            Some(t) => Stream::Tls(Box::new(TlsStream {
+                conn: ServerConnection::new(Arc::clone(&t.config))?,
+                tcp,
+                raw: Vec::new(),
+                raw_pos: 0,
+                eof: false,
+                closed: false,
+                failed: false,
+            })),
+        })
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Plain(s) => s.peer_addr(),
+            Stream::Tls(t) => t.tcp.peer_addr(),
+        }
+    }
+
+    /// Ends our side: for TLS a close_notify first (written if the socket takes it).
+    pub(crate) fn shutdown_write(&mut self) {
+        match self {
+            Stream::Plain(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+            }
+            Stream::Tls(t) => {
+                t.conn.send_close_notify();
+                let _ = t.push();
+                let _ = t.tcp.shutdown(Shutdown::Write);
+            }
+        }
+    }
+
+    /// Encrypted bytes the socket has not taken yet (never for a plain socket).
+    pub(crate) fn unsent(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.conn.wants_write(),
+        }
+    }
+
+    /// A TLS stream whose handshake is not done: said in a log line.
+    pub(crate) fn handshaking(&self) -> bool {
+        matches!(self, Stream::Tls(t) if t.conn.is_handshaking())
+    }
+}
+
+impl Read for Stream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write_vectored(&[IoSlice::new(buf)]),
+        }
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write_vectored(bufs),
+            Stream::Tls(t) => t.write_vectored(bufs),
+        }
+    }
+
+    /// For TLS: writes what rustls holds until the socket takes no more (never
+    /// `WouldBlock`); a plain socket has nothing to flush.
+    #[inline]
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            Stream::Tls(t) => t.push(),
+        }
+    }
+}
+
+/// A rustls server session over a non-blocking socket.
+pub(crate) struct TlsStream {
+    conn: ServerConnection,
+    tcp: TcpStream,
+    /// Raw bytes read but not yet given to rustls (its plaintext buffer was full and
+    /// the caller's too), from `raw_pos`.
+    raw: Vec<u8>,
+    raw_pos: usize,
+    /// The socket said end of stream.
+    eof: bool,
+    /// The peer's close_notify came.
+    closed: bool,
+    /// A TLS error ended the session: every later read fails.
+    failed: bool,
+}
+
+impl TlsStream {
+    /// Writes rustls' encrypted output until the socket takes no more.
+    fn push(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.push()?;
+        let n = self.conn.writer().write_vectored(bufs)?;
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if n == 0 && want > 0 {
+            // rustls' buffer is full and the socket takes nothing: wait for an edge.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.push()?;
+        Ok(n)
+    }
+
+    /// Moves decrypted bytes into `buf[*filled..]`. `Ok(true)`: the peer's close_notify
+    /// came (and nothing is left).
+    fn take_plaintext(&mut self, buf: &mut [u8], filled: &mut usize) -> io::Result<bool> {
+        while *filled < buf.len() {
+            match self.conn.reader().read(&mut buf[*filled..]) {
+                Ok(0) => return Ok(true),
+                Ok(n) => *filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                // The socket ended without a close_notify: an end like any other (the
+                // WebSocket framing above knows whether a message was cut short).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Gives rustls raw bytes from `data` until it takes no more (its plaintext buffer
+    /// is full) or they are all in, decrypting as it goes. Returns how many it took.
+    fn feed(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let start = data.len();
+        while !data.is_empty() {
+            match self.conn.read_tls(&mut data) {
+                // After the peer's close_notify rustls takes nothing more: the rest is
+                // dropped.
+                Ok(0) if self.closed => return Ok(start),
+                Ok(0) => break,
+                Ok(_) => {}
+                // "received plaintext buffer full": take it out first.
+                Err(e) if e.kind() == io::ErrorKind::Other => break,
+                Err(e) => return Err(e),
+            }
+            self.process()?;
+        }
+        Ok(start - data.len())
+    }
+
+    /// Decrypts what rustls has; a TLS error sends its alert (if the socket takes it)
+    /// and becomes a read error that names it.
+    fn process(&mut self) -> io::Result<()> {
+        match self.conn.process_new_packets() {
+            Ok(state) => {
+                self.closed |= state.peer_has_closed();
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                let _ = self.push();
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS: {e}"),
+                ))
+            }
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS failed"));
+        }
+        let mut filled = 0;
+        let r = self.fill(buf, &mut filled);
+        // The handshake's answers (and a key update's) go out as soon as they exist.
+        let pushed = self.push();
+        match r {
+            Ok(true) => Ok(filled),
+            Ok(false) if filled > 0 => Ok(filled),
+            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) if filled > 0 && e.kind() == io::ErrorKind::WouldBlock => Ok(filled),
+            Err(e) => Err(e),
+        }
+        .and_then(|n| pushed.map(|()| n))
+    }
+
+    /// Fills `buf` from rustls and the socket. `Ok(true)`: stop here with what is in
+    /// `buf` (full, or the end of the stream: 0 then); `Ok(false)` or `WouldBlock`:
+    /// the socket is drained.
+    fn fill(&mut self, buf: &mut [u8], filled: &mut usize) -> io::Result<bool> {
+        loop {
+            if self.take_plaintext(buf, filled)? {
+                return Ok(true);
+            }
+            if *filled == buf.len() {
+                return Ok(true);
+            }
+            if self.raw_pos < self.raw.len() {
+                let raw = std::mem::take(&mut self.raw);
+                let took = self.feed(&raw[self.raw_pos..]);
+                self.raw = raw;
+                self.raw_pos += took?;
+                if self.raw_pos == self.raw.len() {
+                    self.raw = Vec::new();
+                    self.raw_pos = 0;
+                }
+                continue;
+            }
+            if self.eof {
+                return Ok(true);
+            }
+            let got = RAW.with(|cell| -> io::Result<Option<usize>> {
+                let mut raw = cell.borrow_mut();
+                if raw.len() < RAW_READ {
+                    raw.resize(RAW_READ, 0);
+                }
+                let n = match self.tcp.read(&mut raw) {
+                    Ok(0) => return Ok(None),
+                    Ok(n) => n,
+                    Err(e) => return Err(e),
+                };
+                let took = self.feed(&raw[..n])?;
+                if took < n {
+                    self.raw = raw[took..n].to_vec();
+                    self.raw_pos = 0;
+                }
+                Ok(Some(n))
+            });
+            match got {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.eof = true;
+                    // Tell rustls, so that a close_notify before it is told apart.
+                    let _ = self.conn.read_tls(&mut &[][..]);
+                    self.process()?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for TlsStream {
+    /// A close_notify before the socket closes, when it takes it (best effort: the
+    /// WebSocket closing handshake has already said goodbye).
+    fn drop(&mut self) {
+        if !self.failed && !self.conn.is_handshaking() {
+            self.conn.send_close_notify();
+            let _ = self.push();
+        }
+    }
+}
