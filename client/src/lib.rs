@@ -13,7 +13,7 @@
 //! [`Error::Tls`].
 //!
 //! ```no_run
-//! use wisp_client::{connect, Message};
+//! use wisp_client::{connect, CloseCode, Message};
 //! let mut client = connect("ws://127.0.0.1:9001/echo")?;
 //! client.send_text("hello")?;
 //! assert_eq!(client.receive()?, Message::Text("hello".into()));
