@@ -655,13 +655,10 @@ impl Loop<'_> {
             .find(|p| self.shared.config.subprotocols.iter().any(|s| s == *p))
             .cloned();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        // /inspect and its watchers decline compression: the page decodes their frames
-        // with the wasm codec, which does not inflate yet.
         let deflate = self
             .shared
             .config
             .deflate
-            .filter(|_| !matches!(route, Route::Inspect | Route::Watch))
             .and_then(|d| d.negotiate(&offer.extensions));
         let response = handshake::response_with(
             &offer.key,
