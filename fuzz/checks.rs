@@ -971,3 +971,501 @@ pub fn frame_roundtrip(data: &[u8]) {
     apply_mask(b, key, offset + cut);
     assert_eq!(two, naive);
 }
+
+// ---- permessage-deflate: negotiation ----------------------------------------------------
+
+use wisp_codec::extension::{
+    parse_extensions, DeflateOffer, DeflateParams, Extension, ServerDeflate, PERMESSAGE_DEFLATE,
+};
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+/// Extensions written back as a header value, every value quoted or none.
+fn write_extensions(exts: &[Extension], quote: bool) -> String {
+    let one = |e: &Extension| {
+        let mut s = e.name.clone();
+        for (k, v) in &e.params {
+            s.push_str("; ");
+            s.push_str(k);
+            match v {
+                Some(v) if quote => s.push_str(&format!("=\"{v}\"")),
+                Some(v) => s.push_str(&format!("={v}")),
+                None => {}
+            }
+        }
+        s
+    };
+    exts.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
+fn is_deflate(e: &Extension) -> bool {
+    e.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE)
+}
+
+fn check_params_bounds(p: &DeflateParams) {
+    assert!((8..=15).contains(&p.server_max_window_bits), "{p:?}");
+    assert!((8..=15).contains(&p.client_max_window_bits), "{p:?}");
+}
+
+/// Fuzz target `extension`: byte 0 configures a server's [`ServerDeflate`], byte 1 a
+/// client's [`DeflateOffer`]; the rest, up to the first newline, is a client's
+/// `Sec-WebSocket-Extensions` value and after it a server's answer. What must hold: what
+/// parses is tokens and writes back to the same extensions (quoted or not, padded, with
+/// empty list elements); an offer that reads writes back to itself; the server accepts
+/// exactly when some offer is valid, within what the offer and its own settings allow, and
+/// the client that made that offer accepts the answer with the same parameters, through
+/// the whole opening handshake too; the client's check of an arbitrary answer agrees with
+/// its offer, and a connection pair with the parameters it agreed round-trips a message.
+pub fn extension(data: &[u8]) {
+    let mut f = Fields(data);
+    let scfg = f.u8();
+    let ccfg = f.u8();
+    let text = String::from_utf8_lossy(f.0);
+    let (request, response) = text.split_once('\n').unwrap_or((&text, ""));
+
+    // The grammar: tokens only, written back to the same extensions.
+    let parsed = parse_extensions(request);
+    if let Ok(exts) = &parsed {
+        for e in exts {
+            assert!(is_token(&e.name), "{e:?}");
+            for (k, v) in &e.params {
+                assert!(is_token(k), "{e:?}");
+                assert!(v.as_deref().is_none_or(is_token), "{e:?}");
+            }
+        }
+        for quote in [false, true] {
+            let again = write_extensions(exts, quote);
+            assert_eq!(parse_extensions(&again).as_ref(), Ok(exts), "{again:?}");
+        }
+    }
+    let padded = format!(" \t{request} ,, ");
+    assert_eq!(
+        parse_extensions(&padded),
+        parsed,
+        "padding changed the value"
+    );
+
+    // Each deflate offer that reads writes back to itself.
+    let first_valid = parsed.as_ref().ok().and_then(|exts| {
+        let mut first = None;
+        for e in exts.iter().filter(|e| is_deflate(e)) {
+            if let Ok(o) = DeflateOffer::from_extension(e) {
+                for bits in [o.server_max_window_bits, o.client_max_window_bits.flatten()]
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!((8..=15).contains(&bits), "{o:?}");
+                }
+                let again = parse_extensions(&o.to_header()).expect("our offer parses");
+                assert_eq!(again.len(), 1);
+                assert_eq!(DeflateOffer::from_extension(&again[0]), Ok(o));
+                first.get_or_insert(o);
+            }
+        }
+        first
+    });
+
+    // The server's choice, and the client's check of it.
+    let server = ServerDeflate {
+        server_no_context_takeover: scfg & 1 != 0,
+        client_no_context_takeover: scfg & 2 != 0,
+        server_max_window_bits: 8 + ((scfg >> 2) & 7),
+        client_max_window_bits: (scfg & 0x20 != 0).then(|| 9 + ((scfg >> 6) & 3) * 2),
+    };
+    let chosen = server.negotiate(request);
+    assert_eq!(
+        chosen.is_some(),
+        first_valid.is_some(),
+        "the server accepts exactly when an offer is valid"
+    );
+    if let (Some((p, header)), Some(o)) = (&chosen, &first_valid) {
+        check_params_bounds(p);
+        assert!(p.server_no_context_takeover >= o.server_no_context_takeover);
+        assert!(p.server_no_context_takeover >= server.server_no_context_takeover);
+        assert!(p.client_no_context_takeover >= server.client_no_context_takeover);
+        assert!(p.server_max_window_bits <= o.server_max_window_bits.unwrap_or(15));
+        assert!(p.server_max_window_bits <= server.server_max_window_bits);
+        match o.client_max_window_bits {
+            // A client that cannot limit its window is not asked to.
+            None => assert_eq!(p.client_max_window_bits, 15),
+            Some(Some(n)) => assert!(p.client_max_window_bits <= n),
+            Some(None) => {}
+        }
+        let answer = parse_extensions(header).expect("our answer parses");
+        assert_eq!(answer.len(), 1);
+        assert_eq!(o.check_response(&answer[0]), Ok(*p), "{header:?}");
+
+        // The whole handshake: the client's request with that offer, our 101, its check.
+        let client = ClientRequest::new("h", "/", [7; 16]).deflate(*o);
+        let bytes = client.to_bytes();
+        let (req, _) = handshake::parse_request(&bytes, usize::MAX)
+            .expect("our request parses")
+            .expect("our request is complete");
+        let offer = req.validate().expect("our request validates");
+        let (p2, header2) = server.negotiate(&offer.extensions).expect("still accepted");
+        assert_eq!(p2, *p);
+        let response = handshake::response_with(&offer.key, None, Some(&header2));
+        let (accepted, _) = client
+            .parse_response(&response, usize::MAX)
+            .expect("our 101 is accepted")
+            .expect("our 101 is complete");
+        assert_eq!(accepted.deflate, Some(*p));
+    }
+
+    // The client's check of an arbitrary answer.
+    let offer = DeflateOffer {
+        server_no_context_takeover: ccfg & 1 != 0,
+        client_no_context_takeover: ccfg & 2 != 0,
+        server_max_window_bits: (ccfg & 4 != 0).then(|| 8 + ((ccfg >> 3) & 7)),
+        client_max_window_bits: [None, Some(None), Some(Some(9)), Some(Some(12))]
+            [usize::from(ccfg >> 6)],
+    };
+    let expected = match parse_extensions(response) {
+        Err(_) => Err(ResponseError::MalformedHead),
+        Ok(exts) => match exts.as_slice() {
+            [] => Ok(None),
+            [e] if is_deflate(e) => {
+                let r = offer.check_response(e);
+                if let Ok(p) = &r {
+                    check_params_bounds(p);
+                    assert!(p.server_no_context_takeover >= offer.server_no_context_takeover);
+                    assert!(p.server_max_window_bits <= offer.server_max_window_bits.unwrap_or(15));
+                    match offer.client_max_window_bits {
+                        None => assert_eq!(p.client_max_window_bits, 15),
+                        Some(Some(n)) => assert!(p.client_max_window_bits <= n),
+                        Some(None) => {}
+                    }
+                    deflate_round_trip(*p);
+                }
+                r.map(Some).map_err(ResponseError::DeflateParams)
+            }
+            _ => Err(ResponseError::UnexpectedExtension),
+        },
+    };
+    // Through the client's whole response check, when the value fits on a header line.
+    let printable = response.bytes().all(|c| (0x20..0x7f).contains(&c));
+    if printable && !response.trim().is_empty() {
+        let client = ClientRequest::new("h", "/", [7; 16]).deflate(offer);
+        let head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: {response}\r\n\r\n",
+            String::from_utf8_lossy(&handshake::accept_key(client.key().as_bytes()))
+        );
+        let got = client
+            .parse_response(head.as_bytes(), usize::MAX)
+            .map(|r| r.expect("a complete head").0.deflate);
+        assert_eq!(got, expected, "{head:?}");
+    }
+}
+
+/// A server and a client with these parameters: one message each way, compressed, twice.
+fn deflate_round_trip(p: DeflateParams) {
+    let mut s = Connection::server(Config::default());
+    let mut c = Connection::client(Config::default(), || [1, 2, 3, 4]);
+    s.set_deflate(p);
+    c.set_deflate(p);
+    let text = "{\"a\":[1,2,3],\"a\":[1,2,3],\"b\":\"xyzxyzxyz\"}";
+    for _ in 0..2 {
+        s.send_text(text).unwrap();
+        c.send_text(text).unwrap();
+        let hop = |from: &mut Connection, to: &mut Connection| {
+            let out = from.pending_output().to_vec();
+            assert_eq!(out[0], 0xc1, "FIN, RSV1, text");
+            from.advance_output(out.len());
+            to.handle_input(&out);
+            assert_eq!(to.poll_event(), Ok(Some(Message::Text(text.into()))));
+        };
+        hop(&mut s, &mut c);
+        hop(&mut c, &mut s);
+    }
+}
+
+// ---- permessage-deflate: the inflating receive path -------------------------------------
+
+type DeflateRun = (
+    Vec<Result<Message, ProtocolError>>,
+    Vec<u8>,
+    State,
+    Option<ProtocolError>,
+);
+
+/// One connection with `params` fed `stream` in `pieces`, echoing when asked.
+fn deflate_run(
+    role: Role,
+    config: Config,
+    params: DeflateParams,
+    echo: bool,
+    stream: &[u8],
+    pieces: &[usize],
+    mut rng: Option<&mut Rng>,
+) -> DeflateRun {
+    let mut conn = match role {
+        Role::Server => Connection::server(config),
+        Role::Client => Connection::client(config, || [9, 8, 7, 6]),
+    };
+    conn.set_deflate(params);
+    conn.set_compress_threshold(0);
+    let mut events = Vec::new();
+    let mut at = 0;
+    for &n in pieces.iter().chain([0].iter()) {
+        let piece = &stream[at..at + n];
+        at += n;
+        match rng.as_deref_mut() {
+            Some(rng) => {
+                let min = n + rng.upto(16);
+                conn.input_buffer(min)[..n].copy_from_slice(piece);
+                conn.commit_input(n);
+            }
+            None => conn.handle_input(piece),
+        }
+        loop {
+            let before = conn.state();
+            match conn.poll_event() {
+                Ok(None) => break,
+                Ok(Some(m)) => {
+                    assert!(events.len() <= stream.len() / 2, "more events than frames");
+                    assert_ne!(before, State::Closed, "an event after Closed");
+                    check_message(
+                        &Setup {
+                            role,
+                            config,
+                            echo,
+                            close_first: false,
+                            close_after_message: false,
+                        },
+                        &m,
+                    );
+                    if echo && matches!(m, Message::Text(_) | Message::Binary(_)) {
+                        let sent = conn.send(m.clone());
+                        assert_eq!(sent.is_ok(), before == State::Open);
+                    }
+                    events.push(Ok(m));
+                }
+                Err(e) => {
+                    let code = e.close_code().0;
+                    assert!([1002, 1007, 1009].contains(&code), "{e:?} maps to {code}");
+                    assert_eq!(conn.state(), State::Closed);
+                    assert_eq!(conn.poll_event(), Ok(None), "the error is returned once");
+                    events.push(Err(e));
+                    break;
+                }
+            }
+        }
+    }
+    let mut output = Vec::new();
+    while !conn.pending_output().is_empty() {
+        output.extend_from_slice(conn.pending_output());
+        conn.advance_output(conn.pending_output().len());
+    }
+    (events, output, conn.state(), conn.error())
+}
+
+/// Fuzz target `deflate_connection`: a `Connection` with permessage-deflate agreed (role,
+/// limits, echo and the four parameters from bytes 0 and 1) fed a stream the rest of the
+/// input describes, op by op: raw bytes, messages compressed (or not) by a peer
+/// `Connection` with the same parameters, whole or fragmented, pings, and compressed
+/// messages with a byte flipped. What must hold: every feeding (whole, a byte at a time,
+/// random pieces, read into the input buffer) gives the same events, output and state;
+/// messages stay within the limits (checked while inflating), errors are 1002, 1007 or
+/// 1009; a stream made by the peer alone gives exactly the peer's messages (a prefix ending
+/// in a 1009 under small limits); and the peer reads our output (echoes compressed with
+/// our parameters, then our Close) without an error, with the echoes intact.
+pub fn deflate_connection(data: &[u8]) {
+    let mut f = Fields(data);
+    let cfg = f.u8();
+    let bits = f.u8();
+    let role = if cfg & 4 != 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let params = DeflateParams {
+        server_no_context_takeover: cfg & 8 != 0,
+        client_no_context_takeover: cfg & 16 != 0,
+        server_max_window_bits: 8 + (bits & 7),
+        client_max_window_bits: 8 + ((bits >> 3) & 7),
+    };
+    let echo = cfg & 32 != 0;
+    let (max_frame_size, max_message_size) = match cfg & 3 {
+        0 => (1 << 20, 2 << 20),
+        1 => (125, 256),
+        2 => (16, 40),
+        _ => (1 << 20, 64),
+    };
+    let config = Config {
+        max_frame_size,
+        max_message_size,
+        ..Config::default()
+    };
+    let mut peer = match role {
+        Role::Server => Connection::client(Config::default(), {
+            let mut n = 0u32;
+            move || {
+                n = n.wrapping_add(0x0102_0304);
+                n.to_be_bytes()
+            }
+        }),
+        Role::Client => Connection::server(Config::default()),
+    };
+    peer.set_deflate(params);
+
+    // The stream, op by op.
+    let mut stream = Vec::new();
+    let mut sent = Vec::new();
+    let mut clean = true;
+    while !f.0.is_empty() {
+        let op = f.u8();
+        let n = usize::from(f.u8()).min(f.0.len());
+        let (chunk, rest) = f.0.split_at(n);
+        f.0 = rest;
+        peer.set_compress_threshold(if op & 16 != 0 { usize::MAX } else { 0 });
+        let message = if op & 8 != 0 {
+            Message::Text(String::from_utf8_lossy(chunk).into_owned())
+        } else {
+            Message::Binary(chunk.to_vec())
+        };
+        let (opcode, payload) = match &message {
+            Message::Text(t) => (OpCode::Text, t.as_bytes().to_vec()),
+            Message::Binary(b) => (OpCode::Binary, b.clone()),
+            _ => unreachable!(),
+        };
+        match op % 5 {
+            0 => {
+                stream.extend_from_slice(chunk);
+                clean = false;
+                continue;
+            }
+            1 => peer.send(message.clone()).unwrap(),
+            2 => {
+                // Fragments at equal byte counts, a ping between two when asked.
+                let k = 1 + usize::from(op >> 5);
+                let step = payload.len().div_ceil(k).max(1);
+                let parts: Vec<&[u8]> = if payload.is_empty() {
+                    vec![&[]]
+                } else {
+                    payload.chunks(step).collect()
+                };
+                for (i, part) in parts.iter().enumerate() {
+                    let code = if i == 0 { opcode } else { OpCode::Continuation };
+                    peer.send_frame(code, i + 1 == parts.len(), part).unwrap();
+                    if op & 0x20 != 0 && i + 1 < parts.len() {
+                        peer.send_ping(b"p").unwrap();
+                        sent.push(Message::Ping(b"p".to_vec()));
+                    }
+                }
+            }
+            3 => {
+                let p = &chunk[..chunk.len().min(125)];
+                peer.send_ping(p).unwrap();
+                sent.push(Message::Ping(p.to_vec()));
+                stream_take(&mut peer, &mut stream);
+                continue;
+            }
+            _ => {
+                // A compressed message with one byte flipped somewhere after its header.
+                peer.set_compress_threshold(0);
+                peer.send(message.clone()).unwrap();
+                let start = stream.len();
+                stream_take(&mut peer, &mut stream);
+                let at = start + 2 + usize::from(op >> 3) % (stream.len() - start).max(1);
+                if let Some(b) = stream.get_mut(at) {
+                    *b ^= 1 << (op & 7);
+                }
+                clean = false;
+                continue;
+            }
+        }
+        sent.push(message);
+        stream_take(&mut peer, &mut stream);
+    }
+
+    let [whole, bytewise, small, large] = chunkings(&stream, u64::from(cfg));
+    let reference = deflate_run(role, config, params, echo, &stream, &whole, None);
+    assert_eq!(
+        deflate_run(role, config, params, echo, &stream, &bytewise, None),
+        reference,
+        "byte-at-a-time feeding differs from one-shot"
+    );
+    let mut rng = Rng::from_bytes(&stream, 11);
+    for pieces in [small, large] {
+        assert_eq!(
+            deflate_run(role, config, params, echo, &stream, &pieces, Some(&mut rng)),
+            reference,
+            "random pieces differ from one-shot ({pieces:?})"
+        );
+    }
+    let (events, output, state, error) = &reference;
+
+    // The peer's messages, exactly (pings included: auto_pong answers them).
+    if clean {
+        let got: Vec<&Message> = events.iter().filter_map(|e| e.as_ref().ok()).collect();
+        assert!(got.len() <= sent.len());
+        assert!(
+            got.iter().zip(&sent).all(|(a, b)| *a == b),
+            "a clean stream gave other messages"
+        );
+        if got.len() < sent.len() {
+            assert!(
+                matches!(
+                    error,
+                    Some(
+                        ProtocolError::MessageTooLarge { .. } | ProtocolError::FrameTooLarge { .. }
+                    )
+                ),
+                "a clean stream stopped early with {error:?}"
+            );
+            assert_ne!(
+                cfg & 3,
+                0,
+                "a clean stream within the default limits failed"
+            );
+        } else {
+            assert_eq!(*error, None);
+            assert_eq!(*state, State::Open);
+        }
+    }
+
+    // The peer reads our output: our echoes intact, then our Close if one went out.
+    peer.handle_input(output);
+    let mut echoed = Vec::new();
+    loop {
+        match peer.poll_event() {
+            Ok(None) => break,
+            Ok(Some(m @ (Message::Text(_) | Message::Binary(_)))) => echoed.push(m),
+            Ok(Some(Message::Close(frame))) => {
+                if let Some(e) = error {
+                    assert_eq!(frame.map(|f| f.code), Some(e.close_code()));
+                }
+            }
+            Ok(Some(_)) => {}
+            Err(e) => panic!("the peer cannot read our output: {e:?}"),
+        }
+    }
+    let data_events: Vec<&Message> = events
+        .iter()
+        .filter_map(|e| e.as_ref().ok())
+        .filter(|m| matches!(m, Message::Text(_) | Message::Binary(_)))
+        .collect();
+    if echo {
+        // Messages after a Close arrived are not echoed (the raw bytes may hold a Close).
+        assert!(echoed.len() <= data_events.len());
+        assert!(echoed.iter().zip(&data_events).all(|(a, b)| a == *b));
+        if clean {
+            assert_eq!(echoed.len(), data_events.len());
+        }
+    } else {
+        assert!(echoed.is_empty());
+    }
+}
+
+/// Moves all of `conn`'s output onto `stream`.
+fn stream_take(conn: &mut Connection, stream: &mut Vec<u8>) {
+    while !conn.pending_output().is_empty() {
+        stream.extend_from_slice(conn.pending_output());
+        conn.advance_output(conn.pending_output().len());
+    }
+}

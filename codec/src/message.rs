@@ -289,7 +289,7 @@ impl Reassembler {
             Current::Data => {
                 let is_text = self.message == Some(OpCode::Text);
                 let before = self.data.len();
-                match (&mut self.inflater, self.compressed) {
+                let inflated = match (&mut self.inflater, self.compressed) {
                     (Some(inflater), true) => inflater
                         .inflate(
                             data,
@@ -303,14 +303,21 @@ impl Reassembler {
                                 len,
                                 max: self.max_message_size,
                             },
-                        })?,
-                    _ => self.data.extend_from_slice(data),
-                }
+                        }),
+                    _ => {
+                        self.data.extend_from_slice(data);
+                        Ok(())
+                    }
+                };
+                // What inflated before an inflate error is checked first: fed a byte at a
+                // time, that text would have been checked before the error was reached, so
+                // the error must not depend on how the input was split.
                 if is_text {
                     self.utf8
                         .feed(&self.data[before..])
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
+                inflated?;
                 if !(last && self.fin) {
                     if last {
                         self.current = Current::None;

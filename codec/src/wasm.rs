@@ -15,7 +15,10 @@
 //! | `clientRequest(host, path, nonce)` | [`handshake::ClientRequest`] | [§4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1) |
 //! | `parseRequest(bytes)` | [`handshake::parse_request`], [`Request::validate`](handshake::Request::validate) | [§4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) |
 //! | `parseClose(payload)` | the reassembler's close parser | [§5.5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1) |
-//! | `new StepDecoder(role)` | [`FrameDecoder`] + [`Reassembler`], as [`Connection`](crate::Connection) uses them | §5.2, §5.4 |
+//! | `new StepDecoder(role, deflate?)` | [`FrameDecoder`] + [`Reassembler`], as [`Connection`](crate::Connection) uses them | §5.2, §5.4 |
+//! | `new Inflater(takeover)`, `.inflate(payload, fin)` | the receive side of permessage-deflate, as the reassembler runs it | [RFC 7692 §7.2.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2.2) |
+//! | `deflateMessage(payload, windowBits)` | the send side of permessage-deflate, as [`Connection`](crate::Connection) runs it | [RFC 7692 §7.2.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.2.1) |
+//! | `negotiatedDeflate(offered, answered)` | [`DeflateOffer::check_response`](crate::extension::DeflateOffer::check_response) | [RFC 7692 §7.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.1) |
 //!
 //! ## Errors
 //! A peer's protocol error becomes a thrown JavaScript `Error` named `ProtocolError` with
@@ -38,7 +41,9 @@ use wasm_bindgen::prelude::*;
 use crate::close::{CloseCode, CloseFrame};
 use crate::connection::Config;
 use crate::decoder::{decode_header, Decoded, DecoderState, FrameDecoder};
+use crate::deflate::{Deflater, InflateError, Inflater as Inflate, TAIL};
 use crate::error::ProtocolError;
+use crate::extension::{parse_extensions, DeflateOffer, DeflateParams, PERMESSAGE_DEFLATE};
 use crate::handshake::{self, RequestError};
 use crate::header::{self as frame, FrameHeader, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
@@ -392,6 +397,8 @@ pub fn parse_request(head: &[u8]) -> Result<JsValue, JsValue> {
 #[wasm_bindgen]
 pub struct StepDecoder {
     role: Role,
+    /// permessage-deflate is on: `Some(peer keeps its window)`.
+    deflate: Option<bool>,
     decoder: FrameDecoder,
     reassembler: Reassembler,
     /// Header bytes held until the header is whole.
@@ -405,9 +412,12 @@ pub struct StepDecoder {
 #[wasm_bindgen]
 impl StepDecoder {
     /// A decoder for what `role` (`"server"` or `"client"`) receives, with the
-    /// default limits of [`Config`] (16 MiB frames, 64 MiB messages).
+    /// default limits of [`Config`] (16 MiB frames, 64 MiB messages). With `deflate`
+    /// (`true`: the peer keeps its window across messages, `false`: it does not),
+    /// permessage-deflate is agreed: RSV1 marks a compressed message, inflated as its
+    /// payload arrives (RFC 7692 §6); without it RSV1 is a 1002.
     #[wasm_bindgen(constructor)]
-    pub fn new(role: &str) -> Result<StepDecoder, JsValue> {
+    pub fn new(role: &str, deflate: Option<bool>) -> Result<StepDecoder, JsValue> {
         let role = match role {
             "server" => Role::Server,
             "client" => Role::Client,
@@ -418,10 +428,17 @@ impl StepDecoder {
             }
         };
         let config = Config::default();
+        let mut decoder = FrameDecoder::new(role, config.max_frame_size);
+        let mut reassembler = Reassembler::new(config.max_message_size);
+        if let Some(takeover) = deflate {
+            decoder.allow_rsv1();
+            reassembler.set_inflater(takeover);
+        }
         Ok(StepDecoder {
             role,
-            decoder: FrameDecoder::new(role, config.max_frame_size),
-            reassembler: Reassembler::new(config.max_message_size),
+            deflate,
+            decoder,
+            reassembler,
             pending: Vec::new(),
             current: None,
             offset: 0,
@@ -436,7 +453,7 @@ impl StepDecoder {
         } else {
             "client"
         };
-        if let Ok(fresh) = StepDecoder::new(role) {
+        if let Ok(fresh) = StepDecoder::new(role, self.deflate) {
             *self = fresh;
         }
     }
@@ -531,4 +548,136 @@ impl StepDecoder {
             ("maxHeaderLen", num(MAX_HEADER_LEN as u32)),
         ])
     }
+}
+
+// ---- permessage-deflate (RFC 7692) ----------------------------------------------------
+
+/// The receive side of permessage-deflate for one direction of a connection: `new
+/// Inflater(takeover)`, where `takeover` says the sender keeps its LZ77 window from one
+/// message to the next (no `*_no_context_takeover` for it), so every compressed message
+/// of that direction must pass through the same inflater, in order.
+///
+/// `inflate(payload, fin)` takes one frame's payload (unmasked) of a message whose first
+/// frame had RSV1 set and returns the bytes it inflates to; with `fin` (the message's
+/// last frame) the `00 00 ff ff` the sender removed is appended first (§7.2.2). A message
+/// is bounded by [`Config::max_message_size`] (64 MiB) while inflating. Throws a
+/// `ProtocolError`: 1007 for data that is not DEFLATE, 1009 past the limit.
+#[wasm_bindgen]
+pub struct Inflater {
+    inner: Inflate,
+    /// The message inflated so far (the limit applies to all of it).
+    message: Vec<u8>,
+    max: u64,
+}
+
+#[wasm_bindgen]
+impl Inflater {
+    /// An inflater for a sender that keeps its window (`takeover`) or not.
+    #[wasm_bindgen(constructor)]
+    pub fn new(takeover: bool) -> Inflater {
+        Inflater {
+            inner: Inflate::new(takeover),
+            message: Vec::new(),
+            max: Config::default().max_message_size,
+        }
+    }
+
+    /// Inflates one frame's payload; see [`Inflater`].
+    pub fn inflate(&mut self, payload: &[u8], fin: bool) -> Result<Vec<u8>, JsValue> {
+        let start = self.message.len();
+        let result = self
+            .inner
+            .inflate(payload, fin, &mut self.message, self.max);
+        let out = self.message.get(start..).unwrap_or_default().to_vec();
+        if fin || result.is_err() {
+            self.message = Vec::new();
+        }
+        result.map_err(|e| {
+            protocol_error(match e {
+                InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+                InflateError::TooLarge(len) => {
+                    ProtocolError::MessageTooLarge { len, max: self.max }
+                }
+            })
+        })?;
+        Ok(out)
+    }
+}
+
+/// Compresses one whole message as permessage-deflate sends it (§7.2.1), with a fresh
+/// compressor (as with `server_no_context_takeover`) valid for a peer window of
+/// `windowBits` (8-15): `{compressed, tail, inputLen, compressedLen}`, where `compressed`
+/// is the frame's payload (RSV1 = 1) and `tail` the `00 00 ff ff` that the sync flush
+/// ended with and the sender removes. Throws a `RangeError` for a window outside 8-15.
+#[wasm_bindgen(js_name = deflateMessage)]
+pub fn deflate_message(payload: &[u8], window_bits: u8) -> Result<JsValue, JsValue> {
+    if !(8..=15).contains(&window_bits) {
+        return Err(range_error("a window is 8 to 15 bits (RFC 7692 §7.1.2)"));
+    }
+    let mut out = Vec::new();
+    // Not the message's last fragment: the flush's tail stays, to be shown.
+    Deflater::new(window_bits, false).compress(payload, false, &mut out);
+    let tail: &[u8] = if out.ends_with(&TAIL) { &TAIL } else { &[] };
+    out.truncate(out.len() - tail.len());
+    Ok(object(&[
+        ("compressed", bytes(&out)),
+        ("tail", bytes(tail)),
+        ("inputLen", len(payload.len() as u64)),
+        ("compressedLen", len(out.len() as u64)),
+    ])
+    .into())
+}
+
+fn params_object(p: &DeflateParams) -> Object {
+    object(&[
+        (
+            "serverNoContextTakeover",
+            p.server_no_context_takeover.into(),
+        ),
+        (
+            "clientNoContextTakeover",
+            p.client_no_context_takeover.into(),
+        ),
+        ("serverMaxWindowBits", num(p.server_max_window_bits)),
+        ("clientMaxWindowBits", num(p.client_max_window_bits)),
+        ("header", p.to_header().into()),
+    ])
+}
+
+/// What a handshake agreed of permessage-deflate, checked as a client checks it
+/// (RFC 7692 §7.1): `offered` is the request's `Sec-WebSocket-Extensions` value,
+/// `answered` the response's. `null` when the response accepts no permessage-deflate;
+/// otherwise `{serverNoContextTakeover, clientNoContextTakeover, serverMaxWindowBits,
+/// clientMaxWindowBits, header, offer}` (`offer`: the offer the answer was checked
+/// against, the first valid one). Throws an `Error` when the answer is malformed or not
+/// allowed by any offer.
+#[wasm_bindgen(js_name = negotiatedDeflate)]
+pub fn negotiated_deflate(offered: &str, answered: &str) -> Result<JsValue, JsValue> {
+    let fail = |m: String| -> JsValue { js_sys::Error::new(&m).into() };
+    let answer = parse_extensions(answered).map_err(|e| fail(e.to_string()))?;
+    let Some(answer) = answer
+        .iter()
+        .find(|e| e.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE))
+    else {
+        return Ok(JsValue::NULL);
+    };
+    let offers = parse_extensions(offered).map_err(|e| fail(e.to_string()))?;
+    let mut last = fail("the request offered no valid permessage-deflate".into());
+    for e in offers
+        .iter()
+        .filter(|e| e.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE))
+    {
+        let Ok(offer) = DeflateOffer::from_extension(e) else {
+            continue;
+        };
+        match offer.check_response(answer) {
+            Ok(p) => {
+                let o = params_object(&p);
+                let _ = Reflect::set(&o, &"offer".into(), &offer.to_header().into());
+                return Ok(o.into());
+            }
+            Err(e) => last = fail(e.to_string()),
+        }
+    }
+    Err(last)
 }

@@ -60,6 +60,16 @@ fn frame_roundtrip() {
     replay("frame_roundtrip", checks::frame_roundtrip);
 }
 
+#[test]
+fn extension() {
+    replay("extension", checks::extension);
+}
+
+#[test]
+fn deflate_connection() {
+    replay("deflate_connection", checks::deflate_connection);
+}
+
 /// Bugs the fuzzers found, each pinned down beside the corpus input that found it.
 mod regressions {
     use wisp_codec::handshake::parse_request;
@@ -91,6 +101,50 @@ mod regressions {
     }
 
     use wisp_codec::{Config, Connection, Direction, ProtocolError};
+
+    /// `deflate_connection` found that a compressed text whose inflated bytes break UTF-8
+    /// before its DEFLATE data breaks failed with 1007 "invalid deflate data" when it
+    /// arrived whole, and 1007 "invalid UTF-8" when it arrived byte by byte: the error
+    /// depended on the input's split. What inflated before the DEFLATE error is now
+    /// checked first. Corpus: `fuzz/corpus/deflate_connection/regression-utf8-before-corrupt-deflate`.
+    #[test]
+    fn inflated_text_is_checked_before_a_deflate_error() {
+        use wisp_codec::extension::DeflateParams;
+        // A stored block holding "a\xff", then a block of the reserved type 11.
+        let payload = [0x00, 0x02, 0x00, 0xfd, 0xff, b'a', 0xff, 0x07];
+        let mut stream = vec![0xc1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        stream.extend_from_slice(&payload);
+        for piece in [stream.len(), 1] {
+            let mut s = Connection::server(Config::default());
+            s.set_deflate(DeflateParams::default());
+            for chunk in stream.chunks(piece) {
+                s.handle_input(chunk);
+            }
+            while let Ok(Some(_)) = s.poll_event() {}
+            assert_eq!(
+                s.error(),
+                Some(ProtocolError::InvalidUtf8),
+                "piece size {piece}"
+            );
+        }
+        // Valid text before the broken block: the DEFLATE error, however it arrives.
+        let payload = [0x00, 0x02, 0x00, 0xfd, 0xff, b'a', b'b', 0x07];
+        let mut stream = vec![0xc1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        stream.extend_from_slice(&payload);
+        for piece in [stream.len(), 1] {
+            let mut s = Connection::server(Config::default());
+            s.set_deflate(DeflateParams::default());
+            for chunk in stream.chunks(piece) {
+                s.handle_input(chunk);
+            }
+            while let Ok(Some(_)) = s.poll_event() {}
+            assert_eq!(
+                s.error(),
+                Some(ProtocolError::InvalidCompressedData),
+                "piece size {piece}"
+            );
+        }
+    }
 
     /// `decoder_connection` found that with `record_frames` a text frame failing UTF-8
     /// was recorded when it arrived whole but not when it arrived byte by byte (the error

@@ -46,7 +46,7 @@ fn frames_masked_with_crypto_keys_round_trip_through_the_stepper() {
         let f = decode_frame(&wire).unwrap();
         assert_eq!(u8s(&f, "maskKey"), key);
         assert_eq!(u8s(&f, "unmasked"), payload);
-        let mut dec = StepDecoder::new("server").unwrap();
+        let mut dec = StepDecoder::new("server", None).unwrap();
         let mut last = JsValue::NULL;
         for b in wire {
             last = dec.push(b).unwrap();

@@ -740,13 +740,10 @@ impl Loop<'_> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let inspect = matches!(route, Route::Inspect);
         let watching = inspect && watch::watch_param(&target).is_some();
-        // /inspect and its watchers decline compression: the page decodes their frames
-        // with the wasm codec, which does not inflate yet.
         let deflate = self
             .shared
             .config
             .deflate
-            .filter(|_| !inspect)
             .and_then(|d| d.negotiate(&offer.extensions));
         let upgrade = Upgrade {
             request: &req,

@@ -149,17 +149,22 @@ await test("live: a message crosses the socket; browser frame MASK=1, server fra
   const inView = `${card} .wire-in .wire-view`;
   assertEq(await attr(page, inView, "data-mask"), "1", "browser frame MASK");
   assertEq(await attr(page, inView, "data-opcode"), "1", "browser frame opcode");
-  assertEq(await attr(page, inView, "data-len"), "11", "browser frame length");
+  // Chromium compresses every message (permessage-deflate): the page inflates it.
+  assertEq(await attr(page, inView, "data-rsv1"), "1", "browser frame RSV1");
+  assertEq(await attr(page, inView, "data-inflated-len"), "11", "browser frame inflated length");
   assertEq(await attr(page, inView, "data-fin"), "1", "browser frame FIN");
-  assertEq(await attr(page, inView, "data-payload"), "Hello, Wisp", "browser frame unmasked payload");
+  assertEq(await attr(page, inView, "data-payload"), "Hello, Wisp", "browser frame unmasked, inflated payload");
   const outView = `${card} .wire-out .wire-view`;
+  // wisp-server sends a message under 32 bytes uncompressed (its compress threshold).
+  assertEq(await attr(page, outView, "data-rsv1"), "0", "server frame RSV1");
   assertEq(await attr(page, outView, "data-mask"), "0", "server frame MASK");
   assertEq(await attr(page, outView, "data-opcode"), "1", "server frame opcode");
   assertEq(await attr(page, outView, "data-len"), "11", "server frame length");
   assertEq(await attr(page, outView, "data-payload"), "Hello, Wisp", "server frame payload");
   await page.waitForFunction((c) => document.querySelectorAll(`${c} .verdicts li`).length >= 4, card);
   assertEq(await page.locator(`${card} .verdicts li.bad`).count(), 0, "no failed verdict");
-  assertMatch(await text(page, `${card} .verdicts`), /prediction equals the received bytes/, "prediction verdict");
+  assertMatch(await text(page, `${card} .verdicts`), /RSV1 = 1, a compressed message: inflated by the wasm codec/, "inflate verdict");
+  assertMatch(await text(page, `${card} .verdicts`), /server's frame equals the page's prediction byte for byte/, "prediction verdict");
   // A binary message too.
   await page.fill("#l-message", "bytes");
   await page.check("#l-binary");
@@ -182,6 +187,18 @@ await test("live: a message crosses the socket; browser frame MASK=1, server fra
   await page.waitForSelector("#l-accept-check");
   assertMatch(await text(page, "#l-handshake"), /Sec-WebSocket-Accept/, "handshake panel");
   await page.locator("#live").screenshot({ path: path.join(SHOTS, "live.png") });
+});
+
+await test("composer: the compression switch deflates the payload, shows the removed tail and sets RSV1", async () => {
+  await page.selectOption("#c-preset", "hello");
+  await page.check("#c-deflate");
+  assertEq(await page.isChecked("#c-rsv1"), true, "RSV1 set");
+  assertEq(await text(page, "#c-deflate-tail"), "00 00 ff ff", "the removed tail");
+  assertMatch(await text(page, "#c-deflate-view"), /5 bytes become \d+ bytes[\s\S]*RFC 7692 §7\.2\.1/, "sizes and the RFC");
+  assertMatch(await attr(page, "#c-out", "data-hex"), /^c1 /, "FIN, RSV1, text");
+  assertMatch(await text(page, "#c-verdict"), /accepts it: a complete text message/, "a receiver with deflate agreed accepts it");
+  await page.selectOption("#c-preset", "hello");
+  assertEq(await page.isChecked("#c-deflate"), false, "a preset turns compression off");
 });
 
 await test("stepper: the masked \"Hello\" fed one byte at a time, then run to the end of the frame", async () => {
@@ -212,6 +229,7 @@ await test("broken frames: each preset shows its close code and the RFC sentence
   const expect = {
     "unmasked": [1002, /§5\.1/], "reserved-opcode": [1002, /unknown opcode/], "fragmented-ping": [1002, /MUST NOT be fragmented/],
     "close-1-byte": [1002, /§5\.5\.1/], "invalid-utf8": [1007, /§8\.1/], "length-top-bit": [1002, /most significant bit/],
+    "rsv1-continuation": [1002, /RFC 7692 §6\.1[\s\S]*non-first fragments/],
   };
   for (const [id, [code, reason]] of Object.entries(expect)) {
     await page.click(`#e-presets button[data-preset='${id}']`);
@@ -238,15 +256,45 @@ await test("labelled and keyboard usable: every control has a label; Enter sends
   assertEq(await attr(page, "#s-view", "data-pos"), "0", "reset by keyboard");
 });
 
-await test("live: a message over 64 KiB is compared on the prefix the server reports, without a false ✗", async () => {
-  const big = "x".repeat(70000);
-  await page.fill("#l-message", big);
+await test("live: Chromium negotiates permessage-deflate; a compressed frame each way shows RSV1 = 1, its compressed and inflated sizes", async () => {
+  const json = JSON.stringify({ type: "quote", items: Array.from({ length: 8 }, (_, i) => ({ id: i, symbol: "WISP", price: 100 + i, ok: true })) });
+  await page.fill("#l-message", json);
   await page.click("#l-send");
   const card = ".exchange[data-n='6']";
   await page.waitForSelector(`${card}[data-echoed='1'] .wire-out .wire-view`);
-  await page.waitForFunction((c) => document.querySelectorAll(`${c} .verdicts li`).length >= 4, card);
+  await page.waitForFunction((c) => document.querySelectorAll(`${c} .verdicts li`).length >= 3, card);
+  assertEq(await page.locator(`${card} .verdicts li.bad`).count(), 0, "no failed verdict");
+  for (const dir of ["in", "out"]) {
+    const view = `${card} .wire-${dir} .wire-view`;
+    assertEq(await attr(page, view, "data-rsv1"), "1", `${dir}: RSV1 = 1 on the live frame`);
+    assertEq(await attr(page, view, "data-payload"), json, `${dir}: the inflated message`);
+    const sizes = `${card} .wire-${dir} .deflate-sizes`;
+    const compressed = Number(await attr(page, sizes, "data-compressed-len"));
+    assertEq(await attr(page, sizes, "data-inflated-len"), String(json.length), `${dir}: inflated size`);
+    if (!(compressed > 0 && compressed < json.length)) fail(`${dir}: compressed size ${compressed} of ${json.length}`);
+    assertMatch(await text(page, sizes), new RegExp(`RSV1 = 1: a compressed message[\\s\\S]*${compressed} bytes on the wire[\\s\\S]*${json.length} bytes`), `${dir}: sizes shown`);
+  }
+  assertMatch(await text(page, `${card} .verdicts`), /server's frame equals the page's prediction byte for byte[\s\S]*server_no_context_takeover/, "the server's compressed bytes predicted");
+  // The timeline shows the compressed frames too.
+  await page.waitForSelector("#l-timeline .tl-row[data-kind='frame'][data-dir='out'][data-rsv1='1']");
+  await page.locator(`${card}`).screenshot({ path: path.join(SHOTS, "live-deflate.png") });
+});
+
+await test("live: a message over 64 KiB is compared on the prefix the server reports, without a false ✗", async () => {
+  // Pseudo-random CJK text: it stays over 64 KiB compressed.
+  let seed = 12345; // xorshift32
+  const big = Array.from({ length: 70000 }, () => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return String.fromCharCode(0x4e00 + ((seed >>> 0) % 20000));
+  }).join("");
+  await page.fill("#l-message", big);
+  await page.click("#l-send");
+  const card = ".exchange[data-n='7']";
+  await page.waitForSelector(`${card}[data-echoed='1'] .wire-out .wire-view`);
+  await page.waitForFunction((c) => document.querySelectorAll(`${c} .verdicts li`).length >= 3, card);
   assertEq(await page.locator(`${card} .verdicts li.bad`).count(), 0, "no false verdict");
-  assertMatch(await text(page, `${card} .verdicts`), /first 65,536 bytes[\s\S]*70,014 bytes, as predicted/, "says what was compared");
+  assertMatch(await text(page, `${card} .verdicts`), /shown bytes inflate to the start of the message sent \(the first 65,536 bytes/, "the browser's frame: its prefix inflated");
+  assertMatch(await text(page, `${card} .verdicts`), /prediction byte for byte \(the first 65,536 bytes[\s\S]*as predicted\)/, "the server's frame: its prefix predicted");
   await page.fill("#l-message", "Hello");
 });
 
@@ -419,11 +467,14 @@ await test("handshake panel: every header of the real request and response expla
   const p = await livePage();
   await p.waitForSelector("#l-accept-check.ok");
   assertMatch(await text(p, "#l-hs-request tr[data-header='sec-websocket-extensions']"),
-    /permessage-deflate[\s\S]*response has no Sec-WebSocket-Extensions: it accepted none/, "the deflate offer and the answer");
+    /permessage-deflate[\s\S]*The server accepted “permessage-deflate; server_no_context_takeover”/, "the deflate offer and the answer");
+  assertMatch(await text(p, "#l-hs-response tr[data-header='sec-websocket-extensions']"),
+    /permessage-deflate; server_no_context_takeover[\s\S]*accepts permessage-deflate/, "the server's Sec-WebSocket-Extensions answer");
+  assertMatch(await text(p, "#l-hs-deflate.ok"), /Checked in wasm[\s\S]*server starts every message with an empty window[\s\S]*browser keeps its window/, "the parameters");
+  assertEq(await p.evaluate(() => document.querySelector("#l-hs-noext")), null, "no 'accepted none' note");
   assertMatch(await text(p, "#l-hs-request tr[data-header='sec-websocket-key']"), /16 random bytes/, "the key");
   assertMatch(await text(p, "#l-hs-request tr[data-header='origin']"), /§10\.2/, "the origin");
   assertMatch(await text(p, "#l-hs-response tr[data-header=':start']"), /101/, "the status line");
-  await p.waitForSelector("#l-hs-noext");
   const unexplained = await p.evaluate(() => Array.from(document.querySelectorAll("#l-handshake table.headers tbody tr"))
     .filter((r) => r.cells.length < 2 || !r.cells[1].textContent.trim()).length);
   assertEq(unexplained, 0, "rows without an explanation");

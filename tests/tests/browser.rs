@@ -20,7 +20,13 @@
 //! handshake explained header by header; and one check per defect of issue 17 (a message
 //! over 64 KiB, a 200-character echo at 390 px, the stepper after an error and between
 //! frames, focus, the hex field while typing, the broken-frame gallery's bytes, RFC
-//! wording). Screenshots are saved under `target/browser-screenshots/`.
+//! wording). permessage-deflate: Chromium negotiates it with wisp-server (the handshake
+//! panel shows the server's Sec-WebSocket-Extensions answer and the parameters the codec
+//! read from it), live frames show RSV1 = 1 with their compressed and inflated sizes, the
+//! server's compressed frames equal the page's prediction, a frame cut at 64 KiB is
+//! inflated as far as shown, the composer's compression switch, and the broken-frame
+//! preset with RSV1 on a continuation frame. Screenshots are saved under
+//! `target/browser-screenshots/`.
 
 mod server_harness;
 

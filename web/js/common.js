@@ -151,6 +151,11 @@ window.Wisp = window.Wisp || {};
 
   /** The codec's "§5.5: All control frames ..." -> a quote with a link. */
   function quoteReason(reason) {
+    const x = /^RFC 7692 §([\d.]+):\s*(.*)$/.exec(reason || "");
+    if (x) {
+      return el("span", { class: "reason" }, el("a", { class: "rfc", href: `https://www.rfc-editor.org/rfc/rfc7692#section-${x[1]}`,
+        title: `RFC 7692 section ${x[1]}` }, `RFC 7692 §${x[1]}`), " ", el("q", {}, x[2]));
+    }
     const m = /^§([\d.]+):\s*(.*)$/.exec(reason || "");
     if (!m) return el("q", {}, rfcText(reason || ""));
     return rfcQuote(m[1], m[2]);
@@ -339,10 +344,17 @@ window.Wisp = window.Wisp || {};
   }
 
   /** A reported frame: its bytes by field, and its decoded fields. */
-  function wireView(bytes, frame, dir, truncated) {
+  /**
+   * One frame as it crossed the socket: its bytes and fields. `inflated` is given for a
+   * frame of a compressed message (permessage-deflate, RSV1 on its first frame):
+   * `{bytes}` what its payload inflated to, or `{problem}` why the page could not inflate it.
+   */
+  function wireView(bytes, frame, dir, truncated, inflated) {
+    const message = inflated && inflated.bytes ? inflated.bytes : frame.unmasked;
     const box = el("div", { class: "wire-view", "data-dir": dir, "data-mask": frame.masked ? "1" : "0",
       "data-opcode": frame.opcode, "data-len": frame.payloadLen, "data-fin": frame.fin ? "1" : "0",
-      "data-payload": lossy.decode(frame.unmasked) });
+      "data-rsv1": frame.rsv & 4 ? "1" : "0", "data-payload": lossy.decode(message) });
+    if (inflated && inflated.bytes) box.dataset.inflatedLen = inflated.bytes.length;
     const bytesBox = el("div", { class: "bytes compact" });
     renderBytes(bytesBox, bytes, frame, 24);
     const dl = el("dl", { class: "decoded" });
@@ -353,7 +365,14 @@ window.Wisp = window.Wisp || {};
     row("MASK", frame.masked ? "1" : "0", "mask");
     row("Payload length", frame.payloadLenText, "len7");
     if (frame.masked) row("Masking-key", hex(frame.maskKey), "maskkey");
-    row(frame.masked ? "Payload, unmasked" : "Payload", showPayload(frame.unmasked, 120), "payload");
+    if (inflated) {
+      row(frame.masked ? "Payload, unmasked: compressed" : "Payload: compressed",
+        `${hex(frame.unmasked.subarray(0, 48))}${frame.unmasked.length > 48 ? " …" : ""} (${frame.payloadLenText} bytes)`, "payload");
+      row("Inflated (RFC 7692 §7.2.2)", inflated.bytes
+        ? `${showPayload(inflated.bytes, 120)} (${inflated.bytes.length.toLocaleString("en")} bytes)` : inflated.problem, "payload");
+    } else {
+      row(frame.masked ? "Payload, unmasked" : "Payload", showPayload(frame.unmasked, 120), "payload");
+    }
     if (frame.opcode === 8 && frame.complete) {
       let body;
       try {

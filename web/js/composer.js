@@ -36,12 +36,19 @@
   function renderComposer() {
     const errorBox = $("#c-error");
     $("#c-key").disabled = $('input[name="c-mask"]:checked').value !== "typed";
-    let payload, key, wire;
+    let payload, key, wire, deflated = null, sent;
     try {
       payload = composerPayload();
       key = composerKey();
+      sent = payload;
+      if ($("#c-deflate").checked) {
+        // A fresh window, as a server with server_no_context_takeover compresses each message.
+        deflated = W.deflateMessage(payload, 15);
+        sent = deflated.compressed;
+        $("#c-rsv1").checked = true;
+      }
       const rsv = ($("#c-rsv1").checked ? 4 : 0) | ($("#c-rsv2").checked ? 2 : 0) | ($("#c-rsv3").checked ? 1 : 0);
-      wire = W.encodeFrame(Number($("#c-opcode").value), $("#c-fin").checked, rsv, payload, key ?? undefined);
+      wire = W.encodeFrame(Number($("#c-opcode").value), $("#c-fin").checked, rsv, sent, key ?? undefined);
     } catch (e) {
       errorBox.textContent = `Cannot encode: ${e.message}`;
       errorBox.hidden = false;
@@ -57,12 +64,30 @@
     renderDiagram($("#c-diagram"), wire, frame);
     renderBytes($("#c-bytes"), wire, frame);
     renderFieldTable($("#c-fields tbody"), frame);
-    renderMasking($("#c-masking"), payload, key, frame.payload);
+    renderMasking($("#c-masking"), sent, key, frame.payload);
+    renderDeflate(deflated, payload);
     renderVerdict(wire, frame);
     composed = { wire, frame };
     renderSequence(payload, key);
   }
   let composed = null;
+
+  /** The compressed payload: what deflate made of the message, and the tail it dropped. */
+  function renderDeflate(d, payload) {
+    const box = $("#c-deflate-view");
+    box.hidden = !d;
+    if (!d) return;
+    const link = (section) => el("a", { class: "rfc", href: `https://www.rfc-editor.org/rfc/rfc7692#section-${section}` }, `RFC 7692 §${section}`);
+    box.replaceChildren(
+      el("p", {}, `Deflated with a sync flush (a fresh 15-bit window): ${payload.length.toLocaleString("en")} bytes become `,
+        el("strong", { id: "c-deflate-len", text: `${d.compressedLen.toLocaleString("en")} bytes` }),
+        payload.length ? ` (${Math.round((100 * d.compressedLen) / payload.length)} %)` : "", ". The payload: ",
+        el("code", { id: "c-deflate-hex", text: `${hex(d.compressed.subarray(0, 48))}${d.compressed.length > 48 ? " …" : ""}` }), "."),
+      el("p", {}, "The flush ended with ", el("code", { id: "c-deflate-tail", text: hex(d.tail) }),
+        ": the sender removes those 4 bytes and the receiver appends them again before inflating (", link("7.2.1"), ", ", link("7.2.2"), ")."),
+      el("p", {}, "RSV1 = 1 marks the message as compressed: the “Per-Message Compressed” bit, set on a message's first frame only, "
+        + "and never on a control frame (", link("6"), "). A receiver that did not agree to permessage-deflate fails the connection with 1002."));
+  }
 
   /** Would a receiver accept this frame? The codec's own decoder answers. */
   function renderVerdict(wire, frame) {
@@ -82,7 +107,7 @@
         rfcLink("5.7"), `: ${expect}${preset.wire ? "" : " …"}`));
     }
     const role = frame.masked ? "server" : "client";
-    const dec = new W.StepDecoder(role);
+    const dec = new W.StepDecoder(role, $("#c-deflate").checked ? false : undefined);
     const limit = Math.min(wire.length, 16384);
     let message = null;
     try {
@@ -113,6 +138,7 @@
     $("#c-opcode").value = String(p.opcode);
     $("#c-fin").checked = p.fin;
     for (const id of ["#c-rsv1", "#c-rsv2", "#c-rsv3"]) $(id).checked = false;
+    $("#c-deflate").checked = false;
     if (p.mask === "none") $('input[name="c-mask"][value="none"]').checked = true;
     else {
       $('input[name="c-mask"][value="typed"]').checked = true;

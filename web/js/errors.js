@@ -27,6 +27,10 @@
       why: "The 64-bit extended length is 2^63 + 5: its most significant bit must be 0." },
     { id: "rsv1", name: "RSV1 without an extension", role: "server", hex: `c1 80 ${K}`, certain: 0, late: PAIR,
       why: "RSV1 is set, but no extension (such as permessage-deflate) was negotiated." },
+    { id: "rsv1-continuation", name: "RSV1 on a continuation frame", role: "server", deflate: true,
+      hex: `41 83 ${K} c5 b2 ec c0 84 ${K} fe 33 26 3d`, certain: 9, late: PAIR,
+      why: "permessage-deflate is agreed, and RFC 7692 §7.2.3.1's compressed \"Hello\" is sent in two fragments, "
+        + "the first with RSV1 = 1 (right), the continuation with RSV1 = 1 too (wrong: the bit marks a message's first frame only)." },
     { id: "masked-server", name: "Masked server frame", role: "client", hex: `81 80 ${K}`, certain: 1,
       why: "A server sent a masked frame to a client." },
     { id: "big-ping", name: "Ping with 126 bytes", role: "server", hex: "89 fe 00 7e", certain: 1,
@@ -39,7 +43,7 @@
     const box = $("#e-result");
     box.replaceChildren();
     const bytes = parseHex(p.hex);
-    const dec = new W.StepDecoder(p.role);
+    const dec = new W.StepDecoder(p.role, p.deflate ? false : undefined);
     let error = null, at = -1;
     for (let i = 0; i < bytes.length && !error; i++) {
       try {

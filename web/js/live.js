@@ -20,8 +20,81 @@
   const pendingEchoes = []; // {key, x}: messages sent whose echo is still to come
   const awaitingIn = []; // exchanges waiting for the report of the frame the server received
   const awaitingOut = []; // ... and of the frame the server sent back
-  const liveFrames = []; // {label, hex, role}: the stepper's presets
+  const liveFrames = []; // {label, hex, role, deflate}: the stepper's presets
   const MAX_LIVE_FRAMES = 40;
+
+  const RFC7692 = "https://www.rfc-editor.org/rfc/rfc7692";
+  const link7692 = (section) => el("a", { class: "rfc", href: `${RFC7692}#section-${section}`, title: `RFC 7692 section ${section}` },
+    `RFC 7692 §${section}`);
+
+  /**
+   * permessage-deflate as the handshake agreed it, for the frames of one connection: the
+   * parameters (checked by the codec) and one inflater per direction, which sees every
+   * compressed frame of its direction in order (the window may carry over).
+   */
+  function deflateState(params) {
+    const side = (takeover, whose) => ({
+      takeover, compressing: false, skip: false, lost: null, inflater: new W.Inflater(takeover), whose,
+    });
+    const st = {
+      params,
+      in: side(!params.clientNoContextTakeover, "the browser"),
+      out: side(!params.serverNoContextTakeover, "the server"),
+    };
+    if (st.out.takeover) {
+      // The server's report messages are compressed with the same window but never reported.
+      st.out.lost = "not inflated: the server keeps its window across messages, and its report messages, "
+        + "never reported themselves, are part of that window";
+    }
+    return st;
+  }
+
+  /**
+   * Inflates one reported data frame, when its message is compressed: `null` for an
+   * uncompressed message, else `{bytes, partial}` or `{problem}`.
+   */
+  function inflateFrame(side, frame, truncated) {
+    if (frame.opcode !== 0) {
+      side.compressing = (frame.rsv & 4) !== 0;
+      side.skip = false;
+    }
+    if (!side.compressing) return null;
+    if (side.lost) return { problem: side.lost };
+    if (side.skip) {
+      if (frame.fin) side.skip = false;
+      return { problem: "not inflated: an earlier frame of this message was cut in the report" };
+    }
+    try {
+      if (truncated) {
+        // The shown prefix inflates to a prefix of the message; the rest of the stream is unknown.
+        const bytes = side.inflater.inflate(frame.unmasked, false);
+        side.inflater.free();
+        side.inflater = new W.Inflater(side.takeover);
+        if (side.takeover) {
+          side.lost = `not inflated: a frame too long to be reported whole came before, and ${side.whose} keeps its window across messages`;
+        } else {
+          side.skip = !frame.fin;
+        }
+        return { bytes, partial: true };
+      }
+      return { bytes: side.inflater.inflate(frame.unmasked, frame.fin), partial: false };
+    } catch (e) {
+      side.lost = `not inflated: ${e.message} (close ${e.closeCode})`;
+      return { problem: side.lost };
+    }
+  }
+
+  /** permessage-deflate as a handshake report shows it agreed: `{state, problem}`. */
+  function deflateFor(report) {
+    const value = (head) => headLines(head || "").headers
+      .filter(([n]) => n.toLowerCase() === "sec-websocket-extensions").map(([, v]) => v).join(", ");
+    try {
+      const params = W.negotiatedDeflate(value(report.request), value(report.response));
+      return { state: params ? deflateState(params) : null, problem: null };
+    } catch (e) {
+      return { state: null, problem: e.message };
+    }
+  }
 
   function defaultUrl() {
     if (location.protocol === "http:" || location.protocol === "https:") {
@@ -214,6 +287,11 @@
   }
 
   function onHandshake(report) {
+    if (conn && typeof report.request === "string") {
+      const d = deflateFor(report);
+      conn.deflate = d.state;
+      conn.deflateProblem = d.problem;
+    }
     renderHandshake(report);
     if (typeof report.id === "number") openWatcher(report.id);
   }
@@ -268,12 +346,18 @@
       `✓ The echo arrived as a ${binary ? "binary" : "text"} message: ${showPayload(bytes, 60)}`));
   }
 
-  /** The first of `queue` whose payload is this frame's (its reported prefix, if cut). */
-  function takeExchange(queue, frame, truncated) {
-    const got = hex(frame.unmasked);
-    const i = queue.findIndex((x) => x.opcode === frame.opcode
-      && (truncated ? hex(x.payload.subarray(0, frame.unmasked.length)) === got && x.payload.length === frame.payloadLen
-        : hex(x.payload) === got));
+  /**
+   * The first of `queue` whose payload is this frame's (its reported prefix, if cut); for
+   * a compressed frame, what it inflated to, or the first of its opcode when it could not
+   * be inflated (reports come in the order the frames crossed).
+   */
+  function takeExchange(queue, frame, truncated, inflated) {
+    const data = inflated ? inflated.bytes : frame.unmasked;
+    const got = data ? hex(data) : null;
+    const i = queue.findIndex((x) => x.opcode === frame.opcode && (got === null
+      || (inflated && inflated.partial ? hex(x.payload.subarray(0, data.length)) === got
+        : truncated && !inflated ? hex(x.payload.subarray(0, data.length)) === got && x.payload.length === frame.payloadLen
+          : hex(x.payload) === got)));
     return i < 0 ? null : queue.splice(i, 1)[0];
   }
 
@@ -288,16 +372,35 @@
     }
     if (!frame) return;
     const dir = report.dir === "in" ? "in" : "out";
-    const label = `Live: ${dir === "in" ? "browser → server" : "server → browser"} ${opName(frame.opcode)} (${bytes.length} bytes)`;
-    liveFrames.push({ label, hex: hex(bytes), role: dir === "in" ? "server" : "client" });
+    const deflate = conn && conn.deflate;
+    const inflated = deflate && !frame.isControl ? inflateFrame(deflate[dir], frame, report.truncated) : null;
+    const compressed = !!inflated;
+    const label = `Live: ${dir === "in" ? "browser → server" : "server → browser"} ${opName(frame.opcode)} (${bytes.length} bytes${frame.rsv & 4 ? ", compressed" : ""})`;
+    liveFrames.push({ label, hex: hex(bytes), role: dir === "in" ? "server" : "client", deflate: !!deflate });
     if (liveFrames.length > MAX_LIVE_FRAMES) liveFrames.shift();
     Wisp.stepper.refreshPresets();
     // Only whole data messages belong to an exchange; the timeline shows every frame.
     if (frame.isControl || !frame.fin || frame.opcode === 0) return;
-    const x = takeExchange(dir === "in" ? awaitingIn : awaitingOut, frame, report.truncated);
+    const x = takeExchange(dir === "in" ? awaitingIn : awaitingOut, frame, report.truncated, inflated);
     if (!x) return;
     const col = $(dir === "in" ? ".wire-in" : ".wire-out", x.card);
-    col.replaceChildren(col.firstChild, wireView(bytes, frame, dir, report.truncated));
+    col.replaceChildren(col.firstChild, wireView(bytes, frame, dir, report.truncated, inflated));
+    if (compressed) {
+      const whole = inflated.bytes && !inflated.partial;
+      const sizes = el("p", { class: "note deflate-sizes", "data-compressed-len": frame.payloadLen,
+        "data-inflated-len": whole ? inflated.bytes.length : "" },
+      "RSV1 = 1: a compressed message (permessage-deflate, ", link7692("6"), `). Its payload is ${frame.payloadLenText} bytes on the wire`);
+      if (whole) {
+        sizes.append("; inflated with 00 00 ff ff appended (", link7692("7.2.2"),
+          `), ${inflated.bytes.length.toLocaleString("en")} bytes: on the wire it takes ${ratio(frame.payloadLen, inflated.bytes.length)} of its size.`);
+      } else if (inflated.partial) {
+        sizes.append(`; its first ${bytes.length.toLocaleString("en")} bytes (all the report shows) inflate to the first `
+          + `${inflated.bytes.length.toLocaleString("en")} bytes of the message.`);
+      } else {
+        sizes.append(`; ${inflated.problem}.`);
+      }
+      col.append(sizes);
+    }
     const verdicts = $(".verdicts", x.card);
     // A report holds at most the first 64 KiB of a frame: compare what it shows.
     const shown = bytes.length;
@@ -306,6 +409,10 @@
         + `the frame is ${report.wire_len.toLocaleString("en")} bytes, as predicted)` : "";
     const matches = (predicted) => hex(predicted.subarray(0, shown)) === hex(bytes)
       && predicted.length === (report.truncated ? report.wire_len : shown);
+    if (compressed) {
+      compressedVerdicts(x, frame, dir, inflated, verdicts, matches, cut);
+      return;
+    }
     if (dir === "in") {
       const again = W.encodeFrame(x.opcode, true, 0, x.payload, frame.maskKey ?? undefined);
       const same = matches(again);
@@ -324,6 +431,46 @@
       verdicts.append(el("li", { class: same ? "ok" : "bad" },
         same ? `✓ MASK = 0 and the server's frame equals the page's prediction byte for byte${cut}: a server never masks.`
           : "✗ The server's frame differs from the prediction."));
+    }
+  }
+
+  const ratio = (a, b) => (b ? `${Math.round((100 * a) / b)} %` : "–");
+
+  /** The verdicts on a compressed frame: RSV1, the inflated message, the server's bytes. */
+  function compressedVerdicts(x, frame, dir, inflated, verdicts, matches, cut) {
+    const sentHere = inflated.bytes && (inflated.partial
+      ? hex(x.payload.subarray(0, inflated.bytes.length)) === hex(inflated.bytes)
+      : hex(x.payload) === hex(inflated.bytes));
+    if (dir === "in") {
+      verdicts.append(el("li", { class: frame.masked ? "ok" : "bad" },
+        frame.masked ? `✓ MASK = 1: the browser masked its frame with key ${hex(frame.maskKey)}, as every client MUST (§5.1).`
+          : "✗ MASK = 0: an unmasked client frame; the server MUST fail the connection (§5.1)."));
+      $(".predicted", x.card).append(el("p", { class: "note" },
+        "The browser compressed the message: its compressed bytes are its own zlib's choice, which no page can predict; "
+        + "the page checks them by inflating them with the wasm codec."));
+    }
+    if (!inflated.bytes) {
+      verdicts.append(el("li", { class: "note", text: `RSV1 = 1: compressed; ${inflated.problem}.` }));
+      return;
+    }
+    const what = inflated.partial ? "the shown bytes inflate to the start of the message sent"
+      : `inflated by the wasm codec, its ${frame.payloadLen.toLocaleString("en")} bytes are the ${x.payload.length.toLocaleString("en")} bytes of the message sent`;
+    const shownCut = ` (the first ${(frame.frameLen - frame.payloadLen + frame.unmasked.length).toLocaleString("en")} bytes, `
+      + `all that the server reports of a frame of ${frame.frameLen.toLocaleString("en")} bytes)`;
+    verdicts.append(el("li", { class: sentHere ? "ok" : "bad" }, sentHere
+      ? `✓ RSV1 = 1, a compressed message: ${what}${inflated.partial ? shownCut : ""}. `
+      : "✗ RSV1 = 1, but the inflated payload differs from the message sent. ", link7692("7.2.2")));
+    if (dir === "out") {
+      const p = conn.deflate.params;
+      if (!p.serverNoContextTakeover) return;
+      // A fresh window for every message: the server's bytes follow from the message alone.
+      const d = W.deflateMessage(x.payload, p.serverMaxWindowBits);
+      const predicted = W.encodeFrame(x.opcode, true, 4, d.compressed, undefined);
+      const same = matches(predicted);
+      verdicts.append(el("li", { class: same ? "ok" : "bad" }, same
+        ? `✓ The server's frame equals the page's prediction byte for byte${cut}: the same codec compressed the message `
+          + `(a fresh ${p.serverMaxWindowBits}-bit window, server_no_context_takeover), the sync flush's 00 00 ff ff removed `
+        : "✗ The server's compressed frame differs from the page's prediction ", link7692("7.2.1")));
     }
   }
 
@@ -394,17 +541,40 @@
         }
         return HEADERS[name] || [null, "Not part of the WebSocket handshake."];
       };
+      const explainResponse = (name) => {
+        if (name === "sec-websocket-extensions") {
+          return ["9.1", "The server's answer: it accepts permessage-deflate (RFC 7692) with these parameters, "
+            + "so RSV1 = 1 now marks a compressed message, in both directions."];
+        }
+        return HEADERS[name] || [null, "Not part of the WebSocket handshake."];
+      };
       box.append(
         el("div", { class: "cols" },
           el("div", { class: "col", id: "l-hs-request" }, el("h4", { text: "Request the server received" }),
             headerTable(req.first, ["A GET, HTTP/1.1 or later, to the resource to connect to ", rfcLink("4.1")], req.headers, explain)),
           el("div", { class: "col", id: "l-hs-response" }, el("h4", { text: "Response the server sent" }),
             headerTable(res.first, ["101: the server switches this connection to the WebSocket Protocol; any other status ends the handshake ", rfcLink("4.2.2")],
-              res.headers, (name) => HEADERS[name] || [null, "Not part of the WebSocket handshake."]),
+              res.headers, explainResponse),
             answered ? null : el("p", { class: "note", id: "l-hs-noext" },
               "No Sec-WebSocket-Extensions line: the server accepted no extension (it speaks none) ", rfcLink("9.1")))),
         el("details", {}, el("summary", { text: "Both heads as they crossed the socket" }),
           el("pre", { text: report.request.trimEnd() }), el("pre", { text: (report.response || "").trimEnd() })));
+      const d = conn && conn.deflate;
+      if (d) {
+        const p = d.params;
+        const takeover = (no, who) => (no ? `starts every message with an empty window (${who}_no_context_takeover)`
+          : "keeps its window from one message to the next (context takeover)");
+        box.append(el("div", { id: "l-hs-deflate", class: "ok" },
+          el("p", {}, "✓ Checked in wasm as a client checks the answer (", link7692("7.1"), "): permessage-deflate agreed, ",
+            el("code", { text: p.header }), ", for the offer ", el("code", { text: p.offer }), "."),
+          el("ul", {},
+            el("li", {}, `The server ${takeover(p.serverNoContextTakeover, "server")}, with a window of ${p.serverMaxWindowBits} bits (${(1 << p.serverMaxWindowBits).toLocaleString("en")} bytes).`),
+            el("li", {}, `The browser ${takeover(p.clientNoContextTakeover, "client")}, with a window of ${p.clientMaxWindowBits} bits (${(1 << p.clientMaxWindowBits).toLocaleString("en")} bytes).`),
+            el("li", {}, "Each compressed message: RSV1 = 1 on its first frame, its payload a DEFLATE stream ended by a sync flush whose 00 00 ff ff is removed (",
+              link7692("7.2.1"), "); control frames are never compressed (", link7692("6.1"), ")."))));
+      } else if (conn && conn.deflateProblem) {
+        box.append(el("p", { class: "bad", id: "l-hs-deflate" }, `✗ The server's permessage-deflate answer is refused: ${conn.deflateProblem} `, link7692("7.1")));
+      }
       let parsed = null, problem = null;
       try {
         parsed = W.parseRequest(encoder.encode(report.request));
@@ -460,5 +630,5 @@
     }
   }
 
-  Wisp.live = { init, liveFrames };
+  Wisp.live = { init, liveFrames, deflateFor, inflateFrame };
 })();

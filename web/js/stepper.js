@@ -48,7 +48,9 @@
 
   function reset() {
     if (step.dec) step.dec.free();
-    step.dec = new W.StepDecoder($("#s-role").value);
+    // With permessage-deflate every message starts with a fresh window: a frame is stepped
+    // on its own, without the messages before it.
+    step.dec = new W.StepDecoder($("#s-role").value, $("#s-deflate").checked ? false : undefined);
     Object.assign(step, {
       pos: 0, error: null, errorAt: -1, last: null, frameData: [], log: [], shown: 0, frames: 0, frameEnd: -1,
       current: null, messages: [], controls: [], done: [],
@@ -300,9 +302,11 @@
       if (sel.value !== "" && p) {
         $("#s-hex").value = p.hex;
         $("#s-role").value = p.role;
+        $("#s-deflate").checked = !!p.deflate;
       }
       reset();
     });
+    $("#s-deflate").addEventListener("change", reset);
     $("#s-hex").addEventListener("input", () => { sel.value = ""; reset(); });
     $("#s-role").addEventListener("change", reset);
     $("#s-step").addEventListener("click", () => { stepOnce(); render(); });

@@ -42,9 +42,9 @@
   }
 
   /** What a frame is in the conversation, in words. */
-  function describe(r, frame) {
+  function describe(r, frame, inflated) {
     const op = frame.opcode;
-    const data = frame.unmasked;
+    const data = inflated && inflated.bytes ? inflated.bytes : frame.unmasked;
     if (op === 8) {
       state.closes += 1;
       const body = r.close ? closeText(r.close.code, r.close.reason) : "(unreadable body)";
@@ -62,7 +62,9 @@
       const who = r.dir === "in" ? "the browser's automatic answer" : "the server's answer";
       return `Pong ${showPayload(data, 40)}: ${i >= 0 ? `${who}, with the ping's data (§5.5.2)` : "unsolicited, a heartbeat that gets no answer (§5.5.3)"}`;
     }
-    const preview = showPayload(data, 60) + (r.truncated ? " (first 64 KiB shown)" : "");
+    const preview = (inflated && !inflated.bytes ? "(compressed, not inflated)" : showPayload(data, 60))
+      + (inflated ? `, compressed: ${frame.payloadLenText} bytes on the wire${inflated.bytes && !inflated.partial ? `, ${data.length} inflated` : ""}` : "")
+      + (r.truncated ? " (first 64 KiB shown)" : "");
     const f = state.fragments;
     if (op === 0) {
       f[r.dir] += 1;
@@ -94,15 +96,17 @@
       return;
     }
     if (!frame) return;
-    const attrs = { "data-dir": r.dir, "data-opcode": frame.opcode, "data-fin": frame.fin ? "1" : "0" };
+    const attrs = { "data-dir": r.dir, "data-opcode": frame.opcode, "data-fin": frame.fin ? "1" : "0",
+      "data-rsv1": frame.rsv & 4 ? "1" : "0" };
+    const inflated = state.deflate && !frame.isControl ? Wisp.live.inflateFrame(state.deflate[r.dir], frame, r.truncated) : null;
     if (r.close) {
       attrs["data-close-code"] = r.close.code;
       attrs["data-close-reason"] = r.close.reason;
     }
-    const what = [el("strong", { text: `${opHex(frame.opcode)} ` }), describe(r, frame)];
+    const what = [el("strong", { text: `${opHex(frame.opcode)} ` }), describe(r, frame, inflated)];
     const role = r.dir === "in" ? "server" : "client";
     row("frame", attrs, r, what, () => [
-      wireView(bytes, frame, r.dir, r.truncated),
+      wireView(bytes, frame, r.dir, r.truncated, inflated),
       el("p", { class: "buttons" },
         el("button", { type: "button", class: "secondary", onclick: () => Wisp.composer.show(bytes) }, "Open in the composer"),
         " ",
@@ -119,6 +123,7 @@
           + " (times from the opening handshake). Click a frame to see it.";
         return;
       case "handshake":
+        state.deflate = Wisp.live.deflateFor(r).state;
         row("handshake", {}, r, "Opening handshake: GET with Upgrade: websocket, answered 101 Switching Protocols (§4)",
           () => [el("pre", { text: r.request.trimEnd() }), el("pre", { text: (r.response || "").trimEnd() })]);
         return;

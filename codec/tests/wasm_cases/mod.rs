@@ -10,7 +10,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use wisp_codec::wasm::{
     accept_key, apply_mask_js, client_request, close_code_description, close_code_name,
-    decode_frame, encode_frame, parse_close, parse_request, StepDecoder,
+    decode_frame, deflate_message, encode_frame, negotiated_deflate, parse_close, parse_request,
+    Inflater, StepDecoder,
 };
 
 /// The §5.7 masking key.
@@ -376,7 +377,7 @@ fn handshake_errors_carry_their_http_status() {
 /// Pushes every byte and returns the results, or the error and the 0-based index of the
 /// byte that raised it.
 fn step_all(role: &str, wire: &[u8]) -> Result<Vec<JsValue>, (usize, JsValue)> {
-    let mut dec = StepDecoder::new(role).unwrap();
+    let mut dec = StepDecoder::new(role, None).unwrap();
     let mut out = Vec::new();
     for (i, &b) in wire.iter().enumerate() {
         out.push(dec.push(b).map_err(|e| (i, e))?);
@@ -478,7 +479,7 @@ fn stepper_parses_close_frames() {
 
 #[wasm_bindgen_test]
 fn stepper_state_and_reset() {
-    let mut dec = StepDecoder::new("client").unwrap();
+    let mut dec = StepDecoder::new("client", None).unwrap();
     assert_eq!(string(&dec.state(), "state"), "header");
     dec.push(0x82).unwrap();
     dec.push(0x7e).unwrap();
@@ -492,7 +493,7 @@ fn stepper_state_and_reset() {
     dec.reset();
     assert_eq!(dec.offset(), 0.0);
     assert_eq!(string(&dec.state(), "state"), "header");
-    assert!(StepDecoder::new("proxy").is_err());
+    assert!(StepDecoder::new("proxy", None).is_err());
 }
 
 // ---- errors ------------------------------------------------------------------------
@@ -543,7 +544,7 @@ fn stepper_throws_each_error_with_its_close_code_and_rfc_reason() {
 
 #[wasm_bindgen_test]
 fn a_failed_stepper_stays_failed_until_reset() {
-    let mut dec = StepDecoder::new("server").unwrap();
+    let mut dec = StepDecoder::new("server", None).unwrap();
     dec.push(0x81).unwrap();
     let (code, ..) = protocol_error(dec.push(0x05).unwrap_err());
     assert_eq!(code, 1002);
@@ -592,4 +593,105 @@ fn close_codes_are_described_by_the_codec() {
     assert_eq!(num(&e, "closeCode"), 1002.0);
     assert_eq!(string(&e, "closeDescription"), "Protocol error");
     assert_eq!(string(&e, "kind"), "ReservedOpcode");
+}
+
+// ---- permessage-deflate (RFC 7692) -------------------------------------------------------
+
+fn byte_array(v: &JsValue, name: &str) -> Vec<u8> {
+    Uint8Array::new(&get(v, name)).to_vec()
+}
+
+/// RFC 7692 §7.2.3.1 and §7.2.3.2: "Hello" compressed, then again with the first one's
+/// window (a back-reference into the previous message); §7.2.3.3: a stored block.
+#[wasm_bindgen_test]
+fn inflater_reads_the_rfc_7692_examples() {
+    let mut takeover = Inflater::new(true);
+    assert_eq!(
+        takeover
+            .inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true)
+            .unwrap(),
+        b"Hello"
+    );
+    assert_eq!(
+        takeover
+            .inflate(&[0xf2, 0x00, 0x11, 0x00, 0x00], true)
+            .unwrap(),
+        b"Hello"
+    );
+    let mut fresh = Inflater::new(false);
+    let stored = [
+        0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+    ];
+    assert_eq!(fresh.inflate(&stored, true).unwrap(), b"Hello");
+    // Two fragments of one message (§7.2.3.1's bytes split): the first gives what it can.
+    let first = fresh.inflate(&[0xf2, 0x48, 0xcd], false).unwrap();
+    let rest = fresh.inflate(&[0xc9, 0xc9, 0x07, 0x00], true).unwrap();
+    assert_eq!([first, rest].concat(), b"Hello");
+    // BTYPE 11 is reserved (RFC 1951 §3.2.3): 1007, as Autobahn 12/13 expect.
+    let (code, _, kind) = protocol_error(fresh.inflate(&[0x07, 0x00], true).unwrap_err());
+    assert_eq!((code, kind.as_str()), (1007, "InvalidCompressedData"));
+}
+
+/// What the page's composer shows: the deflated payload and the removed tail, which the
+/// inflater puts back.
+#[wasm_bindgen_test]
+fn deflate_message_round_trips_through_the_inflater() {
+    let text = br#"{"type":"message","from":"wisp","text":"hello hello hello hello"}"#;
+    for bits in 8..=15 {
+        let d = deflate_message(text, bits).unwrap();
+        assert_eq!(byte_array(&d, "tail"), [0x00, 0x00, 0xff, 0xff]);
+        let compressed = byte_array(&d, "compressed");
+        assert_eq!(num(&d, "compressedLen") as usize, compressed.len());
+        assert_eq!(num(&d, "inputLen") as usize, text.len());
+        assert!(compressed.len() < text.len(), "window {bits}");
+        assert_eq!(
+            Inflater::new(false).inflate(&compressed, true).unwrap(),
+            text
+        );
+    }
+    assert!(deflate_message(b"x", 16)
+        .unwrap_err()
+        .is_instance_of::<js_sys::RangeError>());
+}
+
+/// The stepper with permessage-deflate: RSV1 = 1 is a compressed message (the RFC 7692
+/// §7.2.3.1 frame), which without the extension is 1002.
+#[wasm_bindgen_test]
+fn stepper_inflates_a_compressed_frame() {
+    let wire = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    let mut dec = StepDecoder::new("client", Some(false)).unwrap();
+    let mut last = JsValue::NULL;
+    for &b in &wire {
+        last = dec.push(b).unwrap();
+    }
+    let message = get(&last, "message");
+    assert_eq!(string(&message, "text"), "Hello");
+    let header = get(&last, "header");
+    assert_eq!(num(&header, "rsv"), 4.0);
+    let (code, ..) = protocol_error(step_all("client", &wire).unwrap_err().1);
+    assert_eq!(code, 1002);
+}
+
+/// The handshake panel's reading of the negotiated parameters, as a client checks them.
+#[wasm_bindgen_test]
+fn negotiated_deflate_checks_the_answer_against_the_offer() {
+    let chromium = "permessage-deflate; client_max_window_bits";
+    let p = negotiated_deflate(chromium, "permessage-deflate; server_no_context_takeover").unwrap();
+    assert!(boolean(&p, "serverNoContextTakeover"));
+    assert!(!boolean(&p, "clientNoContextTakeover"));
+    assert_eq!(num(&p, "serverMaxWindowBits"), 15.0);
+    assert_eq!(num(&p, "clientMaxWindowBits"), 15.0);
+    assert_eq!(string(&p, "offer"), chromium);
+    assert_eq!(
+        string(&p, "header"),
+        "permessage-deflate; server_no_context_takeover"
+    );
+    assert!(negotiated_deflate(chromium, "").unwrap().is_null());
+    // Not allowed by the offer (no client_max_window_bits offered) and malformed.
+    assert!(negotiated_deflate(
+        "permessage-deflate",
+        "permessage-deflate; client_max_window_bits=10"
+    )
+    .is_err());
+    assert!(negotiated_deflate(chromium, "permessage-deflate; =").is_err());
 }
