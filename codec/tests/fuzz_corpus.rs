@@ -110,40 +110,36 @@ mod regressions {
     #[test]
     fn inflated_text_is_checked_before_a_deflate_error() {
         use wisp_codec::extension::DeflateParams;
+        // The error a compressed text frame with this payload ends in, fed whole and a
+        // byte at a time (they must agree).
+        let error_of = |payload: &[u8]| {
+            let mut stream = vec![0xc1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+            stream.extend_from_slice(payload);
+            let errors: Vec<_> = [stream.len(), 1]
+                .into_iter()
+                .map(|piece| {
+                    let mut s = Connection::server(Config::default());
+                    s.set_deflate(DeflateParams::default());
+                    for chunk in stream.chunks(piece) {
+                        s.handle_input(chunk);
+                    }
+                    while let Ok(Some(_)) = s.poll_event() {}
+                    s.error()
+                })
+                .collect();
+            assert_eq!(errors[0], errors[1], "whole and byte by byte");
+            errors[0]
+        };
         // A stored block holding "a\xff", then a block of the reserved type 11.
-        let payload = [0x00, 0x02, 0x00, 0xfd, 0xff, b'a', 0xff, 0x07];
-        let mut stream = vec![0xc1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-        stream.extend_from_slice(&payload);
-        for piece in [stream.len(), 1] {
-            let mut s = Connection::server(Config::default());
-            s.set_deflate(DeflateParams::default());
-            for chunk in stream.chunks(piece) {
-                s.handle_input(chunk);
-            }
-            while let Ok(Some(_)) = s.poll_event() {}
-            assert_eq!(
-                s.error(),
-                Some(ProtocolError::InvalidUtf8),
-                "piece size {piece}"
-            );
-        }
+        assert_eq!(
+            error_of(&[0x00, 0x02, 0x00, 0xfd, 0xff, b'a', 0xff, 0x07]),
+            Some(ProtocolError::InvalidUtf8)
+        );
         // Valid text before the broken block: the DEFLATE error, however it arrives.
-        let payload = [0x00, 0x02, 0x00, 0xfd, 0xff, b'a', b'b', 0x07];
-        let mut stream = vec![0xc1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-        stream.extend_from_slice(&payload);
-        for piece in [stream.len(), 1] {
-            let mut s = Connection::server(Config::default());
-            s.set_deflate(DeflateParams::default());
-            for chunk in stream.chunks(piece) {
-                s.handle_input(chunk);
-            }
-            while let Ok(Some(_)) = s.poll_event() {}
-            assert_eq!(
-                s.error(),
-                Some(ProtocolError::InvalidCompressedData),
-                "piece size {piece}"
-            );
-        }
+        assert_eq!(
+            error_of(&[0x00, 0x02, 0x00, 0xfd, 0xff, b'a', b'b', 0x07]),
+            Some(ProtocolError::InvalidCompressedData)
+        );
     }
 
     /// `decoder_connection` found that with `record_frames` a text frame failing UTF-8

@@ -9,39 +9,15 @@
 
 mod server_harness;
 
-use std::path::Path;
 use std::process::Command;
 
 use server_harness::tls::Pki;
-use server_harness::{root, Server};
-
-fn require(path: &Path, fix: &str) {
-    assert!(
-        path.exists(),
-        "{} is missing: {fix} (the browser tests never skip)",
-        path.display()
-    );
-}
+use server_harness::{browser_prerequisites, root, Server};
 
 #[test]
 fn demo_page_over_https_in_chromium() {
     let root = root();
-    for f in [
-        "web/pkg/wisp_codec.js",
-        "web/pkg-nomod/wisp_codec.js",
-        "web/wasm_b64.js",
-    ] {
-        require(&root.join(f), "run scripts/build-web.sh");
-    }
-    require(
-        &root.join("node_modules/playwright-core/package.json"),
-        "run scripts/setup.sh (npm ci installs playwright-core)",
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    require(
-        Path::new(&chromium),
-        "run scripts/setup.sh (apt-get install chromium)",
-    );
+    let chromium = browser_prerequisites();
     let pki = Pki::localhost();
     let web = root.join("web");
     let server = Server::start_tls(&pki, &["--web", &web.to_string_lossy()]);

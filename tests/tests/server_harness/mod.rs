@@ -186,6 +186,37 @@ pub fn spawn_ready(cmd: &mut Command) -> (Child, String) {
     (child, line)
 }
 
+/// What the browser tests need, each checked with the command that provides it (they
+/// never skip): the page's wasm build, playwright-core, and Chromium (`$CHROMIUM` or
+/// `/usr/bin/chromium`), whose path is returned.
+pub fn browser_prerequisites() -> String {
+    let require = |path: &Path, fix: &str| {
+        assert!(
+            path.exists(),
+            "{} is missing: {fix} (the browser tests never skip)",
+            path.display()
+        );
+    };
+    let root = root();
+    for f in [
+        "web/pkg/wisp_codec.js",
+        "web/pkg-nomod/wisp_codec.js",
+        "web/wasm_b64.js",
+    ] {
+        require(&root.join(f), "run scripts/build-web.sh");
+    }
+    require(
+        &root.join("node_modules/playwright-core/package.json"),
+        "run scripts/setup.sh (npm ci installs playwright-core)",
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    require(
+        Path::new(&chromium),
+        "run scripts/setup.sh (apt-get install chromium)",
+    );
+    chromium
+}
+
 /// One plain HTTP exchange: writes `request`, reads to EOF (at most 10 s).
 pub fn http(port: u16, request: &[u8]) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -259,7 +290,7 @@ pub fn connect_from(
     protocols: &[&str],
     origin: Option<&str>,
 ) -> (Raw, Option<String>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -270,6 +301,16 @@ pub fn connect_from(
     if let Some(o) = origin {
         req = req.origin(o);
     }
+    upgrade_over(stream, port, &req)
+}
+
+/// Sends `req` over `stream` (plain or TLS), reads the 101 and wraps the stream in a
+/// client connection; returns it with the subprotocol the server chose.
+pub fn upgrade_over<S: Read + Write>(
+    mut stream: S,
+    port: u16,
+    req: &ClientRequest,
+) -> (WebSocket<S>, Option<String>) {
     stream.write_all(&req.to_bytes()).unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

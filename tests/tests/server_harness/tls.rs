@@ -15,9 +15,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use wisp_codec::blocking::WebSocket;
 use wisp_codec::handshake::ClientRequest;
-use wisp_codec::{Config, Connection};
 
-use super::{masks, Server};
+use super::Server;
 
 /// A CA and a server certificate signed by it, as PEM files in a directory of their own
 /// (removed on drop).
@@ -152,27 +151,8 @@ pub fn tls_stream(pki: &Pki, port: u16) -> Tls {
 
 /// Connects over TLS to `path` and completes the opening handshake.
 pub fn connect_tls(pki: &Pki, port: u16, path: &str) -> RawTls {
-    let mut stream = tls_stream(pki, port);
     let req = ClientRequest::new(&format!("127.0.0.1:{port}"), path, *b"wisp test nonce!");
-    stream.write_all(&req.to_bytes()).unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let n = loop {
-        let k = stream.read(&mut chunk).unwrap();
-        assert!(k > 0, "EOF during the handshake: {buf:?}");
-        buf.extend_from_slice(&chunk[..k]);
-        if let Some((_, n)) = req.parse_response(&buf, 8192).unwrap() {
-            break n;
-        }
-    };
-    let config = Config {
-        max_message_size: 1 << 30,
-        max_frame_size: 1 << 30,
-        ..Config::default()
-    };
-    let mut conn = Connection::client(config, masks(u32::from(port)));
-    conn.handle_input(&buf[n..]);
-    WebSocket::new(stream, conn)
+    super::upgrade_over(tls_stream(pki, port), port, &req).0
 }
 
 /// One HTTPS exchange: `request` out, everything until the server closes back.
