@@ -96,7 +96,7 @@ pub struct Config {
     pub stats: bool,
     /// Serve `https://` and `wss://` instead of `http://` and `ws://` on the listening
     /// port (`--tls-cert FILE --tls-key FILE`); `None`: plain TCP.
-    pub tls: Option<crate::TlsConfig>,
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Config {

@@ -15,12 +15,22 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::shared::Shared;
-
 /// A worker publishes its largest holders at most this often.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// Holders listed in a report.
 pub(crate) const TOP: usize = 10;
+
+/// The server-wide figures a report shows beside the counters.
+pub(crate) struct Totals {
+    /// Connections being served, handshakes included.
+    pub(crate) active: usize,
+    /// Connections being answered 503.
+    pub(crate) refusing: usize,
+    pub(crate) max_connections: usize,
+    /// Bytes charged against the budget.
+    pub(crate) held: u64,
+    pub(crate) budget: u64,
+}
 
 /// Why a connection was refused or failed by a server-wide limit.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +131,7 @@ impl Stats {
     }
 
     /// The JSON report.
-    pub(crate) fn report(&self, shared: &Shared) -> String {
+    pub(crate) fn report(&self, totals: Totals) -> String {
         #[derive(Serialize)]
         struct Report {
             uptime_secs: f64,
@@ -156,18 +166,18 @@ impl Stats {
         let report = Report {
             uptime_secs: (self.started.elapsed().as_millis() as f64) / 1000.0,
             connections: Connections {
-                total: shared.active.load(Ordering::Relaxed),
+                total: totals.active,
                 per_worker: self
                     .workers
                     .iter()
                     .map(|w| w.connections.load(Ordering::Relaxed))
                     .collect(),
-                refusing: shared.refusing.load(Ordering::Relaxed),
-                max: shared.config.max_connections,
+                refusing: totals.refusing,
+                max: totals.max_connections,
             },
             memory: Memory {
-                held_bytes: shared.held.load(Ordering::Relaxed),
-                budget_bytes: shared.config.memory_budget,
+                held_bytes: totals.held,
+                budget_bytes: totals.budget,
                 largest,
             },
             refusals,

@@ -195,9 +195,6 @@ struct Session {
     path: String,
     conn: Connection,
     handler: Box<dyn Handler>,
-    /// The 101 response, written before anything of the connection's.
-    pre: Vec<u8>,
-    pre_pos: usize,
     /// The handler panicked: its connection is closing with 1011.
     failed: bool,
     /// The last read filled the scratch buffer: read straight into the connection.
@@ -222,7 +219,7 @@ struct Session {
 
 impl Session {
     fn pending(&self) -> usize {
-        (self.pre.len() - self.pre_pos) + self.conn.pending_output_len()
+        self.conn.pending_output_len()
     }
 }
 
@@ -698,7 +695,14 @@ impl Loop<'_> {
                 && matches!(req.method.as_str(), "GET" | "HEAD")
             {
                 self.publish_holders(now);
-                let body = self.shared.stats.report(self.shared);
+                let shared = self.shared;
+                let body = shared.stats.report(stats::Totals {
+                    active: shared.active.load(Ordering::Relaxed),
+                    refusing: shared.refusing.load(Ordering::Relaxed),
+                    max_connections: shared.config.max_connections,
+                    held: shared.held.load(Ordering::Relaxed),
+                    budget: shared.config.memory_budget,
+                });
                 info!("{peer} {} {target} -> 200 (stats)", req.method);
                 let r = http::json_response(&body, req.method == "HEAD");
                 return self.respond(c, r, None, now);
@@ -859,8 +863,6 @@ impl Loop<'_> {
             path,
             conn,
             handler,
-            pre: Vec::new(),
-            pre_pos: 0,
             failed: false,
             flowing: false,
             epoch: now,
@@ -1104,19 +1106,6 @@ fn open(s: &mut Session) {
 fn flush(stream: &mut Stream, s: &mut Session) -> io::Result<()> {
     // TLS: what rustls still holds goes first (a no-op for a plain socket).
     stream.flush()?;
-    while s.pre_pos < s.pre.len() {
-        match stream.write(&s.pre[s.pre_pos..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => s.pre_pos += n,
-            Err(e) if would_block(&e) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if !s.pre.is_empty() {
-        s.pre = Vec::new();
-        s.pre_pos = 0;
-    }
     loop {
         let mut parts: [&[u8]; 8] = [&[]; 8];
         let n = s.conn.pending_output_slices(&mut parts);
@@ -1167,7 +1156,7 @@ fn charge(shared: &Shared, s: &mut Session) -> bool {
     if shared.config.memory_budget == u64::MAX {
         return true;
     }
-    let held = s.conn.memory_held() + s.pre.capacity();
+    let held = s.conn.memory_held();
     let want = held.div_ceil(BUDGET_GRAIN) * BUDGET_GRAIN;
     if want == s.charged {
         return true;
