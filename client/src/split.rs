@@ -129,6 +129,8 @@ fn flush_thread(shared: Arc<Shared>, mut stream: TcpStream) {
                     return;
                 }
                 take_output(&mut g.conn, &mut plain);
+                // Writers count plaintext bytes: what this write carries of theirs.
+                let carried = plain.len();
                 let Inner { tls, failed, .. } = &mut *g;
                 match tls {
                     None => std::mem::swap(&mut plain, &mut raw),
@@ -142,7 +144,7 @@ fn flush_thread(shared: Arc<Shared>, mut stream: TcpStream) {
                     }
                 }
                 if !raw.is_empty() {
-                    taken = plain.len().max(if g.tls.is_none() { raw.len() } else { 0 });
+                    taken = carried;
                     g.taken += taken as u64;
                     break;
                 }
