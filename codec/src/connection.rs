@@ -186,6 +186,9 @@ pub struct Connection {
     abnormal: Option<String>,
     /// The peer closed the transport: no more input after what is buffered.
     eof: bool,
+    /// A small payload [`send`](Connection::send) copied into the output, kept to hold
+    /// the next small message received: an echo costs no allocation per message.
+    spare: Vec<u8>,
 }
 
 impl fmt::Debug for Connection {
@@ -201,6 +204,10 @@ impl fmt::Debug for Connection {
 /// Payloads of at least this many bytes given to [`Connection::send`] are queued as they
 /// are; smaller ones are copied into the output buffer, to go out with their neighbours.
 const OWNED_MIN: usize = 16 * 1024;
+
+/// The largest buffer kept as [`Connection`]'s spare (its capacity): what a connection
+/// holds for it at most between messages.
+const SPARE_MAX: usize = 4 * 1024;
 
 /// Messages below this size are sent uncompressed by default: a deflate block's own
 /// overhead (a few bytes, plus the window) does not pay for less.
@@ -234,6 +241,7 @@ impl Connection {
             close_received: None,
             abnormal: None,
             eof: false,
+            spare: Vec::new(),
         }
     }
 
@@ -517,6 +525,7 @@ impl Connection {
     pub fn shrink_buffers(&mut self) {
         self.rx.shrink();
         self.tx.shrink();
+        self.spare = Vec::new();
         self.reassembler.release_inflater();
         if let (Some((_, deflater)), None) = (&mut self.deflate, self.sending) {
             deflater.release();
@@ -540,6 +549,7 @@ impl Connection {
         self.rx.capacity()
             + self.reassembler.capacity()
             + self.tx.capacity()
+            + self.spare.capacity()
             + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
     }
 
@@ -607,15 +617,20 @@ impl Connection {
             if self.reassembler.is_whole_message(&header) {
                 // A whole message in one frame, the commonest of all, built right into
                 // the return value: see the decode rows of `benches/codec.rs`.
+                let bytes = if payload.len() <= self.spare.capacity() {
+                    let mut v = core::mem::take(&mut self.spare);
+                    v.clear();
+                    v.extend_from_slice(payload);
+                    v
+                } else {
+                    payload.to_vec()
+                };
                 return match header.opcode {
-                    OpCode::Text => {
-                        let text = String::from_utf8(payload.to_vec()).unwrap_or_default();
-                        if text.len() != payload.len() {
-                            return Err(self.fail(ProtocolError::InvalidUtf8));
-                        }
-                        Ok(Some(Message::Text(text)))
-                    }
-                    _ => Ok(Some(Message::Binary(payload.to_vec()))),
+                    OpCode::Text => match String::from_utf8(bytes) {
+                        Ok(text) => Ok(Some(Message::Text(text))),
+                        Err(_) => Err(self.fail(ProtocolError::InvalidUtf8)),
+                    },
+                    _ => Ok(Some(Message::Binary(bytes))),
                 };
             }
             match self.reassembler.on_frame(&header, payload) {
@@ -970,6 +985,9 @@ impl Connection {
         }
         if payload.len() < OWNED_MIN {
             self.write_frame(opcode, true, &payload);
+            if payload.capacity() <= SPARE_MAX && payload.capacity() > self.spare.capacity() {
+                self.spare = payload;
+            }
             return Ok(());
         }
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());

@@ -1,9 +1,13 @@
-//! What permessage-deflate costs a connection, measured with a counting allocator, against
-//! what `Connection::memory_held` reports (the server's memory budget charges that).
+//! What a connection allocates, measured with a counting allocator: what
+//! permessage-deflate costs, against what `Connection::memory_held` reports (the server's
+//! memory budget charges that), and that echoing small messages allocates nothing per
+//! message.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Mutex;
 
 use wisp_codec::extension::DeflateParams;
 use wisp_codec::{Config, Connection};
@@ -11,11 +15,18 @@ use wisp_codec::{Config, Connection};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+thread_local! {
+    /// Allocations made by this thread (the test harness's own thread allocates too).
+    static CALLS: Cell<usize> = const { Cell::new(0) };
+}
+/// The counters are process-wide: the tests take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 // SAFETY: every call is forwarded to `System` unchanged; only a counter is updated.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        let _ = CALLS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: the caller's contract for `alloc` is passed on as it is.
         unsafe { System.alloc(layout) }
     }
@@ -33,9 +44,9 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// One test only: the counter is process-wide, so nothing may run beside it.
 #[test]
 fn compressor_and_inflater_cost_what_memory_held_says() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let text = "{\"id\":1,\"text\":\"hello hello hello hello\"}".repeat(50);
     let mut client = Connection::client(Config::default(), || [1, 2, 3, 4]);
     client.set_deflate(DeflateParams::default());
@@ -80,4 +91,48 @@ fn compressor_and_inflater_cost_what_memory_held_says() {
     println!("idle without takeover: {idle} B");
     assert_eq!(server.memory_held(), 0);
     assert!(idle < 4096, "{idle}");
+}
+
+/// An echo of small messages (the server's `/echo`: each received message sent back by
+/// value) reuses one buffer: after the first burst, no allocation at all, text or binary.
+#[test]
+fn echoing_small_messages_allocates_nothing_per_message() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut client = Connection::client(Config::default(), || [9, 8, 7, 6]);
+    let mut burst = Vec::new();
+    for i in 0..32u8 {
+        if i % 2 == 0 {
+            client.send_binary(&[i; 16]).unwrap();
+        } else {
+            client.send_text("sixteen bytes...").unwrap();
+        }
+        burst.extend_from_slice(client.pending_output());
+        client.advance_output(usize::MAX);
+    }
+    let mut server = Connection::server(Config::default());
+    let echo = |server: &mut Connection| {
+        server.handle_input(&burst);
+        let mut n = 0;
+        while let Some(m) = server.poll_event().unwrap() {
+            server.send(m).unwrap();
+            n += 1;
+        }
+        let out = server.pending_output_len();
+        server.advance_output(out);
+        (n, out)
+    };
+    assert_eq!(echo(&mut server), (32, 32 * 18));
+    let calls = CALLS.with(Cell::get);
+    for _ in 0..100 {
+        assert_eq!(echo(&mut server), (32, 32 * 18));
+    }
+    assert_eq!(
+        CALLS.with(Cell::get) - calls,
+        0,
+        "allocations in 3,200 echoes"
+    );
+    // The kept buffer is counted, and goes with the others when the connection is quiet.
+    assert!(server.memory_held() > 0);
+    server.shrink_buffers();
+    assert_eq!(server.memory_held(), 0);
 }

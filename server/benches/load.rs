@@ -14,12 +14,21 @@
 //! - `tcp-thr`: a plain TCP echo, thread per connection, and `tcp-mio`: a plain TCP echo
 //!   on the same kind of mio event loop as wisp-server. "The TCP echo" in the ratios is
 //!   the faster of the two in each round: the ceiling.
+//! - `tcp-sf`: a store-and-forward TCP echo, thread per connection: it sends back whole
+//!   messages only (the load generator tells it their size first), as a WebSocket echo
+//!   must, where the TCP echoes above stream each byte back as it comes. Not part of
+//!   "the TCP echo": it shows what echoing whole messages costs without any WebSocket.
+//! - external servers (`LOAD_EXTERNAL`, below): any WebSocket echo binary, such as an
+//!   older build of wisp-server, run in the same interleaved rounds.
 //!
 //! `cargo bench -p wisp-server --bench load`. Knobs: `LOAD_SECS` (each run, default 1),
 //! `LOAD_ROUNDS` (interleaved rounds, default 5: medians and the range of the per-round
 //! ratios are reported), `LOAD_CASE=K` (only case K), `LOAD_SERVERS=wisp,fastws,...`
 //! (a subset), `LOAD_IDLE=N` (also hold N idle connections on each server and report
-//! server RSS and machine memory per connection; default 10000, 0 to skip).
+//! server RSS and machine memory per connection; default 10000, 0 to skip),
+//! `LOAD_EXTERNAL='name=command args;name2=...'` (WebSocket echo servers started as
+//! `taskset -c 0 command args`, `{port}` in the arguments replaced by a free port; each
+//! is reported beside wisp and the TCP echo).
 //!
 //! Cases:
 //! - small: 1 connection x bursts of 32 pipelined 16-byte messages (one write each way),
@@ -84,6 +93,8 @@ enum Kind {
     /// WebSocket over TLS.
     Wss,
     Tcp,
+    /// TCP to `tcp-sf`: first the message size (8 bytes, little-endian), then raw bytes.
+    TcpWhole,
 }
 
 /// The TLS side of the benchmark: the CA the load generator trusts, and the directory
@@ -191,7 +202,7 @@ fn burst_bytes(kind: Kind, case: Case) -> Vec<u8> {
     let payload: Vec<u8> = (0..case.size).map(|i| (i % 251) as u8).collect();
     let mut out = Vec::new();
     for _ in 0..case.burst {
-        if kind == Kind::Tcp {
+        if matches!(kind, Kind::Tcp | Kind::TcpWhole) {
             out.extend_from_slice(&payload);
             continue;
         }
@@ -235,6 +246,19 @@ impl Skimmer {
                 }
                 continue;
             }
+            if self.header.is_empty() {
+                // Fast path: a whole header in `data` is read in place.
+                if let Some((len, n)) = Self::whole_header(data) {
+                    data = &data[n..];
+                    if len == 0 {
+                        done += 1;
+                    } else {
+                        self.skip = len;
+                        self.in_payload = true;
+                    }
+                    continue;
+                }
+            }
             self.header.push(data[0]);
             data = &data[1..];
             let h = &self.header;
@@ -255,6 +279,24 @@ impl Skimmer {
             }
         }
         done
+    }
+}
+
+impl Skimmer {
+    /// The payload length and header length of a server frame whose header is all in
+    /// `data`.
+    fn whole_header(data: &[u8]) -> Option<(usize, usize)> {
+        match *data.get(1)? & 0x7f {
+            126 => Some((
+                u16::from_be_bytes(data.get(2..4)?.try_into().ok()?) as usize,
+                4,
+            )),
+            127 => Some((
+                u64::from_be_bytes(data.get(2..10)?.try_into().ok()?) as usize,
+                10,
+            )),
+            n => Some((n as usize, 2)),
+        }
     }
 }
 
@@ -312,6 +354,9 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
                 if kind == Kind::WebSocket {
                     ws_handshake(&mut s, addr.port());
                 }
+                if kind == Kind::TcpWhole {
+                    s.write_all(&(case.size as u64).to_le_bytes()).unwrap();
+                }
                 // A burst that fits the socket buffers is written by this thread; a
                 // large one by a writer thread, so that a streaming echo cannot block
                 // both sides.
@@ -347,7 +392,7 @@ fn drive(kind: Kind, addr: SocketAddr, case: Case, secs: f64) -> (u64, f64) {
                     let n = s.read(&mut buf).unwrap();
                     assert!(n > 0, "server closed");
                     got += match kind {
-                        Kind::Tcp => n,
+                        Kind::Tcp | Kind::TcpWhole => n,
                         _ => skim.feed(&buf[..n]) * case.size,
                     };
                     if got >= per_burst_bytes {
@@ -398,7 +443,7 @@ fn drive_tls(mut s: tls::Stream, port: u16, bytes: &[u8], case: Case, deadline: 
 /// A comparison server of the run, in its own process (this benchmark re-executed with
 /// `LOAD_SERVE=name`).
 struct Peer {
-    name: &'static str,
+    name: String,
     kind: Kind,
     addr: SocketAddr,
     child: Child,
@@ -411,7 +456,7 @@ impl Drop for Peer {
     }
 }
 
-const SERVERS: [(&str, Kind); 8] = [
+const SERVERS: [(&str, Kind); 9] = [
     ("wisp", Kind::WebSocket),
     ("wisp-nobudget", Kind::WebSocket),
     ("wisp-tls", Kind::Wss),
@@ -420,6 +465,7 @@ const SERVERS: [(&str, Kind); 8] = [
     ("tung", Kind::WebSocket),
     ("tcp-thr", Kind::Tcp),
     ("tcp-mio", Kind::Tcp),
+    ("tcp-sf", Kind::TcpWhole),
 ];
 
 fn start_peer(name: &'static str, kind: Kind) -> Peer {
@@ -440,9 +486,46 @@ fn start_peer(name: &'static str, kind: Kind) -> Peer {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
     Peer {
-        name,
+        name: name.into(),
         kind,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    }
+}
+
+/// An external WebSocket echo server: `spec` is `name=command args`, `{port}` in the
+/// arguments replaced by a free port; started pinned to core 0 and waited for until it
+/// accepts connections (10 s at most).
+fn start_external(spec: &str) -> Peer {
+    let (name, command) = spec
+        .split_once('=')
+        .unwrap_or_else(|| panic!("LOAD_EXTERNAL: {spec:?} is not name=command"));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let args: Vec<String> = command
+        .split_whitespace()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
+    let child = Command::new("taskset")
+        .arg("-c")
+        .arg("0")
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: cannot start {args:?}: {e}"));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "{name}: not listening on {addr}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    Peer {
+        name: name.into(),
+        kind: Kind::WebSocket,
+        addr,
         child,
     }
 }
@@ -508,6 +591,7 @@ fn serve(name: &str) {
             }
         }),
         "tcp-mio" => tcp_mio(l),
+        "tcp-sf" => thread_per_connection(l, whole_message_echo),
         "fastws" => peers::fastwebsockets(l),
         "tokio-tung" => peers::tokio_tungstenite(l),
         other => panic!("unknown server {other}"),
@@ -525,6 +609,40 @@ fn thread_per_connection(l: TcpListener, serve: fn(TcpStream)) {
     for s in l.incoming().flatten() {
         let _ = s.set_nodelay(true);
         thread::spawn(move || serve(s));
+    }
+}
+
+/// Sends back whole messages only: as much as has arrived is read, and the complete
+/// messages in it are written back at once (what a WebSocket echo does, without the
+/// WebSocket). The message size comes first, as 8 bytes.
+fn whole_message_echo(s: TcpStream) {
+    let mut r = s;
+    let Ok(mut w) = r.try_clone() else {
+        return;
+    };
+    let mut size = [0u8; 8];
+    if r.read_exact(&mut size).is_err() {
+        return;
+    }
+    let size = u64::from_le_bytes(size).clamp(1, 64 << 20) as usize;
+    let mut buf = vec![0u8; size.max(256 * 1024)];
+    let mut have = 0;
+    loop {
+        if have == buf.len() {
+            buf.resize(buf.len() + size, 0);
+        }
+        match r.read(&mut buf[have..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => have += n,
+        }
+        let whole = have - have % size;
+        if whole > 0 {
+            if w.write_all(&buf[..whole]).is_err() {
+                return;
+            }
+            buf.copy_within(whole..have, 0);
+            have -= whole;
+        }
     }
 }
 
@@ -729,7 +847,7 @@ fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
                 held_tls.push(t);
                 continue;
             }
-            Kind::Tcp => {}
+            Kind::Tcp | Kind::TcpWhole => {}
         }
         held.push(s);
     }
@@ -758,10 +876,17 @@ fn main() {
     let idle: usize = env_or("LOAD_IDLE", 10_000);
     let only: Option<usize> = std::env::var("LOAD_CASE").ok().and_then(|s| s.parse().ok());
     let wanted = std::env::var("LOAD_SERVERS").unwrap_or_default();
+    let external = std::env::var("LOAD_EXTERNAL").unwrap_or_default();
     let peers: Vec<Peer> = SERVERS
         .iter()
         .filter(|(n, _)| wanted.is_empty() || wanted.split(',').any(|w| w == *n))
         .map(|&(n, k)| start_peer(n, k))
+        .chain(
+            external
+                .split(';')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| start_external(s.trim())),
+        )
         .collect();
     println!(
         "servers pinned to core 0, load generator to core 1; {rounds} interleaved rounds of {secs} s"
@@ -777,13 +902,15 @@ fn main() {
                 let k = (j + round) % peers.len();
                 let p = &peers[k];
                 let pid = p.child.id();
-                let c0 = cpu_seconds(pid);
+                let (c0, g0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
                 let (messages, secs) = drive(p.kind, p.addr, case, secs);
                 let cpu = cpu_seconds(pid) - c0;
+                let generator = cpu_seconds(std::process::id()) - g0;
                 runs[k].push(Run {
                     messages,
                     secs,
                     cpu,
+                    generator,
                 });
             }
         }
@@ -808,12 +935,14 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
     println!("\n{}", case.name);
     for (p, rs) in peers.iter().zip(runs) {
         println!(
-            "  {:<13} {:>10.0} msg/s {:>9.1} MB/s   server CPU {:>7.2} us/msg ({:>8.0} msg per CPU-s)",
+            "  {:<13} {:>10.0} msg/s {:>9.1} MB/s   server CPU {:>7.2} us/msg ({:>8.0} msg per CPU-s, {:>3.0}% busy)   load generator {:>3.0}% busy",
             p.name,
             median(rs.iter().map(rate).collect()),
             median(rs.iter().map(rate).collect()) * case.size as f64 / 1e6,
             median(rs.iter().map(|r| r.cpu / r.messages.max(1) as f64 * 1e6).collect()),
             median(rs.iter().map(per_cpu).collect()),
+            median(rs.iter().map(|r| r.cpu / r.secs * 100.0).collect()),
+            median(rs.iter().map(|r| r.generator / r.secs * 100.0).collect()),
         );
     }
     let Some(w) = peers.iter().position(|p| p.name == "wisp") else {
@@ -858,11 +987,32 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
         .iter()
         .filter_map(|n| idx(n))
         .collect();
+    let best_tcp = |r: usize| tcp.iter().map(|&t| rate(&runs[t][r])).fold(0.0, f64::max);
     if !tcp.is_empty() {
         ratio_line("wisp/TCP echo (faster of the two) msg/s", &|r| {
-            let best = tcp.iter().map(|&t| rate(&runs[t][r])).fold(0.0, f64::max);
-            Some(rate(&runs[w][r]) / best)
+            Some(rate(&runs[w][r]) / best_tcp(r))
         });
+    }
+    // The store-and-forward TCP echo, fastwebsockets and the external servers, each
+    // against wisp and against the TCP echo.
+    let builtin = |n: &str| SERVERS.iter().any(|(s, _)| *s == n);
+    for (o, p) in peers.iter().enumerate() {
+        if builtin(&p.name) && p.name != "tcp-sf" && p.name != "fastws" {
+            continue;
+        }
+        if p.name != "fastws" {
+            ratio_line(&format!("wisp/{} msg/s", p.name), &|r| {
+                Some(rate(&runs[w][r]) / rate(&runs[o][r]))
+            });
+            ratio_line(&format!("wisp/{} msg per server CPU-s", p.name), &|r| {
+                Some(per_cpu(&runs[w][r]) / per_cpu(&runs[o][r]))
+            });
+        }
+        if !tcp.is_empty() {
+            ratio_line(&format!("{}/TCP echo msg/s", p.name), &|r| {
+                Some(rate(&runs[o][r]) / best_tcp(r))
+            });
+        }
     }
 }
 
@@ -872,6 +1022,8 @@ struct Run {
     secs: f64,
     /// CPU seconds of the server process during the run.
     cpu: f64,
+    /// CPU seconds of the load generator (this process) during the run.
+    generator: f64,
 }
 
 /// The median (mean of the middle two for an even count); 0 for none.
