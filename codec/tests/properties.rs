@@ -352,4 +352,84 @@ proptest! {
         }
         prop_assert_eq!(got, want);
     }
+
+    /// Frames of any size read in any pieces (large ones a payload piece at a time):
+    /// text checked as UTF-8 across the reads (a bad byte anywhere gives the same error
+    /// at the same point), fragments and a ping between them, equal one `handle_input` of
+    /// the whole stream, message for message.
+    #[test]
+    fn reads_in_any_pieces_equal_one_shot(
+        messages in proptest::collection::vec(
+            (any::<bool>(), 0usize..300_000, 1usize..4, any::<bool>()),
+            1..5,
+        ),
+        bad in proptest::option::of((0usize..5, 0usize..300_000)),
+        reads in proptest::collection::vec((1usize..100_000, 1usize..300_000, any::<bool>()), 1..20),
+    ) {
+        let text = "aé€😀".repeat(300_000 / 10 + 1);
+        let mut client = Connection::client(Config::default(), || [9, 8, 7, 6]);
+        for (i, &(is_text, size, fragments, ping)) in messages.iter().enumerate() {
+            let mut bytes = if is_text {
+                text.as_bytes()[..text.floor_char_boundary(size)].to_vec()
+            } else {
+                (0..size).map(|j| (j * 7 + i) as u8).collect()
+            };
+            if let Some((m, at)) = bad {
+                if m == i && is_text && !bytes.is_empty() {
+                    let at = at % bytes.len();
+                    bytes[at] = 0xff;
+                }
+            }
+            let opcode = if is_text { OpCode::Text } else { OpCode::Binary };
+            let cut = bytes.len() / fragments;
+            let mut at = 0;
+            for f in 0..fragments {
+                let end = if f + 1 == fragments { bytes.len() } else { at + cut };
+                let op = if f == 0 { opcode } else { OpCode::Continuation };
+                client.send_frame(op, f + 1 == fragments, &bytes[at..end]).unwrap();
+                at = end;
+                if ping && f == 0 {
+                    client.send_ping(b"between").unwrap();
+                }
+            }
+        }
+        let wire = client.pending_output().to_vec();
+        let config = Config { max_message_size: 1 << 20, ..Config::default() };
+        let events = |server: &mut Connection, out: &mut Vec<Result<Message, ProtocolError>>| {
+            loop {
+                match server.poll_event() {
+                    Ok(Some(m)) => out.push(Ok(m)),
+                    Ok(None) => return,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return;
+                    }
+                }
+            }
+        };
+        let mut one_shot = Connection::server(config);
+        one_shot.handle_input(&wire);
+        let mut want = Vec::new();
+        events(&mut one_shot, &mut want);
+        let mut server = Connection::server(config);
+        let mut got = Vec::new();
+        let mut at = 0;
+        let mut steps = reads.iter().cycle();
+        while at < wire.len() {
+            let (ask, take, decode) = *steps.next().unwrap();
+            let buf = server.input_buffer(ask);
+            prop_assert!(buf.len() >= ask);
+            let n = take.min(buf.len()).min(wire.len() - at);
+            buf[..n].copy_from_slice(&wire[at..at + n]);
+            server.commit_input(n);
+            at += n;
+            if decode {
+                events(&mut server, &mut got);
+            }
+        }
+        events(&mut server, &mut got);
+        prop_assert_eq!(got.len(), want.len());
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(server.close_code(), one_shot.close_code());
+    }
 }

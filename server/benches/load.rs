@@ -300,6 +300,22 @@ impl Skimmer {
     }
 }
 
+/// The cores each thread of process `pid` may run on (`Cpus_allowed_list`).
+fn cpus_of(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_string())
+        })
+        .collect()
+}
+
 /// CPU time (user + system) of process `pid` so far, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -322,9 +338,12 @@ fn kib_field(path: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Pins this process (all its threads to come) to one core, if the machine has it.
+/// Pins this thread (and the threads it starts) to one core, if the machine has it.
+/// The machine's count of cores, not `available_parallelism`: that is the affinity this
+/// process inherited, a single core for a server that the pinned load generator started.
 fn pin(core: usize) {
-    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: sysconf reads a constant of the system.
+    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     if cores < 2 {
         return;
     }
@@ -891,6 +910,15 @@ fn main() {
     println!(
         "servers pinned to core 0, load generator to core 1; {rounds} interleaved rounds of {secs} s"
     );
+    for p in &peers {
+        let cpus = cpus_of(p.child.id());
+        if cpus.iter().any(|c| c != "0") {
+            println!(
+                "  WARNING: {} runs on cpus {cpus:?}, not core 0 alone",
+                p.name
+            );
+        }
+    }
     for (i, case) in CASES.into_iter().enumerate() {
         if only.is_some_and(|o| o != i) {
             continue;

@@ -903,9 +903,13 @@ impl Loop<'_> {
                 break;
             }
             reads += 1;
-            let asked = if s.flowing { BIG_READ } else { SCRATCH };
+            let mut asked = SCRATCH;
             let r = if s.flowing {
-                let r = c.stream.read(s.conn.input_buffer(BIG_READ));
+                // Within a large frame the space is the message's own, at most the rest
+                // of the frame: what is short of it is measured against what was offered.
+                let buf = s.conn.input_buffer(BIG_READ);
+                asked = buf.len();
+                let r = c.stream.read(buf);
                 if let Ok(n) = r {
                     s.conn.commit_input(n);
                 }
