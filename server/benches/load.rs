@@ -466,10 +466,24 @@ struct Peer {
     kind: Kind,
     addr: SocketAddr,
     child: Child,
+    /// Started from `LOAD_EXTERNAL`: asked to stop with SIGTERM first (10 s to exit, so
+    /// that a server run under a profiler writes its profile).
+    external: bool,
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        if self.external {
+            // SAFETY: kill sends a signal to our own child process.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -509,6 +523,7 @@ fn start_peer(name: &'static str, kind: Kind) -> Peer {
         kind,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         child,
+        external: false,
     }
 }
 
@@ -546,6 +561,7 @@ fn start_external(spec: &str) -> Peer {
         kind: Kind::WebSocket,
         addr,
         child,
+        external: true,
     }
 }
 
