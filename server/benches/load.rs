@@ -858,16 +858,102 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// Holds `n` idle WebSocket (or TCP) connections on `peer` and returns the growth of
-/// its RSS and of the machine's used memory (MemAvailable), in KiB per connection.
-fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
+/// What idle connections cost, in KiB per connection.
+struct IdleCost {
+    /// The server process's RSS growth.
+    rss: f64,
+    /// The drop of the machine's MemAvailable (both ends and the kernel).
+    available: f64,
+    /// The same, counted: both processes' RSS, and the kernel's slab, stacks, page
+    /// tables and TCP buffers. Untouched by the page cache and by the kernel's
+    /// background reclaim, which move MemAvailable by tens of MiB on this VM.
+    counted: f64,
+}
+
+/// The machine's memory as counted for [`IdleCost::counted`] (without the processes'
+/// RSS), and MemAvailable, in KiB: the medians of five readings 100 ms apart.
+fn machine_kib() -> (f64, f64) {
+    let mut counted = Vec::new();
+    let mut available = Vec::new();
+    for _ in 0..5 {
+        let field = |f| kib_field("/proc/meminfo", f) as f64;
+        let tcp_pages = std::fs::read_to_string("/proc/net/sockstat")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("TCP:"))
+            .and_then(|l| l.split(" mem ").nth(1)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        counted.push(field("Slab") + field("KernelStack") + field("PageTables") + tcp_pages * 4.0);
+        available.push(field("MemAvailable"));
+        thread::sleep(Duration::from_millis(100));
+    }
+    (median(counted), median(available))
+}
+
+/// Waits (70 s at most) until few TCP connections are in TIME_WAIT: each holds kernel
+/// memory that goes as it expires, which would hide what the next measurement adds.
+fn settle_time_wait() {
+    let deadline = Instant::now() + Duration::from_secs(70);
+    let tw = || {
+        std::fs::read_to_string("/proc/net/sockstat")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("TCP:"))
+            .and_then(|l| {
+                l.split(" tw ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0u64)
+    };
+    let first = tw();
+    while tw() > 500 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(500));
+    }
+    if first > 500 {
+        println!(
+            "  (waited for {first} connections in TIME_WAIT to expire: {} left)",
+            tw()
+        );
+    }
+}
+
+/// Closes a connection with a reset (SO_LINGER 0): no TIME_WAIT is left behind to
+/// expire during the next measurement.
+fn reset(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads `linger`, of the size given, for a socket we own.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Holds `n` idle WebSocket (or TCP) connections on `peer` and returns what they cost.
+fn idle_memory(peer: &Peer, n: usize) -> IdleCost {
     let pid = peer.child.id();
     let status = format!("/proc/{pid}/status");
+    let own = "/proc/self/status";
     thread::sleep(Duration::from_millis(300));
-    let (rss0, avail0) = (
-        kib_field(&status, "VmRSS"),
-        kib_field("/proc/meminfo", "MemAvailable"),
-    );
+    let rss = || {
+        (
+            kib_field(&status, "VmRSS") as f64,
+            kib_field(own, "VmRSS") as f64,
+        )
+    };
+    let ((server0, self0), (kernel0, avail0)) = (rss(), machine_kib());
     let mut held = Vec::with_capacity(n);
     let mut held_tls = Vec::new();
     for _ in 0..n {
@@ -877,6 +963,7 @@ fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
         match peer.kind {
             Kind::WebSocket => ws_handshake(&mut s, peer.addr.port()),
             Kind::Wss => {
+                reset(&s);
                 let mut t = tls::connect(s);
                 ws_handshake(&mut t, peer.addr.port());
                 held_tls.push(t);
@@ -884,21 +971,20 @@ fn idle_memory(peer: &Peer, n: usize) -> (f64, f64) {
             }
             Kind::Tcp | Kind::TcpWhole => {}
         }
+        reset(&s);
         held.push(s);
     }
     thread::sleep(Duration::from_millis(1000));
-    let (rss1, avail1) = (
-        kib_field(&status, "VmRSS"),
-        kib_field("/proc/meminfo", "MemAvailable"),
-    );
+    let ((server1, self1), (kernel1, avail1)) = (rss(), machine_kib());
     let k = (held.len() + held_tls.len()).max(1) as f64;
     drop(held);
     drop(held_tls);
     thread::sleep(Duration::from_millis(500));
-    (
-        rss1.saturating_sub(rss0) as f64 / k,
-        avail0.saturating_sub(avail1) as f64 / k,
-    )
+    IdleCost {
+        rss: (server1 - server0) / k,
+        available: (avail0 - avail1) / k,
+        counted: ((server1 - server0) + (self1 - self0) + (kernel1 - kernel0)) / k,
+    }
 }
 
 fn main() {
@@ -962,11 +1048,12 @@ fn main() {
     }
     if idle > 0 {
         println!("\n{idle} idle connections held on each server (KiB per connection):");
+        settle_time_wait();
         for p in &peers {
-            let (rss, machine) = idle_memory(p, idle);
+            let c = idle_memory(p, idle);
             println!(
-                "  {:<13} server RSS {rss:>7.2}   machine (MemAvailable drop, both ends) {machine:>7.2}",
-                p.name
+                "  {:<13} server RSS {:>7.2}   machine: MemAvailable drop {:>7.2}, counted (both ends' RSS, kernel slab, stacks, page tables, TCP buffers) {:>7.2}",
+                p.name, c.rss, c.available, c.counted
             );
         }
     }
