@@ -154,7 +154,15 @@ pub fn encode_frame(
         payload_len: payload.len() as u64,
     };
     out.reserve(header.encoded_len() + payload.len());
-    header.encode_to_vec(out);
+    if mask.is_none() && payload.len() <= 125 {
+        // A server's small frame, the commonest: two bytes, no buffer in between.
+        out.extend_from_slice(&[
+            (u8::from(fin) << 7) | ((rsv & 0x7) << 4) | opcode.as_u8(),
+            payload.len() as u8,
+        ]);
+    } else {
+        header.encode_to_vec(out);
+    }
     let body = out.len();
     out.extend_from_slice(payload);
     if let Some(key) = mask {

@@ -94,6 +94,33 @@ fn decode_stream(
     (frames, None)
 }
 
+/// Feeds `wire` to `server` straight through `input_buffer`, as `reads` say (the size
+/// asked, how much is read into the space, whether `decode` runs after), then runs
+/// `decode` once more.
+fn read_in_pieces(
+    server: &mut Connection,
+    wire: &[u8],
+    reads: &[(usize, usize, bool)],
+    mut decode: impl FnMut(&mut Connection),
+) -> Result<(), TestCaseError> {
+    let mut at = 0;
+    let mut steps = reads.iter().cycle();
+    while at < wire.len() {
+        let (ask, take, now) = *steps.next().unwrap();
+        let buf = server.input_buffer(ask);
+        prop_assert!(buf.len() >= ask);
+        let n = take.min(buf.len()).min(wire.len() - at).max(1);
+        buf[..n].copy_from_slice(&wire[at..at + n]);
+        server.commit_input(n);
+        at += n;
+        if now {
+            decode(server);
+        }
+    }
+    decode(server);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -331,25 +358,11 @@ proptest! {
         let wire = client.pending_output().to_vec();
         let mut server = Connection::server(Config::default());
         let mut got = Vec::new();
-        let mut at = 0;
-        let mut steps = reads.iter().cycle();
-        while at < wire.len() {
-            let (ask, take, decode) = *steps.next().unwrap();
-            let buf = server.input_buffer(ask);
-            prop_assert!(buf.len() >= ask);
-            let n = take.min(buf.len()).min(wire.len() - at).max(1);
-            buf[..n].copy_from_slice(&wire[at..at + n]);
-            server.commit_input(n);
-            at += n;
-            if decode {
-                while let Some(m) = server.poll_event().unwrap() {
-                    got.push(m);
-                }
+        read_in_pieces(&mut server, &wire, &reads, |server| {
+            while let Some(m) = server.poll_event().unwrap() {
+                got.push(m);
             }
-        }
-        while let Some(m) = server.poll_event().unwrap() {
-            got.push(m);
-        }
+        })?;
         prop_assert_eq!(got, want);
     }
 
@@ -413,21 +426,7 @@ proptest! {
         events(&mut one_shot, &mut want);
         let mut server = Connection::server(config);
         let mut got = Vec::new();
-        let mut at = 0;
-        let mut steps = reads.iter().cycle();
-        while at < wire.len() {
-            let (ask, take, decode) = *steps.next().unwrap();
-            let buf = server.input_buffer(ask);
-            prop_assert!(buf.len() >= ask);
-            let n = take.min(buf.len()).min(wire.len() - at);
-            buf[..n].copy_from_slice(&wire[at..at + n]);
-            server.commit_input(n);
-            at += n;
-            if decode {
-                events(&mut server, &mut got);
-            }
-        }
-        events(&mut server, &mut got);
+        read_in_pieces(&mut server, &wire, &reads, |server| events(server, &mut got))?;
         prop_assert_eq!(got.len(), want.len());
         prop_assert_eq!(got, want);
         prop_assert_eq!(server.close_code(), one_shot.close_code());

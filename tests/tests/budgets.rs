@@ -258,7 +258,11 @@ fn a_deflate_bomb_is_1009_and_costs_about_the_limit() {
     assert_eq!(code, Some(1009));
     let after = server.rss_kib();
     println!("deflate bomb (64 MiB of zeros) against a 1 MiB limit: RSS {before} -> {after} KiB");
-    assert!(after < before + 2048, "RSS grew by {} KiB", after - before);
+    // About the limit, not the bomb's 64 MiB: the message buffer that stopped at 1 MiB,
+    // what the allocator keeps of it (a growing buffer is copied into one twice as large,
+    // so 2 MiB are touched for a moment: 2,048-2,204 KiB were measured here), the
+    // inflater's window.
+    assert!(after < before + 4096, "RSS grew by {} KiB", after - before);
     // A flood of tiny compressed messages is echoed, in order.
     let mut c = wisp_client::connect(&server.url("/echo")).expect("connect");
     for i in 0..2000 {
