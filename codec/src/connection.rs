@@ -535,7 +535,8 @@ impl Connection {
     /// Bytes of memory this connection holds for the peer: its receive buffer, the
     /// message being reassembled, the output waiting to be written, the buffer kept for
     /// the next small message, and the permessage-deflate compressor and inflater while
-    /// they are allocated (what a server's memory budget counts). It changes only as buffers grow or are freed.
+    /// they are allocated (what a server's memory budget counts). It changes only as
+    /// buffers grow or are freed.
     ///
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());

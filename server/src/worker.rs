@@ -905,8 +905,8 @@ impl Loop<'_> {
             reads += 1;
             let mut asked = SCRATCH;
             let r = if s.flowing {
-                // Within a large frame the space is the message's own, at most the rest
-                // of the frame: what is short of it is measured against what was offered.
+                // The space may be more than asked (all the buffer has free): a short
+                // read is short of what was offered.
                 let buf = s.conn.input_buffer(BIG_READ);
                 asked = buf.len();
                 let r = c.stream.read(buf);
