@@ -246,43 +246,38 @@ impl Skimmer {
                 }
                 continue;
             }
-            if self.header.is_empty() {
-                // Fast path: a whole header in `data` is read in place.
-                if let Some((len, n)) = Self::whole_header(data) {
-                    data = &data[n..];
-                    if len == 0 {
-                        done += 1;
-                    } else {
-                        self.skip = len;
-                        self.in_payload = true;
-                    }
-                    continue;
-                }
-            }
-            self.header.push(data[0]);
-            data = &data[1..];
-            let h = &self.header;
-            let len = match (h.len(), h.get(1).map(|b| b & 0x7f)) {
-                (2, Some(n)) if n < 126 => Some(n as usize),
-                (4, Some(126)) => Some(u16::from_be_bytes([h[2], h[3]]) as usize),
-                (10, Some(127)) => Some(u64::from_be_bytes(h[2..10].try_into().unwrap()) as usize),
-                _ => None,
+            // A header whole in `data` is read in place; one split across reads is
+            // gathered a byte at a time until it is whole.
+            let whole = if self.header.is_empty() {
+                Self::whole_header(data)
+            } else {
+                None
             };
-            if let Some(len) = len {
-                self.header.clear();
-                if len == 0 {
-                    done += 1;
-                } else {
-                    self.skip = len;
-                    self.in_payload = true;
+            let len = match whole {
+                Some((len, n)) => {
+                    data = &data[n..];
+                    len
                 }
+                None => {
+                    self.header.push(data[0]);
+                    data = &data[1..];
+                    let Some((len, _)) = Self::whole_header(&self.header) else {
+                        continue;
+                    };
+                    self.header.clear();
+                    len
+                }
+            };
+            if len == 0 {
+                done += 1;
+            } else {
+                self.skip = len;
+                self.in_payload = true;
             }
         }
         done
     }
-}
 
-impl Skimmer {
     /// The payload length and header length of a server frame whose header is all in
     /// `data`.
     fn whole_header(data: &[u8]) -> Option<(usize, usize)> {
@@ -877,12 +872,7 @@ fn machine_kib() -> (f64, f64) {
     let mut available = Vec::new();
     for _ in 0..5 {
         let field = |f| kib_field("/proc/meminfo", f) as f64;
-        let tcp_pages = std::fs::read_to_string("/proc/net/sockstat")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("TCP:"))
-            .and_then(|l| l.split(" mem ").nth(1)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let tcp_pages = tcp_sockstat("mem") as f64;
         counted.push(field("Slab") + field("KernelStack") + field("PageTables") + tcp_pages * 4.0);
         available.push(field("MemAvailable"));
         thread::sleep(Duration::from_millis(100));
@@ -890,25 +880,26 @@ fn machine_kib() -> (f64, f64) {
     (median(counted), median(available))
 }
 
+/// A field of the `TCP:` line of /proc/net/sockstat (`inuse`, `tw`, `mem` in pages...);
+/// 0 when it cannot be read.
+fn tcp_sockstat(field: &str) -> u64 {
+    let stat = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
+    let Some(line) = stat.lines().find_map(|l| l.strip_prefix("TCP:")) else {
+        return 0;
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[0] == field)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(0)
+}
+
 /// Waits (70 s at most) until few TCP connections are in TIME_WAIT: each holds kernel
 /// memory that goes as it expires, which would hide what the next measurement adds.
 fn settle_time_wait() {
     let deadline = Instant::now() + Duration::from_secs(70);
-    let tw = || {
-        std::fs::read_to_string("/proc/net/sockstat")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("TCP:"))
-            .and_then(|l| {
-                l.split(" tw ")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0u64)
-    };
+    let tw = || tcp_sockstat("tw");
     let first = tw();
     while tw() > 500 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(500));
