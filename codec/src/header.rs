@@ -86,7 +86,7 @@ impl FrameHeader {
     /// assert_eq!(&out[..n], &[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]); // §5.7
     /// ```
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
-        out[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8();
+        out[0] = self.first_byte();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut at = match self.payload_len {
             n @ 0..=125 => {
@@ -109,6 +109,12 @@ impl FrameHeader {
             at += 4;
         }
         at
+    }
+
+    /// The header's first byte: FIN, RSV1-3 and the opcode (§5.2).
+    #[inline(always)]
+    fn first_byte(&self) -> u8 {
+        (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8()
     }
 
     /// Appends the encoded header to `out`.
@@ -156,10 +162,7 @@ pub fn encode_frame(
     out.reserve(header.encoded_len() + payload.len());
     if mask.is_none() && payload.len() <= 125 {
         // A server's small frame, the commonest: two bytes, no buffer in between.
-        out.extend_from_slice(&[
-            (u8::from(fin) << 7) | ((rsv & 0x7) << 4) | opcode.as_u8(),
-            payload.len() as u8,
-        ]);
+        out.extend_from_slice(&[header.first_byte(), payload.len() as u8]);
     } else {
         header.encode_to_vec(out);
     }
