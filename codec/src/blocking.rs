@@ -1,9 +1,11 @@
-//! A blocking driver over any `Read + Write` stream (feature `std`): the one IO loop
-//! that `wisp-server` and `wisp-client` share.
+//! A blocking driver over any `Read + Write` stream (feature `std`): the driver of
+//! `wisp-client`, and [`accept`] / [`accept_with`] for a server on blocking streams.
+//! (`wisp-server` runs its own event loops; both read and write through the same IO
+//! adapter, [`Connection::read_from`] and [`Connection::write_to`].)
 //!
 //! [`WebSocket`] owns a stream and a [`Connection`] whose opening handshake is done. It
-//! adds only what IO needs: a read buffer, one write per burst of output, and a
-//! convenience loop ([`WebSocket::read_message`]) that answers pings and closes as the
+//! adds only what blocking IO needs: a small stack buffer for the first read after a
+//! quiet spell, one flush per burst of output, and a convenience loop ([`WebSocket::read_message`]) that answers pings and closes as the
 //! codec queues them. Threads stay with the caller; so does the clock: a caller that
 //! wants the codec's timers reads with a timeout of [`Connection::poll_timeout`] and
 //! calls [`Connection::handle_timeout`], through [`WebSocket::connection_mut`] and
@@ -12,7 +14,7 @@
 //! ## Read buffers and memory
 //! An idle connection costs no heap here: reads go to a small stack buffer until one
 //! fills it, then straight into the connection's input buffer (256 KiB at a time, no
-//! copy), which is released again when a read times out.
+//! copy; the adapter's read policy), which is released again when a read times out.
 //!
 //! ```
 //! use std::io::Cursor;
@@ -33,8 +35,6 @@ use crate::error::{ProtocolError, UsageError};
 use crate::handshake::{self, Offer, Refusal, Request, RequestError, Response};
 use crate::message::Message;
 
-/// Bytes asked of each read while data flows.
-const BIG_READ: usize = 256 * 1024;
 /// Size of the stack buffer used for the first read after an idle period.
 const SMALL_READ: usize = 4096;
 
@@ -124,15 +124,12 @@ pub fn is_timeout(e: &io::Error) -> bool {
 pub struct WebSocket<S> {
     stream: S,
     conn: Connection,
-    /// True while data flows: reads go straight into the connection's input buffer.
-    flowing: bool,
 }
 
 impl<S> fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
             .field("conn", &self.conn)
-            .field("flowing", &self.flowing)
             .finish_non_exhaustive()
     }
 }
@@ -146,11 +143,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// assert!(ws.connection().pending_output().is_empty());
     /// ```
     pub fn new(stream: S, conn: Connection) -> Self {
-        WebSocket {
-            stream,
-            conn,
-            flowing: false,
-        }
+        WebSocket { stream, conn }
     }
 
     /// The protocol state.
@@ -209,42 +202,17 @@ impl<S: Read + Write> WebSocket<S> {
     /// assert_eq!(ws.read_some().unwrap(), 0);
     /// ```
     pub fn read_some(&mut self) -> io::Result<usize> {
-        loop {
-            let result = if !self.flowing {
-                let mut small = [0u8; SMALL_READ];
-                let r = self.stream.read(&mut small);
-                if let Ok(n) = r {
-                    self.conn.handle_input(&small[..n]);
-                    // Data flows: read in large chunks straight into the connection's
-                    // input buffer from now on.
-                    self.flowing = n == SMALL_READ;
+        let mut small = [0u8; SMALL_READ];
+        match self.conn.read_from(&mut self.stream, &mut small) {
+            Ok(read) => Ok(read.bytes),
+            Err(e) => {
+                if is_timeout(&e) {
+                    // Idle: the buffers go back, and the next read starts small.
+                    self.conn.shrink_buffers();
                 }
-                r
-            } else {
-                let r = self.stream.read(self.conn.input_buffer(BIG_READ));
-                if let Ok(n) = r {
-                    self.conn.commit_input(n);
-                }
-                r
-            };
-            match result {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if is_timeout(&e) {
-                        self.release_buffers();
-                    }
-                    return Err(e);
-                }
-                Ok(n) => return Ok(n),
+                Err(e)
             }
         }
-    }
-
-    /// Frees the read buffer and the connection's empty buffers when the connection goes
-    /// idle. The next read starts small again.
-    fn release_buffers(&mut self) {
-        self.flowing = false;
-        self.conn.shrink_buffers();
     }
 
     /// Writes everything the connection has queued, in as few writes as the stream
@@ -259,30 +227,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// assert_eq!(ws.get_ref().get_ref().as_slice(), b"\x81\x01a\x81\x01b");
     /// ```
     pub fn flush(&mut self) -> io::Result<()> {
-        let mut wrote = false;
-        loop {
-            let mut parts: [&[u8]; 8] = [&[]; 8];
-            let n = self.conn.pending_output_slices(&mut parts);
-            if n == 0 {
-                break;
-            }
-            let result = if n == 1 {
-                self.stream.write(parts[0])
-            } else {
-                let slices = parts.map(io::IoSlice::new);
-                self.stream.write_vectored(&slices[..n])
-            };
-            match result {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.conn.advance_output(n);
-                    wrote = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if wrote {
+        if self.conn.write_to(&mut self.stream)? > 0 {
             self.stream.flush()?;
         }
         Ok(())

@@ -189,6 +189,9 @@ pub struct Connection {
     /// A small payload [`send`](Connection::send) copied into the output, kept to hold
     /// the next small message received: an echo costs no allocation per message.
     spare: Vec<u8>,
+    /// The driver's reads go straight into the input buffer: the last one filled the
+    /// driver's scratch buffer (`io.rs`, the read policy).
+    reads_flowing: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -242,6 +245,7 @@ impl Connection {
             abnormal: None,
             eof: false,
             spare: Vec::new(),
+            reads_flowing: false,
         }
     }
 
@@ -526,6 +530,7 @@ impl Connection {
         self.rx.shrink();
         self.tx.shrink();
         self.spare = Vec::new();
+        self.reads_flowing = false;
         self.reassembler.release_inflater();
         if let (Some((_, deflater)), None) = (&mut self.deflate, self.sending) {
             deflater.release();
@@ -1193,6 +1198,17 @@ impl Connection {
     /// ```
     pub fn poll_wire_frame(&mut self) -> Option<WireFrame> {
         self.recorder.as_mut()?.pop()
+    }
+
+    /// Whether a driver's reads go straight into the input buffer (`io.rs`).
+    #[cfg(feature = "std")]
+    pub(crate) fn reads_flowing(&self) -> bool {
+        self.reads_flowing
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) fn set_reads_flowing(&mut self, flowing: bool) {
+        self.reads_flowing = flowing;
     }
 }
 

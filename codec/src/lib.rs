@@ -69,6 +69,8 @@ mod deflate;
 mod error;
 mod header;
 mod http;
+#[cfg(feature = "std")]
+mod io;
 mod keepalive;
 mod mask;
 mod message;
@@ -83,6 +85,8 @@ pub use close::{CloseCode, CloseFrame};
 pub use connection::{Config, Connection, MaskSource, State, DEFAULT_COMPRESS_THRESHOLD};
 pub use error::{ProtocolError, UsageError};
 pub use header::{encode_frame, FrameHeader, MAX_HEADER_LEN};
+#[cfg(feature = "std")]
+pub use io::{ReadSize, BIG_READ};
 pub use mask::apply_mask;
 pub use message::Message;
 pub use opcode::OpCode;
