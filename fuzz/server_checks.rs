@@ -32,18 +32,26 @@ fn server_port() -> u16 {
             PANICKED.store(true, Ordering::SeqCst);
             default_hook(info);
         }));
-        let config = wisp_server::Config {
-            listen: "127.0.0.1:0".into(),
+        let codec = wisp_server::codec::Config {
             max_message_size: 1 << 20,
             max_frame_size: 256 << 10,
-            handshake_timeout: Duration::from_secs(2),
-            ping_interval: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(2),
-            ..wisp_server::Config::demo()
+            ping_interval: Some(Duration::from_secs(1)),
+            idle_timeout: Some(Duration::from_secs(2)),
+            ..wisp_server::Config::default().codec
         };
+        let config = wisp_server::Config::default()
+            .listen("127.0.0.1:0")
+            .codec(codec)
+            .handshake_timeout(Duration::from_secs(2));
         let server = wisp_server::Server::bind(config).expect("bind 127.0.0.1:0");
+        let demo = wisp_server::demo::Demo::all()
+            .install(&server)
+            .expect("the demo's routes");
         let port = server.local_addr().port();
-        std::thread::spawn(move || server.run());
+        std::thread::spawn(move || {
+            let _demo = demo;
+            server.run()
+        });
         port
     })
 }

@@ -287,15 +287,12 @@ fn start(
     wisp_server::ShutdownHandle,
     thread::JoinHandle<()>,
 ) {
-    let mut config = Config {
-        listen: "127.0.0.1:0".into(),
-        workers: 1,
-        ..Config::demo()
-    };
+    let mut config = Config::default().listen("127.0.0.1:0").workers(1);
     if !deflate {
         config.deflate = None;
     }
     let server = Server::bind(config).unwrap();
+    let _ = wisp_server::demo::Demo::all().install(&server).unwrap();
     let addr = server.local_addr();
     let handle = server.shutdown_handle();
     (addr, handle, thread::spawn(move || server.run().unwrap()))

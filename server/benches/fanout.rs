@@ -61,7 +61,7 @@ fn start_redis() -> Redis {
         .expect("redis-server (bash scripts/setup.sh)");
     let r = Redis(child, port);
     for _ in 0..100 {
-        if wisp_server::redis_reachable(&format!("redis://127.0.0.1:{port}")).is_ok() {
+        if wisp_server::demo::redis_reachable(&format!("redis://127.0.0.1:{port}")).is_ok() {
             return r;
         }
         thread::sleep(Duration::from_millis(50));
@@ -70,19 +70,25 @@ fn start_redis() -> Redis {
 }
 
 fn start_instance(redis: Option<String>) -> (SocketAddr, ShutdownHandle, thread::JoinHandle<()>) {
-    let server = Server::bind(Config {
-        listen: "127.0.0.1:0".into(),
-        workers: 2,
-        max_connections_per_ip: 10_000,
-        max_handshakes_per_ip: 10_000,
-        chat_queue: 1 << 16,
-        redis,
-        ..Config::demo()
-    })
+    let server = Server::bind(
+        Config::default()
+            .listen("127.0.0.1:0")
+            .workers(2)
+            .max_connections_per_ip(10_000)
+            .max_handshakes_per_ip(10_000),
+    )
     .unwrap();
+    let demo = wisp_server::demo::Demo::all()
+        .chat_queue(1 << 16)
+        .redis(redis)
+        .install(&server)
+        .unwrap();
     let addr = server.local_addr();
     let handle = server.shutdown_handle();
-    let t = thread::spawn(move || server.run().unwrap());
+    let t = thread::spawn(move || {
+        server.run().unwrap();
+        drop(demo);
+    });
     (addr, handle, t)
 }
 

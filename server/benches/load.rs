@@ -570,22 +570,21 @@ fn serve(name: &str) {
                 .unwrap()
         });
         let budget = wisp_server::Config::default().memory_budget;
-        let server = wisp_server::Server::bind(wisp_server::Config {
-            memory_budget: if name == "wisp-nobudget" {
+        let config = wisp_server::Config::default()
+            .memory_budget(if name == "wisp-nobudget" {
                 u64::MAX
             } else {
                 budget
-            },
-            tls,
-            listen: "127.0.0.1:0".into(),
-            workers: 1,
-            max_connections: 15_000,
+            })
+            .tls(tls)
+            .listen("127.0.0.1:0")
+            .workers(1)
+            .max_connections(15_000)
             // The load generator is one address.
-            max_connections_per_ip: 15_000,
-            max_handshakes_per_ip: 15_000,
-            ..wisp_server::Config::demo()
-        })
-        .unwrap();
+            .max_connections_per_ip(15_000)
+            .max_handshakes_per_ip(15_000);
+        let server = wisp_server::Server::bind(config).unwrap();
+        let _demo = wisp_server::demo::Demo::all().install(&server).unwrap();
         print_port(server.local_addr().port());
         server.run().unwrap();
         return;

@@ -10,24 +10,30 @@
 //!    subprotocol, the peer's address. It returns an [`Accept`] (the handler, and
 //!    headers for the 101 response) or a [`Refusal`] (an HTTP status and reason: 401,
 //!    403...), which is the whole answer.
-//! 3. [`Handler::on_open`], once, before any message.
+//! 3. [`Handler::on_open`], once, before any message; the [`Session`] it gets also
+//!    shows the opening handshake as it crossed the socket.
 //! 4. [`Handler::on_message`] for each message; [`Handler::before_flush`] before each
 //!    write. Messages pushed through a [`Sender`] are moved into the connection just
 //!    before `before_flush`, as fast as the peer reads them.
-//! 5. [`Handler::on_end`], once, however the connection ends.
+//! 5. [`Handler::on_end`], once, however the connection ends; its [`Session`] says how
+//!    ([`Session::end_reason`]).
+//!
+//! A handler sees its connection through a [`Session`]: a borrowed view that sends,
+//! closes and reads the connection's state, while the event loop keeps the reading,
+//! the decoding and the writing to itself.
 //!
 //! Every call runs on the connection's worker thread, inside its event loop, beside
 //! the worker's other connections: a handler must never block. Work that waits (a
 //! timer, a database, a queue) runs elsewhere and sends through a [`Sender`].
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use wisp_codec::handshake::{self, HeaderError, Refusal, Request};
-use wisp_codec::{CloseCode, Connection, Message};
+use wisp_codec::{CloseCode, CloseFrame, Connection, Message, State, UsageError, WireFrame};
 
+use crate::sender::{Outbox, Sender};
 use crate::wake::Wake;
 
 /// The application side of one WebSocket connection.
@@ -35,29 +41,199 @@ use crate::wake::Wake;
 /// A handler runs on one of the server's worker threads, inside its event loop, beside
 /// every other connection of that worker: it must never block (no sleeping, no
 /// blocking IO, no waiting on a lock another connection holds for long). Replies go
-/// through `conn`; the loop writes them. A handler that panics costs its own
+/// through the [`Session`]; the loop writes them. A handler that panics costs its own
 /// connection a close 1011 and nothing else.
 pub trait Handler: Send {
     /// Called once when the connection opens, before any message: greet, or send
-    /// what the peer is to start with. `conn` is the connection's state, as in
-    /// every call.
-    fn on_open(&mut self, conn: &mut Connection) {
-        let _ = conn;
+    /// what the peer is to start with. [`Session::handshake`] shows the opening
+    /// handshake here (and only here).
+    fn on_open(&mut self, session: &mut Session<'_>) {
+        let _ = session;
     }
 
     /// A message arrived (text, binary, ping, pong or close; pings and closes are
-    /// already answered). Reply through `conn`.
-    fn on_message(&mut self, conn: &mut Connection, message: Message);
+    /// already answered). Reply through `session`.
+    fn on_message(&mut self, session: &mut Session<'_>, message: Message);
 
     /// Called just before queued output is written: after each batch of messages,
     /// after a keepalive ping, and when the connection is woken by a [`Sender`] (after
-    /// the sender's messages are moved into `conn`).
-    fn before_flush(&mut self, conn: &mut Connection) {
-        let _ = conn;
+    /// the sender's messages are moved into the connection).
+    fn before_flush(&mut self, session: &mut Session<'_>) {
+        let _ = session;
     }
 
-    /// Called once when the connection ends, however it ends.
-    fn on_end(&mut self) {}
+    /// Called once when the connection ends, however it ends:
+    /// [`Session::end_reason`] says how, the close frames say what was exchanged, and
+    /// nothing sent now goes out.
+    fn on_end(&mut self, session: &mut Session<'_>) {
+        let _ = session;
+    }
+}
+
+/// A handler's view of its connection: send, close, and read the state. The event
+/// loop keeps the rest (reading, decoding, writing, the timers), so a handler cannot
+/// consume input or output behind the loop's back.
+///
+/// ```
+/// use wisp_server::{Handler, Message, Session};
+/// /// Answers every text with its length, and says goodbye after ten.
+/// struct Length(u32);
+/// impl Handler for Length {
+///     fn on_message(&mut self, session: &mut Session<'_>, message: Message) {
+///         if let Message::Text(t) = message {
+///             let _ = session.send_text(&t.len().to_string());
+///             self.0 += 1;
+///             if self.0 == 10 {
+///                 let _ = session.close(wisp_server::CloseCode::NORMAL, "ten is enough");
+///             }
+///         }
+///     }
+/// }
+/// ```
+pub struct Session<'a> {
+    conn: &'a mut Connection,
+    id: u64,
+    handshake: Option<Handshake<'a>>,
+    end_reason: Option<&'a str>,
+}
+
+/// The opening handshake as it crossed the socket: the client's request head and the
+/// server's 101 response head, byte for byte.
+#[derive(Debug, Clone, Copy)]
+pub struct Handshake<'a> {
+    /// The request head, up to and including its blank line.
+    pub request: &'a [u8],
+    /// The 101 response head the server wrote.
+    pub response: &'a [u8],
+}
+
+impl fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("state", &self.conn.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Session<'a> {
+    pub(crate) fn new(conn: &'a mut Connection, id: u64) -> Session<'a> {
+        Session {
+            conn,
+            id,
+            handshake: None,
+            end_reason: None,
+        }
+    }
+
+    pub(crate) fn opening(mut self, handshake: Handshake<'a>) -> Session<'a> {
+        self.handshake = Some(handshake);
+        self
+    }
+
+    pub(crate) fn ended(mut self, how: &'a str) -> Session<'a> {
+        self.end_reason = Some(how);
+        self
+    }
+
+    /// The connection's number in the server's log (`#7`), as [`Upgrade::id`].
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.conn.send_text(text)
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.conn.send_binary(data)
+    }
+
+    /// Queues any message, taken by value: a large payload goes out without a copy
+    /// ([`Connection::send`]). A close goes through [`close`](Session::close).
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        self.conn.send(message)
+    }
+
+    /// Queues a ping (at most 125 bytes of application data).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.conn.send_ping(payload)
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
+        self.conn.send_close(code, reason)
+    }
+
+    /// Queues a data frame of a message being sent in fragments ([`Connection::send_frame`]).
+    pub fn send_frame(
+        &mut self,
+        opcode: wisp_codec::OpCode,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<(), UsageError> {
+        self.conn.send_frame(opcode, fin, payload)
+    }
+
+    /// The protocol state.
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// The close frame we sent, if any.
+    pub fn close_sent(&self) -> Option<&CloseFrame> {
+        self.conn.close_sent()
+    }
+
+    /// The close frame the peer sent, if any (`Some(None)`: a close without a body).
+    pub fn close_received(&self) -> Option<Option<&CloseFrame>> {
+        self.conn.close_received()
+    }
+
+    /// How the connection ended, as its close code (1005, 1006 included), once it has.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.conn.close_code()
+    }
+
+    /// Bytes queued and not yet written: a handler that produces on its own can wait
+    /// for them to drain (in [`Handler::before_flush`]).
+    pub fn unsent_bytes(&self) -> usize {
+        self.conn.pending_output_len()
+    }
+
+    /// The opening handshake as it crossed the socket: in [`Handler::on_open`] only.
+    pub fn handshake(&self) -> Option<Handshake<'a>> {
+        self.handshake
+    }
+
+    /// How the connection ended, in the words of the server's log ("closing handshake
+    /// done", "the peer closed TCP without a close frame"...): in [`Handler::on_end`]
+    /// only.
+    pub fn end_reason(&self) -> Option<&'a str> {
+        self.end_reason
+    }
+
+    /// The next frame recorded since the last call, in or out, with its wire bytes: on
+    /// a route whose [`Accept`] asked for [`record_frames`](Accept::record_frames);
+    /// `None` otherwise.
+    pub fn poll_wire_frame(&mut self) -> Option<WireFrame> {
+        self.conn.poll_wire_frame()
+    }
+}
+
+/// Every message back, same type: the handler of the demo's `/echo`.
+#[derive(Debug, Default)]
+pub struct Echo;
+
+impl Handler for Echo {
+    fn on_message(&mut self, session: &mut Session<'_>, message: Message) {
+        // By value: a large payload goes back out without a copy.
+        if let Message::Text(_) | Message::Binary(_) = message {
+            let _ = session.send(message);
+        }
+    }
 }
 
 /// What a route's factory decides for each upgrade request: a handler for the
@@ -65,12 +241,12 @@ pub trait Handler: Send {
 /// A factory that panics costs that request a 500.
 pub type HandlerFactory = Arc<dyn Fn(&Upgrade<'_>) -> Result<Accept, Refusal> + Send + Sync>;
 
-/// A route's yes: the connection's handler, and headers of the application's own for
-/// the 101 response.
+/// A route's yes: the connection's handler, headers of the application's own for the
+/// 101 response, and per-connection options.
 ///
 /// ```
 /// use wisp_server::{Accept, Echo};
-/// let a = Accept::new(Echo).header("X-Served-By", "wisp")?;
+/// let a = Accept::new(Echo).header("X-Served-By", "wisp")?.record_frames(true);
 /// assert!(Accept::new(Echo).header("Sec-WebSocket-Accept", "x").is_err()); // the handshake's own
 /// # Ok::<(), wisp_server::HeaderError>(())
 /// ```
@@ -78,12 +254,14 @@ pub struct Accept {
     pub(crate) handler: Box<dyn Handler>,
     /// Checked: each one passed `handshake::Response::header`.
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) record_frames: bool,
 }
 
 impl fmt::Debug for Accept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Accept")
             .field("headers", &self.headers)
+            .field("record_frames", &self.record_frames)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +277,7 @@ impl Accept {
         Accept {
             handler,
             headers: Vec::new(),
+            record_frames: false,
         }
     }
 
@@ -110,6 +289,14 @@ impl Accept {
         let checked = handshake::Response::new("").header(name, value)?;
         self.headers.extend(checked.headers().iter().cloned());
         Ok(self)
+    }
+
+    /// Records every frame of the connection, in and out, with its wire bytes, for
+    /// [`Session::poll_wire_frame`] (default off: recording copies every frame).
+    /// [`Inspect`](crate::Inspect) reports them as JSON.
+    pub fn record_frames(mut self, on: bool) -> Accept {
+        self.record_frames = on;
+        self
     }
 }
 
@@ -201,235 +388,12 @@ impl<'a> Upgrade<'a> {
     }
 
     /// [`sender`](Upgrade::sender) with a queue of `limit` messages (the first call of
-    /// either decides the limit): `/chat` gives its members
-    /// [`Config::chat_queue`](crate::Config::chat_queue).
+    /// either decides the limit): the demo's `/chat` gives its members
+    /// [`Demo::chat_queue`](crate::demo::Demo::chat_queue).
     pub fn sender_with_limit(&self, limit: usize) -> Sender {
         let outbox = self
             .outbox
             .get_or_init(|| Outbox::new(limit, self.wake.clone()));
         Sender(Arc::clone(outbox))
-    }
-}
-
-/// Why a [`Sender`] did not queue a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The connection's queue is full (its peer reads slower than messages come): the
-    /// message was dropped. Try later, or give up on this peer with
-    /// [`Sender::close`].
-    Full,
-    /// The connection ended, or a close was asked for: nothing more goes out.
-    Closed,
-    /// [`Sender::close`] with a code that may not be sent (1005, 1006, 1015, below
-    /// 1000...) or a reason over 123 bytes (§5.5.1).
-    InvalidClose,
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SendError::Full => "the connection's outgoing queue is full",
-            SendError::Closed => "the connection is closed",
-            SendError::InvalidClose => {
-                "a close code that may not be sent, or a reason over 123 bytes (RFC 6455 §5.5.1)"
-            }
-        })
-    }
-}
-
-impl std::error::Error for SendError {}
-
-/// Pushes messages to one connection from any thread: cloneable, `Send` and `Sync`,
-/// and it never blocks on the socket. A message goes into the connection's bounded
-/// queue and wakes the connection's worker, which moves queued messages into the
-/// connection as fast as the peer reads them (while less than 64 KiB of it is
-/// unsent). `/chat` delivers every room event this way.
-///
-/// Get one from [`Upgrade::sender`]. After the connection ends every send is
-/// [`SendError::Closed`]; a sender outliving its connection holds only its queue.
-#[derive(Clone)]
-pub struct Sender(Arc<Outbox>);
-
-impl fmt::Debug for Sender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
-            .field("queued", &self.queued())
-            .field("closed", &self.is_closed())
-            .finish()
-    }
-}
-
-impl Sender {
-    /// Queues a text message. An `Arc<str>` is queued as it is: one text for many
-    /// connections is never copied.
-    pub fn send_text(&self, text: impl Into<Arc<str>>) -> Result<(), SendError> {
-        self.0.push(Out::Text(text.into()), false)
-    }
-
-    /// Queues a binary message.
-    pub fn send_binary(&self, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
-        self.0
-            .push(Out::Message(Message::Binary(data.into())), false)
-    }
-
-    /// Queues any message: text, binary, ping or pong (a close goes through
-    /// [`close`](Sender::close)).
-    pub fn send(&self, message: Message) -> Result<(), SendError> {
-        match message {
-            Message::Close(frame) => {
-                let (code, reason) =
-                    frame.map_or((CloseCode::NORMAL, String::new()), |f| (f.code, f.reason));
-                self.close(code, &reason)
-            }
-            m => self.0.push(Out::Message(m), false),
-        }
-    }
-
-    /// Asks for the closing handshake with `code` and `reason`, after the messages
-    /// already queued. The first request wins; later sends are [`SendError::Closed`].
-    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        self.0.request_close(code, reason)
-    }
-
-    /// True once the connection ended or a close was asked for.
-    pub fn is_closed(&self) -> bool {
-        self.0.lock().is_none_or(|q| q.ended || q.closing.is_some())
-    }
-
-    /// Messages waiting in the queue.
-    pub fn queued(&self) -> usize {
-        self.0.lock().map_or(0, |q| q.items.len())
-    }
-
-    pub(crate) fn outbox(&self) -> &Arc<Outbox> {
-        &self.0
-    }
-}
-
-/// One queued message.
-enum Out {
-    Text(Arc<str>),
-    Message(Message),
-}
-
-#[derive(Default)]
-pub(crate) struct Queue {
-    items: VecDeque<Out>,
-    closing: Option<(CloseCode, String)>,
-    ended: bool,
-}
-
-/// The queue behind a connection's [`Sender`]s, drained by the connection's worker.
-pub(crate) struct Outbox {
-    limit: usize,
-    queue: Mutex<Queue>,
-    wake: Wake,
-}
-
-/// Unsent bytes of a connection above which its queue is not drained.
-const BACKLOG: usize = 64 * 1024;
-
-impl Outbox {
-    fn new(limit: usize, wake: Wake) -> Arc<Outbox> {
-        Arc::new(Outbox {
-            limit,
-            queue: Mutex::new(Queue::default()),
-            wake,
-        })
-    }
-
-    fn lock(&self) -> Option<std::sync::MutexGuard<'_, Queue>> {
-        self.queue.lock().ok()
-    }
-
-    /// Queues `out` (past the limit with `unbounded`) and wakes the worker when the
-    /// queue was empty (a queue that is not rides on that wake-up).
-    fn push(&self, out: Out, unbounded: bool) -> Result<(), SendError> {
-        let mut q = self.lock().ok_or(SendError::Closed)?;
-        if q.ended || q.closing.is_some() {
-            return Err(SendError::Closed);
-        }
-        if !unbounded && q.items.len() >= self.limit {
-            return Err(SendError::Full);
-        }
-        let was_empty = q.items.is_empty();
-        q.items.push_back(out);
-        drop(q);
-        if was_empty {
-            self.wake.wake();
-        }
-        Ok(())
-    }
-
-    /// Queues a text past the limit: a backlog already bounded by its producer.
-    pub(crate) fn push_unbounded(&self, text: Arc<str>) {
-        let _ = self.push(Out::Text(text), true);
-    }
-
-    /// Queues a text within the limit.
-    pub(crate) fn push_text(&self, text: &Arc<str>) -> Result<(), SendError> {
-        self.push(Out::Text(Arc::clone(text)), false)
-    }
-
-    pub(crate) fn request_close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        if !code.is_valid_on_wire() || reason.len() > 123 {
-            return Err(SendError::InvalidClose);
-        }
-        let mut q = self.lock().ok_or(SendError::Closed)?;
-        if q.ended || q.closing.is_some() {
-            return Err(SendError::Closed);
-        }
-        q.closing = Some((code, reason.to_string()));
-        drop(q);
-        self.wake.wake();
-        Ok(())
-    }
-
-    /// Replaces the backlog with `last` (if any) and asks for a close after it: a peer
-    /// too slow for its queue.
-    pub(crate) fn give_up(&self, last: Option<Arc<str>>, code: CloseCode, reason: &str) {
-        if let Some(mut q) = self.lock() {
-            if q.ended || q.closing.is_some() {
-                return;
-            }
-            q.items.clear();
-            q.items.extend(last.map(Out::Text));
-            q.closing = Some((code, reason.to_string()));
-        }
-        self.wake.wake();
-    }
-
-    /// Moves queued messages into `conn`, only as far as the socket is taking them:
-    /// the rest waits in the bounded queue, so a peer that does not read fills it
-    /// instead of our buffers. Once the queue is empty, a requested close goes out.
-    pub(crate) fn deliver(&self, conn: &mut Connection) {
-        if conn.close_sent().is_some() {
-            return;
-        }
-        let Some(mut q) = self.lock() else { return };
-        while conn.pending_output_len() < BACKLOG {
-            let Some(out) = q.items.pop_front() else {
-                break;
-            };
-            // Fails only once a close went out: then nothing more may be sent anyway.
-            let _ = match out {
-                Out::Text(t) => conn.send_text(&t),
-                Out::Message(m) => conn.send(m),
-            };
-        }
-        if q.items.is_empty() {
-            if let Some((code, reason)) = &q.closing {
-                let _ = conn.send_close(*code, reason);
-            }
-        }
-    }
-
-    /// The connection ended: every later send is refused, the queue is dropped.
-    pub(crate) fn end(&self) {
-        if let Some(mut q) = self.lock() {
-            q.ended = true;
-            q.items.clear();
-        }
     }
 }

@@ -1,12 +1,128 @@
-//! Plain HTTP: the demo page's static files and the error responses.
+//! Plain HTTP: requests that are not WebSocket upgrades, and the server's own error
+//! responses. One request per TCP connection (`Connection: close`).
 //!
-//! One request per TCP connection (`Connection: close`); only `GET` and `HEAD`.
+//! The server answers plain requests through handlers of the application's
+//! ([`Server::serve_http`](crate::Server::serve_http)); the first one that answers
+//! wins, and a request none answers gets 404. A response's body may be a file, read a
+//! chunk at a time as the socket drains, so that no worker waits on a large file.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use wisp_codec::handshake::{http_response, Request};
+
+/// A plain HTTP request (not a WebSocket upgrade), for
+/// [`Server::serve_http`](crate::Server::serve_http)'s handlers.
+pub struct HttpRequest<'a> {
+    pub(crate) request: &'a Request,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl fmt::Debug for HttpRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.request.method)
+            .field("target", &self.request.target)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> HttpRequest<'a> {
+    /// The method (`GET`).
+    pub fn method(&self) -> &'a str {
+        &self.request.method
+    }
+
+    /// The whole request target: path and query, as sent.
+    pub fn target(&self) -> &'a str {
+        &self.request.target
+    }
+
+    /// The path of the target (`/a` of `/a?b`).
+    pub fn path(&self) -> &'a str {
+        self.request.target.split('?').next().unwrap_or("")
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.request.header(name)
+    }
+
+    /// The peer's address (`None` if the OS no longer knows it).
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+}
+
+/// The answer to a plain HTTP request: a head (with any bytes of body), then possibly
+/// a file's bytes.
+///
+/// ```
+/// use wisp_server::HttpResponse;
+/// let r = HttpResponse::text(404, "not found\n");
+/// assert_eq!(r.status(), 404);
+/// let j = HttpResponse::json("{}", false);
+/// assert_eq!(j.status(), 200);
+/// ```
+pub struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) head: Vec<u8>,
+    pub(crate) body: Option<(File, u64)>,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("head_len", &self.head.len())
+            .field("file_len", &self.body.as_ref().map(|b| b.1))
+            .finish()
+    }
+}
+
+impl HttpResponse {
+    /// A response of `status` whose `head` is written as it is (status line, headers,
+    /// blank line, and any body bytes), followed by `len` bytes of `file`, if given.
+    /// The head must say `Connection: close` and the body's length.
+    pub fn new(status: u16, head: Vec<u8>, file: Option<(File, u64)>) -> HttpResponse {
+        HttpResponse {
+            status,
+            head,
+            body: file,
+        }
+    }
+
+    /// A complete response with a plain-text body and `Connection: close`.
+    pub fn text(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(status, simple_response(status, body, ""), None)
+    }
+
+    /// A `200` with a JSON body (only the head, for a `HEAD`), never cached.
+    pub fn json(body: &str, head_only: bool) -> HttpResponse {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        if !head_only {
+            r.extend_from_slice(body.as_bytes());
+        }
+        HttpResponse::new(200, r, None)
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// A handler of plain HTTP requests: `Some` answers the request, `None` passes it to
+/// the next handler. A handler that panics costs that request a 500.
+pub type HttpHandler = Arc<dyn Fn(&HttpRequest<'_>) -> Option<HttpResponse> + Send + Sync>;
 
 /// A complete response with a plain-text body and `Connection: close`.
 pub(crate) fn simple_response(status: u16, body: &str, extra_headers: &str) -> Vec<u8> {
@@ -20,158 +136,6 @@ pub(crate) fn service_unavailable() -> Vec<u8> {
         "too many connections, try again later\n",
         "Retry-After: 1\r\n",
     )
-}
-
-/// A `200` with a JSON body (only the head for `HEAD`), never cached.
-pub(crate) fn json_response(body: &str, head_only: bool) -> Vec<u8> {
-    let mut r = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        r.extend_from_slice(body.as_bytes());
-    }
-    r
-}
-
-/// The Content-Type for a file name.
-pub(crate) fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript",
-        "css" => "text/css",
-        "wasm" => "application/wasm",
-        "json" | "map" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "ico" => "image/x-icon",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-/// Maps a request target to a file under `root`: `None` for anything that could leave
-/// it (any `..`, encoded or not, a backslash, a NUL) or is not a plain relative path.
-/// `/` and directories map to their `index.html`.
-pub(crate) fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
-    let path = target.split(['?', '#']).next().unwrap_or("");
-    if !path.starts_with('/') || path.contains("..") {
-        return None;
-    }
-    let decoded = String::from_utf8(percent_decode(path)?).ok()?;
-    if decoded.contains("..") || decoded.contains(['\\', '\0']) {
-        return None;
-    }
-    let rel = decoded.trim_start_matches('/');
-    let mut out = root.to_path_buf();
-    for c in Path::new(rel).components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    if rel.is_empty() || decoded.ends_with('/') {
-        out.push("index.html");
-    }
-    Some(out)
-}
-
-/// A response to a plain HTTP request: the bytes to write first, then, for a `GET`
-/// of a file, the file's `len` bytes, read a chunk at a time as the socket drains so
-/// that no worker waits on a large file.
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) head: Vec<u8>,
-    pub(crate) body: Option<(File, u64)>,
-}
-
-/// Answers a plain HTTP request for a file under `root` (`GET` or `HEAD`).
-pub(crate) fn file_response(root: &Path, req: &Request) -> Response {
-    let head_only = req.method == "HEAD";
-    if req.method != "GET" && !head_only {
-        return Response {
-            status: 405,
-            head: simple_response(
-                405,
-                "only GET and HEAD are served here\n",
-                "Allow: GET, HEAD\r\n",
-            ),
-            body: None,
-        };
-    }
-    let not_found = || {
-        let mut r = simple_response(404, "not found\n", "");
-        if head_only {
-            let end = r
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(r.len(), |p| p + 4);
-            r.truncate(end);
-        }
-        Response {
-            status: 404,
-            head: r,
-            body: None,
-        }
-    };
-    let Some(mut path) = resolve(root, &req.target) else {
-        return not_found();
-    };
-    // Symbolic links may not lead out of the web directory either.
-    let (Ok(real_root), Ok(real)) = (root.canonicalize(), path.canonicalize()) else {
-        return not_found();
-    };
-    if !real.starts_with(&real_root) {
-        return not_found();
-    }
-    if real.is_dir() {
-        path.push("index.html");
-    }
-    let Ok(file) = File::open(&path) else {
-        return not_found();
-    };
-    let Ok(meta) = file.metadata() else {
-        return not_found();
-    };
-    if !meta.is_file() {
-        return not_found();
-    }
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        content_type(&path),
-        meta.len()
-    );
-    Response {
-        status: 200,
-        head: head.into_bytes(),
-        body: (!head_only).then_some((file, meta.len())),
-    }
 }
 
 /// Appends up to `max` more bytes of `file` (of which `left` remain) to `out`.
@@ -209,33 +173,5 @@ mod tests {
         let r = simple_response(404, "not found\n", "");
         assert!(r.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
         assert!(r.ends_with(b"\r\n\r\nnot found\n"));
-    }
-
-    #[test]
-    fn content_types() {
-        assert_eq!(
-            content_type("pkg/wisp_bg.wasm".as_ref()),
-            "application/wasm"
-        );
-        assert_eq!(
-            content_type("index.html".as_ref()),
-            "text/html; charset=utf-8"
-        );
-        assert_eq!(content_type("app.js".as_ref()), "text/javascript");
-    }
-
-    #[test]
-    fn resolve_stays_inside_root() {
-        use std::path::Path;
-        assert_eq!(
-            resolve(Path::new("web"), "/"),
-            Some("web/index.html".into())
-        );
-        assert_eq!(
-            resolve(Path::new("web"), "/app.js?v=2"),
-            Some("web/app.js".into())
-        );
-        assert_eq!(resolve(Path::new("web"), "/../secret"), None);
-        assert_eq!(resolve(Path::new("web"), "/%2e%2e/secret"), None);
     }
 }

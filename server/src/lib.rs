@@ -4,14 +4,14 @@
 //! that each run an event loop over many non-blocking connections, and your routes
 //! ([`Server::route`]). A route's factory sees each upgrade request ([`Upgrade`]: path,
 //! query, headers, subprotocol, peer) and accepts it with a [`Handler`] or refuses it
-//! with an HTTP status ([`Refusal`]); a [`Sender`] pushes messages to a connection from
-//! any thread. [`Config`] holds the limits and timeouts; [`ShutdownHandle`] stops the
-//! server gracefully.
+//! with an HTTP status ([`Refusal`]); the handler sees its connection through a
+//! [`Session`]; a [`Sender`] pushes messages to a connection from any thread. Plain HTTP
+//! requests go to handlers of your own ([`Server::serve_http`]). [`Config`] holds the
+//! limits and timeouts; [`ShutdownHandle`] stops the server gracefully.
 //!
-//! The built-in routes `/echo`, `/chat`, `/inspect` and `/inspect?watch=ID` (see
-//! [`routes`] for what each sends, including the JSON formats) and the demo page's
-//! static files are opt-in ([`Config::builtin_routes`], [`Config::web`]); the
-//! `wisp-server` binary serves them all ([`Config::demo`]).
+//! The event loop knows no route: the demo's `/echo`, `/chat`, `/inspect`, `GET /stats`
+//! and page ([`demo`], with the JSON formats) are built on this same API, and the
+//! `wisp-server` binary installs them all ([`demo::Demo::all`]).
 //!
 //! ## Embedding it
 //! A route that wants a token in a header, then pushes the time every second while
@@ -19,17 +19,17 @@
 //!
 //! ```no_run
 //! use std::time::{Duration, SystemTime};
-//! use wisp_server::{Accept, Config, Connection, Handler, Message, Refusal, Server, Upgrade};
+//! use wisp_server::{Accept, Config, Handler, Message, Refusal, Server, Session, Upgrade};
 //!
 //! /// Answers every text message with its length.
 //! struct Length;
 //! impl Handler for Length {
-//!     fn on_open(&mut self, conn: &mut Connection) {
-//!         let _ = conn.send_text("welcome");
+//!     fn on_open(&mut self, session: &mut Session<'_>) {
+//!         let _ = session.send_text("welcome");
 //!     }
-//!     fn on_message(&mut self, conn: &mut Connection, message: Message) {
+//!     fn on_message(&mut self, session: &mut Session<'_>, message: Message) {
 //!         if let Message::Text(t) = message {
-//!             let _ = conn.send_text(&t.len().to_string());
+//!             let _ = session.send_text(&t.len().to_string());
 //!         }
 //!     }
 //! }
@@ -51,7 +51,7 @@
 //!     Accept::new(Length).header("X-Ticks", "1s").map_err(|e| Refusal::new(500, &e.to_string()))
 //! }
 //!
-//! let server = Server::bind(Config { listen: "127.0.0.1:0".into(), ..Config::default() })?;
+//! let server = Server::bind(Config::default().listen("127.0.0.1:0"))?;
 //! server.route("/ticks", ticks)?;
 //! println!("listening on ws://{}/ticks", server.local_addr());
 //! server.run()?;
@@ -72,13 +72,11 @@
 //! | a route's factory that panics | HTTP 500 |
 //! | a protocol error after the handshake | close 1002, 1007 or 1009 (from the codec) |
 //! | a handler that panics | close 1011 `internal error`; the server keeps serving |
-//! | `/inspect?watch=ID` for no such connection, or from another origin | close 1008 with the reason |
-//! | a bad command message on `/inspect` | `{"type":"error","error":"..."}`; the connection goes on |
 //! | silence (not even a pong) for `--idle-timeout` | dropped (close 1001 attempted) |
 //!
-//! ## What it holds: `GET /stats`
-//! With [`Config::stats`] (`--stats`, off by default) the server answers `GET /stats`
-//! with a JSON report for operators tuning its limits: connections (total, per worker,
+//! ## What it holds: [`Stats`] (`GET /stats`)
+//! [`Server::stats`] gives a JSON report for operators tuning its limits (the demo
+//! serves it as `GET /stats` with `--stats`, off by default): connections (total, per worker,
 //! being refused), bytes held against [`Config::memory_budget`] with the ten largest
 //! holders (id, peer, path, bytes), and refusals by reason:
 //!
@@ -100,8 +98,7 @@
 //! `--max-connections` limits); `per_worker` also counts those being answered 503.
 //! Memory is charged in 64 KiB steps. `dropped` counts connections closed unanswered
 //! because even the 503s were at their limit; `bad_request` counts 4xx answers to
-//! upgrade requests and malformed heads. Holders on other workers are as of at most
-//! 250 ms ago.
+//! upgrade requests and malformed heads. Holders are as of at most 250 ms ago.
 //!
 //! ## Logs and features
 //! The server logs through the [`log`](https://docs.rs/log) facade (targets
@@ -110,38 +107,26 @@
 //! The default feature `cli` builds that binary (clap, env_logger); a library user sets
 //! `default-features = false`.
 
-mod chat;
-mod cluster;
 mod config;
+pub mod demo;
 mod handler;
 mod http;
 mod limits;
-pub mod routes;
+mod metrics;
+mod sender;
 mod server;
 mod shared;
-mod stats;
 mod tls;
 mod wake;
-mod watch;
 mod worker;
 
-pub use config::{BuiltinRoutes, Config};
+pub use config::Config;
+pub use demo::Inspect;
+pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upgrade};
+pub use http::{HttpHandler, HttpRequest, HttpResponse};
+pub use sender::{SendError, Sender};
+pub use server::{RouteError, Server, ShutdownHandle, Stats};
 pub use tls::TlsConfig;
-
-/// Connects to the Redis server at `url` (`redis://HOST:PORT[/DB]`) and pings it: the
-/// check `wisp-server --redis` makes before it serves. The error says why not.
-///
-/// ```no_run
-/// if let Err(e) = wisp_server::redis_reachable("redis://127.0.0.1:6379") {
-///     eprintln!("no Redis: {e}");
-/// }
-/// ```
-pub fn redis_reachable(url: &str) -> Result<(), String> {
-    cluster::reachable(url)
-}
-pub use handler::{Accept, Handler, HandlerFactory, SendError, Sender, Upgrade};
-pub use routes::{Echo, Inspect};
-pub use server::{RouteError, Server, ShutdownHandle};
 /// The whole codec (`wisp_server::codec::handshake`...), for what the root does not
 /// re-export.
 pub use wisp_codec as codec;

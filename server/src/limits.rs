@@ -1,11 +1,239 @@
-//! Per-address limits: connections open and handshakes in progress from one IP address,
-//! so that one host cannot take every slot (`--max-connections-per-ip`,
-//! `--max-handshakes-per-ip`). Counted at accept, before a buffer is spent; looked at
-//! once per connection and once per handshake, never per message.
+//! The admission counts and the memory budget.
+//!
+//! - [`Admissions`]: connections served (`--max-connections`), connections being
+//!   answered 503, and per address the connections open and handshakes in progress
+//!   (`--max-connections-per-ip`, `--max-handshakes-per-ip`), so that one host cannot
+//!   take every slot. Counted at accept, before a buffer is spent; looked at once per
+//!   connection and once per handshake, never per message. An [`Admission`] counts its
+//!   connection while it exists and uncounts it when dropped: no count is ever undone
+//!   by hand.
+//! - [`Budget`]: the memory that peers make the server hold, all connections together
+//!   (`--memory-budget`), charged in [`BUDGET_GRAIN`] steps.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use log::warn;
+
+use crate::metrics::{Metrics, Refusal};
+
+/// Connections over the limit being answered 503 at once, at most; more are dropped.
+const MAX_REFUSING: usize = 64;
+
+/// Memory is charged against the budget in steps of this size, so that a connection
+/// whose buffers stay within one step costs no shared counter updates at all.
+pub(crate) const BUDGET_GRAIN: usize = 64 * 1024;
+
+/// Adds one to `n` unless it is at `max`.
+fn count_in(n: &AtomicUsize, max: usize) -> bool {
+    n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        (v < max).then_some(v + 1)
+    })
+    .is_ok()
+}
+
+/// Every admission count of a server.
+pub(crate) struct Admissions {
+    max_connections: usize,
+    /// Connections being served (handshakes included), against `max_connections`.
+    active: AtomicUsize,
+    /// Connections being answered 503.
+    refusing: AtomicUsize,
+    per_ip: PerIp,
+}
+
+/// One connection's place in the [`Admissions`]: it holds its counts from the accept
+/// until it is dropped.
+pub(crate) struct Admission {
+    counts: Arc<Admissions>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// Served; `in_head` while its request head is still arriving.
+    Serve { ip: Option<IpAddr>, in_head: bool },
+    /// To be answered 503.
+    Refuse,
+}
+
+impl Admissions {
+    pub(crate) fn new(max_connections: usize, per_ip: usize, heads_per_ip: usize) -> Admissions {
+        Admissions {
+            max_connections,
+            active: AtomicUsize::new(0),
+            refusing: AtomicUsize::new(0),
+            per_ip: PerIp::new(per_ip, heads_per_ip),
+        }
+    }
+
+    /// Connections being served and being answered 503.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (
+            self.active.load(Ordering::Relaxed),
+            self.refusing.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts a new connection from `addr` in, or marks it to be refused (503), or
+    /// drops it (`None`) when even the refusals are at their limit.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        addr: Option<SocketAddr>,
+        metrics: &Metrics,
+    ) -> Option<Admission> {
+        let ip = addr.map(|a| a.ip());
+        let why = if !count_in(&self.active, self.max_connections) {
+            metrics.refused(Refusal::MaxConnections);
+            format!("{} connections already", self.max_connections)
+        } else {
+            // Counted: from here on the admission's drop uncounts it.
+            let served = Admission {
+                counts: Arc::clone(self),
+                kind: Kind::Serve {
+                    ip: None,
+                    in_head: true,
+                },
+            };
+            match ip.map(|ip| self.per_ip.enter(ip)) {
+                None => return Some(served),
+                Some(Ok(())) => {
+                    let mut served = served;
+                    served.kind = Kind::Serve { ip, in_head: true };
+                    return Some(served);
+                }
+                Some(Err(over)) => {
+                    drop(served);
+                    metrics.refused(match over {
+                        Over::Connections => Refusal::PerIpConnections,
+                        Over::Handshakes => Refusal::PerIpHandshakes,
+                    });
+                    match over {
+                        Over::Connections => format!(
+                            "{} connections from this address already",
+                            self.per_ip.max_open
+                        ),
+                        Over::Handshakes => format!(
+                            "{} handshakes from this address in progress",
+                            self.per_ip.max_heads
+                        ),
+                    }
+                }
+            }
+        };
+        let peer = fmt_peer(addr);
+        if count_in(&self.refusing, MAX_REFUSING) {
+            warn!("{peer} refused: {why} (503)");
+            Some(Admission {
+                counts: Arc::clone(self),
+                kind: Kind::Refuse,
+            })
+        } else {
+            metrics.refused(Refusal::Dropped);
+            warn!("{peer} dropped: over the connection limit");
+            None
+        }
+    }
+}
+
+impl Admission {
+    /// Admitted over the limit: to be answered 503.
+    pub(crate) fn refused(&self) -> bool {
+        matches!(self.kind, Kind::Refuse)
+    }
+
+    /// Its request head is complete (or refused): no longer a handshake in progress.
+    pub(crate) fn head_done(&mut self) {
+        if let Kind::Serve { ip, in_head } = &mut self.kind {
+            if *in_head {
+                *in_head = false;
+                if let Some(ip) = ip {
+                    self.counts.per_ip.head_done(*ip);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        match self.kind {
+            Kind::Serve { ip, in_head } => {
+                if let Some(ip) = ip {
+                    self.counts.per_ip.leave(ip, in_head);
+                }
+                self.counts.active.fetch_sub(1, Ordering::AcqRel);
+            }
+            Kind::Refuse => {
+                self.counts.refusing.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// The memory budget: bytes charged by every connection together.
+pub(crate) struct Budget {
+    limit: u64,
+    held: AtomicU64,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Budget {
+        Budget {
+            limit,
+            held: AtomicU64::new(0),
+        }
+    }
+
+    /// The budget (`u64::MAX`: off).
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes charged now.
+    pub(crate) fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Brings what one connection has charged (`charged`) up or down to `held`, in
+    /// [`BUDGET_GRAIN`] steps. False when growing it would pass the budget (nothing is
+    /// charged then). With the budget off nothing is counted.
+    pub(crate) fn charge(&self, charged: &mut usize, held: usize) -> bool {
+        if self.limit == u64::MAX {
+            return true;
+        }
+        let want = held.div_ceil(BUDGET_GRAIN) * BUDGET_GRAIN;
+        if want < *charged {
+            self.release(charged, want);
+            return true;
+        }
+        let add = (want - *charged) as u64;
+        if add == 0 {
+            return true;
+        }
+        let limit = self.limit;
+        let grown = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                (h + add <= limit).then_some(h + add)
+            });
+        if grown.is_err() {
+            return false;
+        }
+        *charged = want;
+        true
+    }
+
+    /// Brings `charged` down to `to` bytes.
+    pub(crate) fn release(&self, charged: &mut usize, to: usize) {
+        if *charged > to {
+            self.held
+                .fetch_sub((*charged - to) as u64, Ordering::AcqRel);
+            *charged = to;
+        }
+    }
+}
 
 /// Why an address was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,4 +338,9 @@ mod tests {
             "no entry left behind"
         );
     }
+}
+
+/// A peer address for the log (`?` when the OS no longer knows it).
+pub(crate) fn fmt_peer(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "?".to_string(), |p| p.to_string())
 }

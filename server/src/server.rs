@@ -11,8 +11,8 @@
 //!   `worker.rs`): readiness from the OS through `mio`, one timer heap for every
 //!   deadline (the handshake deadline, keepalive pings, the idle drop, the close wait,
 //!   lingering closes), and an inbox for wake-ups from other threads.
-//! - Nothing waits for another connection. A `/chat` broadcast appends to each member's
-//!   bounded queue and wakes the member's worker; a member that cannot keep up gets 1008.
+//! - Nothing waits for another connection. A [`Sender`](crate::Sender) appends to its
+//!   connection's bounded queue and wakes the connection's worker.
 //!
 //! ## Graceful shutdown
 //! [`ShutdownHandle::shutdown`] stops the acceptor and wakes every worker; each sends
@@ -22,21 +22,19 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use crate::chat::Rooms;
 use crate::config::Config;
-use crate::handler::{Accept, HandlerFactory, Upgrade};
-use crate::limits::PerIp;
-use crate::routes::Echo;
-use crate::shared::{admit, release, Route, Shared};
-use crate::stats::Stats;
-use crate::watch::Registry;
+use crate::handler::{Accept, Upgrade};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::limits::{Admissions, Budget};
+use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::worker::Worker;
 use wisp_codec::handshake::Refusal;
 
@@ -125,9 +123,7 @@ impl ShutdownHandle {
 
 impl Server {
     /// Binds the listening socket of `config.listen` and sets up the workers' event
-    /// loops (they start with [`run`](Server::run)). With [`Config::redis`], it also
-    /// starts the cluster link, and fails if Redis is unreachable (unless
-    /// [`Config::redis_optional`]).
+    /// loops (they start with [`run`](Server::run)).
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.listen)?;
         let local_addr = listener.local_addr()?;
@@ -135,21 +131,6 @@ impl Server {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let rooms = match &config.redis {
-            Some(url) => {
-                if !config.redis_optional {
-                    crate::cluster::reachable(url).map_err(|e| {
-                        io::Error::new(
-                            io::ErrorKind::ConnectionRefused,
-                            format!("cannot reach Redis at {url}: {e}"),
-                        )
-                    })?;
-                }
-                Rooms::clustered(url)?
-            }
-            None => Arc::new(Rooms::default()),
-        };
-        let per_ip = PerIp::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
         let mut workers = Vec::with_capacity(count);
         let mut inboxes = Vec::with_capacity(count);
         for i in 0..count {
@@ -157,36 +138,24 @@ impl Server {
             workers.push(w);
             inboxes.push(inbox);
         }
-        let mut routes = HashMap::new();
-        let builtin = config.builtin_routes;
-        if builtin.echo {
-            let echo: HandlerFactory = Arc::new(|_: &Upgrade<'_>| Ok(Accept::new(Echo)));
-            routes.insert("/echo".to_string(), Route::Factory(echo));
-        }
-        if builtin.chat {
-            let chat = crate::chat::route(Arc::clone(&rooms), config.chat_queue);
-            routes.insert("/chat".to_string(), Route::Factory(chat));
-        }
-        if builtin.inspect {
-            routes.insert("/inspect".to_string(), Route::Inspect);
-        }
         Ok(Server {
             listener,
             workers,
             shared: Arc::new(Shared {
+                admissions: Arc::new(Admissions::new(
+                    config.max_connections,
+                    config.max_connections_per_ip,
+                    config.max_handshakes_per_ip,
+                )),
+                budget: Budget::new(config.memory_budget),
                 config,
                 local_addr,
-                active: AtomicUsize::new(0),
-                refusing: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 shutdown_at: OnceLock::new(),
                 next_id: AtomicU64::new(1),
-                rooms,
-                watch: Registry::default(),
-                held: AtomicU64::new(0),
-                stats: Stats::new(count),
-                per_ip,
-                routes: Mutex::new(routes),
+                metrics: Metrics::new(count),
+                routes: Mutex::new(HashMap::new()),
+                http: Mutex::new(Vec::new()),
                 inboxes,
             }),
         })
@@ -211,22 +180,17 @@ impl Server {
     /// or a [`Refusal`] (an HTTP status and reason). It runs on a worker thread, so it
     /// must not block.
     ///
-    /// A path that is taken (by a built-in route that is on, or an earlier `route`) is
-    /// [`RouteError::Taken`]; one that does not start with `/` or holds a `?` or `#` is
+    /// A path that is taken (by an earlier `route`) is [`RouteError::Taken`]; one that does not start with `/` or holds a `?` or `#` is
     /// [`RouteError::InvalidPath`]. Routes may be added while the server runs.
     ///
     /// ```
-    /// use wisp_server::{Accept, BuiltinRoutes, Config, Echo, Refusal, RouteError, Server};
-    /// let server = Server::bind(Config {
-    ///     listen: "127.0.0.1:0".into(),
-    ///     builtin_routes: BuiltinRoutes::ALL,
-    ///     ..Config::default()
-    /// })?;
+    /// use wisp_server::{Accept, Config, Echo, Refusal, RouteError, Server};
+    /// let server = Server::bind(Config::default().listen("127.0.0.1:0"))?;
     /// server.route("/private", |up| match up.header("authorization") {
     ///     Some("Bearer s3cret") => Ok(Accept::new(Echo)),
     ///     _ => Err(Refusal::new(401, "a token is needed")),
     /// })?;
-    /// let taken = server.route("/echo", |_| Ok(Accept::new(Echo)));
+    /// let taken = server.route("/private", |_| Ok(Accept::new(Echo)));
     /// assert!(matches!(taken, Err(RouteError::Taken(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -242,8 +206,38 @@ impl Server {
         if routes.contains_key(path) {
             return Err(RouteError::Taken(path.to_string()));
         }
-        routes.insert(path.to_string(), Route::Factory(Arc::new(factory)));
+        routes.insert(path.to_string(), Arc::new(factory));
         Ok(())
+    }
+
+    /// Adds a handler of plain HTTP requests (those that are not WebSocket upgrades):
+    /// handlers are asked in the order added, the first that answers (`Some`) wins, and
+    /// a request none answers gets 404. A handler runs on a worker thread, so it must
+    /// not block; a response's body may be a file, sent a chunk at a time as the socket
+    /// drains. A handler that panics costs the request a 500.
+    ///
+    /// ```
+    /// use wisp_server::{Config, HttpResponse, Server};
+    /// let server = Server::bind(Config::default().listen("127.0.0.1:0"))?;
+    /// server.serve_http(|req| (req.path() == "/health").then(|| HttpResponse::text(200, "ok\n")));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve_http<F>(&self, handler: F)
+    where
+        F: Fn(&HttpRequest<'_>) -> Option<HttpResponse> + Send + Sync + 'static,
+    {
+        let mut http = self.shared.http.lock().unwrap_or_else(|e| e.into_inner());
+        http.push(Arc::new(handler));
+    }
+
+    /// What the server holds and refused, as a report any thread can take
+    /// ([`Stats::to_json`]). From this call on, the workers also keep a list of the
+    /// connections holding the most memory.
+    pub fn stats(&self) -> Stats {
+        self.shared.metrics.track_holders();
+        Stats {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// The paths of the WebSocket routes, sorted.
@@ -277,15 +271,16 @@ impl Server {
                     continue;
                 }
             };
-            let admit = admit(&shared, &stream);
-            let Some(admit) = admit else { continue };
+            let peer = stream.peer_addr().ok();
+            let Some(admission) = shared.admissions.admit(peer, &shared.metrics) else {
+                continue;
+            };
             if stream.set_nonblocking(true).is_err() {
-                release(&shared, &admit);
                 continue;
             }
             let inbox = &shared.inboxes[next % shared.inboxes.len()];
             next = next.wrapping_add(1);
-            inbox.accept(stream, admit);
+            inbox.accept(stream, admission);
         }
         drop(self.listener);
         for t in threads {
@@ -293,12 +288,33 @@ impl Server {
                 warn!("a worker thread panicked");
             }
         }
-        shared.rooms.stop();
-        let left = shared.active.load(Ordering::Acquire);
+        let (left, _) = shared.admissions.counts();
         if left > 0 {
             warn!("shutdown: {left} connection(s) did not finish the close handshake in time");
         }
         info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// The server's counters for an operator: connections (total, per worker, being
+/// refused), memory held against [`Config::memory_budget`] with the largest holders,
+/// and refusals by reason. From [`Server::stats`]; cloneable and `Send`.
+#[derive(Clone)]
+pub struct Stats {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stats").finish_non_exhaustive()
+    }
+}
+
+impl Stats {
+    /// The report as JSON (the format is in the crate docs, `GET /stats`). The largest
+    /// holders of each worker are as of at most 250 ms ago.
+    pub fn to_json(&self) -> String {
+        self.shared.metrics.report(self.shared.totals())
     }
 }

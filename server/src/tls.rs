@@ -49,7 +49,7 @@ thread_local! {
 ///
 /// ```no_run
 /// let tls = wisp_server::TlsConfig::from_pem_files("cert.pem".as_ref(), "key.pem".as_ref())?;
-/// let config = wisp_server::Config { tls: Some(tls), ..Default::default() };
+/// let config = wisp_server::Config::default().tls(Some(tls));
 /// # Ok::<(), String>(())
 /// ```
 #[derive(Clone)]

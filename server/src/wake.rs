@@ -1,23 +1,17 @@
 //! Waking a worker from another thread: a queue per worker (new connections, and
 //! connections to look at again) plus its event loop's `mio::Waker`.
 
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
 use mio::Waker;
 
-/// What the acceptor hands a worker.
-pub(crate) enum Admit {
-    /// Serve it; counted against its address's limits when the address is known.
-    Serve(Option<IpAddr>),
-    /// Over `--max-connections`: read its head briefly, answer 503, close.
-    Refuse,
-}
+use crate::limits::Admission;
 
 /// What is waiting for a worker.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub(crate) accepted: Vec<(TcpStream, Admit)>,
+    pub(crate) accepted: Vec<(TcpStream, Admission)>,
     /// Slots whose connections were woken (a /chat broadcast for them).
     pub(crate) woken: Vec<usize>,
 }
@@ -51,8 +45,8 @@ impl Inbox {
         }
     }
 
-    pub(crate) fn accept(&self, stream: TcpStream, admit: Admit) {
-        self.push(|p| p.accepted.push((stream, admit)));
+    pub(crate) fn accept(&self, stream: TcpStream, admission: Admission) {
+        self.push(|p| p.accepted.push((stream, admission)));
     }
 
     /// Wakes the loop with nothing queued (shutdown).

@@ -256,12 +256,12 @@ fn watching_an_unknown_id_or_from_another_origin_is_close_1008_with_a_reason() {
 
 #[test]
 fn a_watcher_that_does_not_read_never_slows_its_target_and_is_dropped_with_a_notice() {
-    let server = wisp_server::Server::bind(wisp_server::Config {
-        listen: "127.0.0.1:0".into(),
-        watch_queue: 4,
-        ..wisp_server::Config::demo()
-    })
-    .unwrap();
+    let server =
+        wisp_server::Server::bind(wisp_server::Config::default().listen("127.0.0.1:0")).unwrap();
+    let _demo = wisp_server::demo::Demo::all()
+        .watch_queue(4)
+        .install(&server)
+        .unwrap();
     let port = server.local_addr().port();
     let handle = server.shutdown_handle();
     let runner = std::thread::spawn(move || server.run());

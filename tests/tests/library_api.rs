@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use server_harness::*;
 use wisp_client::{connect_with, CloseCode, Error, Message, Options};
 use wisp_server::{
-    Accept, BuiltinRoutes, Config, Connection, Echo, Handler, Refusal, RouteError, SendError,
-    Server, ShutdownHandle,
+    demo::Demo, Accept, Config, Echo, Handler, Refusal, RouteError, SendError, Server, Session,
+    ShutdownHandle,
 };
 
 /// A running embedded server: its port and the handle that stops it.
@@ -50,32 +50,28 @@ impl Drop for Embedded {
     }
 }
 
-fn bind(builtin_routes: BuiltinRoutes) -> Server {
-    Server::bind(Config {
-        listen: "127.0.0.1:0".into(),
-        workers: 2,
-        builtin_routes,
-        ..Config::default()
-    })
-    .unwrap()
+fn bind(demo_routes: Demo) -> Server {
+    let server = Server::bind(Config::default().listen("127.0.0.1:0").workers(2)).unwrap();
+    let _ = demo_routes.web(None).install(&server).unwrap();
+    server
 }
 
 /// Greets with what it was told at the upgrade, then echoes.
 struct Greeter(String);
 
 impl Handler for Greeter {
-    fn on_open(&mut self, conn: &mut Connection) {
+    fn on_open(&mut self, conn: &mut Session<'_>) {
         let _ = conn.send_text(&self.0);
     }
 
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
+    fn on_message(&mut self, conn: &mut Session<'_>, message: Message) {
         Echo.on_message(conn, message);
     }
 }
 
 #[test]
 fn a_route_reads_the_request_refuses_a_missing_token_with_401_and_adds_response_headers() {
-    let server = bind(BuiltinRoutes::NONE);
+    let server = bind(Demo::default());
     server
         .route("/private", |up| {
             if up.header("authorization") != Some("Bearer t0k3n") {
@@ -202,12 +198,12 @@ fn wisp_client_dash_h_headers_reach_the_server() {
 struct Silent;
 
 impl Handler for Silent {
-    fn on_message(&mut self, _: &mut Connection, _: Message) {}
+    fn on_message(&mut self, _: &mut Session<'_>, _: Message) {}
 }
 
 #[test]
 fn a_handler_pushes_ten_messages_at_100_ms_intervals_while_the_client_sends_nothing() {
-    let server = bind(BuiltinRoutes::NONE);
+    let server = bind(Demo::default());
     let (done_tx, done_rx) = mpsc::channel::<Result<(), SendError>>();
     server
         .route("/ticks", move |up| {
@@ -288,7 +284,7 @@ fn a_read_timeout_is_a_timeout_and_the_client_keeps_working() {
 
 #[test]
 fn route_on_a_taken_path_is_an_error_and_the_404_lists_the_routes() {
-    let server = bind(BuiltinRoutes::ALL);
+    let server = bind(Demo::all());
     let e = server
         .route("/echo", |_| Ok(Accept::new(Echo)))
         .unwrap_err();
@@ -313,19 +309,10 @@ fn route_on_a_taken_path_is_an_error_and_the_404_lists_the_routes() {
 
 #[test]
 fn library_defaults_serve_no_builtin_route_and_no_files() {
-    let server = bind(BuiltinRoutes::NONE);
+    let server = bind(Demo::default());
     // Free paths on a bare server, /echo included.
     server.route("/echo", |_| Ok(Accept::new(Echo))).unwrap();
-    let only_chat = Server::bind(Config {
-        listen: "127.0.0.1:0".into(),
-        workers: 1,
-        builtin_routes: BuiltinRoutes {
-            chat: true,
-            ..BuiltinRoutes::NONE
-        },
-        ..Config::default()
-    })
-    .unwrap();
+    let only_chat = bind(Demo::default().chat(true));
     assert_eq!(only_chat.routes(), ["/chat"]);
     let s = Embedded::start(server);
     for path in ["/chat", "/inspect"] {

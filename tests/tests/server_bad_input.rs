@@ -188,7 +188,7 @@ fn protocol_rows_1002_1007_1009() {
 struct Panicker;
 
 impl wisp_server::Handler for Panicker {
-    fn on_message(&mut self, _: &mut Connection, m: Message) {
+    fn on_message(&mut self, _: &mut wisp_server::Session<'_>, m: Message) {
         if let Message::Text(t) = m {
             panic!("secret internal detail: {t}");
         }
@@ -197,11 +197,9 @@ impl wisp_server::Handler for Panicker {
 
 #[test]
 fn a_panicking_handler_costs_its_connection_a_1011_and_nothing_else() {
-    let server = wisp_server::Server::bind(wisp_server::Config {
-        listen: "127.0.0.1:0".into(),
-        ..wisp_server::Config::demo()
-    })
-    .unwrap();
+    let server =
+        wisp_server::Server::bind(wisp_server::Config::default().listen("127.0.0.1:0")).unwrap();
+    let _demo = wisp_server::demo::Demo::all().install(&server).unwrap();
     server
         .route("/panic", |_| Ok(wisp_server::Accept::new(Panicker)))
         .unwrap();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::Parser;
+use wisp_server::demo::Demo;
 use wisp_server::Config;
 
 const AFTER_HELP: &str = "\
@@ -41,12 +42,12 @@ struct Args {
 
     /// Largest message, e.g. 64MiB, 16KiB, 100
     #[arg(long, value_name = "SIZE", value_parser = size,
-          default_value_t = Size(Config::default().max_message_size))]
+          default_value_t = Size(Config::default().codec.max_message_size))]
     max_message_size: Size,
 
     /// Largest frame (at most the message size)
     #[arg(long, value_name = "SIZE", value_parser = size,
-          default_value_t = Size(Config::default().max_frame_size))]
+          default_value_t = Size(Config::default().codec.max_frame_size))]
     max_frame_size: Size,
 
     /// Connections at once, handshakes included; more get HTTP 503. At most the
@@ -84,12 +85,12 @@ struct Args {
 
     /// Ping a peer silent this long
     #[arg(long, value_name = "DUR", value_parser = duration,
-          default_value_t = Dur(Config::default().ping_interval))]
+          default_value_t = Dur(default_timer(Config::default().codec.ping_interval)))]
     ping_interval: Dur,
 
     /// Drop a peer that completes no frame (pongs count) this long
     #[arg(long, value_name = "DUR", value_parser = duration,
-          default_value_t = Dur(Config::default().idle_timeout))]
+          default_value_t = Dur(default_timer(Config::default().codec.idle_timeout)))]
     idle_timeout: Dur,
 
     /// Allowed Origin (repeatable; list `null` to allow file:// pages) [default: any origin]
@@ -147,10 +148,22 @@ fn max_connections_allowed() -> usize {
     usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
 }
 
+/// A codec timer's default (the server's are all on).
+fn default_timer(t: Option<Duration>) -> Duration {
+    t.unwrap_or(Duration::MAX)
+}
+
+/// What to serve: the server's configuration and the demo's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub server: Config,
+    pub demo: Demo,
+}
+
 /// What the command line asks for.
 pub enum Parsed {
-    /// Serve with this configuration.
-    Run(Box<Config>),
+    /// Serve with these settings.
+    Run(Box<Settings>),
     /// Print this (`--help`, `--version`) and exit 0.
     Print(String),
 }
@@ -169,32 +182,35 @@ where
         }
         Err(e) => return Err(one_line(&e)),
     };
-    let mut c = Config {
-        listen: args.listen,
-        web: Some(PathBuf::from(args.web)),
-        max_message_size: args.max_message_size.0,
-        max_frame_size: args.max_frame_size.0,
-        max_connections: args.max_connections,
-        max_connections_per_ip: args.max_connections_per_ip,
-        max_handshakes_per_ip: args.max_handshakes_per_ip,
-        workers: args.workers,
-        memory_budget: args.memory_budget.0,
-        handshake_timeout: args.handshake_timeout.0,
-        ping_interval: args.ping_interval.0,
-        idle_timeout: args.idle_timeout.0,
-        origins: args.origins,
-        subprotocols: args.subprotocols,
-        redis: args.redis,
-        redis_optional: args.redis_optional,
-        deflate: (!args.no_deflate).then(Default::default),
-        stats: args.stats,
-        ..Config::demo()
-    };
-    c.max_frame_size = c.max_frame_size.min(c.max_message_size);
+    let max_message_size = args.max_message_size.0;
+    let codec = wisp_codec_config(
+        max_message_size,
+        // A frame cannot be larger than a message.
+        args.max_frame_size.0.min(max_message_size),
+        args.ping_interval.0,
+        args.idle_timeout.0,
+    );
+    let mut c = Config::default()
+        .listen(args.listen)
+        .codec(codec)
+        .max_connections(args.max_connections)
+        .max_connections_per_ip(args.max_connections_per_ip)
+        .max_handshakes_per_ip(args.max_handshakes_per_ip)
+        .workers(args.workers)
+        .memory_budget(args.memory_budget.0)
+        .handshake_timeout(args.handshake_timeout.0)
+        .origins(args.origins)
+        .subprotocols(args.subprotocols)
+        .deflate((!args.no_deflate).then(Default::default));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         // Read and checked now, before the port is bound.
         c.tls = Some(wisp_server::TlsConfig::from_pem_files(cert, key)?);
     }
+    let demo = Demo::all()
+        .web(Some(PathBuf::from(args.web)))
+        .redis(args.redis)
+        .redis_optional(args.redis_optional)
+        .stats(args.stats);
     let allowed = max_connections_allowed();
     if c.max_connections > allowed {
         return Err(format!(
@@ -204,7 +220,23 @@ where
             allowed as u64 + RESERVED_FDS
         ));
     }
-    Ok(Parsed::Run(Box::new(c)))
+    Ok(Parsed::Run(Box::new(Settings { server: c, demo })))
+}
+
+/// The server's codec settings from the command line's.
+fn wisp_codec_config(
+    max_message_size: u64,
+    max_frame_size: u64,
+    ping_interval: Duration,
+    idle_timeout: Duration,
+) -> wisp_server::codec::Config {
+    wisp_server::codec::Config {
+        max_message_size,
+        max_frame_size,
+        ping_interval: Some(ping_interval),
+        idle_timeout: Some(idle_timeout),
+        ..Config::default().codec
+    }
 }
 
 /// clap's error as one line: its first paragraph, without `error: `, plus a pointer
@@ -339,7 +371,7 @@ fn listen_addr(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Config, String> {
+    fn run(args: &[&str]) -> Result<Settings, String> {
         let all = std::iter::once("wisp-server").chain(args.iter().copied());
         match parse(all)? {
             Parsed::Run(c) => Ok(*c),
@@ -349,18 +381,17 @@ mod tests {
 
     #[test]
     fn defaults_are_the_library_demo_defaults() {
-        let c = run(&[]).unwrap();
+        let Settings { server: c, demo } = run(&[]).unwrap();
         assert_eq!(c.max_connections, max_connections_allowed());
         assert!(c.workers >= 1);
-        let d = Config::demo();
+        let d = Config::default();
         assert_eq!(
-            Config {
-                max_connections: d.max_connections,
-                workers: d.workers,
-                ..c
-            },
+            c.clone()
+                .max_connections(d.max_connections)
+                .workers(d.workers),
             d
         );
+        assert_eq!(demo, Demo::all());
     }
 
     #[test]
@@ -382,12 +413,15 @@ mod tests {
             "--ping-interval=500ms",
         ])
         .unwrap();
-        assert_eq!(c.listen, "127.0.0.1:0");
-        assert_eq!(c.origins, ["null"]);
-        assert_eq!(c.max_message_size, 1 << 20);
+        assert_eq!(c.server.listen, "127.0.0.1:0");
+        assert_eq!(c.server.origins, ["null"]);
+        assert_eq!(c.server.codec.max_message_size, 1 << 20);
         // A frame cannot be larger than a message.
-        assert_eq!(c.max_frame_size, 1 << 20);
-        assert_eq!(c.ping_interval, Duration::from_millis(500));
+        assert_eq!(c.server.codec.max_frame_size, 1 << 20);
+        assert_eq!(
+            c.server.codec.ping_interval,
+            Some(Duration::from_millis(500))
+        );
     }
 
     #[test]
@@ -428,18 +462,18 @@ mod tests {
             e.contains("cannot read the TLS certificate /nonexistent/c.pem"),
             "{e}"
         );
-        assert_eq!(run(&[]).unwrap().tls, None);
+        assert_eq!(run(&[]).unwrap().server.tls, None);
     }
 
     #[test]
     fn redis_options() {
         let c = run(&["--redis", "redis://127.0.0.1:6380/2"]).unwrap();
-        assert_eq!(c.redis.as_deref(), Some("redis://127.0.0.1:6380/2"));
-        assert!(!c.redis_optional);
+        assert_eq!(c.demo.redis.as_deref(), Some("redis://127.0.0.1:6380/2"));
+        assert!(!c.demo.redis_optional);
         let c = run(&["--redis=redis://localhost", "--redis-optional"]).unwrap();
-        assert_eq!(c.redis.as_deref(), Some("redis://localhost"));
-        assert!(c.redis_optional);
-        assert_eq!(run(&[]).unwrap().redis, None);
+        assert_eq!(c.demo.redis.as_deref(), Some("redis://localhost"));
+        assert!(c.demo.redis_optional);
+        assert_eq!(run(&[]).unwrap().demo.redis, None);
     }
 
     #[test]

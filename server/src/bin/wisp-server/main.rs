@@ -24,7 +24,10 @@ fn run() -> i32 {
     if let Ok(l) = &limits {
         cli::set_fd_limit(l.soft);
     }
-    let config = match cli::parse(std::env::args_os()) {
+    let cli::Settings {
+        server: config,
+        demo,
+    } = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(c)) => *c,
         Ok(cli::Parsed::Print(text)) => {
             print!("{text}");
@@ -35,8 +38,8 @@ fn run() -> i32 {
             return 2;
         }
     };
-    if let (Some(url), false) = (&config.redis, config.redis_optional) {
-        if let Err(e) = wisp_server::redis_reachable(url) {
+    if let (Some(url), false) = (&demo.redis, demo.redis_optional) {
+        if let Err(e) = wisp_server::demo::redis_reachable(url) {
             eprintln!(
                 "wisp-server: cannot reach Redis at {url}: {e} \
                  (start it, or pass --redis-optional to serve alone until it is reachable)"
@@ -63,6 +66,14 @@ fn run() -> i32 {
         Err(e) => {
             eprintln!("wisp-server: cannot listen on {}: {e}", config.listen);
             return 1;
+        }
+    };
+    let web = demo.web.clone();
+    let _demo = match demo.install(&server) {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("wisp-server: {e}");
+            return 2;
         }
     };
     let handle = server.shutdown_handle();
@@ -94,9 +105,7 @@ fn run() -> i32 {
         "serving {} (web root {}), max {} connections ({} per address), {} worker(s), \
          memory budget {} MiB{}",
         server.local_addr(),
-        config
-            .web
-            .as_ref()
+        web.as_ref()
             .map_or("none".into(), |w| w.display().to_string()),
         config.max_connections,
         config.max_connections_per_ip,

@@ -1,6 +1,6 @@
-//! `/chat` rooms (formats in [`routes`](crate::routes)): the members of each room on
+//! `/chat` rooms (formats in [`routes`](super::inspect)): the members of each room on
 //! this instance, and, with `--redis`, the cluster link that carries every event to the
-//! other instances ([`cluster`](crate::cluster)).
+//! other instances ([`cluster`](super::cluster)).
 //!
 //! Alone, an event is delivered by the thread that makes it (the member's worker). In
 //! a cluster, every event goes through the link's publisher, which publishes it and
@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-use wisp_codec::{CloseCode, Connection, Message};
+use wisp_codec::{CloseCode, Message};
 
-use crate::cluster::{Job, Link, Sink};
-use crate::handler::{Accept, Handler, HandlerFactory, Upgrade};
-use crate::routes::{chat_name, plain_name, query_param, Member, Report};
+use super::cluster::{Job, Link, Sink};
+use super::inspect::{chat_name, plain_name, query_param, Member, Report};
+use crate::handler::{Accept, Handler, HandlerFactory, Session, Upgrade};
 
 /// The room of `/chat` without `?room=`.
 pub(crate) const DEFAULT_ROOM: &str = "lobby";
@@ -282,17 +282,17 @@ pub(crate) struct Chat {
 }
 
 impl Handler for Chat {
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
+    fn on_message(&mut self, conn: &mut Session<'_>, message: Message) {
         match message {
             Message::Text(t) => self.rooms.say(&self.room, &self.member, &t),
             Message::Binary(_) => {
-                let _ = conn.send_close(CloseCode::UNSUPPORTED_DATA, "chat takes text only");
+                let _ = conn.close(CloseCode::UNSUPPORTED_DATA, "chat takes text only");
             }
             _ => {}
         }
     }
 
-    fn on_end(&mut self) {
+    fn on_end(&mut self, _: &mut Session<'_>) {
         self.rooms.leave(&self.room, &self.member);
     }
 }
@@ -318,14 +318,14 @@ pub(crate) fn route(rooms: Arc<Rooms>, queue: usize) -> HandlerFactory {
 }
 
 /// Closes the connection with 1008 and its reason as soon as it opens.
-struct CloseAtOnce(String);
+pub(crate) struct CloseAtOnce(pub(crate) String);
 
 impl Handler for CloseAtOnce {
-    fn on_open(&mut self, conn: &mut Connection) {
-        let _ = conn.send_close(CloseCode::POLICY_VIOLATION, &self.0);
+    fn on_open(&mut self, conn: &mut Session<'_>) {
+        let _ = conn.close(CloseCode::POLICY_VIOLATION, &self.0);
     }
 
-    fn on_message(&mut self, _: &mut Connection, _: Message) {}
+    fn on_message(&mut self, _: &mut Session<'_>, _: Message) {}
 }
 
 #[cfg(test)]

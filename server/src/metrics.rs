@@ -1,15 +1,15 @@
-//! `GET /stats` (`--stats`, off by default): what the server holds and what it refused,
-//! for an operator tuning its limits.
+//! What the server holds and what it refused, for an operator tuning its limits: the
+//! counters behind [`Stats`](crate::Stats) (the demo serves them as `GET /stats`).
 //!
 //! The counters cost nothing on the path of a message: refusals are counted where they
 //! happen (rare by nature), and a worker updates its connection count when a connection
 //! comes or goes. The largest holders are a snapshot that each worker publishes at most
-//! every [`PUBLISH_EVERY`], and only after its connections' memory charges changed: a
-//! report is at most that old for the other workers, and fresh for the one serving it.
+//! every [`PUBLISH_EVERY`], and only after its connections' memory charges changed, once
+//! someone asked for them ([`Metrics::track_holders`]): a report is at most that old.
 //!
 //! The report's format is in the crate docs (`GET /stats`).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -87,19 +87,32 @@ struct WorkerStats {
 }
 
 /// The server's counters, shared by the acceptor and the workers.
-pub(crate) struct Stats {
+pub(crate) struct Metrics {
     started: Instant,
     refusals: [AtomicU64; REASONS.len()],
     workers: Vec<WorkerStats>,
+    /// Someone reads the reports: the workers publish their largest holders.
+    tracking: AtomicBool,
 }
 
-impl Stats {
-    pub(crate) fn new(workers: usize) -> Stats {
-        Stats {
+impl Metrics {
+    pub(crate) fn new(workers: usize) -> Metrics {
+        Metrics {
             started: Instant::now(),
             refusals: Default::default(),
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
+            tracking: AtomicBool::new(false),
         }
+    }
+
+    /// From now on the workers publish their largest holders for the reports.
+    pub(crate) fn track_holders(&self) {
+        self.tracking.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the workers publish their largest holders.
+    pub(crate) fn tracking_holders(&self) -> bool {
+        self.tracking.load(Ordering::Relaxed)
     }
 
     /// Counts one refusal.
@@ -203,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_worker_keeps_its_largest_holders_in_order() {
-        let s = Stats::new(2);
+        let s = Metrics::new(2);
         s.publish(0, (1..=30).map(|i| holder(i, i * 65536)).collect());
         let h = s.workers[0].holders.lock().unwrap().clone();
         let ids: Vec<u64> = h.iter().map(|h| h.id).collect();
@@ -214,7 +227,7 @@ mod tests {
 
     #[test]
     fn refusals_are_counted_by_reason() {
-        let s = Stats::new(1);
+        let s = Metrics::new(1);
         s.refused(Refusal::PerIpConnections);
         s.refused(Refusal::PerIpConnections);
         s.refused(Refusal::MemoryBudget1013);

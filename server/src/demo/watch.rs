@@ -1,7 +1,7 @@
 //! `/inspect?watch=ID`: a read-only socket that receives the reports of `/inspect`
 //! connection `ID`, including the ones its own socket can no longer carry (its close
 //! frames and the end of its TCP connection), and the conversation scenarios an
-//! `/inspect` connection asks for with command messages. Formats: [`crate::routes`].
+//! `/inspect` connection asks for with command messages. Formats: [`super::inspect`].
 //!
 //! ## How a watcher stays out of its target's way
 //! Every report of a watched connection is built once and appended to each watcher's
@@ -19,12 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Deserialize;
-use wisp_codec::{apply_mask, CloseCode, Connection, Direction, Message, OpCode, WireFrame};
+use wisp_codec::{apply_mask, CloseCode, Direction, Message, OpCode, WireFrame};
 
-use crate::handler::Sender;
-use crate::routes::{
-    self, query_param, At, CloseFields, Echo, Handler, Member, Report, RfcSentence,
-};
+use super::inspect::{self, query_param, At, CloseFields, Member, Report, RfcSentence};
+use crate::handler::{Echo, Handler, Session};
+use crate::sender::Sender;
 
 /// The most report bytes a connection keeps for watchers that open later.
 pub const HISTORY_BYTES: usize = 64 * 1024;
@@ -189,7 +188,7 @@ impl Target {
     /// Publishes the opening handshake (the connection's first report).
     pub(crate) fn publish_handshake(&self, request: &[u8], response: &[u8]) {
         self.publish(request.len() + response.len(), |at| {
-            routes::handshake_report(request, response, Some(self.id), Some(at))
+            inspect::handshake_report(request, response, Some(self.id), Some(at))
         });
     }
 
@@ -206,8 +205,8 @@ impl Target {
                 st.first_close.get_or_insert(who);
             }
         }
-        let size = frame.bytes.len().min(routes::INSPECT_MAX_HEX) * 3 + 200;
-        self.publish(size, |at| routes::frame_report_at(frame, close, Some(at)));
+        let size = frame.bytes.len().min(inspect::INSPECT_MAX_HEX) * 3 + 200;
+        self.publish(size, |at| inspect::frame_report_at(frame, close, Some(at)));
     }
 
     fn publish_report<'r>(&self, build: impl FnOnce(At) -> Report<'r>) {
@@ -216,7 +215,7 @@ impl Target {
 
     /// The connection is over and its socket shut: publishes what was recorded last
     /// and the `end` report, closes the watchers (1000) and retires the target.
-    pub(crate) fn end(self: &Arc<Self>, registry: &Registry, conn: &mut Connection, how: &str) {
+    pub(crate) fn end(self: &Arc<Self>, registry: &Registry, conn: &mut Session<'_>, how: &str) {
         while let Some(f) = conn.poll_wire_frame() {
             self.publish_frame(&f);
         }
@@ -299,14 +298,31 @@ fn close_fields(frame: &WireFrame) -> Option<CloseFields> {
 
 // ---- /inspect: reports for watchers, and scenarios -------------------------------
 
-/// The `/inspect` handler of the server: [`routes::Inspect`]'s echo and reports, every
+/// The `/inspect` handler of the server: [`inspect::Inspect`]'s echo and reports, every
 /// report also published to the connection's watchers, and the command messages.
 pub(crate) struct Inspected {
     pub(crate) target: Arc<Target>,
+    pub(crate) registry: Arc<Registry>,
 }
 
 impl Handler for Inspected {
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
+    /// The first message: the opening handshake as it crossed the socket (never
+    /// reported as a frame itself), also the first report of the watchers.
+    fn on_open(&mut self, conn: &mut Session<'_>) {
+        if let Some(h) = conn.handshake() {
+            self.target.publish_handshake(h.request, h.response);
+            let report = inspect::handshake_report(h.request, h.response, Some(conn.id()), None);
+            let _ = conn.send_text(&report);
+            while conn.poll_wire_frame().is_some() {}
+        }
+    }
+
+    fn on_end(&mut self, conn: &mut Session<'_>) {
+        let how = conn.end_reason().unwrap_or("dropped");
+        self.target.end(&self.registry, conn, how);
+    }
+
+    fn on_message(&mut self, conn: &mut Session<'_>, message: Message) {
         if let Message::Text(t) = &message {
             if let Some(command) = command(t) {
                 self.run(conn, command);
@@ -316,9 +332,9 @@ impl Handler for Inspected {
         Echo.on_message(conn, message);
     }
 
-    fn before_flush(&mut self, conn: &mut Connection) {
+    fn before_flush(&mut self, conn: &mut Session<'_>) {
         let target = &self.target;
-        routes::report_frames(conn, |f| target.publish_frame(f));
+        inspect::report_frames(conn, |f| target.publish_frame(f));
     }
 }
 
@@ -362,7 +378,7 @@ static CLOSE: [RfcSentence; 2] = [CLOSE_REPLY, TCP_END];
 pub const MAX_FRAGMENTS: usize = 16;
 const MAX_TEXT: usize = 4096;
 
-/// A command message on `/inspect` (format in [`crate::routes`]).
+/// A command message on `/inspect` (format in [`super::inspect`]).
 #[derive(Deserialize, Debug, PartialEq)]
 #[serde(tag = "command", rename_all = "lowercase", deny_unknown_fields)]
 enum Command {
@@ -407,7 +423,7 @@ fn command(text: &str) -> Option<Result<Command, String>> {
 impl Inspected {
     /// Carries out a command: the frames so far are reported, then the `scenario` (or
     /// `error`) report, then the scenario's frames go out.
-    fn run(&mut self, conn: &mut Connection, command: Result<Command, String>) {
+    fn run(&mut self, conn: &mut Session<'_>, command: Result<Command, String>) {
         self.before_flush(conn);
         let plan = command.and_then(|c| plan(&c).map(|p| (c, p)));
         let report = |at| match &plan {
@@ -501,7 +517,7 @@ fn plan(c: &Command) -> Result<Plan, String> {
 }
 
 /// Sends a planned scenario's frames.
-fn perform(conn: &mut Connection, c: &Command) {
+fn perform(conn: &mut Session<'_>, c: &Command) {
     match c {
         Command::Fragments {
             text,
@@ -528,7 +544,7 @@ fn perform(conn: &mut Connection, c: &Command) {
             let _ = conn.send_ping(data.as_bytes());
         }
         Command::Close { code, reason } => {
-            let _ = conn.send_close(CloseCode(*code), reason);
+            let _ = conn.close(CloseCode(*code), reason);
         }
     }
 }
@@ -541,13 +557,13 @@ pub(crate) struct Watcher {
 }
 
 impl Handler for Watcher {
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
+    fn on_message(&mut self, conn: &mut Session<'_>, message: Message) {
         if let Message::Text(_) | Message::Binary(_) = message {
-            let _ = conn.send_close(CloseCode::POLICY_VIOLATION, "a watcher is read-only");
+            let _ = conn.close(CloseCode::POLICY_VIOLATION, "a watcher is read-only");
         }
     }
 
-    fn on_end(&mut self) {
+    fn on_end(&mut self, _: &mut Session<'_>) {
         self.target.detach(&self.member);
     }
 }
@@ -555,6 +571,7 @@ impl Handler for Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wisp_codec::Connection;
 
     #[test]
     fn commands_parse_with_defaults_and_refuse_unknown_fields() {
@@ -610,7 +627,7 @@ mod tests {
             fragments: 3,
             ping: true,
         };
-        perform(&mut s, &c);
+        perform(&mut Session::new(&mut s, 1), &c);
         let mut wire = Vec::new();
         while !s.pending_output().is_empty() {
             wire.extend_from_slice(s.pending_output());

@@ -1,157 +1,24 @@
-//! What each WebSocket route does with the messages it receives.
-//!
-//! A route is a [`Handler`]: it sees every message of its connection (control frames
-//! included, already answered by the codec) and replies through the [`Connection`].
-//! The server's session loop owns the socket, the timeouts and the writes,
-//! so a handler never blocks on IO. A handler that panics costs its own connection a
-//! close 1011 and nothing else.
-//!
-//! ## `/echo`
-//! Every text or binary message comes back with the same type and payload.
-//!
-//! ## `/inspect`
-//! Echo, plus one JSON text message per frame that crossed the socket, in and out:
-//!
-//! ```text
-//! {"type":"frame","dir":"in","fin":true,"rsv":0,"opcode":1,"masked":true,"len":5,
-//!  "wire_len":11,"hex":"81 85 37 fa 21 3d 7f 9f 4d 51 58","truncated":false}
-//! ```
-//! - `dir`: `"in"` (from the client) or `"out"` (from the server).
-//! - `fin`, `rsv` (RSV1-3 as a 3-bit number), `opcode` (number), `masked`, `len` (payload
-//!   length): the header fields, decoded from the bytes.
-//! - `wire_len`: the frame's size on the wire, header included.
-//! - `hex`: the raw bytes exactly as they crossed the socket (client frames still masked
-//!   with the client's key), lowercase, space separated; at most the first 65536 bytes,
-//!   with `truncated: true` when the frame was longer.
-//!
-//! The first message on `/inspect` is the opening handshake, both heads exactly as they
-//! crossed the socket (browsers never show them to scripts), and the connection's id:
-//!
-//! ```text
-//! {"type":"handshake","request":"GET /inspect HTTP/1.1\r\nHost: ...","response":"HTTP/1.1 101 ...","id":7}
-//! ```
-//!
-//! On the wire, the echo of a message comes first, then the reports of every frame
-//! received for it (each fragment, in order), then the report of the echo frame.
-//! Pings and pongs (the automatic pong and the server's keepalive pings too) are
-//! reported the same way. The report messages are
-//! frames too, but they are never reported themselves (that would never end). Close
-//! frames are not reported on the connection itself: once a close is sent, no more
-//! messages may follow it. A watcher sees them.
-//!
-//! ### Commands: conversation scenarios
-//! A text message that is a JSON object with a `"command"` member is not echoed: the
-//! server answers with a `scenario` report naming the RFC 6455 sentences it shows (word
-//! for word), then sends the scenario's frames (reported as usual):
-//!
-//! | command | the server sends |
-//! |---|---|
-//! | `{"command":"fragments","text":"Hello","fragments":3,"ping":true}` | the text as `fragments` frames (1 to 16, default 3; Text with FIN=0, Continuation frames, FIN=1 on the last), split at equal byte counts; with `ping` (default false), a ping between each two |
-//! | `{"command":"ping","data":"are you there?"}` | a ping with that application data (at most 125 bytes) |
-//! | `{"command":"close","code":1001,"reason":"bye"}` | a close frame with that code (default 1001; one allowed on the wire) and reason (at most 123 bytes) |
-//!
-//! ```text
-//! {"type":"scenario","name":"ping","does":"the server sends a ping ...","rfc":[{"section":"5.5.2","text":"Upon receipt of a Ping frame, ..."}]}
-//! ```
-//! An unknown command, a missing or unknown field, or a value out of range gets
-//! `{"type":"error","error":"bad command: unknown variant `dance`, ..."}` and nothing else.
-//!
-//! ## `/inspect?watch=ID`
-//! A read-only socket that receives the reports of `/inspect` connection `ID` (the `id`
-//! of its handshake report), including those its own socket cannot carry: its close
-//! frames in both directions and the end of its TCP connection. It starts with
-//! `{"type":"watching","id":7,"ended":false}`, then the reports the connection kept for
-//! late watchers (its most recent 64 KiB of reports; from the start, in practice), then
-//! every new one as it happens. Each report of a watcher has two more fields: `seq`, its
-//! number on the connection (1 is the handshake; consecutive unless a report was too big
-//! to be kept for a late watcher) and `ms`, milliseconds since the opening handshake:
-//!
-//! ```text
-//! {"type":"handshake","request":"...","response":"...","id":7,"seq":1,"ms":0.0}
-//! {"type":"frame","dir":"in","fin":true,"rsv":0,"opcode":1,"masked":true,"len":5,"wire_len":11,"hex":"...","truncated":false,"seq":2,"ms":1503.25}
-//! {"type":"scenario","name":"close","does":"...","rfc":[...],"seq":5,"ms":2001.5}
-//! {"type":"frame","dir":"out",...,"opcode":8,...,"close":{"code":1001,"reason":"bye"},"seq":6,"ms":2001.6}
-//! {"type":"frame","dir":"in",...,"opcode":8,...,"close":{"code":1001,"reason":"bye"},"seq":7,"ms":2003.1}
-//! {"type":"end","how":"closing handshake done","first":"server","sent":{"code":1001,"reason":"bye"},"received":{"code":1001,"reason":"bye"},"tcp":"the server closed it","seq":8,"ms":2003.4}
-//! ```
-//! - Close frames carry `close`: the code (1005 when the frame has no body) and reason.
-//! - `end` is the last report: how the session ended (as in the server's log), who sent
-//!   the first close frame (`"client"`, `"server"` or `null`), the close frames sent
-//!   and received (`null` when there was none), and who closed TCP. The watcher is then
-//!   closed with 1000 "the watched connection ended".
-//! - The last 16 ended connections can still be watched: the watcher gets their
-//!   record, `"ended":true`, and the close 1000.
-//!
-//! A watcher's request passes the same `Origin` check as any route (`--origin`), and its
-//! `Origin` must also be the watched connection's (absent for both, or equal), so a page
-//! cannot watch a conversation opened from another site. An id that is not a number,
-//! no such connection, or another origin: close 1008 with the reason. A data message
-//! from a watcher: close 1008 "a watcher is read-only".
-//!
-//! A watcher never slows its target: each report is appended to the watcher's bounded
-//! queue (`Config::watch_queue` reports) and written by the watcher's own thread. When a
-//! watcher's queue is full, its backlog is replaced by
-//! `{"type":"dropped","reason":"this watcher fell too far behind: later reports are dropped"}`
-//! and it is closed with 1008 "too slow: outgoing queue full".
-//!
-//! ## `/chat`
-//! `/chat?room=ROOM&name=NAME` joins room `ROOM` (default `lobby`). Every member of a
-//! room receives JSON text messages:
-//! - `{"type":"join","who":"NAME","members":N}` when someone joins (also yourself),
-//! - `{"type":"message","from":"NAME","text":"..."}` for every text message a member
-//!   of the room sends (the sender gets its own, too),
-//! - `{"type":"leave","who":"NAME","members":N}` when someone leaves,
-//! - with `--redis` only: `{"type":"notice","cluster":"down","text":"..."}` when the
-//!   instance loses its link to Redis (members on other instances are out of reach
-//!   until it returns) and `{"type":"notice","cluster":"up","text":"..."}` when it returns.
-//!
-//! `NAME` is `?name=...` of the request URL (letters, digits, `-`, `_`, `.`, at most 32),
-//! else `user-ID`; `ROOM` takes the same letters, at most 64, and any other room name is
-//! refused with close 1008. Binary messages are refused with close 1003. Each member has
-//! a bounded outgoing queue (`Config::chat_queue` messages); a member whose queue is full
-//! (it does not read fast enough) is closed with 1008, and the others never wait for it.
-//!
-//! ### Many instances (`--redis`)
-//! With [`Config::redis`](crate::Config::redis), the instance is one of a cluster that
-//! shares its rooms through Redis pub/sub: every join, message and leave is published on
-//! the room's channel, every instance with members in the room delivers it to them,
-//! and `members` counts the room's members on every instance. A member sees each
-//! message once, and the messages of one sender in the order sent. A joining member
-//! hears everything published after its join; it may also hear a few messages sent
-//! just before it (before its own join notice).
-//!
-//! Delivery across instances is **at most once**, as Redis pub/sub is: what is
-//! published while an instance is cut off from Redis (Redis down, or the instance's
-//! subscriber disconnected by Redis for reading too slowly) never reaches that
-//! instance's members, and nothing is replayed when the link returns. Members of the
-//! same instance keep talking meanwhile (their counts then are the instance's own plus
-//! the last counts it heard from the others). A message that finds the instance's queue
-//! to Redis full (65,536 events) is dropped and its sender gets a notice.
+//! The `/inspect` route's reports: the JSON messages of the demo's routes, and the
+//! [`Inspect`] handler (formats in [`demo`](crate::demo)).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
-use wisp_codec::{CloseCode, Connection, Direction, Message, WireFrame};
+use wisp_codec::{CloseCode, Direction, Message, WireFrame};
 
-pub use crate::handler::{Handler, HandlerFactory};
-use crate::handler::{SendError, Sender};
+use crate::handler::{Echo, Handler, Session};
+use crate::sender::{SendError, Sender};
 
-/// `/echo`: every message back, same type.
-#[derive(Debug, Default)]
-pub struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
-        // By value: a large payload goes back out without a copy.
-        if let Message::Text(_) | Message::Binary(_) = message {
-            let _ = conn.send(message);
-        }
-    }
-}
-
-/// `/inspect`: echo, plus a JSON report of every frame in and out (see the module docs).
-/// Needs `record_frames` on in the connection's config.
+/// `/inspect`'s echo, plus a JSON report of every frame in and out (formats in
+/// [`demo`](crate::demo)), on any route whose [`Accept`](crate::Accept) records frames:
+///
+/// ```
+/// use wisp_server::{Accept, Config, Inspect, Server};
+/// let server = Server::bind(Config::default().listen("127.0.0.1:0"))?;
+/// server.route("/debug", |_| Ok(Accept::new(Inspect).record_frames(true)))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct Inspect;
 
@@ -322,18 +189,18 @@ pub(crate) fn frame_report_at(
 }
 
 impl Handler for Inspect {
-    fn on_message(&mut self, conn: &mut Connection, message: Message) {
+    fn on_message(&mut self, conn: &mut Session<'_>, message: Message) {
         Echo.on_message(conn, message);
     }
 
-    fn before_flush(&mut self, conn: &mut Connection) {
+    fn before_flush(&mut self, conn: &mut Session<'_>) {
         report_frames(conn, |_| {});
     }
 }
 
 /// Sends the report of every frame recorded since the last call (and passes each frame
 /// to `also`); the frames of the reports themselves are dropped, never reported.
-pub(crate) fn report_frames(conn: &mut Connection, mut also: impl FnMut(&WireFrame)) {
+pub(crate) fn report_frames(conn: &mut Session<'_>, mut also: impl FnMut(&WireFrame)) {
     let mut frames = Vec::new();
     while let Some(f) = conn.poll_wire_frame() {
         frames.push(f);
