@@ -387,3 +387,114 @@ fn the_codec_accepts_over_a_blocking_stream_with_a_callback_that_sees_the_header
     c.close(CloseCode::NORMAL, "").unwrap();
     assert_eq!(server.join().unwrap(), ["refused 403", "served"]);
 }
+
+/// Remembers what its session showed: the opening handshake in `on_open`, the frames
+/// it recorded, and how the connection ended.
+struct Recorder(mpsc::Sender<String>);
+
+impl Handler for Recorder {
+    fn on_open(&mut self, session: &mut Session<'_>) {
+        let h = session.handshake().expect("the handshake in on_open");
+        let request = String::from_utf8_lossy(h.request).into_owned();
+        let response = String::from_utf8_lossy(h.response).into_owned();
+        let _ = self
+            .0
+            .send(format!("request {}", request.lines().next().unwrap_or("")));
+        let _ = self.0.send(format!(
+            "response {}",
+            response.lines().next().unwrap_or("")
+        ));
+    }
+
+    fn on_message(&mut self, session: &mut Session<'_>, message: Message) {
+        assert!(
+            session.handshake().is_none(),
+            "the handshake is shown in on_open only"
+        );
+        Echo.on_message(session, message);
+    }
+
+    fn before_flush(&mut self, session: &mut Session<'_>) {
+        while let Some(f) = session.poll_wire_frame() {
+            let _ = self.0.send(format!(
+                "{:?} opcode {} len {} wire {}",
+                f.direction,
+                f.header.opcode.as_u8(),
+                f.header.payload_len,
+                f.bytes.len()
+            ));
+        }
+    }
+
+    fn on_end(&mut self, session: &mut Session<'_>) {
+        let _ = self.0.send(format!("end {:?}", session.end_reason()));
+    }
+}
+
+#[test]
+fn a_users_route_records_frames_sees_the_handshake_and_serves_plain_http() {
+    let server = bind(Demo::default());
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    server
+        .route("/recorded", move |_| {
+            let tx = tx.lock().unwrap().clone();
+            Ok(Accept::new(Recorder(tx)).record_frames(true))
+        })
+        .unwrap();
+    // And one that does not record: poll_wire_frame is None there.
+    let (quiet_tx, quiet_rx) = mpsc::channel();
+    let quiet_tx = std::sync::Mutex::new(quiet_tx);
+    server
+        .route("/quiet", move |_| {
+            Ok(Accept::new(Recorder(quiet_tx.lock().unwrap().clone())))
+        })
+        .unwrap();
+    server.serve_http(|req| {
+        (req.path() == "/hello").then(|| wisp_server::HttpResponse::text(200, "hi there\n"))
+    });
+    let stats = server.stats();
+    let s = Embedded::start(server);
+
+    let mut c = connect_with(&s.url("/recorded"), &Options::default()).unwrap();
+    c.send_text("abc").unwrap();
+    assert_eq!(c.receive().unwrap(), Message::Text("abc".into()));
+    c.close(CloseCode::NORMAL, "").unwrap();
+    let seen: Vec<String> = (0..5)
+        .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert_eq!(seen[0], "request GET /recorded HTTP/1.1");
+    assert_eq!(seen[1], "response HTTP/1.1 101 Switching Protocols");
+    // The client's masked text frame (2 + 4 + 3 bytes), then the echo (2 + 3).
+    assert_eq!(seen[2], "Received opcode 1 len 3 wire 9");
+    assert_eq!(seen[3], "Sent opcode 1 len 3 wire 5");
+    let rest: Vec<String> = rx.iter().take_while(|l| !l.starts_with("end")).collect();
+    assert!(
+        rest.iter().all(|l| l.contains("opcode 8")),
+        "only the close frames are left: {rest:?}"
+    );
+
+    let mut q = connect_with(&s.url("/quiet"), &Options::default()).unwrap();
+    q.send_text("x").unwrap();
+    assert_eq!(q.receive().unwrap(), Message::Text("x".into()));
+    q.close(CloseCode::NORMAL, "").unwrap();
+    let quiet: Vec<String> = (0..3)
+        .map(|_| quiet_rx.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert_eq!(
+        quiet[2], "end Some(\"closing handshake done\")",
+        "{quiet:?}"
+    );
+
+    // Plain HTTP: the application's handler, and 404 for what no handler answers.
+    let r = http(s.port, b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(r.ends_with("hi there\n"), "{r}");
+    let r = http(s.port, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status(&r), 404, "{r}");
+    let report: serde_json::Value = serde_json::from_str(&stats.to_json()).unwrap();
+    assert!(
+        report["connections"]["total"].as_u64().is_some(),
+        "{report}"
+    );
+}

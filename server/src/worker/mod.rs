@@ -248,7 +248,7 @@ impl Loop<'_> {
             .registry()
             .register(&mut stream, Token(slot), interest)
         {
-            warn!("cannot watch a new connection: {e}");
+            warn!("cannot register a new connection with the poller: {e}");
             self.free.push(slot);
             return;
         }
