@@ -3,7 +3,7 @@
 #
 #   bash scripts/setup.sh demo   what scripts/demo.sh needs:
 #       - rustup target wasm32-unknown-unknown
-#       - wasm-bindgen-cli, at the version codec/Cargo.toml pins for the wasm-bindgen crate
+#       - wasm-bindgen-cli, at the version wasm/Cargo.toml pins for the wasm-bindgen crate
 #   bash scripts/setup.sh test   what scripts/test.sh needs (the default): the demo's, and
 #       - rustup target thumbv7em-none-eabihf (the codec's no_std build)
 #       - wasm-pack (the wasm tests)

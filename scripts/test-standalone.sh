@@ -99,7 +99,7 @@ for d in .venv node_modules .autobahn-venv; do
 done
 grep -q "Compiling wisp-server v[^ ]* ($COPY/server)" "$LOG" ||
   { show_log "$LOG"; die "cargo did not compile wisp-server from $COPY/server"; }
-for f in "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/wisp_codec.wasm" \
+for f in "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/wisp_wasm.wasm" \
   "$CARGO_TARGET_DIR/release/wisp-server" "$COPY/web/pkg/wisp_codec_bg.wasm"; do
   [ "$f" -nt "$WORK/start" ] || die "$f was not built by this run"
 done

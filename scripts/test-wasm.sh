@@ -4,11 +4,11 @@
 # having run nothing when no test is configured for a browser, so exit codes alone
 # prove nothing.
 #
-#   Node:   codec/tests/web.rs          = the cases of codec/tests/wasm_cases/
-#   Chrome: codec/tests/web_browser.rs  = the same cases + browser-only ones
+#   Node:   wasm/tests/web.rs          = the cases of wasm/tests/wasm_cases/
+#   Chrome: wasm/tests/web_browser.rs  = the same cases + browser-only ones
 #
 # usage: scripts/test-wasm.sh      (needs scripts/setup.sh: wasm32 target, wasm-pack,
-#                                   wasm-bindgen-cli as pinned in codec/Cargo.toml, chromium + chromedriver)
+#                                   wasm-bindgen-cli as pinned in wasm/Cargo.toml, chromium + chromedriver)
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -27,7 +27,7 @@ CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export CHROMEDRIVER
 
 count() { cat "$@" | grep -c '#\[wasm_bindgen_test\]'; }
-CASES=codec/tests/wasm_cases/mod.rs
+CASES=wasm/tests/wasm_cases/mod.rs
 
 # run NAME EXPECTED wasm-pack-args...: runs, shows the summary, checks the count.
 run() {
@@ -51,7 +51,7 @@ run() {
   echo "test-wasm: $name: $passed passed ($((SECONDS - start)) s)"
 }
 
-run "node" "$(count $CASES codec/tests/web.rs)" \
-  --node codec --features wasm --test web
-run "chrome" "$(count $CASES codec/tests/web_browser.rs)" \
-  --headless --chrome codec --features wasm --test web_browser
+run "node" "$(count $CASES wasm/tests/web.rs)" \
+  --node wasm --test web
+run "chrome" "$(count $CASES wasm/tests/web_browser.rs)" \
+  --headless --chrome wasm --test web_browser

@@ -24,7 +24,7 @@ use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 /// The tail a sync flush ends with, removed by the sender and restored by the receiver.
-pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// Compression level: zlib's default; higher costs time for little gain on JSON.
 const LEVEL: i32 = 6;
@@ -39,7 +39,7 @@ pub(crate) const DEFLATER_MEMORY: usize = 320 * 1024;
 pub(crate) const INFLATER_MEMORY: usize = 44 * 1024;
 
 /// A permessage-deflate compressor for one direction of one connection.
-pub(crate) struct Deflater {
+pub struct Deflater {
     /// Allocated at the first compressed message, dropped by `release` when no context
     /// is kept across messages.
     state: Option<Box<CompressorOxide>>,
@@ -50,7 +50,7 @@ pub(crate) struct Deflater {
 
 impl Deflater {
     /// A compressor whose stream is valid for a peer window of `window_bits` (8-15).
-    pub(crate) fn new(window_bits: u8, takeover: bool) -> Self {
+    pub fn new(window_bits: u8, takeover: bool) -> Self {
         let strategy = if window_bits < 15 {
             CompressionStrategy::RLE
         } else {
@@ -67,7 +67,7 @@ impl Deflater {
     /// Compresses one fragment of a message onto `out`, ending with a sync flush; `fin`
     /// (the message's last fragment) drops the flush's `00 00 ff ff` and, without context
     /// takeover, starts the next message afresh.
-    pub(crate) fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
+    pub fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
         let flags = self.flags;
         let state = self
             .state
@@ -114,7 +114,7 @@ impl Deflater {
 
 /// Why inflating a message stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum InflateError {
+pub enum InflateError {
     /// The data is not valid DEFLATE.
     Corrupt,
     /// The output would pass the limit; holds the size it reached (limit + 1 or more).
@@ -122,7 +122,7 @@ pub(crate) enum InflateError {
 }
 
 /// A permessage-deflate decompressor for the messages the peer sends.
-pub(crate) struct Inflater {
+pub struct Inflater {
     state: Option<Box<InflateState>>,
     /// The peer keeps its window across messages, so ours must too.
     takeover: bool,
@@ -136,7 +136,8 @@ impl Inflater {
         Inflater::new(self.takeover)
     }
 
-    pub(crate) fn new(takeover: bool) -> Self {
+    /// An inflater for a peer that keeps its window across messages (`takeover`) or not.
+    pub fn new(takeover: bool) -> Self {
         Inflater {
             state: None,
             takeover,
@@ -147,7 +148,7 @@ impl Inflater {
     /// Inflates `input` onto `out`, which may hold at most `max` bytes in all. With
     /// `fin` (the message's last fragment is in) the removed tail is restored and the
     /// message ends.
-    pub(crate) fn inflate(
+    pub fn inflate(
         &mut self,
         input: &[u8],
         fin: bool,

@@ -3,7 +3,8 @@
 //! The whole of RFC 6455 (The WebSocket Protocol) as a sans-IO, `no_std` + `alloc`
 //! protocol core: bytes in, events and bytes out. It never touches a socket, a clock or
 //! a random number generator; masks, nonces and the time are inputs. The same code runs
-//! in `wisp-server`, `wisp-client` and, through `wasm-bindgen`, in the browser demo.
+//! in `wisp-server`, `wisp-client` and, compiled to wasm, in the browser demo (whose
+//! `wasm-bindgen` bindings are a crate of their own, unpublished: `wasm/` in the repository).
 //!
 //! ## Example: echo over any transport
 //! ```
@@ -28,7 +29,6 @@
 //!   [`handshake`].
 //! - `std`: `std::error::Error` for the error types, and [`blocking`]: the one blocking
 //!   IO loop over a `Read + Write` stream that `wisp-server` and `wisp-client` share.
-//! - `wasm`: the `wasm-bindgen` API of the browser demo (implies `std`).
 //!
 //! ## Map of the RFC
 //! | RFC 6455 | file | job |
@@ -59,8 +59,6 @@ extern crate alloc;
 pub mod blocking;
 pub mod extension;
 pub mod handshake;
-#[cfg(feature = "wasm")]
-pub mod wasm;
 
 mod close;
 mod connection;
@@ -93,11 +91,13 @@ pub use opcode::OpCode;
 pub use record::{Direction, WireFrame};
 pub use role::Role;
 
-/// The layers under [`Connection`], for the fuzz targets, the property tests and the
-/// benchmarks. Not a stable API: use [`Connection`].
+/// The layers under [`Connection`], for the fuzz targets, the property tests, the
+/// benchmarks and the demo page's wasm bindings (`wasm/`, which step the decoder and the
+/// permessage-deflate halves one at a time). Not a stable API: use [`Connection`].
 #[doc(hidden)]
 pub mod internals {
     pub use crate::decoder::{decode_header, Decoded, DecoderState, FrameDecoder, WholeFrame};
+    pub use crate::deflate::{Deflater, InflateError, Inflater, TAIL};
     pub use crate::mask::apply_mask_naive;
     pub use crate::message::{parse_close, Reassembler};
     pub use crate::utf8::{Utf8Error, Utf8Validator};

@@ -118,7 +118,7 @@ impl Reassembler {
 
     /// Inflates messages that come with RSV1 (permessage-deflate negotiated);
     /// `peer_takeover`: the peer keeps its LZ77 window across messages.
-    pub(crate) fn set_inflater(&mut self, peer_takeover: bool) {
+    pub fn set_inflater(&mut self, peer_takeover: bool) {
         self.inflater = Some(Inflater::new(peer_takeover));
     }
 

@@ -2,14 +2,12 @@
 //! memory read from /proc/PID/status. Figures are printed (run with `--nocapture`) and
 //! recorded in SECURITY.md; the assertions are bounds, not benchmarks.
 
-mod server_harness;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use server_harness::{client_frame as frame, close_code, connect, next_data, wait_until, Server};
 use wisp_codec::Message;
+use wisp_tests::{client_frame as frame, close_code, connect, next_data, wait_until, Server};
 
 /// `count` one-byte fragments of one binary message.
 fn one_byte_fragments(count: usize) -> Vec<u8> {

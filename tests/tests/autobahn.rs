@@ -9,8 +9,6 @@
 //! `scripts/install-autobahn.sh`); the binaries from `cargo build --workspace --bins`
 //! (scripts/test.sh does both).
 
-mod server_harness;
-
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use server_harness::{binary, root, wait_until, Guard, Server};
+use wisp_tests::{binary, root, wait_until, Guard, Server};
 
 const CASES: &str = r#"["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]"#;
 const CASE_COUNT: usize = 301;

@@ -28,12 +28,10 @@
 //! preset with RSV1 on a continuation frame. Screenshots are saved under
 //! `target/browser-screenshots/`.
 
-mod server_harness;
-
 use std::process::Command;
 use std::time::Instant;
 
-use server_harness::{browser_prerequisites, root, Server};
+use wisp_tests::{browser_prerequisites, root, Server};
 
 #[test]
 fn demo_page_in_chromium() {

@@ -7,12 +7,10 @@
 //! missing piece (the wasm build, node, playwright-core, Chromium) is a failure with the
 //! command to run, never a skip.
 
-mod server_harness;
-
 use std::process::Command;
 
-use server_harness::tls::Pki;
-use server_harness::{browser_prerequisites, root, Server};
+use wisp_tests::tls::Pki;
+use wisp_tests::{browser_prerequisites, root, Server};
 
 #[test]
 fn demo_page_over_https_in_chromium() {

@@ -1,14 +1,12 @@
 //! Budgets of the whole server against a mix of peers: per-address limits (and, with
 //! the memory budget, what peers can make the server hold).
 
-mod server_harness;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use server_harness::{connect, connect_from_source, next_data, upgrade_request, Server};
 use wisp_codec::Message;
+use wisp_tests::{connect, connect_from_source, next_data, upgrade_request, Server};
 
 /// Sends an upgrade request from `src` and returns the status of the answer, keeping
 /// the socket when it was a 101.
@@ -283,15 +281,15 @@ fn a_deflate_bomb_is_1009_and_costs_about_the_limit() {
 #[test]
 fn stats_show_what_is_held_and_refused() {
     let stats = |port: u16| -> serde_json::Value {
-        let r = server_harness::http(port, b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(server_harness::status(&r), 200, "{r}");
+        let r = wisp_tests::http(port, b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(wisp_tests::status(&r), 200, "{r}");
         assert!(r.contains("Content-Type: application/json"), "{r}");
         let body = &r[r.find("\r\n\r\n").unwrap() + 4..];
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
     };
     let off = Server::start(&[]);
-    let r = server_harness::http(off.port, b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(server_harness::status(&r), 404, "{r}");
+    let r = wisp_tests::http(off.port, b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(wisp_tests::status(&r), 404, "{r}");
 
     let server = Server::start(&["--stats", "--workers", "2", "--max-connections-per-ip", "3"]);
     let crowd = Ipv4Addr::new(127, 0, 0, 11);
@@ -309,13 +307,13 @@ fn stats_show_what_is_held_and_refused() {
         .write_all(&unfinished_fragment(true, 2 << 20))
         .unwrap();
     // A malformed head and a WebSocket upgrade to no route.
-    let bad = server_harness::http(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nbroken\r\n\r\n");
-    assert_eq!(server_harness::status(&bad), 400, "{bad}");
-    let nowhere = server_harness::http(server.port, &upgrade_request(server.port, "/nowhere", ""));
-    assert_eq!(server_harness::status(&nowhere), 404, "{nowhere}");
+    let bad = wisp_tests::http(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nbroken\r\n\r\n");
+    assert_eq!(wisp_tests::status(&bad), 400, "{bad}");
+    let nowhere = wisp_tests::http(server.port, &upgrade_request(server.port, "/nowhere", ""));
+    assert_eq!(wisp_tests::status(&nowhere), 404, "{nowhere}");
 
     let mut report = serde_json::Value::Null;
-    server_harness::wait_until(10, "the 2 MiB holder in /stats", || {
+    wisp_tests::wait_until(10, "the 2 MiB holder in /stats", || {
         report = stats(server.port);
         report["memory"]["largest"][0]["bytes"].as_u64() >= Some(2 << 20)
     });
@@ -346,7 +344,7 @@ fn stats_show_what_is_held_and_refused() {
     assert_eq!(refusals["max_connections"], 0, "{refusals}");
     // The holder goes, and so does its memory.
     drop(held.remove(0));
-    server_harness::wait_until(10, "the holder gone from /stats", || {
+    wisp_tests::wait_until(10, "the holder gone from /stats", || {
         let r = stats(server.port);
         r["memory"]["largest"]
             .as_array()

@@ -1,12 +1,10 @@
 //! wisp-client, the library and the CLI, against a running wisp-server.
 
-mod server_harness;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use server_harness::*;
 use wisp_client::{connect, connect_with, Error, Message, Options};
+use wisp_tests::*;
 
 #[test]
 fn bad_urls_and_refused_connections_are_clear_errors() {

@@ -3,16 +3,14 @@
 //! counts, Redis stopped and restarted under the instances, a subscriber cut by Redis,
 //! and Redis unreachable at start.
 
-mod server_harness;
-
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use server_harness::redis::{free_port, Redis};
-use server_harness::*;
 use wisp_codec::{CloseCode, Message};
+use wisp_tests::redis::{free_port, Redis};
+use wisp_tests::*;
 
 fn instance(redis: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--redis", redis, "--workers", "2"];

@@ -2,14 +2,12 @@
 //! them. Two members connect through nginx, land on two different instances, and hear
 //! each other.
 
-mod server_harness;
-
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use server_harness::*;
 use wisp_codec::Message;
+use wisp_tests::*;
 
 fn text(ws: &mut Raw) -> serde_json::Value {
     match next_data(ws) {

@@ -2,13 +2,11 @@
 //! order, close frames and the end of TCP included; the scenario commands; the errors
 //! (close 1008 with a reason); a watcher that does not read never slows its target.
 
-mod server_harness;
-
 use std::sync::Arc;
 
 use serde_json::Value;
-use server_harness::{close_code, connect, connect_from, next_data, Raw, Server};
 use wisp_codec::{CloseCode, Message};
+use wisp_tests::{close_code, connect, connect_from, next_data, Raw, Server};
 
 fn json(m: Message) -> Value {
     match m {

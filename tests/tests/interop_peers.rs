@@ -4,14 +4,12 @@
 //! echo servers with the same list: text and binary of 0 B, 125 B, 126 B, 64 KiB and
 //! 1 MiB, fragmented messages, ping, and the close code and reason as seen.
 
-mod server_harness;
-
 use std::process::Command;
 use std::time::Duration;
 
-use server_harness::peers::*;
-use server_harness::*;
 use wisp_client::{connect_with, Message, Options};
+use wisp_tests::peers::*;
+use wisp_tests::*;
 
 #[test]
 fn python_websockets_client_against_wisp_server() {

@@ -2,20 +2,18 @@
 //! reads the request and refuses or accepts it, a handler that pushes on its own, the
 //! client's headers and timeouts, the codec's blocking accept, the route table.
 
-mod server_harness;
-
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use server_harness::*;
 use wisp_client::{connect_with, CloseCode, Error, Message, Options};
 use wisp_server::{
     demo::Demo, Accept, Config, Echo, Handler, Refusal, RouteError, SendError, Server, Session,
     ShutdownHandle,
 };
+use wisp_tests::*;
 
 /// A running embedded server: its port and the handle that stops it.
 struct Embedded {
@@ -151,7 +149,7 @@ fn a_route_reads_the_request_refuses_a_missing_token_with_401_and_adds_response_
 
 #[test]
 fn wisp_client_dash_h_headers_reach_the_server() {
-    let s = server_harness::Server::start(&[]);
+    let s = wisp_tests::Server::start(&[]);
     let out = Command::new(binary("wisp-client"))
         .args([
             "-H",
@@ -260,7 +258,7 @@ fn a_handler_pushes_ten_messages_at_100_ms_intervals_while_the_client_sends_noth
 
 #[test]
 fn a_read_timeout_is_a_timeout_and_the_client_keeps_working() {
-    let s = server_harness::Server::start(&[]);
+    let s = wisp_tests::Server::start(&[]);
     let options = Options {
         read_timeout: Some(Duration::from_millis(200)),
         write_timeout: Some(Duration::from_secs(5)),

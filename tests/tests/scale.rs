@@ -2,17 +2,15 @@
 //! this process's 20,000 file descriptors). Figures are printed (`--nocapture`); the
 //! assertions are the bounds the engine promises, not benchmarks.
 
-mod server_harness;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
-use server_harness::{
+use wisp_codec::Message;
+use wisp_tests::{
     client_frame as frame, connect, connect_from_source, next_data, upgrade_request, wait_until,
     Server,
 };
-use wisp_codec::Message;
 
 fn raise_own_fd_limit() -> u64 {
     let mut lim = libc::rlimit {

@@ -1,14 +1,12 @@
 //! Every row of the bad-input table against a running wisp-server, plus load: 200
 //! concurrent echoing connections, and 50 garbage connections beside a live one.
 
-mod server_harness;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use server_harness::*;
 use wisp_codec::{Connection, Message};
+use wisp_tests::*;
 
 fn raw_session(port: u16, path: &str) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -1,16 +1,14 @@
 //! The wisp-server process: command line, and graceful shutdown on SIGTERM and SIGINT
 //! during traffic.
 
-mod server_harness;
-
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use server_harness::*;
 use wisp_codec::blocking::Error;
 use wisp_codec::Message;
+use wisp_tests::*;
 
 fn hard_fd_limit() -> u64 {
     let mut lim = libc::rlimit {

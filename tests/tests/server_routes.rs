@@ -1,14 +1,12 @@
 //! wisp-server over real sockets: static files, /echo, /inspect, /chat, subprotocols,
 //! origins, keepalive.
 
-mod server_harness;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use server_harness::*;
 use wisp_codec::{CloseCode, Message, OpCode};
+use wisp_tests::*;
 
 fn web_dir() -> tempdir::Dir {
     let d = tempdir::Dir::new("web");

@@ -5,17 +5,15 @@
 //! checked before the port is bound; bad input on the TLS port, each case checked
 //! against the connections that keep echoing and the server's threads and descriptors.
 
-mod server_harness;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use server_harness::peers::*;
-use server_harness::tls::*;
-use server_harness::*;
 use wisp_client::{connect_with, Error, Message, Options};
+use wisp_tests::peers::*;
+use wisp_tests::tls::*;
+use wisp_tests::*;
 
 fn client() -> Command {
     Command::new(binary("wisp-client"))

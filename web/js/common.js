@@ -5,7 +5,7 @@
 // modules): this file first, then one file per panel (composer.js, live.js, timeline.js,
 // stepper.js, errors.js), then main.js, which loads the codec and starts them.
 // Every protocol decision is the codec's: the page only draws what the codec returns
-// (see codec/src/wasm.rs for its API).
+// (see wasm/src/lib.rs for its API).
 "use strict";
 
 window.Wisp = window.Wisp || {};

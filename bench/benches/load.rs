@@ -21,7 +21,7 @@
 //! - external servers (`LOAD_EXTERNAL`, below): any WebSocket echo binary, such as an
 //!   older build of wisp-server, run in the same interleaved rounds.
 //!
-//! `cargo bench -p wisp-server --bench load`. Knobs: `LOAD_SECS` (each run, default 1),
+//! `cargo bench -p wisp-bench --bench load`. Knobs: `LOAD_SECS` (each run, default 1),
 //! `LOAD_ROUNDS` (interleaved rounds, default 5: medians and the range of the per-round
 //! ratios are reported), `LOAD_CASE=K` (only case K), `LOAD_SERVERS=wisp,fastws,...`
 //! (a subset), `LOAD_IDLE=N` (also hold N idle connections on each server and report

@@ -1,13 +1,18 @@
-//! The browser demo's JavaScript API (feature `wasm`): thin `wasm-bindgen` bindings
-//! over the codec with no logic of their own.
+//! # wisp-wasm
+//!
+//! The browser demo's JavaScript API: thin `wasm-bindgen` bindings over `wisp-codec`
+//! with no logic of their own. Not published: `scripts/build-web.sh` builds it into the
+//! page's `web/pkg/`, `web/pkg-nomod/` and `web/wasm_b64.js`.
 //!
 //! Every function here calls the same code that `wisp-server` and `wisp-client` run;
 //! the bindings only translate between Rust values and JavaScript ones. Names follow the
-//! JavaScript convention (`encodeFrame`, `StepDecoder.push`).
+//! JavaScript convention (`encodeFrame`, `StepDecoder.push`). The layers under
+//! `Connection` that the stepper and the deflate functions drive one at a time come from
+//! the codec's `internals`, which is not a stable API: this crate moves with the codec.
 //!
 //! | JavaScript | codec | RFC 6455 |
 //! |---|---|---|
-//! | `encodeFrame(opcode, fin, rsv, payload, maskKey?)` | [`encode_frame`](crate::encode_frame) | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2), [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) |
+//! | `encodeFrame(opcode, fin, rsv, payload, maskKey?)` | [`wisp_codec::encode_frame`] | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2), [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) |
 //! | `decodeFrame(bytes)` | the decoder's header parser | §5.2 |
 //! | `closeCodeName(code)`, `closeCodeDescription(code)` | [`CloseCode::name`], [`CloseCode::description`] | [§7.4](https://www.rfc-editor.org/rfc/rfc6455#section-7.4) |
 //! | `applyMask(data, key, offset)` | [`apply_mask`] | §5.3 |
@@ -15,10 +20,10 @@
 //! | `clientRequest(host, path, nonce)` | [`handshake::ClientRequest`] | [§4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1) |
 //! | `parseRequest(bytes)` | [`handshake::parse_request`], [`Request::validate`](handshake::Request::validate) | [§4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) |
 //! | `parseClose(payload)` | the reassembler's close parser | [§5.5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1) |
-//! | `new StepDecoder(role, deflate?)` | [`FrameDecoder`] + [`Reassembler`], as [`Connection`](crate::Connection) uses them | §5.2, §5.4 |
+//! | `new StepDecoder(role, deflate?)` | `FrameDecoder` + `Reassembler`, as [`Connection`](wisp_codec::Connection) uses them | §5.2, §5.4 |
 //! | `new Inflater(takeover)`, `.inflate(payload, fin)` | the receive side of permessage-deflate, as the reassembler runs it | [RFC 7692 §7.2.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2.2) |
-//! | `deflateMessage(payload, windowBits)` | the send side of permessage-deflate, as [`Connection`](crate::Connection) runs it | [RFC 7692 §7.2.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.2.1) |
-//! | `negotiatedDeflate(offered, answered)` | [`DeflateOffer::check_response`](crate::extension::DeflateOffer::check_response) | [RFC 7692 §7.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.1) |
+//! | `deflateMessage(payload, windowBits)` | the send side of permessage-deflate, as [`Connection`](wisp_codec::Connection) runs it | [RFC 7692 §7.2.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.2.1) |
+//! | `negotiatedDeflate(offered, answered)` | [`DeflateOffer::check_response`] | [RFC 7692 §7.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.1) |
 //!
 //! ## Errors
 //! A peer's protocol error becomes a thrown JavaScript `Error` named `ProtocolError` with
@@ -28,28 +33,22 @@
 //! `status` ([`RequestError::status`]) and `kind`. Misuse
 //! of the API itself (a 3-byte mask key, a reserved opcode to encode) is a `RangeError`.
 //!
-//! Outside wasm32 this module compiles (so `--all-features` builds and lints it) but its
+//! Outside wasm32 this crate compiles (so the workspace builds and lints it) but its
 //! functions need a JavaScript host to run.
-
-use alloc::format;
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::close::{CloseCode, CloseFrame};
-use crate::connection::Config;
-use crate::decoder::{decode_header, Decoded, DecoderState, FrameDecoder};
-use crate::deflate::{Deflater, InflateError, Inflater as Inflate, TAIL};
-use crate::error::ProtocolError;
-use crate::extension::{parse_extensions, DeflateOffer, DeflateParams, PERMESSAGE_DEFLATE};
-use crate::handshake::{self, RequestError};
-use crate::header::{self as frame, FrameHeader, MAX_HEADER_LEN};
-use crate::mask::apply_mask;
-use crate::message::{parse_close as parse_close_payload, Message, Reassembler};
-use crate::opcode::OpCode;
-use crate::role::Role;
+use wisp_codec::extension::{parse_extensions, DeflateOffer, DeflateParams, PERMESSAGE_DEFLATE};
+use wisp_codec::handshake::{self, RequestError};
+use wisp_codec::internals::{
+    decode_header, parse_close as parse_close_payload, Decoded, DecoderState, Deflater,
+    FrameDecoder, InflateError, Inflater as Inflate, Reassembler, TAIL,
+};
+use wisp_codec::{
+    apply_mask, CloseCode, CloseFrame, Config, FrameHeader, Message, OpCode, ProtocolError, Role,
+    MAX_HEADER_LEN,
+};
 
 // ---- values to JavaScript ---------------------------------------------------------
 
@@ -238,7 +237,7 @@ pub fn encode_frame(
     }
     let mask = mask_key.as_deref().map(key4).transpose()?;
     let mut out = Vec::new();
-    frame::encode_frame(&mut out, fin, rsv, opcode, mask, payload);
+    wisp_codec::encode_frame(&mut out, fin, rsv, opcode, mask, payload);
     Ok(out)
 }
 
@@ -375,8 +374,8 @@ pub fn parse_request(head: &[u8]) -> Result<JsValue, JsValue> {
 
 // ---- the incremental decoder --------------------------------------------------------
 
-/// The incremental decoder of one direction, fed one byte at a time: a [`FrameDecoder`]
-/// and a [`Reassembler`] joined exactly as [`Connection`](crate::Connection) joins them,
+/// The incremental decoder of one direction, fed one byte at a time: a `FrameDecoder`
+/// and a `Reassembler` joined exactly as [`Connection`](wisp_codec::Connection) joins them,
 /// with every step reported.
 ///
 /// `new StepDecoder("server")` decodes what a server receives (masked client frames);

@@ -8,8 +8,9 @@ use std::time::Duration;
 use wisp_client::{connect_with, Message, Options};
 use wisp_codec::OpCode;
 
-use super::{root, spawn_ready, Guard};
+use crate::{root, spawn_ready, Guard};
 
+/// The Python of the repository's `.venv` (with `websockets`), which must exist.
 pub fn python() -> PathBuf {
     let p = root().join(".venv/bin/python");
     assert!(
@@ -20,6 +21,7 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// A `node` command run from the repository root, where `node_modules/ws` must exist.
 pub fn node() -> Command {
     assert!(
         root().join("node_modules/ws").exists(),
@@ -106,6 +108,7 @@ pub fn start_peer(mut cmd: Command) -> (Guard, u16) {
     (Guard(child), port)
 }
 
+/// A text of exactly `n` bytes, with characters of every UTF-8 length.
 pub fn text_of_size(n: usize) -> String {
     let unit = "aé€😀"; // 1 + 2 + 3 + 4 bytes
     let s = unit.repeat(n / 10) + &"x".repeat(n % 10);

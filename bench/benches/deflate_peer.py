@@ -1,4 +1,4 @@
-"""The Python side of `cargo bench -p wisp-server --bench deflate` (not a test).
+"""The Python side of `cargo bench -p wisp-bench --bench deflate` (not a test).
 
 Reads the bench's JSON corpus (one message per line) and compresses and inflates every
 message, one after the other as a connection would, with:

@@ -3,7 +3,7 @@
 //! members each) against one instance with all 300. Reports the messages delivered per
 //! second (all members together) and the latency from send to delivery (p50, p99, max).
 //!
-//! `cargo bench -p wisp-server --bench fanout` (needs `redis-server` on PATH: `bash
+//! `cargo bench -p wisp-bench --bench fanout` (needs `redis-server` on PATH: `bash
 //! scripts/setup.sh`). Knobs: `FANOUT_MSGS` (messages per sender, default 300),
 //! `FANOUT_RATE` (messages per second per sender, default 100; 0: as fast as it goes),
 //! `FANOUT_ROUNDS` (alternating rounds of both setups, default 3). The instances run in

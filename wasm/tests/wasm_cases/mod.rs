@@ -8,7 +8,7 @@
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
-use wisp_codec::wasm::{
+use wisp_wasm::{
     accept_key, apply_mask_js, client_request, close_code_description, close_code_name,
     decode_frame, deflate_message, encode_frame, negotiated_deflate, parse_close, parse_request,
     Inflater, StepDecoder,

@@ -1,4 +1,4 @@
-//! permessage-deflate benchmark (not a test; `cargo bench -p wisp-server --bench deflate`).
+//! permessage-deflate benchmark (not a test; `cargo bench -p wisp-bench --bench deflate`).
 //!
 //! 1. **Compression** on a JSON corpus generated here, deterministically (chat messages,
 //!    market ticks, API objects and event logs, 60 B to 6 KB, about 1.6 MB in all), each
@@ -233,7 +233,7 @@ fn python_rows(corpus: &[String], passes: usize) -> Vec<Row> {
         std::env::temp_dir().join(format!("wisp-deflate-corpus-{}.jsonl", std::process::id()));
     std::fs::write(&file, corpus.join("\n")).unwrap();
     let out = Command::new(&python)
-        .arg(root.join("server/benches/deflate_peer.py"))
+        .arg(root.join("bench/benches/deflate_peer.py"))
         .arg(&file)
         .arg(passes.to_string())
         .output()

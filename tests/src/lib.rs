@@ -1,6 +1,9 @@
-//! Shared by the server_*, client_* and interop_* tests: the workspace binaries, a
-//! wisp-server process on an ephemeral port, and a raw WebSocket client on the codec.
-#![allow(dead_code)]
+//! # wisp-tests
+//!
+//! Workspace-level tests live in `tests/tests/`, one binary each; this library is their
+//! harness, shared by all of them (`use wisp_tests::...`): the workspace binaries, a
+//! wisp-server process on an ephemeral port, and a raw WebSocket client on the codec;
+//! the interop peers ([`peers`]), a real redis-server ([`redis`]) and TLS ([`tls`]).
 
 pub mod peers;
 pub mod redis;
@@ -65,8 +68,11 @@ impl Drop for Guard {
 
 /// A wisp-server process listening on 127.0.0.1 on an ephemeral port.
 pub struct Server {
+    /// The process, killed when the `Server` is dropped.
     pub child: Guard,
+    /// The port it listens on (from its ready line).
     pub port: u16,
+    /// Its log lines (stderr), as they come.
     pub stderr: std::sync::mpsc::Receiver<String>,
 }
 
@@ -129,10 +135,12 @@ impl Server {
         self.stderr.try_iter().collect()
     }
 
+    /// `ws://127.0.0.1:PORT` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.0.id()
     }

@@ -16,11 +16,12 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use wisp_codec::blocking::WebSocket;
 use wisp_codec::handshake::ClientRequest;
 
-use super::Server;
+use crate::Server;
 
 /// A CA and a server certificate signed by it, as PEM files in a directory of their own
 /// (removed on drop).
 pub struct Pki {
+    /// The directory that holds the files.
     pub dir: PathBuf,
     /// The CA certificate (what a client trusts).
     pub ca: PathBuf,
@@ -33,6 +34,7 @@ pub struct Pki {
     /// base64 of the SHA-256 of the server key's SubjectPublicKeyInfo (Chromium's
     /// `--ignore-certificate-errors-spki-list`).
     pub spki_sha256: String,
+    /// The CA certificate in DER (what a rustls client trusts).
     pub ca_der: CertificateDer<'static>,
 }
 
@@ -87,6 +89,7 @@ impl Pki {
         Pki::new(&["localhost", "127.0.0.1"])
     }
 
+    /// A path as the `&str` a command line takes.
     pub fn path(p: &std::path::Path) -> &str {
         p.to_str().unwrap()
     }
@@ -125,6 +128,7 @@ impl Server {
         Server::start(&all)
     }
 
+    /// `wss://127.0.0.1:PORT` followed by `path`.
     pub fn wss_url(&self, path: &str) -> String {
         format!("wss://127.0.0.1:{}{path}", self.port)
     }
@@ -152,7 +156,7 @@ pub fn tls_stream(pki: &Pki, port: u16) -> Tls {
 /// Connects over TLS to `path` and completes the opening handshake.
 pub fn connect_tls(pki: &Pki, port: u16, path: &str) -> RawTls {
     let req = ClientRequest::new(&format!("127.0.0.1:{port}"), path, *b"wisp test nonce!");
-    super::upgrade_over(tls_stream(pki, port), port, &req).0
+    crate::upgrade_over(tls_stream(pki, port), port, &req).0
 }
 
 /// One HTTPS exchange: `request` out, everything until the server closes back.

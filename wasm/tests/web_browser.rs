@@ -1,17 +1,17 @@
 //! The wasm API tested in a real browser:
-//! `CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome codec --features wasm`.
+//! `CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome wasm --test web_browser`.
 //!
 //! `run_in_browser` makes this file browser-only (`--node` skips it, and without it the
 //! Chrome run would run nothing and still exit 0). It runs the shared cases of
 //! `wasm_cases/` plus what only a browser has: masking keys drawn from `crypto`.
-#![cfg(all(target_arch = "wasm32", feature = "wasm"))]
+#![cfg(target_arch = "wasm32")]
 
 mod wasm_cases;
 
 use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use wisp_codec::wasm::{decode_frame, encode_frame, StepDecoder};
+use wisp_wasm::{decode_frame, encode_frame, StepDecoder};
 
 use wasm_cases::{get, string, u8s};
 

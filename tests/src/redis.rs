@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{wait_until, Guard};
+use crate::{wait_until, Guard};
 
 /// A free loopback port (bound and released: good enough on a quiet machine).
 pub fn free_port() -> u16 {
@@ -19,6 +19,7 @@ pub fn free_port() -> u16 {
 
 /// A running redis-server; killed when dropped.
 pub struct Redis {
+    /// The loopback port it listens on.
     pub port: u16,
     child: Option<Guard>,
 }
@@ -48,6 +49,7 @@ impl Redis {
         r
     }
 
+    /// `redis://127.0.0.1:PORT`, as `--redis` takes it.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
