@@ -882,6 +882,17 @@ await test("issue 30 defect 11: at 390 px no element is wider than the viewport;
     await p.locator(`#l-timeline .tl-row[data-kind='frame'][data-dir='${dir}'][data-rsv1='1'] .tl-head`).first().click();
   }
   await p.click("#e-presets button[data-preset='rsv1-continuation']");
+  // The stepper with a compressed browser frame: its "Known so far" has long names.
+  await p.locator("#l-timeline .tl-row[data-kind='frame'][data-dir='in'][data-rsv1='1'] button:has-text('Step through it')").first().click();
+  await p.click("#s-step");
+  await p.click("#s-frame");
+  const narrowValues = await p.evaluate(() => Array.from(document.querySelectorAll("dd")).filter((d) => {
+    const r = d.getBoundingClientRect();
+    const line = parseFloat(getComputedStyle(d).lineHeight) || 20;
+    return d.textContent.trim() && r.height > 1.6 * line && r.width < 80; // narrow and wrapped
+  }).map((d) => `${d.previousElementSibling ? d.previousElementSibling.textContent : "?"}: ${Math.round(d.getBoundingClientRect().width)} px`));
+  assertEq(narrowValues.join("; "), "", "values squeezed under 80 px and wrapped");
+  await p.locator("#stepper").screenshot({ path: path.join(SHOTS, "issue30-stepper-390.png") });
   const wide = await p.evaluate(() => Array.from(document.querySelectorAll("body *")).filter((e) => {
     const r = e.getBoundingClientRect();
     return r.width > window.innerWidth + 0.5 || (r.width > 0 && r.right > window.innerWidth + 0.5 && !e.closest(".diagram, .table-wrap, pre"));
