@@ -710,6 +710,8 @@ await test("issue 30 defect 3: the RSV1-on-continuation preset fails at byte 10 
   assertMatch(await text(p, "#e-where"), /certain from byte 9 \(marked ◆\)\. The codec reads a header's first two bytes together, so it reports an error in byte 9 at byte 10\./, "the bytes named right");
   assertMatch(await text(p, "#e-where"), /CompressedContinuation/, "the kind");
   assertEq(await p.locator("#e-result .byte.certain").count(), 1, "the certain byte marked");
+  if (/_/.test(await text(p, "#e-reason"))) fail("a literal underscore in the RFC 7692 quote");
+  assertEq(await text(p, "#e-reason em"), "Fail the WebSocket Connection", "RFC 7692's emphasis");
   assertMatch(await text(p, "#e-result .byte.certain"), /9 ◆/, "marked in text, not colour alone");
   await p.click("#e-result button:has-text('Step through it')");
   assertEq(await p.isChecked("#s-deflate"), true, "deflate ticked");
@@ -755,6 +757,10 @@ await test("issue 30 defect 4: composed compressed fragments: RSV1 on the first 
   assertMatch(await text(p, "#s-log"), /inflate: the frame's 4 compressed bytes → \d+ bytes[\s\S]*DEFLATE stream goes on in the next fragment/, "first fragment inflated");
   assertMatch(await text(p, "#s-log"), /\+ 00 00 ff ff appended/, "the tail appended after the last");
   await p.locator("#stepper").screenshot({ path: path.join(SHOTS, "stepper-compressed-fragments.png") });
+  // Defect 10: the §5.7 last fragment "lo" is accepted after a first fragment, not a red ✗.
+  await p.selectOption("#c-preset", "lo");
+  assertEq(await p.locator("#c-verdict p.bad").count(), 0, "no ✗ on an RFC example");
+  assertMatch(await text(p, "#c-verdict"), /✓ A continuation frame: after a first fragment[\s\S]*accepts it and the message is complete/, "the lo verdict");
   assertEq(p.errors.join("\n"), "", "console errors");
   await p.close();
 });
