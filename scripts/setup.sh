@@ -7,7 +7,8 @@
 #   bash scripts/setup.sh test   what scripts/test.sh needs (the default): the demo's, and
 #       - rustup target thumbv7em-none-eabihf (the codec's no_std build)
 #       - wasm-pack (the wasm tests)
-#       - Debian's chromium, chromium-driver (browser tests), curl (scripts/test-standalone.sh)
+#       - Debian's chromium, chromium-driver (browser tests), tshark (the page's pcap export,
+#         read back; wireshark-common's question is answered: no setuid dumpcap), curl (scripts/test-standalone.sh)
 #         and gcc (Autobahn's wsaccel), redis-server and nginx (the cluster tests and
 #         scripts/cluster.sh; nothing starts them: the tests run their own), those that are missing
 #       - .venv: Python with `websockets` (tests/peers/requirements.txt)
@@ -33,8 +34,8 @@ case "$PROFILE" in
 esac
 WASM_PACK_VERSION=0.15.1
 # command (or path) that must exist, and the Debian package that provides it
-DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver curl:curl gcc:gcc
-        redis-server:redis-server /usr/sbin/nginx:nginx)
+DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver tshark:tshark curl:curl
+        gcc:gcc redis-server:redis-server /usr/sbin/nginx:nginx)
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
@@ -99,7 +100,7 @@ else
 fi
 
 # --- Debian packages ------------------------------------------------------------
-begin "debian packages (chromium, chromium-driver, curl, gcc, redis-server, nginx)"
+begin "debian packages (chromium, chromium-driver, tshark, curl, gcc, redis-server, nginx)"
 packages=()
 for pair in "${DEBIAN[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair#*:}")
@@ -110,6 +111,12 @@ else
   command -v apt-get >/dev/null 2>&1 || fail "apt-get not found; install: ${packages[*]}"
   run $SUDO apt-get update -q
   export WISP_APT_UPDATED=1
+  # tshark pulls in wireshark-common, which asks whether non-root users may capture
+  # (a setuid dumpcap); reading a file needs no capture rights, so the answer is no.
+  if [[ " ${packages[*]} " == *" tshark "* ]]; then
+    echo "wireshark-common wireshark-common/install-setuid boolean false" |
+      run $SUDO debconf-set-selections
+  fi
   run $SUDO apt-get install -y -q "${packages[@]}"
   installed
 fi
@@ -149,7 +156,7 @@ fi
 # --- versions -------------------------------------------------------------------
 echo "setup: versions:"
 echo "  $(rustc --version); targets: $(rustup target list --installed | paste -sd' ')"
-echo "  $(/usr/bin/chromium --version 2>/dev/null); $(/usr/bin/chromedriver --version | cut -d' ' -f1-2)"
+echo "  $(/usr/bin/chromium --version 2>/dev/null); $(/usr/bin/chromedriver --version | cut -d' ' -f1-2); $(tshark --version | head -n1)"
 echo "  $(wasm-bindgen --version); $(wasm-pack --version)"
 echo "  $(.venv/bin/python --version), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)')"
 echo "  node $(node --version), ws $(node -p 'require("ws/package.json").version'), playwright-core $(node -p 'require("playwright-core/package.json").version')"

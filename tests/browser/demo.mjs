@@ -7,8 +7,9 @@
 // this script starts target/debug/wisp-server itself. The wasm must be built first
 // (scripts/build-web.sh). Run by tests/tests/browser.rs (`cargo test -p wisp-tests
 // --test browser`). Any console error or uncaught exception on any page fails the run.
-// Screenshots go to target/browser-screenshots/.
-import { spawn } from "node:child_process";
+// Screenshots go to target/browser-screenshots/. WISP_ONLY=REGEX runs only the tests whose
+// names match.
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { createInterface } from "node:readline";
 import path from "node:path";
@@ -80,7 +81,10 @@ const attr = (page, sel, name) => page.locator(sel).first().getAttribute(name);
 
 // ---- the tests
 const results = [];
+// WISP_ONLY=REGEX runs only the tests whose names match (while working on the page).
+const only = process.env.WISP_ONLY ? new RegExp(process.env.WISP_ONLY) : null;
 async function test(name, fn) {
+  if (only && !only.test(name)) return;
   const start = Date.now();
   try {
     await fn();
@@ -359,8 +363,9 @@ await test("no server: Connect to a closed port gives a clear status, the rest k
   assertEq(await disk.isDisabled("#l-send"), true, "Send stays disabled");
   await disk.selectOption("#c-preset", "ping");
   assertEq(await attr(disk, "#c-out", "data-hex"), "89 05 48 65 6c 6c 6f", "composer still works");
-  // Chromium itself reports the refused connection; the page adds nothing.
-  const others = disk.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/inspect' failed/.test(e));
+  // Chromium itself reports the refused connection, and refuses the page's plain GET to port 9
+  // (a port it never connects to); the page adds nothing.
+  const others = disk.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/inspect' failed|Failed to load resource: net::ERR_UNSAFE_PORT/.test(e));
   assertEq(others.join("\n"), "", "console errors besides Chromium's own report");
   await disk.locator("#live").screenshot({ path: path.join(SHOTS, "no-server.png") });
   await disk.close();
@@ -458,7 +463,7 @@ await test("closing from the page with 4000 \"bye\": both close frames decoded, 
   await p.click("#l-connect");
   await p.waitForSelector("#l-status[data-state='error']");
   assertMatch(await text(p, "#l-handshake"), /No handshake: the connection to ws:\/\/127\.0\.0\.1:9\/inspect failed/, "handshake panel");
-  const others = p.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/inspect' failed/.test(e));
+  const others = p.errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:9\/inspect' failed|Failed to load resource: net::ERR_UNSAFE_PORT/.test(e));
   assertEq(others.join("\n"), "", "console errors besides Chromium's own report");
   await p.close();
 });
@@ -579,7 +584,7 @@ await test("broken frames: where the codec reports the error and where it became
     const where = await text(p, "#e-where");
     assertMatch(where, new RegExp(`at byte ${at}:`), `${id}: sentence`);
     assertMatch(where, at === certain ? new RegExp(`Byte ${at} is the first that makes the error certain`)
-      : new RegExp(`certain from byte ${certain}\\.`), `${id}: certain`);
+      : new RegExp(`certain from byte ${certain} \\(marked ◆\\)\\.`), `${id}: certain`);
     if (/_/.test(await text(p, "#e-reason"))) fail(`${id}: a literal underscore in the RFC quote`);
   }
   await p.click("#e-presets button[data-preset='reserved-opcode']");
@@ -606,6 +611,372 @@ await test("phone width: the timeline and a 200-character echo fit 390 px", asyn
   await p.locator("#l-timeline").screenshot({ path: path.join(SHOTS, "timeline-390.png") });
   await p.screenshot({ path: path.join(SHOTS, "live-390.png"), fullPage: true, clip: { x: 0, y: await p.evaluate(() => document.querySelector("#live").offsetTop), width: 390, height: 1400 } });
   await p.locator(".exchange[data-n='1']").screenshot({ path: path.join(SHOTS, "echo-200-390.png") });
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+// ---- issue 30: what the browser really sends (permessage-deflate agreed, as Chromium always agrees it)
+
+/** Sends a message on a live page and waits for its echo and both reported frames. */
+async function sendAndWait(p, message, n) {
+  await p.fill("#l-message", message);
+  await p.click("#l-send");
+  await p.waitForSelector(`.exchange[data-n='${n}'][data-echoed='1'] .wire-in .wire-view`);
+  await p.waitForSelector(`.exchange[data-n='${n}'] .wire-out .wire-view`);
+}
+
+await test("issue 30 defect 1: with deflate agreed the prediction leaves RSV1 and the length unknown", async () => {
+  const p = await livePage();
+  await p.waitForSelector("#l-hs-deflate.ok");
+  await sendAndWait(p, "w".repeat(200), 1);
+  const pred = ".exchange[data-n='1'] .predicted";
+  assertEq(await attr(p, pred, "data-rsv1"), "unknown", "RSV1 predicted as unknown");
+  assertEq(await attr(p, pred, "data-length"), "unknown", "length predicted as unknown");
+  assertMatch(await text(p, pred), /^[\s\S]*81 or c1 \?\?/, "first byte: 81 or c1");
+  assertMatch(await text(p, pred), /RSV1 and the length are not known until the browser compresses/, "said in words");
+  if (/length 200: all known/.test(await text(p, pred))) fail("still claims the length is known");
+  // And the wire shows why: the browser compressed the 200 bytes.
+  const inView = ".exchange[data-n='1'] .wire-in .wire-view";
+  assertEq(await attr(p, inView, "data-rsv1"), "1", "RSV1 on the wire");
+  if (Number(await attr(p, inView, "data-len")) >= 200) fail("the browser's frame is not shorter than the message");
+  assertEq(await p.locator(".exchange[data-n='1'] .verdicts li.bad").count(), 0, "no failed verdict");
+  if (/\(200 bytes\) \(200 bytes\)/.test(await text(p, ".exchange[data-n='1']"))) fail("a size printed twice");
+  if (/\b0 % of its size/.test(await text(p, ".exchange[data-n='1']"))) fail("0 % of its size");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defects 2 and 5: the timeline's hand-offs decode the browser's compressed frames with no error", async () => {
+  const p = await livePage();
+  // The same text twice: the browser keeps its window, so the second message refers back to the first.
+  const msg = "Hand-offs carry the connection's extensions, hand-offs carry them";
+  await sendAndWait(p, msg, 1);
+  await sendAndWait(p, msg, 2);
+  const row = "#l-timeline .tl-row[data-kind='frame'][data-dir='in'][data-opcode='1'][data-rsv1='1']";
+  await p.waitForFunction((sel) => document.querySelectorAll(sel).length >= 2, row);
+  const second = p.locator(row).nth(1);
+  // The back-reference makes the second frame much shorter than the first.
+  const [len1, len2] = [Number(await p.locator(row).nth(0).getAttribute("data-len")), Number(await second.getAttribute("data-len"))];
+  if (!(len2 < len1)) fail(`the second frame (${len2} bytes) is not shorter than the first (${len1})`);
+  await second.locator(".tl-head").click();
+  await second.locator("button:has-text('Step through it')").click();
+  assertEq(await p.isChecked("#s-deflate"), true, "the stepper has deflate agreed");
+  assertMatch(await text(p, "#s-primed"), /keeps its window[\s\S]*1 earlier message/, "the earlier message replayed");
+  await p.click("#s-all");
+  assertEq(await attr(p, "#s-view", "data-state"), "header", "no error: between frames at the end");
+  assertEq(await p.locator("#s-error").count(), 0, "no error shown");
+  assertMatch(await text(p, "#s-log"), new RegExp(`message complete: text "${msg}"`), "the message inflated");
+  assertMatch(await text(p, "#s-log"), /inflate: the frame's \d+ compressed bytes \+ 00 00 ff ff appended/, "the inflate step and the tail");
+  assertMatch(await text(p, "#s-log"), /payload byte 1 of \d+ \(compressed\): 0x[0-9a-f]{2} XOR key\[0\] 0x[0-9a-f]{2} = 0x/, "the key byte of each XOR");
+  assertMatch(await text(p, "#s-known"), /100 \(RSV1: compressed, permessage-deflate\)/, "RSV1 said to mean compressed");
+  assertEq(await attr(p, "#s-reassembly li[data-type='text']", "data-compressed"), String(len2), "inflated from the frame's compressed bytes");
+  // The composer: the same frame, a receiver that agreed permessage-deflate, no contradiction.
+  await second.locator("button:has-text('Open in the composer')").click();
+  assertEq(await p.isChecked("#c-ext"), true, "the composer has deflate agreed");
+  await p.waitForSelector("#c-verdict p.ok");
+  assertEq(await p.locator("#c-verdict p.bad").count(), 0, "no failed verdict");
+  assertMatch(await text(p, "#c-verdict"), new RegExp("✓ A server that agreed permessage-deflate receiving this frame accepts it: a complete text message"), "accepted");
+  const rsv1 = await text(p, "#c-fields tr[data-field='rsv1']");
+  assertMatch(rsv1, /Per-Message Compressed/, "RSV1 row");
+  if (/MUST fail/.test(rsv1)) fail(`the RSV1 row contradicts the verdict: ${rsv1}`);
+  if (/no extension is negotiated/.test(await text(p, "#c-fields"))) fail("the Fields table says no extension is negotiated");
+  // A server frame hands off the same way (a fresh window: server_no_context_takeover).
+  const out = p.locator("#l-timeline .tl-row[data-kind='frame'][data-dir='out'][data-rsv1='1']").last();
+  await out.locator(".tl-head").click();
+  await out.locator("button:has-text('Step through it')").click();
+  await p.click("#s-all");
+  assertEq(await p.locator("#s-error").count(), 0, "the server's compressed frame decodes");
+  assertMatch(await text(p, "#s-log"), new RegExp(`message complete: text "${msg}"`), "the server's frame inflated");
+  // Composer with its own compression: verdict and Fields table agree.
+  await p.selectOption("#c-preset", "hello-masked");
+  await p.check("#c-deflate");
+  assertMatch(await text(p, "#c-verdict"), /✓ A server that agreed permessage-deflate receiving this frame accepts it/, "verdict");
+  if (/MUST fail|no extension is negotiated/.test(await text(p, "#c-fields"))) fail("the Fields table contradicts the verdict");
+  await p.uncheck("#c-deflate");
+  await p.uncheck("#c-ext");
+  await p.check("#c-rsv1");
+  assertMatch(await text(p, "#c-verdict"), /✗ A server, with no extension agreed, receiving this frame fails the connection with close 1002/, "RSV1 alone fails");
+  assertMatch(await text(p, "#c-fields tr[data-field='rsv1']"), /MUST fail the connection/, "and the table says so");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defect 3: the RSV1-on-continuation preset fails at byte 10 in the stepper, with deflate agreed", async () => {
+  const p = await newPage();
+  await p.goto(BASE);
+  await ready(p);
+  await p.click("#e-presets button[data-preset='rsv1-continuation']");
+  assertEq(await attr(p, "#e-result", "data-at"), "10", "reported at byte 10");
+  assertMatch(await text(p, "#e-where"), /certain from byte 9 \(marked ◆\)\. The codec reads a header's first two bytes together, so it reports an error in byte 9 at byte 10\./, "the bytes named right");
+  assertMatch(await text(p, "#e-where"), /CompressedContinuation/, "the kind");
+  assertEq(await p.locator("#e-result .byte.certain").count(), 1, "the certain byte marked");
+  if (/_/.test(await text(p, "#e-reason"))) fail("a literal underscore in the RFC 7692 quote");
+  assertEq(await text(p, "#e-reason em"), "Fail the WebSocket Connection", "RFC 7692's emphasis");
+  assertMatch(await text(p, "#e-result .byte.certain"), /9 ◆/, "marked in text, not colour alone");
+  await p.click("#e-result button:has-text('Step through it')");
+  assertEq(await p.isChecked("#s-deflate"), true, "deflate ticked");
+  await p.click("#s-all");
+  assertMatch(await text(p, "#s-statename"), /Failed at byte 10/, "fails at byte 10");
+  assertMatch(await text(p, "#s-log"), /byte 10 \(0x84\): CompressedContinuation/, "with CompressedContinuation");
+  assertMatch(await text(p, "#s-log"), /RSV1-3=100 \(RSV1: compressed, permessage-deflate\)/, "the first fragment's RSV1 is right");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defect 4: composed compressed fragments: RSV1 on the first only, the stepper inflates the split stream", async () => {
+  const p = await newPage();
+  await p.goto(BASE);
+  await ready(p);
+  const msg = "Hello, compressed fragments! Hello, compressed fragments!";
+  await p.selectOption("#c-payload-kind", "text");
+  await p.fill("#c-payload", msg);
+  await p.check("input[name='c-mask'][value='typed']");
+  await p.fill("#c-key", "37 fa 21 3d");
+  await p.check("#c-deflate");
+  await p.fill("#c-split", "4, 8");
+  await p.check("#c-frag-ping");
+  const frames = await p.evaluate(() => Array.from(document.querySelectorAll("#c-seq-list li"),
+    (l) => `${l.dataset.opcode}:${l.dataset.fin}:${l.dataset.rsv1}`));
+  assertEq(frames.join(" "), "1:0:1 9:1:0 0:0:0 9:1:0 0:1:0", "RSV1 on the first fragment only");
+  // The fragments carry the compressed stream, not the text: "Hell" would be 48 65 6c 6c.
+  const hexes = await attr(p, "#c-seq", "data-hex");
+  assertMatch(hexes, /^41 84 37 fa 21 3d /, "first fragment: FIN=0 RSV1=1 Text, 4 bytes");
+  const compressed = await text(p, "#c-deflate-hex");
+  const firstFour = compressed.split(" ").slice(0, 4).map((h, i) => (parseInt(h, 16) ^ [0x37, 0xfa, 0x21, 0x3d][i]).toString(16).padStart(2, "0")).join(" ");
+  assertMatch(hexes, new RegExp(`^41 84 37 fa 21 3d ${firstFour}`), "the first 4 bytes of the compressed stream, masked");
+  assertMatch(await text(p, "#c-seq-note"), /RSV1 = 1 on the first fragment only/, "said");
+  assertEq(await p.isHidden("#c-whole-note"), false, "the single-frame view says it shows the unsplit frame");
+  await p.click("#c-seq-step");
+  assertEq(await p.isChecked("#s-deflate"), true, "the stepper has deflate agreed");
+  await p.click("#s-all");
+  assertEq(await p.locator("#s-error").count(), 0, "no error");
+  assertEq(await attr(p, "#s-reassembly", "data-messages"), "1", "one message");
+  const m = "#s-reassembly li[data-type='text']";
+  assertEq(await attr(p, m, "data-fragments"), "3", "from 3 fragments");
+  assertMatch(await text(p, m), new RegExp(`"${msg}", the concatenation of 3 fragments, inflated from \\d+ compressed bytes split across them`), "inflated");
+  assertMatch(await text(p, "#s-log"), /inflate: the frame's 4 compressed bytes → \d+ bytes[\s\S]*DEFLATE stream goes on in the next fragment/, "first fragment inflated");
+  assertMatch(await text(p, "#s-log"), /\+ 00 00 ff ff appended/, "the tail appended after the last");
+  await p.locator("#stepper").screenshot({ path: path.join(SHOTS, "stepper-compressed-fragments.png") });
+  // Defect 10: the §5.7 last fragment "lo" is accepted after a first fragment, not a red ✗.
+  await p.selectOption("#c-preset", "lo");
+  assertEq(await p.locator("#c-verdict p.bad").count(), 0, "no ✗ on an RFC example");
+  assertMatch(await text(p, "#c-verdict"), /✓ A continuation frame: after a first fragment[\s\S]*accepts it and the message is complete/, "the lo verdict");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defect 6: the close form attributes each rule to its source; a long reason gets its own message", async () => {
+  const p = await livePage();
+  await p.fill("#l-close-code", "1001");
+  await p.click("#l-disconnect");
+  const status = await text(p, "#l-status");
+  assertMatch(status, /WebSocket API's rule: a script's close\(\) may use only 1000 or 3000-4999 \(WHATWG/, "the WHATWG rule");
+  assertMatch(status, /RFC 6455 §7\.4\.2 divides the codes: 1000-2999 are reserved for the protocol and its extensions/, "RFC 6455's");
+  if (/1001-2999 are for endpoints/.test(status)) fail("the old misattribution");
+  await p.fill("#l-close-code", "4000");
+  await p.fill("#l-close-reason", "r".repeat(124));
+  await p.click("#l-disconnect");
+  const long = await text(p, "#l-status");
+  assertMatch(long, /the reason is 124 bytes of UTF-8[\s\S]*at most 123 bytes of reason/, "the reason's own message");
+  if (/3000-4999/.test(long)) fail("the code rule for a reason error");
+  assertEq(await attr(p, "#l-status", "data-state"), "error", "refused");
+  assertEq(await p.isDisabled("#l-disconnect"), false, "still open");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defect 7: the response's Upgrade row says the server confirms the switch", async () => {
+  const p = await livePage();
+  await p.waitForSelector("#l-hs-response tr[data-header='upgrade']");
+  assertMatch(await text(p, "#l-hs-response tr[data-header='upgrade']"), /the server confirms the switch/, "response Upgrade");
+  assertMatch(await text(p, "#l-hs-request tr[data-header='upgrade']"), /the client asks to switch/, "request Upgrade");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defect 8: a URL that is no WebSocket route shows what the server answered, not 'Is it running?'", async () => {
+  const host = new URL(BASE).host;
+  // Chromium's own reports: the failed handshake, and the plain GET's 404.
+  const chromiumOwn = (e) => /WebSocket connection to '.*' failed|Failed to load resource: the server responded with a status of 404/.test(e);
+  // Served by wisp-server: the plain GET of the same URL is same-origin, so its status and body show.
+  const p = await newPage();
+  await p.goto(BASE);
+  await ready(p);
+  await p.waitForSelector("#l-status[data-state='open']");
+  await p.fill("#l-url", `ws://${host}/nothing-here`);
+  await p.click("#l-connect");
+  await p.waitForSelector("#l-status[data-state='error']");
+  const served = await text(p, "#l-status");
+  assertEq(await attr(p, "#l-status", "data-http"), "404", "the HTTP status learnt");
+  assertMatch(served, new RegExp(`a server answers at ${host.replace(/\./g, "\\.")}, so it is running, but it refused the WebSocket handshake for /nothing-here`), "running, refused");
+  assertMatch(served, /HTTP 404 Not Found, “not found”/, "the status and the body");
+  assertMatch(served, /404 and the list of its routes/, "the routes hint");
+  if (/Is wisp-server running/.test(served)) fail("asks whether the server runs");
+  if (/reports no frames/.test(await text(p, "#l-timeline-title"))) fail("the timeline implies the connection worked");
+  assertEq(p.errors.filter((e) => !chromiumOwn(e)).join("\n"), "", "console errors besides Chromium's own report");
+  await p.close();
+  // From disk, ws://HOST/ (no path): the server answers, and the page says so.
+  const disk = await newPage();
+  await disk.goto(pathToFileURL(path.join(ROOT, "web/index.html")).href);
+  await ready(disk);
+  await disk.fill("#l-url", `ws://${host}`);
+  await disk.click("#l-connect");
+  await disk.waitForSelector("#l-status[data-state='error']");
+  const fromDisk = await text(disk, "#l-status");
+  assertMatch(fromDisk, /a server answers at [\d.:]+, so it is running, but it refused the WebSocket handshake for \//, "running, refused");
+  if (/Is wisp-server running/.test(fromDisk)) fail("asks whether the server runs");
+  assertMatch(await text(disk, "#l-timeline-title"), /No timeline: the connection failed/, "timeline");
+  assertEq(disk.errors.filter((e) => !chromiumOwn(e)).join("\n"), "", "console errors besides Chromium's own report");
+  await disk.locator("#live").screenshot({ path: path.join(SHOTS, "not-a-route.png") });
+  await disk.close();
+});
+
+await test("issue 30: live regions announce one line per event; no control shares its label", async () => {
+  const p = await livePage();
+  await p.evaluate(() => {
+    window.announced = [];
+    for (const r of document.querySelectorAll("[aria-live], [role='status'], [role='alert']")) {
+      new MutationObserver(() => window.announced.push({ id: r.id, text: r.textContent })).observe(r, { childList: true, characterData: true, subtree: true });
+    }
+  });
+  const events = async (what, fn, max = 1) => {
+    const before = await p.evaluate(() => window.announced.length);
+    await fn();
+    const got = await p.evaluate((n) => window.announced.slice(n), before);
+    const byRegion = {};
+    for (const a of got) (byRegion[a.id] = byRegion[a.id] || new Set()).add(a.text);
+    for (const [id, texts] of Object.entries(byRegion)) {
+      const shown = [...texts].filter((t) => t !== "");
+      if (shown.length > max) fail(`${what}: #${id} announced ${shown.length} lines: ${JSON.stringify(shown)}`);
+      for (const t of shown) if (/\n/.test(t) || t.length > 600) fail(`${what}: #${id} announced more than a line: ${JSON.stringify(t)}`);
+    }
+  };
+  await p.fill("#l-message", "announce me");
+  // Two events, the message sent and its echo: two lines, however fast the echo comes.
+  await events("a message sent and its echo", async () => {
+    await p.click("#l-send");
+    await p.waitForSelector(".exchange[data-n='1'][data-echoed='1'] .wire-out .wire-view");
+  }, 2);
+  const lines = await p.evaluate(() => window.announced.filter((a) => a.id === "l-announce").map((a) => a.text));
+  assertEq(lines.join(" | "), "Message 1 sent: text, 11 bytes. | Message 1: the echo arrived; its frames are shown in the card.", "the live panel's lines");
+  await p.selectOption("#c-payload-kind", "text");
+  for (const key of ["H", "i", "!"]) await events(`typing ${key}`, () => p.press("#c-payload", key));
+  await events("a broken frame", () => p.click("#e-presets button[data-preset='invalid-utf8']"));
+  await events("a step", () => p.click("#s-step"));
+  for (const sel of ["#l-exchanges", "#c-verdict", "#e-result", "#s-log"]) {
+    assertEq(await attr(p, sel, "aria-live"), null, `${sel} is not a live region`);
+  }
+  assertMatch(await text(p, "#l-announce"), /^Message 1: the echo arrived/, "the live panel's line");
+  assertMatch(await text(p, "#e-announce"), /^Invalid UTF-8 in a text frame: close 1007/, "the broken frame's line");
+  // Unique labels.
+  const names = await p.evaluate(() => Array.from(document.querySelectorAll("input, select, textarea"))
+    .map((e) => (e.getAttribute("aria-label") || Array.from(e.labels || [], (l) => l.textContent).join(" ")).replace(/\s+/g, " ").trim()));
+  const seen = new Set(), dup = new Set();
+  for (const n of names) (seen.has(n) ? dup : seen).add(n);
+  assertEq([...dup].join(", "), "", "labels used by two controls");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30 defect 11: at 390 px no element is wider than the viewport; a 200-byte message card stays under 1,500 px", async () => {
+  const p = await livePage({ width: 390, height: 844 });
+  await p.waitForSelector("#l-hs-deflate.ok");
+  await sendAndWait(p, "w".repeat(200), 1);
+  await sendAndWait(p, "a quite different message of some length, to be compressed by Chromium too", 2);
+  // Expand compressed frames of both directions in the timeline.
+  for (const dir of ["in", "out"]) {
+    await p.locator(`#l-timeline .tl-row[data-kind='frame'][data-dir='${dir}'][data-rsv1='1'] .tl-head`).first().click();
+  }
+  await p.click("#e-presets button[data-preset='rsv1-continuation']");
+  // The stepper with a compressed browser frame: its "Known so far" has long names.
+  await p.locator("#l-timeline .tl-row[data-kind='frame'][data-dir='in'][data-rsv1='1'] button:has-text('Step through it')").first().click();
+  await p.click("#s-step");
+  await p.click("#s-frame");
+  const narrowValues = await p.evaluate(() => Array.from(document.querySelectorAll("dd")).filter((d) => {
+    const r = d.getBoundingClientRect();
+    const line = parseFloat(getComputedStyle(d).lineHeight) || 20;
+    return d.textContent.trim() && r.height > 1.6 * line && r.width < 80; // narrow and wrapped
+  }).map((d) => `${d.previousElementSibling ? d.previousElementSibling.textContent : "?"}: ${Math.round(d.getBoundingClientRect().width)} px`));
+  assertEq(narrowValues.join("; "), "", "values squeezed under 80 px and wrapped");
+  await p.locator("#stepper").screenshot({ path: path.join(SHOTS, "issue30-stepper-390.png") });
+  const wide = await p.evaluate(() => Array.from(document.querySelectorAll("body *")).filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > window.innerWidth + 0.5 || (r.width > 0 && r.right > window.innerWidth + 0.5 && !e.closest(".diagram, .table-wrap, pre"));
+  }).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}.${e.className} (${Math.round(e.getBoundingClientRect().width)} px)`));
+  assertEq(wide.slice(0, 8).join("; "), "", "elements wider than the 390 px viewport");
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) fail(`the page is ${overflow} px wider than the phone`);
+  await p.locator(".exchange[data-n='1']").screenshot({ path: path.join(SHOTS, "issue30-card-200-390.png") });
+  await p.locator("#l-handshake").screenshot({ path: path.join(SHOTS, "issue30-handshake-390.png") });
+  await p.locator("#l-timeline").screenshot({ path: path.join(SHOTS, "issue30-timeline-390.png") });
+  const height = await p.evaluate(() => document.querySelector(".exchange[data-n='1']").getBoundingClientRect().height);
+  if (!(height < 1500)) fail(`the 200-byte message card is ${Math.round(height)} px tall`);
+  // The value column is wide enough to read: "0x1 Text" on one line.
+  const opcodeLines = await p.evaluate(() => {
+    const dd = document.querySelector(".exchange[data-n='1'] .wire-in dd[data-key='opcode']");
+    return Math.round(dd.getBoundingClientRect().height / parseFloat(getComputedStyle(dd).lineHeight || "20"));
+  });
+  if (opcodeLines > 1) fail(`"0x1 Text" wraps over ${opcodeLines} lines`);
+  const th = await p.evaluate(() => document.querySelector("#l-hs-request tr[data-header='connection'] th").getBoundingClientRect().width);
+  if (th < 300) fail(`the handshake's header column is ${Math.round(th)} px wide`);
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+  // Desktop: the inflated text has room in the browser → server column.
+  const d = await livePage();
+  await d.waitForSelector("#l-hs-deflate.ok");
+  await sendAndWait(d, "w".repeat(200), 1);
+  const ddWidth = await d.evaluate(() => {
+    const dds = Array.from(document.querySelectorAll(".exchange[data-n='1'] .wire-in dd[data-key='payload']"));
+    return Math.min(...dds.map((x) => x.getBoundingClientRect().width));
+  });
+  if (ddWidth < 150) fail(`the inflated payload gets ${Math.round(ddWidth)} px at 1280 px`);
+  await d.locator(".exchange[data-n='1']").screenshot({ path: path.join(SHOTS, "issue30-card-200-1280.png") });
+  assertEq(d.errors.join("\n"), "", "console errors");
+  await d.close();
+});
+
+await test("issue 30: Save as pcap: tshark decodes the same WebSocket frames, opcodes and payload lengths", async () => {
+  const p = await livePage();
+  await p.waitForSelector("#l-hs-deflate.ok");
+  await sendAndWait(p, "Hello, Wireshark", 1);
+  await sendAndWait(p, "x".repeat(300), 2);
+  // Pseudo-random letters: still over 125 bytes compressed, so the 16-bit length form.
+  let seed = 99;
+  const noisy = Array.from({ length: 400 }, () => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return String.fromCharCode(0x21 + ((seed >>> 0) % 90));
+  }).join("");
+  await sendAndWait(p, noisy, 3);
+  if (!(Number(await attr(p, ".exchange[data-n='3'] .wire-in .wire-view", "data-len")) > 125)) fail("no 16-bit length form");
+  await p.click("#l-sc-fragments");
+  await p.waitForFunction(() => document.querySelectorAll("#l-timeline .tl-row[data-opcode='10'][data-dir='in']").length === 2);
+  await p.fill("#l-close-code", "4000");
+  await p.click("#l-disconnect");
+  await p.waitForSelector("#l-timeline .tl-row[data-kind='end']");
+  const expected = await p.evaluate(() => Array.from(document.querySelectorAll("#l-timeline .tl-row[data-kind='frame']"),
+    (r) => `${r.dataset.opcode}:${r.dataset.len}`));
+  if (expected.length < 10) fail(`only ${expected.length} frames on the timeline`);
+  const [download] = await Promise.all([p.waitForEvent("download"), p.click("#l-pcap")]);
+  const file = path.join(SHOTS, "conversation.pcapng");
+  await download.saveAs(file);
+  const tshark = spawnSync("tshark", ["-r", file, "-Y", "websocket", "-T", "fields", "-E", "occurrence=a", "-E", "separator=;",
+    "-e", "websocket.opcode", "-e", "websocket.payload_length", "-e", "websocket.payload_length_ext_16",
+    "-e", "websocket.payload_length_ext_64"], { encoding: "utf8" });
+  if (tshark.error) fail(`cannot run tshark (${tshark.error.message}): run scripts/setup.sh test`);
+  if (tshark.status !== 0) fail(`tshark failed: ${tshark.stderr}`);
+  // A packet may hold several frames: fields come comma-separated, in order; the 16- and
+  // 64-bit lengths only for the frames whose 7-bit length says 126 or 127.
+  const got = [];
+  for (const line of tshark.stdout.trim().split("\n").filter(Boolean)) {
+    const [ops, lens, ext16, ext64] = line.split(";").map((f) => (f ? f.split(",") : []));
+    ops.forEach((op, i) => {
+      const len = lens[i] === "126" ? ext16.shift() : lens[i] === "127" ? ext64.shift() : lens[i];
+      got.push(`${op}:${len}`);
+    });
+  }
+  assertEq(got.join(" "), expected.join(" "), "opcode:payload length of every frame, tshark against the page");
+  const http = spawnSync("tshark", ["-r", file, "-Y", "http.response.code == 101", "-T", "fields", "-e", "http.upgrade"], { encoding: "utf8" });
+  assertMatch(http.stdout, /websocket/i, "tshark reads the 101 handshake");
   assertEq(p.errors.join("\n"), "", "console errors");
   await p.close();
 });

@@ -25,8 +25,16 @@
 //! read from it), live frames show RSV1 = 1 with their compressed and inflated sizes, the
 //! server's compressed frames equal the page's prediction, a frame cut at 64 KiB is
 //! inflated as far as shown, the composer's compression switch, and the broken-frame
-//! preset with RSV1 on a continuation frame. Screenshots are saved under
-//! `target/browser-screenshots/`.
+//! preset with RSV1 on a continuation frame. Issue 30, with deflate agreed: the live
+//! prediction leaves RSV1 and the length unknown; the timeline's hand-offs (stepper and
+//! composer) decode the browser's compressed frames, a back-reference into an earlier message
+//! included; the RSV1-on-continuation preset fails at byte 10 in the stepper; composed
+//! compressed fragments carry RSV1 on the first only and inflate back; verdict and Fields table
+//! agree; the close form's rules and their sources; the response's Upgrade row; a URL that is
+//! no WebSocket route (status and body, served and from file://); live regions that say one
+//! line per event and unique labels; 390 px (no element wider than the viewport, a 200-byte
+//! message card under 1,500 px); "Save as pcap" read back by `tshark` (the same frames,
+//! opcodes and payload lengths). Screenshots are saved under `target/browser-screenshots/`.
 
 use std::process::Command;
 use std::time::Instant;

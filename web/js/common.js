@@ -54,18 +54,30 @@ window.Wisp = window.Wisp || {};
     return out;
   }
 
-  /** Shows bytes as text when they are printable UTF-8, else as hex. */
-  function showPayload(bytes, max = 200) {
+  /**
+   * Shows bytes as text when they are printable UTF-8, else as hex; a cut or hex payload
+   * gets its size, unless `sized` is false (the caller prints the size itself).
+   */
+  function showPayload(bytes, max = 200, sized = true) {
     if (bytes.length === 0) return "(empty)";
+    const size = sized ? ` (${bytes.length.toLocaleString("en")} bytes)` : "";
     try {
       const t = strict.decode(bytes);
       if (!/[\u0000-\u0008\u000e-\u001f\u007f]/.test(t)) {
         const s = JSON.stringify(t.length > max ? t.slice(0, max) : t);
-        return t.length > max ? `${s}… (${bytes.length} bytes)` : s;
+        return t.length > max ? `${s}…${size}` : s;
       }
     } catch (_) { /* not UTF-8: fall through to hex */ }
     const shown = bytes.length > 32 ? `${hex(bytes.subarray(0, 32))} …` : hex(bytes);
-    return `${shown} (${bytes.length} bytes)`;
+    return `${shown}${size}`;
+  }
+
+  /** "3 %", "0.4 %", "0.008 %": a share that never rounds to a false 0 %. */
+  function percent(a, b) {
+    if (!b) return "–";
+    const v = (100 * a) / b;
+    if (v === 0 || v >= 10) return `${Math.round(v)} %`;
+    return `${Number(v.toPrecision(v >= 1 ? 2 : 1))} %`;
   }
 
   function randomBytes(n) {
@@ -94,7 +106,7 @@ window.Wisp = window.Wisp || {};
   const FIELDS = {
     fin: { short: "FIN", section: "5.2",
       meaning: (v) => v ? "1: this is the final fragment of a message" : "0: more fragments of this message follow (§5.4)" },
-    rsv1: { short: "RSV1", section: "5.2", meaning: rsvMeaning },
+    rsv1: { short: "RSV1", section: "5.2", meaning: (v, ctx) => ctx && ctx.deflate ? rsv1Deflate(v, ctx) : rsvMeaning(v) },
     rsv2: { short: "RSV2", section: "5.2", meaning: rsvMeaning },
     rsv3: { short: "RSV3", section: "5.2", meaning: rsvMeaning },
     opcode: { short: "opcode", section: "5.2",
@@ -111,11 +123,20 @@ window.Wisp = window.Wisp || {};
     maskkey: { short: "Masking-key", section: "5.3",
       meaning: () => "32 bits the client picks at random for each frame; payload octet i is XORed with key octet i mod 4" },
     payload: { short: "Payload Data", section: "5.2",
-      meaning: (v) => `${v} bytes of application data (extension data would come first, but no extension is negotiated)` },
+      meaning: (v, ctx) => ctx && ctx.deflate && ctx.rsv1
+        ? `${v} bytes of compressed data: permessage-deflate is agreed and RSV1 = 1, so the receiver inflates them (RFC 7692 §7.2.2)`
+        : ctx && ctx.deflate ? `${v} bytes of application data (permessage-deflate is agreed, but RSV1 = 0: not compressed)`
+          : `${v} bytes of application data (extension data would come first, but no extension is negotiated)` },
   };
   function rsvMeaning(v) {
     return v ? "1: reserved; without a negotiated extension that defines it, a receiver MUST fail the connection"
       : "0: reserved for extensions (e.g. RSV1 for permessage-deflate); none is negotiated";
+  }
+  function rsv1Deflate(v, ctx) {
+    if (!v) return "0: permessage-deflate is agreed, but this frame does not start a compressed message";
+    return ctx.opcode === 0 || ctx.opcode >= 8
+      ? "1: “Per-Message Compressed”, but only a data message's first frame may carry it: a receiver MUST fail the connection (RFC 7692 §6.1)"
+      : "1: “Per-Message Compressed”: permessage-deflate is agreed (RFC 7692 §6), so this message's payload is compressed";
   }
 
   function fieldValueText(f) {
@@ -154,7 +175,7 @@ window.Wisp = window.Wisp || {};
     const x = /^RFC 7692 §([\d.]+):\s*(.*)$/.exec(reason || "");
     if (x) {
       return el("span", { class: "reason" }, el("a", { class: "rfc", href: `https://www.rfc-editor.org/rfc/rfc7692#section-${x[1]}`,
-        title: `RFC 7692 section ${x[1]}` }, `RFC 7692 §${x[1]}`), " ", el("q", {}, x[2]));
+        title: `RFC 7692 section ${x[1]}` }, `RFC 7692 §${x[1]}`), " ", el("q", {}, rfcText(x[2])));
     }
     const m = /^§([\d.]+):\s*(.*)$/.exec(reason || "");
     if (!m) return el("q", {}, rfcText(reason || ""));
@@ -267,7 +288,11 @@ window.Wisp = window.Wisp || {};
     return owner;
   }
 
-  /** Hex and binary of each byte, every bit coloured by the field it belongs to. */
+  /** The short name under a byte of the field(s) it holds. */
+  const BYTE_TAGS = { fin: "FIN", rsv1: "RSV", rsv2: "RSV", rsv3: "RSV", opcode: "op", mask: "M", len7: "len",
+    extlen: "ext len", maskkey: "key", payload: "data" };
+
+  /** Hex and binary of each byte, every bit coloured by the field it belongs to, and named. */
   function renderBytes(container, bytes, frame, maxPayload = 64) {
     container.replaceChildren();
     const n = Math.min(bytes.length, frame ? frame.headerLen + maxPayload : bytes.length);
@@ -279,10 +304,14 @@ window.Wisp = window.Wisp || {};
         bits.append(el("span", { class: owner ? `f-${owner[i * 8 + j]}` : "", text: String((bytes[i] >> (7 - j)) & 1) }));
       }
       const whole = owner && owner[i * 8] === owner[i * 8 + 7] ? ` f-${owner[i * 8]}` : " f-mixed";
-      list.append(el("li", { class: `byte${whole}`, title: `byte ${i}` },
+      // The fields in words too, not by colour alone.
+      const names = owner ? [...new Set(owner.slice(i * 8, i * 8 + 8))].map((k) => BYTE_TAGS[k]) : [];
+      const tags = [...new Set(names)].join(" ");
+      list.append(el("li", { class: `byte${whole}`, title: `byte ${i}${tags ? `: ${tags}` : ""}` },
         el("span", { class: "idx", text: String(i) }),
         el("span", { class: "hex", text: hex2(bytes[i]) }),
-        bits));
+        bits,
+        tags ? el("span", { class: "fld", text: tags }) : null));
     }
     container.append(list);
     if (bytes.length > n) {
@@ -292,8 +321,10 @@ window.Wisp = window.Wisp || {};
       el("code", { text: bytes.length > 256 ? `${hex(bytes.subarray(0, 256))} …` : hex(bytes) })));
   }
 
-  function renderFieldTable(tbody, frame) {
+  /** The field table; `ctx.deflate`: the receiver agreed permessage-deflate. */
+  function renderFieldTable(tbody, frame, ctx = {}) {
     tbody.replaceChildren();
+    const c = { ...ctx, opcode: frame.opcode, rsv1: (frame.rsv & 4) !== 0 };
     for (const f of frame.fields) {
       const info = FIELDS[f.key];
       const bits = f.bitLen === 1 ? `${f.bitStart}` : `${f.bitStart}–${f.bitStart + f.bitLen - 1}`;
@@ -303,7 +334,7 @@ window.Wisp = window.Wisp || {};
         el("th", { scope: "row" }, el("span", { class: `swatch f-${f.key}`, "aria-hidden": "true" }), info.short),
         el("td", { class: "mono", text: f.key === "payload" ? `from ${f.bitStart}` : bits }),
         el("td", { class: "mono value", text: fieldValueText(f) }),
-        el("td", { text: info.meaning(fieldValueNumber(f)) }),
+        el("td", { text: info.meaning(fieldValueNumber(f), c) }),
         el("td", {}, rfcLink(section))));
     }
   }
@@ -343,7 +374,6 @@ window.Wisp = window.Wisp || {};
     }
   }
 
-  /** A reported frame: its bytes by field, and its decoded fields. */
   /**
    * One frame as it crossed the socket: its bytes and fields. `inflated` is given for a
    * frame of a compressed message (permessage-deflate, RSV1 on its first frame):
@@ -358,7 +388,10 @@ window.Wisp = window.Wisp || {};
     const bytesBox = el("div", { class: "bytes compact" });
     renderBytes(bytesBox, bytes, frame, 24);
     const dl = el("dl", { class: "decoded" });
-    const row = (k, v, key) => dl.append(el("dt", {}, el("span", { class: `swatch f-${key}`, "aria-hidden": "true" }), k), el("dd", { class: "mono", "data-key": key, text: v }));
+    // Each name and value in a <div> (allowed in <dl>), so that on a phone a pair never splits.
+    const row = (k, v, key) => dl.append(el("div", { class: "pair", "data-key": key },
+      el("dt", {}, el("span", { class: `swatch f-${key}`, "aria-hidden": "true" }), k),
+      el("dd", { class: "mono", "data-key": key, text: v })));
     row("FIN", frame.fin ? "1" : "0", "fin");
     row("RSV1-3", frame.rsv.toString(2).padStart(3, "0"), "rsv1");
     row("opcode", `${opHex(frame.opcode)} ${opName(frame.opcode)}`, "opcode");
@@ -369,9 +402,9 @@ window.Wisp = window.Wisp || {};
       row(frame.masked ? "Payload, unmasked: compressed" : "Payload: compressed",
         `${hex(frame.unmasked.subarray(0, 48))}${frame.unmasked.length > 48 ? " …" : ""} (${frame.payloadLenText} bytes)`, "payload");
       row("Inflated (RFC 7692 §7.2.2)", inflated.bytes
-        ? `${showPayload(inflated.bytes, 120)} (${inflated.bytes.length.toLocaleString("en")} bytes)` : inflated.problem, "payload");
+        ? `${showPayload(inflated.bytes, narrow.matches ? 24 : 120, false)} (${inflated.bytes.length.toLocaleString("en")} bytes)` : inflated.problem, "payload");
     } else {
-      row(frame.masked ? "Payload, unmasked" : "Payload", showPayload(frame.unmasked, 120), "payload");
+      row(frame.masked ? "Payload, unmasked" : "Payload", showPayload(frame.unmasked, narrow.matches ? 24 : 120), "payload");
     }
     if (frame.opcode === 8 && frame.complete) {
       let body;
@@ -386,6 +419,45 @@ window.Wisp = window.Wisp || {};
     box.append(bytesBox, dl);
     if (truncated) box.append(el("p", { class: "note", text: `The server showed only the first 64 KiB of this frame (${frame.frameLen.toLocaleString("en")} bytes on the wire).` }));
     return box;
+  }
+
+  /**
+   * A StepDecoder for what `role` receives. `ext`: null (no extension agreed) or
+   * permessage-deflate as a connection agreed it, `{takeover, history}`: with `takeover`
+   * the sender keeps its window, so the decoder first reads `history` (the earlier data
+   * frames of that direction, whose messages fill the window later ones refer to).
+   * Returns `{dec, problem}`; `problem` says why the history could not be read.
+   */
+  function extDecoder(role, ext) {
+    const dec = new Wisp.codec.StepDecoder(role, ext ? ext.takeover : undefined);
+    let problem = ext && ext.lost ? ext.lost : null;
+    if (ext && ext.takeover && ext.history && !problem) {
+      try {
+        for (const b of ext.history) dec.push(b);
+      } catch (e) {
+        problem = `the earlier frames did not decode: ${e.message}`;
+        dec.reset();
+      }
+    }
+    return { dec, problem };
+  }
+
+  /**
+   * What a receiver of one direction needs to decode its next frame, for a hand-off to
+   * the composer or the stepper: null without permessage-deflate, else `{takeover,
+   * history, lost}` (see extDecoder). `side` is the direction's state (live.js).
+   */
+  function extOf(side) {
+    if (!side) return null;
+    const history = side.takeover ? concat(side.history.map((h) => h)) : new Uint8Array(0);
+    return { takeover: side.takeover, history, lost: side.takeover ? side.historyLost : null,
+      messages: side.takeover ? side.messages : 0 };
+  }
+
+  function concat(parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+    return out;
   }
 
   /** The frames of RFC 6455 §5.7, for the composer and the stepper. */
@@ -412,7 +484,7 @@ window.Wisp = window.Wisp || {};
     RFC_EXAMPLES,
     codec: null, // the wasm API (encodeFrame, decodeFrame, StepDecoder, ...), set by main.js
     $, $$, el, RFC_URL, rfcHref, rfcLink, rfcText, rfcQuote, quoteReason, hex2, hex, bin8, encoder, lossy, strict,
-    parseHex, showPayload, randomBytes, OPCODES, opName, opHex, closeName, closeText, FIELDS, WHY_MASK,
+    parseHex, showPayload, percent, extDecoder, extOf, concat, randomBytes, OPCODES, opName, opHex, closeName, closeText, FIELDS, WHY_MASK,
     fieldValueText, fieldValueNumber, bitAt, narrow, loadCodec, renderDiagram, renderBytes, renderFieldTable,
     renderMasking, wireView, setStatus,
   });

@@ -5,7 +5,7 @@
 (() => {
   const {
     $, el, rfcLink, rfcQuote, quoteReason, hex, parseHex, randomBytes, encoder, showPayload, opName, opHex,
-    closeName, RFC_EXAMPLES, narrow, renderDiagram, renderBytes, renderFieldTable, renderMasking,
+    closeName, RFC_EXAMPLES, narrow, renderDiagram, renderBytes, renderFieldTable, renderMasking, extDecoder, percent,
   } = Wisp;
   let W = null;
 
@@ -46,6 +46,7 @@
         deflated = W.deflateMessage(payload, 15);
         sent = deflated.compressed;
         $("#c-rsv1").checked = true;
+        $("#c-ext").checked = true; // compressing means both ends agreed it
       }
       const rsv = ($("#c-rsv1").checked ? 4 : 0) | ($("#c-rsv2").checked ? 2 : 0) | ($("#c-rsv3").checked ? 1 : 0);
       wire = W.encodeFrame(Number($("#c-opcode").value), $("#c-fin").checked, rsv, sent, key ?? undefined);
@@ -63,14 +64,37 @@
     out.dataset.length = String(wire.length);
     renderDiagram($("#c-diagram"), wire, frame);
     renderBytes($("#c-bytes"), wire, frame);
-    renderFieldTable($("#c-fields tbody"), frame);
+    renderFieldTable($("#c-fields tbody"), frame, { deflate: $("#c-ext").checked });
     renderMasking($("#c-masking"), sent, key, frame.payload);
     renderDeflate(deflated, payload);
+    renderExtNote();
     renderVerdict(wire, frame);
     composed = { wire, frame };
-    renderSequence(payload, key);
+    renderSequence(payload, sent, key, !!deflated);
+    $("#c-whole-note").hidden = $("#c-seq").hidden || !!$("#c-seq-error").textContent;
   }
   let composed = null;
+  /** permessage-deflate as the connection a frame came from agreed it (show()), or null. */
+  let handoff = null;
+
+  /** What the receiver agreed, for the verdict: null, or permessage-deflate (extDecoder). */
+  function currentExt() {
+    if (!$("#c-ext").checked) return null;
+    return handoff || { takeover: false, history: new Uint8Array(0), lost: null, messages: 0 };
+  }
+
+  function renderExtNote() {
+    const box = $("#c-ext-note");
+    const ext = $("#c-ext").checked ? handoff : null;
+    box.hidden = !ext;
+    if (!ext) return;
+    box.textContent = ext.takeover
+      ? `From the live connection, where permessage-deflate was agreed and the sender keeps its window: the verdict's `
+        + `decoder first reads the ${ext.messages} earlier message${ext.messages === 1 ? "" : "s"} of that direction, `
+        + "since a compressed message may refer back to them."
+      : "From the live connection, where permessage-deflate was agreed (each message with a fresh window): the payload "
+        + "below is the compressed one, as it crossed the socket.";
+  }
 
   /** The compressed payload: what deflate made of the message, and the tail it dropped. */
   function renderDeflate(d, payload) {
@@ -81,7 +105,7 @@
     box.replaceChildren(
       el("p", {}, `Deflated with a sync flush (a fresh 15-bit window): ${payload.length.toLocaleString("en")} bytes become `,
         el("strong", { id: "c-deflate-len", text: `${d.compressedLen.toLocaleString("en")} bytes` }),
-        payload.length ? ` (${Math.round((100 * d.compressedLen) / payload.length)} %)` : "", ". The payload: ",
+        payload.length ? ` (${percent(d.compressedLen, payload.length)})` : "", ". The payload: ",
         el("code", { id: "c-deflate-hex", text: `${hex(d.compressed.subarray(0, 48))}${d.compressed.length > 48 ? " …" : ""}` }), "."),
       el("p", {}, "The flush ended with ", el("code", { id: "c-deflate-tail", text: hex(d.tail) }),
         ": the sender removes those 4 bytes and the receiver appends them again before inflating (", link("7.2.1"), ", ", link("7.2.2"), ")."),
@@ -93,7 +117,8 @@
   function renderVerdict(wire, frame) {
     let box = $("#c-verdict");
     if (!box) {
-      box = el("div", { id: "c-verdict", class: "verdict", "aria-live": "polite" });
+      // Not a live region: it changes on every keystroke; #c-announce says one line when the verdict changes.
+      box = el("div", { id: "c-verdict", class: "verdict" });
       $("#c-out").prepend(box);
     }
     box.replaceChildren();
@@ -107,29 +132,57 @@
         rfcLink("5.7"), `: ${expect}${preset.wire ? "" : " …"}`));
     }
     const role = frame.masked ? "server" : "client";
-    const dec = new W.StepDecoder(role, $("#c-deflate").checked ? false : undefined);
-    const limit = Math.min(wire.length, 16384);
-    let message = null;
-    try {
-      for (let i = 0; i < limit; i++) {
-        const r = dec.push(wire[i]);
-        if (r.message) message = r.message;
+    const ext = currentExt();
+    const agreed = ext ? " that agreed permessage-deflate" : ", with no extension agreed,";
+    const who = `${role === "server" ? "A server" : "A client"}${agreed}`;
+    const feed = (bytes) => {
+      const { dec, problem } = extDecoder(role, ext);
+      const limit = Math.min(bytes.length, 16384);
+      let message = null, error = null;
+      try {
+        for (let i = 0; i < limit; i++) {
+          const r = dec.push(bytes[i]);
+          if (r.message) message = r.message;
+        }
+      } catch (e) {
+        error = e;
       }
-      const who = role === "server" ? "A server" : "A client";
+      dec.free();
+      return { message, error, limit, problem };
+    };
+    const r = feed(wire);
+    let summary;
+    if (!r.error) {
       const kind = frame.isControl ? "control frame" : "message";
-      let what = message ? `accepts it: a complete ${message.type} ${kind}` : "accepts it and waits for the next fragment";
-      if (frame.opcode === 0 && !message) what = "accepts it as a continuation (after a first fragment)";
-      if (limit < wire.length) what = `accepts its header and its first ${limit.toLocaleString("en")} bytes (the page checks no further)`;
+      let what = r.message ? `accepts it: a complete ${r.message.type} ${kind}` : "accepts it and waits for the next fragment";
+      if (r.limit < wire.length) what = `accepts its header and its first ${r.limit.toLocaleString("en")} bytes (the page checks no further)`;
       box.append(el("p", { class: "ok" }, `✓ ${who} receiving this frame ${what}.`));
-      dec.free();
-    } catch (e) {
-      dec.free();
-      const note = frame.opcode === 0 && e.kind === "UnexpectedContinuation"
-        ? " On its own, that is: after a first fragment (FIN = 0) it continues the message." : "";
-      box.append(el("p", { class: "bad" },
-        `✗ A ${role} receiving this frame fails the connection with close ${e.closeCode} (${closeName(e.closeCode)}): ${e.message}. `,
-        quoteReason(e.rfcReason), note));
+      if (r.problem) box.append(el("p", { class: "note", text: `The decoder could not follow the connection's window: ${r.problem}.` }));
+      summary = "Verdict: accepted.";
+    } else if (frame.opcode === 0 && r.error.kind === "UnexpectedContinuation") {
+      // A continuation needs a first fragment before it: decode it after one.
+      const first = W.encodeFrame(1, false, 0, new Uint8Array(0), frame.masked ? new Uint8Array(4) : undefined);
+      const after = feed(Wisp.concat([first, wire]));
+      if (!after.error) {
+        box.append(el("p", { class: "ok" }, `✓ A continuation frame: after a first fragment (opcode 0x1 or 0x2, FIN = 0), `
+          + `${who.charAt(0).toLowerCase()}${who.slice(1)} accepts it${frame.fin ? " and the message is complete" : " and waits for the next fragment"}.`),
+        el("p", { class: "note" }, `On its own, with no message begun, it would be refused with close ${r.error.closeCode} `
+          + `(${closeName(r.error.closeCode)}): ${r.error.message}. `, quoteReason(r.error.rfcReason)));
+        summary = "Verdict: accepted after a first fragment.";
+      } else {
+        summary = failVerdict(box, who, after.error);
+      }
+    } else {
+      summary = failVerdict(box, who, r.error);
     }
+    if ($("#c-announce").textContent !== summary) $("#c-announce").textContent = summary;
+  }
+
+  function failVerdict(box, who, e) {
+    box.append(el("p", { class: "bad" },
+      `✗ ${who} receiving this frame fails the connection with close ${e.closeCode} (${closeName(e.closeCode)}): ${e.message}. `,
+      quoteReason(e.rfcReason)));
+    return `Verdict: fails the connection with close ${e.closeCode}.`;
   }
 
   function applyPreset(p) {
@@ -139,6 +192,8 @@
     $("#c-fin").checked = p.fin;
     for (const id of ["#c-rsv1", "#c-rsv2", "#c-rsv3"]) $(id).checked = false;
     $("#c-deflate").checked = false;
+    $("#c-ext").checked = false;
+    handoff = null;
     if (p.mask === "none") $('input[name="c-mask"][value="none"]').checked = true;
     else {
       $('input[name="c-mask"][value="typed"]').checked = true;
@@ -164,7 +219,7 @@
    * FIN = 0, continuations (opcode 0), FIN = 1 on the last; with `ping`, a ping between
    * each two. Each frame gets a fresh random key, or the typed one, or none.
    */
-  function fragmentFrames(opcode, payload, points, key, ping) {
+  function fragmentFrames(opcode, payload, points, key, ping, compressed) {
     const edges = [0, ...points, payload.length];
     const mask = () => key === "random" ? randomBytes(4) : key ?? undefined;
     const frames = [];
@@ -176,7 +231,9 @@
       const last = i + 2 === edges.length;
       const piece = payload.subarray(edges[i], edges[i + 1]);
       const role = i === 0 ? "first" : last ? "last" : "middle";
-      frames.push({ role, bytes: W.encodeFrame(i === 0 ? opcode : 0, last, 0, piece, mask()) });
+      // A compressed message: RSV1 on its first frame only (RFC 7692 §6.1).
+      const rsv = compressed && i === 0 ? 4 : 0;
+      frames.push({ role, bytes: W.encodeFrame(i === 0 ? opcode : 0, last, rsv, piece, mask()) });
     }
     return frames;
   }
@@ -188,7 +245,12 @@
     ping: "a ping between fragments: a control frame, not part of the message",
   };
 
-  function renderSequence(payload, key) {
+  /**
+   * The fragments of the message. `sent` is the payload as it goes on the wire: with
+   * compression the DEFLATE stream, which is what gets split (RFC 7692 §6.1 lets an
+   * endpoint fragment a compressed message; the receiver inflates the joined stream).
+   */
+  function renderSequence(payload, sent, key, compressed) {
     const box = $("#c-seq");
     const list = $("#c-seq-list");
     const err = $("#c-seq-error");
@@ -212,36 +274,49 @@
     }
     let points;
     try {
-      points = splitPoints(text, payload.length);
+      points = splitPoints(text, sent.length);
     } catch (e) {
-      return problem(`Cannot split: ${e.message}.`);
+      return problem(`Cannot split: ${e.message}${compressed ? ` (the offsets count bytes of the ${sent.length}-byte compressed payload)` : ""}.`);
     }
     const mode = $('input[name="c-mask"]:checked').value;
-    const frames = fragmentFrames(opcode, payload, points, mode === "random" ? "random" : key, $("#c-frag-ping").checked);
+    const frames = fragmentFrames(opcode, sent, points, mode === "random" ? "random" : key, $("#c-frag-ping").checked, compressed);
     for (const f of frames) {
       const d = W.decodeFrame(f.bytes);
-      list.append(el("li", { "data-role": f.role, "data-opcode": d.opcode, "data-fin": d.fin ? "1" : "0" },
-        el("strong", { text: `${opHex(d.opcode)} ${opName(d.opcode)}, FIN = ${d.fin ? 1 : 0}` }),
-        ` (${SEQ_ROLES[f.role]}): ${showPayload(d.unmasked, 40)}`,
+      const rsv1 = (d.rsv & 4) !== 0;
+      const what = compressed && f.role !== "ping"
+        ? `${d.unmasked.length} bytes of the compressed stream: ${hex(d.unmasked.subarray(0, 24))}${d.unmasked.length > 24 ? " …" : ""}`
+        : showPayload(d.unmasked, 40);
+      list.append(el("li", { "data-role": f.role, "data-opcode": d.opcode, "data-fin": d.fin ? "1" : "0", "data-rsv1": rsv1 ? "1" : "0" },
+        el("strong", { text: `${opHex(d.opcode)} ${opName(d.opcode)}, FIN = ${d.fin ? 1 : 0}${compressed ? `, RSV1 = ${rsv1 ? 1 : 0}` : ""}` }),
+        ` (${SEQ_ROLES[f.role]}): ${what}`,
         el("br"), el("code", { class: "mono", text: hex(f.bytes.subarray(0, 48)) + (f.bytes.length > 48 ? " …" : "") })));
     }
     const all = new Uint8Array(frames.reduce((n, f) => n + f.bytes.length, 0));
     frames.reduce((at, f) => (all.set(f.bytes, at), at + f.bytes.length), 0);
-    sequence = { bytes: all, role: mode === "none" ? "client" : "server" };
+    sequence = { bytes: all, role: mode === "none" ? "client" : "server", ext: currentExt() };
     box.dataset.frames = String(frames.length);
     box.dataset.hex = hex(all.subarray(0, 256));
-    $("#c-seq-note").textContent = mode === "typed"
+    $("#c-seq-note").textContent = (mode === "typed"
       ? "Every frame here uses the typed key; a real client draws a new key for each frame (§10.3)."
-      : mode === "random" ? "Each frame has its own random key, as a client's must (§10.3)." : "Unmasked: as a server sends them.";
+      : mode === "random" ? "Each frame has its own random key, as a client's must (§10.3)." : "Unmasked: as a server sends them.")
+      + (compressed ? ` Compressed: the message was deflated first, then its ${sent.length}-byte DEFLATE stream split at the `
+        + "offsets; RSV1 = 1 on the first fragment only (RFC 7692 §6.1), and the receiver inflates the stream as the "
+        + "fragments arrive, 00 00 ff ff appended after the last." : "");
     $("#c-seq-step").disabled = false;
   }
   let sequence = null;
 
-  /** Shows a frame from elsewhere (a live frame) in the composer's frame view. */
-  function show(bytes) {
+  /**
+   * Shows a frame from elsewhere (a live frame) in the composer's frame view, with `ext`,
+   * the connection's permessage-deflate (extOf), or null: the payload stays as it crossed.
+   */
+  function show(bytes, ext) {
     const f = W.decodeFrame(bytes);
     if (!f) return;
     $("#c-preset").value = "";
+    handoff = ext || null;
+    $("#c-ext").checked = !!ext;
+    $("#c-deflate").checked = false;
     $("#c-opcode").value = String(f.opcode);
     $("#c-fin").checked = f.fin;
     $("#c-rsv1").checked = (f.rsv & 4) !== 0;
@@ -264,7 +339,7 @@
   function initComposer() {
     W = Wisp.codec;
     $("#c-seq-step").addEventListener("click", () => {
-      if (sequence) Wisp.stepper.load(hex(sequence.bytes), sequence.role, "#s-all");
+      if (sequence) Wisp.stepper.load(hex(sequence.bytes), sequence.role, "#s-all", sequence.ext);
     });
     const sel = $("#c-preset");
     for (const p of RFC_EXAMPLES) sel.append(el("option", { value: p.id, text: p.name }));

@@ -9,7 +9,8 @@
 
   const K = "37 fa 21 3d";
   // Header errors show in its first two bytes, but the codec reads those two together.
-  const PAIR = "The codec reads a header's first two bytes together, so it reports an error in byte 0 at byte 1.";
+  const pair = (n) => `The codec reads a header's first two bytes together, so it reports an error in byte ${n} at byte ${n + 1}.`;
+  const PAIR = pair(0);
   // `certain`: the first byte after which no later byte can make the frame valid.
   const BROKEN = [
     { id: "unmasked", name: "Unmasked client frame", role: "server", hex: "81 05 48 65 6c 6c 6f", certain: 1,
@@ -28,7 +29,7 @@
     { id: "rsv1", name: "RSV1 without an extension", role: "server", hex: `c1 80 ${K}`, certain: 0, late: PAIR,
       why: "RSV1 is set, but no extension (such as permessage-deflate) was negotiated." },
     { id: "rsv1-continuation", name: "RSV1 on a continuation frame", role: "server", deflate: true,
-      hex: `41 83 ${K} c5 b2 ec c0 84 ${K} fe 33 26 3d`, certain: 9, late: PAIR,
+      hex: `41 83 ${K} c5 b2 ec c0 84 ${K} fe 33 26 3d`, certain: 9, late: pair(9),
       why: "permessage-deflate is agreed, and RFC 7692 §7.2.3.1's compressed \"Hello\" is sent in two fragments, "
         + "the first with RSV1 = 1 (right), the continuation with RSV1 = 1 too (wrong: the bit marks a message's first frame only)." },
     { id: "masked-server", name: "Masked server frame", role: "client", hex: `81 80 ${K}`, certain: 1,
@@ -56,29 +57,39 @@
     dec.free();
     box.dataset.preset = p.id;
     const list = el("ol", { class: "bytelist stream" });
-    bytes.forEach((b, i) => list.append(el("li", { class: `byte ${i === at ? "err" : i < at ? "done" : ""}`, title: `byte ${i}` },
-      el("span", { class: "idx", text: String(i) }), el("span", { class: "hex", text: hex2(b) }))));
+    // Marked in words too: ✓ read, ◆ the error is certain, ✗ the codec reports it.
+    bytes.forEach((b, i) => {
+      const certain = error && i === p.certain && p.certain !== at;
+      const cls = i === at ? "err" : certain ? "done certain" : i < at ? "done" : "";
+      const mark = i === at ? " ✗" : certain ? " ◆" : i < at ? " ✓" : "";
+      const said = i === at ? ", where the codec reports the error" : certain ? ", from which the error is certain" : i < at ? ", read" : "";
+      list.append(el("li", { class: `byte ${cls}`, title: `byte ${i}${said}`, "aria-label": `byte ${i}: ${hex2(b)}${said}` },
+        el("span", { class: "idx", text: `${i}${mark}` }), el("span", { class: "hex", text: hex2(b) })));
+    });
     box.append(el("h3", { text: p.name }),
       el("p", {}, `${p.why} Decoded as a ${p.role} (the receiver of ${p.role === "server" ? "masked client" : "server"} frames):`),
       el("div", { class: "bytes" }, list));
     if (!error) {
       box.dataset.closeCode = "";
       box.append(el("p", { class: "ok", text: "The codec accepts these bytes." }));
+      $("#e-announce").textContent = `${p.name}: the codec accepts these bytes.`;
       return;
     }
     box.dataset.closeCode = String(error.closeCode);
     box.dataset.at = String(at);
     box.dataset.certain = String(p.certain);
     const certain = at === p.certain ? `Byte ${at} is the first that makes the error certain.`
-      : at > p.certain ? `The error is certain from byte ${p.certain}. ${p.late || ""}` : "";
+      : at > p.certain ? `The error is certain from byte ${p.certain} (marked ◆). ${p.late || ""}` : "";
+    const ext = p.deflate ? " (permessage-deflate agreed)" : "";
     box.append(
       el("p", { class: "close-code" }, el("span", { class: "code", id: "e-code", text: String(error.closeCode) }),
         ` ${closeName(error.closeCode)}`),
       el("p", { id: "e-where" }, `The codec fails the connection at byte ${at}: `,
         el("strong", { text: error.message }), ` (${error.kind}). `, el("span", { id: "e-certain", text: certain })),
       el("blockquote", { id: "e-reason" }, quoteReason(error.rfcReason)),
-      el("p", {}, el("button", { type: "button", onclick: () => Wisp.stepper.load(p.hex, p.role, "#s-step") },
-        "Step through it in the stepper")));
+      el("p", {}, el("button", { type: "button", onclick: () => Wisp.stepper.load(p.hex, p.role, "#s-step",
+        p.deflate ? { takeover: false, history: null } : null) }, `Step through it in the stepper${ext}`)));
+    $("#e-announce").textContent = `${p.name}: close ${error.closeCode} ${closeName(error.closeCode)} at byte ${at}.`;
   }
 
   function init() {

@@ -8,8 +8,8 @@
 
 (() => {
   const {
-    $, el, rfcLink, hex, parseHex, encoder, showPayload, opName, closeName, closeText, randomBytes,
-    wireView, setStatus,
+    $, el, rfcLink, hex, hex2, parseHex, encoder, showPayload, opName, closeName, closeText, randomBytes,
+    wireView, setStatus, percent, extOf,
   } = Wisp;
   let W = null;
 
@@ -35,6 +35,7 @@
   function deflateState(params) {
     const side = (takeover, whose) => ({
       takeover, compressing: false, skip: false, lost: null, inflater: new W.Inflater(takeover), whose,
+      history: [], historyLost: null, messages: 0, // the data frames so far, for hand-offs (extOf)
     });
     const st = {
       params,
@@ -82,6 +83,21 @@
       side.lost = `not inflated: ${e.message} (close ${e.closeCode})`;
       return { problem: side.lost };
     }
+  }
+
+  /**
+   * Adds a data frame to its direction's history, after a hand-off snapshot of the state
+   * before it was taken: a sender that keeps its window makes every later message depend on it.
+   */
+  function remember(side, bytes, frame, truncated) {
+    if (!side || frame.isControl || !side.takeover) return;
+    if (truncated) {
+      side.historyLost = side.historyLost || `a frame too long to be reported whole came before, and ${side.whose} `
+        + "keeps its window across messages: the page cannot replay it";
+    } else {
+      side.history.push(bytes);
+    }
+    if (frame.fin) side.messages += 1;
   }
 
   /** permessage-deflate as a handshake report shows it agreed: `{state, problem}`. */
@@ -149,8 +165,8 @@
     sock.binaryType = "arraybuffer";
     setStatus(status, "connecting", `Connecting to ${url} …`);
     handshakeNote("Connecting: the opening handshake shows here once the server reports it.");
-    Wisp.timeline.reset(c.reporting ? "Waiting for the server's report of this connection…"
-      : `No timeline: ${path} reports no frames (only /inspect does).`);
+    Wisp.timeline.reset(c.reporting ? "Waiting for the opening handshake and the server's report of this connection…"
+      : "Waiting for the opening handshake…");
     buttons("connecting");
     sock.onopen = () => {
       if (conn !== c) return;
@@ -159,7 +175,10 @@
         ? `Connected to ${url}. Send a message: each one shows the frames that really crossed the socket.`
         : `Connected to ${url}. This route sends no frame reports (only /inspect does): messages show their echo only.`);
       buttons("open");
-      if (!c.reporting) renderHandshake(null);
+      if (!c.reporting) {
+        Wisp.timeline.reset(`No timeline: ${path} reports no frames (only /inspect does).`);
+        renderHandshake(null);
+      }
     };
     sock.onmessage = (ev) => { if (conn === c) onLiveMessage(ev.data); };
     sock.onerror = () => { /* the close event that follows says what happened */ };
@@ -168,9 +187,14 @@
       buttons("closed");
       forgetPending("no report: the connection closed first");
       if (!c.opened) {
-        setStatus(status, "error", `Could not connect to ${url}. Is wisp-server running? Start it with scripts/demo.sh `
-          + "(wisp-server --listen 127.0.0.1:9001 --web web/), then press Connect. The composer, stepper and broken frames work without it.");
+        setStatus(status, "connecting", `The connection to ${url} failed; asking the same address over HTTP why …`);
         handshakeNote(`No handshake: the connection to ${url} failed.`);
+        Wisp.timeline.reset("No timeline: the connection failed before its opening handshake completed.");
+        diagnose(sock.url).then((d) => {
+          if (conn !== c) return;
+          status.dataset.http = d.status === null ? "" : String(d.status);
+          setStatus(status, "error", failureText(url, path, d));
+        });
         return;
       }
       const theirs = ev.code === 1005 ? "a close frame without a status code"
@@ -183,6 +207,54 @@
     };
   }
 
+  /**
+   * Why a WebSocket did not open. The WebSocket API hides the HTTP answer from scripts (a
+   * failed handshake is only "error, then close 1006"), so the page asks the same address
+   * over http(s) with a plain GET: `{answered, status, statusText, body, html, href}`.
+   * From another origin (file://) the browser hides that answer's status and body too,
+   * unless the server allows it (CORS): then `status` is null.
+   */
+  async function diagnose(wsUrl) {
+    const u = new URL(wsUrl);
+    u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+    const same = (location.protocol === "http:" || location.protocol === "https:") && u.origin === location.origin;
+    try {
+      const res = await fetch(u.href, { mode: same ? "same-origin" : "no-cors", cache: "no-store" });
+      if (res.type === "opaque") return { answered: true, status: null, href: u.href };
+      const type = res.headers.get("content-type") || "";
+      const body = await res.text();
+      return { answered: true, status: res.status, statusText: res.statusText, body, html: /html/i.test(type), href: u.href };
+    } catch (_) {
+      return { answered: false, status: null, href: u.href };
+    }
+  }
+
+  /** The status line after a failed connection, from what `diagnose` learnt. */
+  function failureText(url, path, d) {
+    const host = new URL(d.href).host;
+    const rest = " The composer, stepper and broken frames work without a connection.";
+    if (!d.answered) {
+      return `Could not connect to ${url}: nothing answers at ${host} (the connection was refused or timed out, or the browser `
+        + "does not connect to that port at all). "
+        + "Is wisp-server running? Start it with scripts/demo.sh (wisp-server --listen 127.0.0.1:9001 --web web/), "
+        + `then press Connect.${rest}`;
+    }
+    const refused = `Could not connect to ${url}: a server answers at ${host}, so it is running, but it refused the `
+      + `WebSocket handshake for ${path}. `;
+    const routes = "wisp-server answers an upgrade to a path that is no WebSocket route with 404 and the list of its "
+      + "routes (the built-in ones are /echo, /chat and /inspect). ";
+    if (d.status === null) {
+      return `${refused}${routes}The browser hides that answer from scripts, and from this page (${location.protocol}//) `
+        + `it hides a plain GET of ${d.href} too (the server sends no CORS header).${rest}`;
+    }
+    const line = d.body.trim().split("\n")[0] || "";
+    const body = d.html ? `an HTML page of ${d.body.length.toLocaleString("en")} characters`
+      : line ? `“${line.length > 200 ? `${line.slice(0, 200)}…` : line}”` : "no body";
+    return `${refused}The browser hides the handshake's answer from scripts, so the page asked for ${d.href} without `
+      + `the Upgrade header: HTTP ${d.status}${d.statusText ? ` ${d.statusText}` : ""}, ${body}. ${routes}`
+      + `Try ${new URL(url).protocol}//${host}/inspect.${rest}`;
+  }
+
   /** Starts the closing handshake with the code and reason of the form (§7.1.2). */
   function disconnect() {
     if (!conn || conn.sock.readyState !== WebSocket.OPEN) return;
@@ -191,14 +263,27 @@
     try {
       conn.sock.close(code, reason);
     } catch (e) {
-      setStatus($("#l-status"), "error", `The browser refused to close with code ${$("#l-close-code").value}: ${e.message} `
-        + "A script may send only 1000 or 3000-4999 (§7.4.2); the codes 1001-2999 are for endpoints themselves.");
+      setStatus($("#l-status"), "error", closeRefusal(code, reason, e));
       return;
     }
     conn.closing = { code, reason };
     buttons("closing");
     setStatus($("#l-status"), "closing",
       `Close ${closeText(code, reason)} sent. Waiting for the server's close frame (§5.5.1) …`);
+  }
+
+  /** Why the browser's close() threw, each rule with its source. */
+  function closeRefusal(code, reason, e) {
+    const len = encoder.encode(reason).length;
+    if (e.name === "SyntaxError" && len > 123) {
+      return `The browser refused to close: the reason is ${len} bytes of UTF-8, and a close frame's body is the `
+        + "2-byte code and at most 123 bytes of reason, since a control frame carries at most 125 bytes (RFC 6455 §5.5, "
+        + "§5.5.1). The WebSocket API's close() checks this itself and throws a SyntaxError (WHATWG WebSockets standard).";
+    }
+    return `The browser refused to close with code ${$("#l-close-code").value} (${e.name}). That is the WebSocket API's `
+      + "rule: a script's close() may use only 1000 or 3000-4999 (WHATWG WebSockets standard, the close() method). "
+      + "RFC 6455 §7.4.2 divides the codes: 1000-2999 are reserved for the protocol and its extensions, 3000-3999 "
+      + "for libraries, frameworks and applications (registered with IANA), 4000-4999 for private use.";
   }
 
   function sendLive() {
@@ -227,22 +312,45 @@
     conn.sock.send(JSON.stringify(c));
   }
 
+  /** Whether the connection agreed permessage-deflate, from the report or the browser itself. */
+  const deflateAgreed = () => !!(conn && (conn.deflate || /permessage-deflate/i.test(conn.sock.extensions || "")));
+
   function newExchange(n, payload, opcode) {
-    // The prediction: every header bit is known; the key is the browser's choice.
-    const withZeroKey = W.encodeFrame(opcode, true, 0, payload, new Uint8Array(4));
-    const frame = W.decodeFrame(withZeroKey);
-    const head = hex(withZeroKey.subarray(0, frame.headerLen - 4));
-    const predicted = el("div", { class: "col predicted" },
-      el("h4", { text: "The page's prediction" }),
-      el("p", { class: "mono wire" }, head, " ", el("span", { class: "unknown", text: "?? ?? ?? ??" }),
-        " ", el("span", { class: "unknown", text: payload.length ? `(${payload.length} bytes: payload XOR key)` : "" })),
-      el("p", { class: "note" }, `FIN=1, ${opName(opcode)}, MASK=1, length ${payload.length}: all known before sending. `
-        + "The masking key is not: the browser draws a fresh one for every frame (§5.3, §10.3), "
-        + "so no script can choose the bytes on the wire."));
+    const key = "The masking key is not known either: the browser draws a fresh one for every frame (§5.3, §10.3), "
+      + "so no script can choose the bytes on the wire.";
+    let predicted;
+    if (deflateAgreed()) {
+      // The browser may compress: RSV1 and the length are its zlib's to decide.
+      const plain = hex2(0x80 | opcode), compressed = hex2(0xc0 | opcode);
+      predicted = el("div", { class: "col predicted", "data-rsv1": "unknown", "data-length": "unknown" },
+        el("h4", { text: "The page's prediction" }),
+        el("p", { class: "mono wire" }, el("span", { class: "unknown", text: `${plain} or ${compressed}` }), " ",
+          el("span", { class: "unknown", text: "??" }), " ", el("span", { class: "unknown", text: "(+0, 2 or 8 length bytes)" }),
+          " ", el("span", { class: "unknown", text: "?? ?? ?? ??" }), " ", el("span", { class: "unknown", text: "(data XOR key)" })),
+        el("p", { class: "note" }, `FIN = 1, ${opName(opcode)}, MASK = 1: known before sending. RSV1 and the length are not known `
+          + "until the browser compresses: permessage-deflate is agreed."),
+        el("details", { class: "why" }, el("summary", { text: "Why" }),
+          el("p", { class: "note" }, `The browser may compress the ${payload.length.toLocaleString("en")} bytes (Chromium compresses `
+            + "every message; see the handshake below), then sets RSV1 = 1 and sends the length of the compressed payload, which "
+            + "only its zlib knows. ", key, " With compression the live frames are mostly short: the 16-bit length form shows "
+            + "only when a message is still over 125 bytes compressed, the 64-bit form only over 65,535; the composer's §5.7 "
+            + "examples show both.")));
+    } else {
+      // The prediction: every header bit is known; the key is the browser's choice.
+      const withZeroKey = W.encodeFrame(opcode, true, 0, payload, new Uint8Array(4));
+      const frame = W.decodeFrame(withZeroKey);
+      const head = hex(withZeroKey.subarray(0, frame.headerLen - 4));
+      predicted = el("div", { class: "col predicted", "data-rsv1": "0", "data-length": String(payload.length) },
+        el("h4", { text: "The page's prediction" }),
+        el("p", { class: "mono wire" }, head, " ", el("span", { class: "unknown", text: "?? ?? ?? ??" }),
+          " ", el("span", { class: "unknown", text: payload.length ? `(${payload.length} bytes: payload XOR key)` : "" })),
+        el("p", { class: "note" }, `FIN = 1, RSV1 = 0, ${opName(opcode)}, MASK = 1, length ${payload.length}: all known before `
+          + "sending, since no extension is agreed. ", key));
+    }
     const waiting = conn.reporting ? "waiting for the server's report…"
       : `no report: ${conn.path} does not report frames (only /inspect does)`;
     const card = el("article", { class: "exchange", "data-n": n, "data-opcode": opcode },
-      el("h3", {}, `Message ${n}: `, el("span", { class: "mono", text: showPayload(payload, 60) }), ` (${opName(opcode).toLowerCase()}, ${payload.length} bytes)`),
+      el("h3", {}, `Message ${n}: `, el("span", { class: "mono", text: showPayload(payload, Wisp.narrow.matches ? 20 : 60, false) }), ` (${opName(opcode).toLowerCase()}, ${payload.length.toLocaleString("en")} bytes)`),
       el("div", { class: "cols" },
         predicted,
         el("div", { class: "col wire-in", "data-dir": "in" }, el("h4", { text: "Browser → server: the bytes the server received" }), el("p", { class: "note waiting", text: waiting })),
@@ -250,6 +358,7 @@
       el("ul", { class: "verdicts" }));
     const x = { n, card, payload, opcode };
     $("#l-exchanges").prepend(card);
+    announce(`Message ${n} sent: ${opName(opcode).toLowerCase()}, ${payload.length.toLocaleString("en")} bytes.`);
     return x;
   }
 
@@ -340,10 +449,16 @@
     if (old.readyState <= WebSocket.OPEN) old.close(1000, "done watching");
   }
 
+  /** One line for screen readers per event: the cards themselves are not a live region. */
+  function announce(line) {
+    $("#l-announce").textContent = line;
+  }
+
   function markEcho(x, bytes, binary) {
     x.card.dataset.echoed = "1";
+    announce(`Message ${x.n}: the echo arrived; its frames are shown in the card.`);
     $(".verdicts", x.card).append(el("li", { class: "ok" },
-      `✓ The echo arrived as a ${binary ? "binary" : "text"} message: ${showPayload(bytes, 60)}`));
+      `✓ The echo arrived as a ${binary ? "binary" : "text"} message: ${showPayload(bytes, Wisp.narrow.matches ? 16 : 32)}`));
   }
 
   /**
@@ -373,10 +488,13 @@
     if (!frame) return;
     const dir = report.dir === "in" ? "in" : "out";
     const deflate = conn && conn.deflate;
+    // What a receiver needs to decode this frame: the state before it (the stepper's preset).
+    const ext = deflate ? extOf(deflate[dir]) : null;
     const inflated = deflate && !frame.isControl ? inflateFrame(deflate[dir], frame, report.truncated) : null;
+    if (deflate) remember(deflate[dir], bytes, frame, report.truncated);
     const compressed = !!inflated;
     const label = `Live: ${dir === "in" ? "browser → server" : "server → browser"} ${opName(frame.opcode)} (${bytes.length} bytes${frame.rsv & 4 ? ", compressed" : ""})`;
-    liveFrames.push({ label, hex: hex(bytes), role: dir === "in" ? "server" : "client", deflate: !!deflate });
+    liveFrames.push({ label, hex: hex(bytes), role: dir === "in" ? "server" : "client", ext });
     if (liveFrames.length > MAX_LIVE_FRAMES) liveFrames.shift();
     Wisp.stepper.refreshPresets();
     // Only whole data messages belong to an exchange; the timeline shows every frame.
@@ -389,10 +507,10 @@
       const whole = inflated.bytes && !inflated.partial;
       const sizes = el("p", { class: "note deflate-sizes", "data-compressed-len": frame.payloadLen,
         "data-inflated-len": whole ? inflated.bytes.length : "" },
-      "RSV1 = 1: a compressed message (permessage-deflate, ", link7692("6"), `). Its payload is ${frame.payloadLenText} bytes on the wire`);
+      "RSV1 = 1: a compressed message (", link7692("6"), `): ${frame.payloadLenText} bytes on the wire`);
       if (whole) {
-        sizes.append("; inflated with 00 00 ff ff appended (", link7692("7.2.2"),
-          `), ${inflated.bytes.length.toLocaleString("en")} bytes: on the wire it takes ${ratio(frame.payloadLen, inflated.bytes.length)} of its size.`);
+        sizes.append("; inflated, 00 00 ff ff appended (", link7692("7.2.2"),
+          `), ${inflated.bytes.length.toLocaleString("en")} bytes: the wire carries ${percent(frame.payloadLen, inflated.bytes.length)} of them.`);
       } else if (inflated.partial) {
         sizes.append(`; its first ${bytes.length.toLocaleString("en")} bytes (all the report shows) inflate to the first `
           + `${inflated.bytes.length.toLocaleString("en")} bytes of the message.`);
@@ -434,8 +552,6 @@
     }
   }
 
-  const ratio = (a, b) => (b ? `${Math.round((100 * a) / b)} %` : "–");
-
   /** The verdicts on a compressed frame: RSV1, the inflated message, the server's bytes. */
   function compressedVerdicts(x, frame, dir, inflated, verdicts, matches, cut) {
     const sentHere = inflated.bytes && (inflated.partial
@@ -445,7 +561,8 @@
       verdicts.append(el("li", { class: frame.masked ? "ok" : "bad" },
         frame.masked ? `✓ MASK = 1: the browser masked its frame with key ${hex(frame.maskKey)}, as every client MUST (§5.1).`
           : "✗ MASK = 0: an unmasked client frame; the server MUST fail the connection (§5.1)."));
-      $(".predicted", x.card).append(el("p", { class: "note" },
+      const pred = $(".predicted", x.card);
+      ($("details.why", pred) || pred).append(el("p", { class: "note" },
         "The browser compressed the message: its compressed bytes are its own zlib's choice, which no page can predict; "
         + "the page checks them by inflating them with the wasm codec."));
     }
@@ -542,6 +659,13 @@
         return HEADERS[name] || [null, "Not part of the WebSocket handshake."];
       };
       const explainResponse = (name) => {
+        if (name === "upgrade") {
+          return ["4.2.2", "“websocket”: the server confirms the switch: after this response's empty line, both ends speak "
+            + "the WebSocket Protocol on this connection."];
+        }
+        if (name === "connection") {
+          return ["4.2.2", "“Upgrade”: the server confirms that this hop's connection is upgraded, as the 101 says."];
+        }
         if (name === "sec-websocket-extensions") {
           return ["9.1", "The server's answer: it accepts permessage-deflate (RFC 7692) with these parameters, "
             + "so RSV1 = 1 now marks a compressed message, in both directions."];
@@ -630,5 +754,5 @@
     }
   }
 
-  Wisp.live = { init, liveFrames, deflateFor, inflateFrame };
+  Wisp.live = { init, liveFrames, deflateFor, inflateFrame, remember, url: () => (conn ? conn.sock.url : null) };
 })();

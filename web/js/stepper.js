@@ -20,7 +20,7 @@
     list.splice(4, 0, { label: "§5.7 Both fragments, \"Hel\" + \"lo\"", hex: "01 03 48 65 6c 80 02 6c 6f", role: "client" });
     list.splice(5, 0, { label: "§5.4 \"Hel\" + \"lo\" with a ping between", hex: "01 03 48 65 6c 89 00 80 02 6c 6f", role: "client" });
     list.push({ label: "§5.7 256 bytes binary (header + 256 zero bytes)", hex: `82 7e 01 00 ${Array(256).fill("00").join(" ")}`, role: "client" });
-    return list.concat(Wisp.live.liveFrames);
+    return list.concat(Wisp.live.liveFrames.map((f) => ({ ...f, deflate: !!f.ext })));
   }
 
   function refreshPresets() {
@@ -46,14 +46,24 @@
     return { bytes, hint, error: null };
   }
 
+  /**
+   * permessage-deflate as the bytes' connection agreed it (a hand-off: `{takeover,
+   * history}`, see Wisp.extDecoder), or null: a ticked box alone means a fresh window for
+   * every message, as a sender with *_no_context_takeover compresses.
+   */
+  let handoff = null;
+
   function reset() {
     if (step.dec) step.dec.free();
-    // With permessage-deflate every message starts with a fresh window: a frame is stepped
-    // on its own, without the messages before it.
-    step.dec = new W.StepDecoder($("#s-role").value, $("#s-deflate").checked ? false : undefined);
+    if (step.inflater) step.inflater.free();
+    const ext = $("#s-deflate").checked ? handoff || { takeover: false, history: null } : null;
+    step.dec = new W.StepDecoder($("#s-role").value, ext ? ext.takeover : undefined);
+    // The page's own inflater follows the decoder's, frame by frame, to show each inflate step.
+    step.inflater = ext ? new W.Inflater(ext.takeover) : null;
     Object.assign(step, {
       pos: 0, error: null, errorAt: -1, last: null, frameData: [], log: [], shown: 0, frames: 0, frameEnd: -1,
-      current: null, messages: [], controls: [], done: [],
+      current: null, messages: [], controls: [], done: [], compressing: false, inflatedSoFar: null,
+      primed: ext && ext.takeover && ext.history && ext.history.length ? prime(ext) : "",
     });
     const read = readHex($("#s-hex").value);
     step.bytes = read.bytes;
@@ -66,11 +76,64 @@
     render();
   }
 
-  /** Loads bytes from another panel (a live frame, a composed sequence) and shows them here. */
-  function load(hexText, role, focus) {
+  /**
+   * A sender that keeps its window: the decoder and the inflater first read the earlier
+   * frames of the connection, unseen, so that back-references into them resolve. Returns
+   * what to say about it.
+   */
+  function prime(ext) {
+    if (ext.lost) return `The earlier messages cannot be replayed (${ext.lost}); the decoder starts with an empty window.`;
+    let data = [];
+    try {
+      for (const b of ext.history) {
+        const r = step.dec.push(b);
+        if (r.event === "header") data = [];
+        data.push(...r.data);
+        if (r.last) inflateStep(r.header, Uint8Array.from(data));
+      }
+    } catch (e) {
+      step.dec.free();
+      step.dec = new W.StepDecoder($("#s-role").value, true);
+      step.inflater.free();
+      step.inflater = new W.Inflater(true);
+      return `The earlier messages did not decode (${e.message}); the decoder starts with an empty window.`;
+    }
+    step.compressing = false;
+    return `The sender keeps its window across messages (context takeover), so the decoder first read the connection's `
+      + `${ext.messages} earlier message${ext.messages === 1 ? "" : "s"} of this direction (${ext.history.length.toLocaleString("en")} bytes, `
+      + "not shown): this frame's compressed data may refer back to them.";
+  }
+
+  /**
+   * A data frame ended: with permessage-deflate, what its payload inflates to (the
+   * page's Inflater, fed like the codec's own), or null for an uncompressed message.
+   */
+  function inflateStep(h, data) {
+    if (!step.inflater || h.opcode >= 8) return null;
+    if (h.opcode !== 0) step.compressing = (h.rsv & 4) !== 0;
+    if (!step.compressing) return null;
+    return { compressed: data.length, out: step.inflater.inflate(data, h.fin), fin: h.fin };
+  }
+
+  /** Whether the frame with header `h` belongs to a compressed message (RSV1 on its first frame). */
+  const messageCompressed = (h) => (h.opcode === 0 ? step.compressing : h.opcode < 8 && (h.rsv & 4) !== 0);
+
+  /** "100 (RSV1: compressed)": the RSV bits, and what they mean here. */
+  function rsvText(rsv, opcode) {
+    const bits = rsv.toString(2).padStart(3, "0");
+    if (!(rsv & 4)) return bits;
+    if (!$("#s-deflate").checked) return `${bits} (RSV1 set, but no extension is agreed)`;
+    return opcode === 0 || opcode >= 8 ? `${bits} (RSV1 on a ${opcode ? "control" : "continuation"} frame: not allowed)`
+      : `${bits} (RSV1: compressed, permessage-deflate)`;
+  }
+
+  /** Loads bytes from another panel (a live frame, a composed sequence) and shows them here, with their extension. */
+  function load(hexText, role, focus, ext) {
     $("#s-preset").value = "";
     $("#s-hex").value = hexText;
     $("#s-role").value = role;
+    handoff = ext && ext.takeover !== undefined ? ext : null;
+    $("#s-deflate").checked = !!ext;
     reset();
     $("#stepper").scrollIntoView();
     $(focus || "#s-step").focus();
@@ -83,7 +146,7 @@
   };
 
   /** The frame that just ended joins the message being reassembled (or is a control frame). */
-  function frameEnded(h, data, message) {
+  function frameEnded(h, data, message, inflated) {
     step.frames += 1;
     step.frameEnd = step.pos - 1;
     if (h.opcode >= 8) {
@@ -91,10 +154,13 @@
       step.done.push({ control: step.controls[step.controls.length - 1] });
     } else {
       if (h.opcode !== 0) step.current = { opcode: h.opcode, fragments: [] };
-      if (step.current) step.current.fragments.push({ opcode: h.opcode, fin: h.fin, data });
+      if (step.current) step.current.fragments.push({ opcode: h.opcode, fin: h.fin, data, inflated });
     }
     if (message && message.type !== "ping" && message.type !== "pong" && message.type !== "close") {
-      step.messages.push({ message, fragments: step.current ? step.current.fragments.length : 1 });
+      const frags = step.current ? step.current.fragments : [];
+      const compressed = frags.length && frags[0].inflated
+        ? frags.reduce((n, f) => n + f.data.length, 0) : 0;
+      step.messages.push({ message, fragments: step.current ? step.current.fragments.length : 1, compressed });
       step.done.push({ message: step.messages[step.messages.length - 1], n: step.messages.length });
       step.current = null;
     }
@@ -112,18 +178,22 @@
     } catch (e) {
       step.error = e;
       step.errorAt = i;
-      step.log.push({ cls: "bad", text: `byte ${i} (0x${hex2(b)}): ${e.name}: ${e.message} → the connection fails with close ${e.closeCode} (${closeName(e.closeCode)})` });
+      step.log.push({ cls: "bad", text: `byte ${i} (0x${hex2(b)}): ${e.kind || e.name}: ${e.message} → the connection fails with close ${e.closeCode} (${closeName(e.closeCode)})` });
       return null;
     }
     step.last = r;
-    if (r.event === "header") step.frameData = [];
+    if (r.event === "header") {
+      step.frameData = [];
+      if (r.header.opcode === 1 || r.header.opcode === 2) step.inflatedSoFar = null; // a new message
+    }
     step.frameData.push(...r.data);
     let text;
     if (r.event === "need-more") {
       text = `byte ${i} (0x${hex2(b)}): kept; the header is not complete (${r.buffered.length} byte${r.buffered.length > 1 ? "s" : ""} held)`;
     } else if (r.event === "header") {
       const h = r.header;
-      text = `byte ${i} (0x${hex2(b)}): header complete (${h.headerLen} bytes): FIN=${h.fin ? 1 : 0} ${opName(h.opcode)} MASK=${h.masked ? 1 : 0} length ${h.payloadLenText}`;
+      text = `byte ${i} (0x${hex2(b)}): header complete (${h.headerLen} bytes): FIN=${h.fin ? 1 : 0}${h.rsv ? ` RSV1-3=${rsvText(h.rsv, h.opcode)}` : ""} `
+        + `${opName(h.opcode)} MASK=${h.masked ? 1 : 0} length ${h.payloadLenText}`;
       if (!isMinimal(h)) {
         step.log.push({ cls: r.event, text });
         text = `note: length ${h.payloadLenText} in a longer form than needed. “The minimal number of bytes MUST be used to encode the length” `
@@ -132,11 +202,30 @@
     } else {
       const d = r.data[0];
       const ch = d >= 0x20 && d < 0x7f ? ` '${String.fromCharCode(d)}'` : "";
-      text = `byte ${i} (0x${hex2(b)}): payload byte ${r.received} of ${r.header.payloadLenText}${r.header.masked ? `, unmasked 0x${hex2(d)}${ch}` : ""}`;
+      const k = (r.received - 1) % 4;
+      const xor = r.header.masked ? `: 0x${hex2(b)} XOR key[${k}] 0x${hex2(r.header.maskKey[k])} = 0x${hex2(d)}${ch}` : ch;
+      const what = step.inflater && messageCompressed(r.header) ? " (compressed)" : "";
+      text = `byte ${i}: payload byte ${r.received} of ${r.header.payloadLenText}${what}${xor}`;
     }
     if (r.last) text += " — end of frame";
     step.log.push({ cls: r.event, text });
-    if (r.last) frameEnded(r.header, Uint8Array.from(step.frameData), r.message);
+    if (r.last) {
+      const data = Uint8Array.from(step.frameData);
+      let inflated = null;
+      try {
+        inflated = inflateStep(r.header, data);
+      } catch (e) {
+        step.log.push({ cls: "bad", text: `inflate: the page's inflater refused this frame: ${e.message}` });
+      }
+      if (inflated) {
+        const tail = inflated.fin ? " + 00 00 ff ff appended (the message's last frame: the tail the sender removed, RFC 7692 §7.2.2)" : "";
+        step.inflatedSoFar = step.inflatedSoFar ? Wisp.concat([step.inflatedSoFar, inflated.out]) : inflated.out;
+        step.log.push({ cls: "inflate", text: `inflate: the frame's ${inflated.compressed} compressed byte${inflated.compressed === 1 ? "" : "s"}${tail} `
+          + `→ ${inflated.out.length} byte${inflated.out.length === 1 ? "" : "s"}: ${showPayload(inflated.out, 60)}`
+          + (inflated.fin ? "" : "; the DEFLATE stream goes on in the next fragment") });
+      }
+      frameEnded(r.header, data, r.message, inflated);
+    }
     if (r.message) {
       const m = r.message;
       const what = m.type === "text" ? JSON.stringify(m.text)
@@ -160,8 +249,11 @@
     for (let i = 0; i < max; i++) {
       // After an error nothing is "next": the decoder reads no further.
       const cls = i === step.errorAt ? "err" : i < step.pos ? "done" : i === step.pos && !step.error ? "next" : "";
-      list.append(el("li", { class: `byte ${cls}`, "aria-current": cls === "next" ? "step" : null, title: `byte ${i}` },
-        el("span", { class: "idx", text: String(i) }), el("span", { class: "hex", text: hex2(step.bytes[i]) })));
+      // A mark besides the colour: ✓ read, ▸ next, ✗ the error.
+      const mark = { err: " ✗", done: " ✓", next: " ▸" }[cls] || "";
+      const said = { err: ", the error", done: ", read", next: ", next" }[cls] || "";
+      list.append(el("li", { class: `byte ${cls}`, "aria-current": cls === "next" ? "step" : null, title: `byte ${i}${said}` },
+        el("span", { class: "idx", text: `${i}${mark}` }), el("span", { class: "hex", text: hex2(step.bytes[i]) })));
     }
     box.append(list);
     if (step.bytes.length > max) box.append(el("p", { class: "more", text: `… ${step.bytes.length - max} more bytes` }));
@@ -202,7 +294,7 @@
       // The header is not whole: what its first bytes already say (§5.2 figure).
       const b = s.buffered;
       dl(kn, "FIN", String(b[0] >> 7));
-      dl(kn, "RSV1-3", ((b[0] >> 4) & 7).toString(2).padStart(3, "0"));
+      dl(kn, "RSV1-3", rsvText((b[0] >> 4) & 7, b[0] & 15));
       dl(kn, "opcode", `${opHex(b[0] & 15)} ${opName(b[0] & 15)}`);
       if (b.length >= 2) {
         const len7 = b[1] & 127, masked = b[1] >> 7;
@@ -224,11 +316,19 @@
 
   function showHeader(kn, h) {
     dl(kn, "FIN", h.fin ? "1 (final fragment)" : "0 (more fragments follow)");
-    dl(kn, "RSV1-3", h.rsv.toString(2).padStart(3, "0"));
+    dl(kn, "RSV1-3", rsvText(h.rsv, h.opcode), { id: "s-rsv" });
     dl(kn, "opcode", `${opHex(h.opcode)} ${opName(h.opcode)}`, { id: "s-opcode" });
     dl(kn, "MASK", h.masked ? `1, key ${hex(h.maskKey)}` : "0");
     dl(kn, "payload length", h.payloadLenText, { id: "s-len" });
-    dl(kn, h.masked ? "payload so far, unmasked" : "payload so far", showPayload(Uint8Array.from(step.frameData), 80), { id: "s-payload" });
+    const compressed = step.inflater && messageCompressed(h);
+    const label = `payload so far${h.masked ? ", unmasked" : ""}${compressed ? " (compressed)" : ""}`;
+    const data = Uint8Array.from(step.frameData);
+    dl(kn, label, compressed ? `${hex(data.subarray(0, 48))}${data.length > 48 ? " …" : ""}` : showPayload(data, 80), { id: "s-payload" });
+    if (compressed) {
+      dl(kn, "inflated so far", step.inflatedSoFar ? showPayload(step.inflatedSoFar, 80)
+        : "nothing yet: this frame is inflated when it ends, with 00 00 ff ff appended after the message's last frame",
+      { id: "s-inflated" });
+    }
   }
 
   function renderReassembly() {
@@ -241,8 +341,10 @@
       if (d.message) {
         const { message, fragments } = d.message;
         const what = message.type === "text" ? JSON.stringify(message.text) : showPayload(message.data, 60);
-        list.append(el("li", { class: "ok", "data-type": message.type, "data-fragments": fragments },
-          `Message ${d.n}: ${message.type} ${what}`, fragments > 1 ? `, the concatenation of ${fragments} fragments` : ", one frame"));
+        const { compressed } = d.message;
+        list.append(el("li", { class: "ok", "data-type": message.type, "data-fragments": fragments, "data-compressed": compressed },
+          `Message ${d.n}: ${message.type} ${what}`, fragments > 1 ? `, the concatenation of ${fragments} fragments` : ", one frame",
+          compressed ? `, inflated from ${compressed} compressed bytes${fragments > 1 ? " split across them" : ""} (RFC 7692 §7.2.2)` : ""));
       } else {
         const c = d.control;
         list.append(el("li", { class: "control", "data-opcode": c.opcode },
@@ -255,14 +357,15 @@
       list.append(el("li", { class: "note", id: "s-in-progress" },
         `In progress: ${parts.join(", ")}; waiting for the fragment with FIN = 1.`));
     }
-    if (!list.children.length) list.append(el("li", { class: "note", text: "No frame complete yet." }));
-    box.append(list);
+    if (!list.children.length) box.append(el("p", { class: "note", text: "No frame complete yet." }));
+    else box.append(list);
+    if (step.primed) box.append(el("p", { class: "note", id: "s-primed", text: step.primed }));
   }
 
   function renderLog() {
     const log = $("#s-log");
     if (step.log.length === 0) {
-      log.replaceChildren(el("li", { class: "note", text: "No byte fed yet." }));
+      log.replaceChildren(el("li", { class: "note empty", text: "No byte fed yet." }));
       step.shown = 0;
       return;
     }
@@ -303,11 +406,12 @@
         $("#s-hex").value = p.hex;
         $("#s-role").value = p.role;
         $("#s-deflate").checked = !!p.deflate;
+        handoff = p.ext || null;
       }
       reset();
     });
-    $("#s-deflate").addEventListener("change", reset);
-    $("#s-hex").addEventListener("input", () => { sel.value = ""; reset(); });
+    $("#s-deflate").addEventListener("change", () => { handoff = null; reset(); });
+    $("#s-hex").addEventListener("input", () => { sel.value = ""; handoff = null; reset(); });
     $("#s-role").addEventListener("change", reset);
     $("#s-step").addEventListener("click", () => { stepOnce(); render(); });
     $("#s-frame").addEventListener("click", () => {

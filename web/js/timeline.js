@@ -12,9 +12,25 @@
   let state = null; // what the rows so far imply: closes seen, the last ping, a message in progress
 
   function reset(text) {
-    state = { closes: 0, pings: [], fragments: { in: 0, out: 0 }, rows: 0 };
+    // conv: the conversation as the pcap export writes it (pcap.js).
+    state = { closes: 0, pings: [], fragments: { in: 0, out: 0 }, rows: 0, id: null, conv: null };
     $("#l-timeline").replaceChildren();
     $("#l-timeline-title").textContent = text;
+    $("#l-pcap").disabled = true;
+  }
+
+  /** "Save as pcap": the conversation so far as a pcapng file (Wisp.pcap). */
+  function savePcap() {
+    if (!state || !state.conv) return;
+    const bytes = Wisp.pcap.build(state.conv);
+    const a = el("a", { href: URL.createObjectURL(new Blob([bytes], { type: "application/vnd.tcpdump.pcap" })),
+      download: `wisp-connection-${state.id ?? "x"}.pcapng` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    const frames = state.conv.records.filter((r) => r.frame).length;
+    $("#l-announce").textContent = `Saved ${a.download}: the handshake and ${frames} frames, ${bytes.length.toLocaleString("en")} bytes.`;
   }
 
   function time(ms) {
@@ -62,7 +78,7 @@
       const who = r.dir === "in" ? "the browser's automatic answer" : "the server's answer";
       return `Pong ${showPayload(data, 40)}: ${i >= 0 ? `${who}, with the ping's data (§5.5.2)` : "unsolicited, a heartbeat that gets no answer (§5.5.3)"}`;
     }
-    const preview = (inflated && !inflated.bytes ? "(compressed, not inflated)" : showPayload(data, 60))
+    const preview = (inflated && !inflated.bytes ? "(compressed, not inflated)" : showPayload(data, 60, !(inflated && !inflated.partial)))
       + (inflated ? `, compressed: ${frame.payloadLenText} bytes on the wire${inflated.bytes && !inflated.partial ? `, ${data.length} inflated` : ""}` : "")
       + (r.truncated ? " (first 64 KiB shown)" : "");
     const f = state.fragments;
@@ -97,8 +113,20 @@
     }
     if (!frame) return;
     const attrs = { "data-dir": r.dir, "data-opcode": frame.opcode, "data-fin": frame.fin ? "1" : "0",
-      "data-rsv1": frame.rsv & 4 ? "1" : "0" };
-    const inflated = state.deflate && !frame.isControl ? Wisp.live.inflateFrame(state.deflate[r.dir], frame, r.truncated) : null;
+      "data-rsv1": frame.rsv & 4 ? "1" : "0", "data-len": frame.payloadLen };
+    // What a receiver needs to decode this frame: the connection's extension, and with
+    // context takeover the frames before it. Taken before this frame joins the history.
+    const side = state.deflate ? state.deflate[r.dir] : null;
+    const ext = state.deflate ? Wisp.extOf(side) : null;
+    const inflated = state.deflate && !frame.isControl ? Wisp.live.inflateFrame(side, frame, r.truncated) : null;
+    if (side) Wisp.live.remember(side, bytes, frame, r.truncated);
+    if (state.conv) {
+      // A frame the report cut at 64 KiB is padded with zeros to its length on the wire.
+      const whole = r.truncated && r.wire_len > bytes.length ? new Uint8Array(r.wire_len) : bytes;
+      if (whole !== bytes) whole.set(bytes);
+      state.conv.records.push({ ms: r.ms, dir: r.dir, bytes: whole, frame: true,
+        comment: whole !== bytes ? `the server reported the first ${bytes.length} bytes of this frame; the rest are zeros here` : null });
+    }
     if (r.close) {
       attrs["data-close-code"] = r.close.code;
       attrs["data-close-reason"] = r.close.reason;
@@ -108,10 +136,11 @@
     row("frame", attrs, r, what, () => [
       wireView(bytes, frame, r.dir, r.truncated, inflated),
       el("p", { class: "buttons" },
-        el("button", { type: "button", class: "secondary", onclick: () => Wisp.composer.show(bytes) }, "Open in the composer"),
+        el("button", { type: "button", class: "secondary", onclick: () => Wisp.composer.show(bytes, ext) }, "Open in the composer"),
         " ",
-        el("button", { type: "button", class: "secondary", onclick: () => Wisp.stepper.load(hex(bytes), role, "#s-step") },
-          "Step through it")),
+        el("button", { type: "button", class: "secondary", onclick: () => Wisp.stepper.load(hex(bytes), role, "#s-step", ext) },
+          "Step through it"),
+        ext ? el("span", { class: "note", text: " (with permessage-deflate agreed, as on this connection)" }) : null),
     ]);
   }
 
@@ -119,11 +148,20 @@
     if (!state) reset("");
     switch (r.type) {
       case "watching":
+        state.id = r.id;
         $("#l-timeline-title").textContent = `Connection #${r.id}: every frame in both directions, as the server saw them`
-          + " (times from the opening handshake). Click a frame to see it.";
+          + " (times from the opening handshake), reported over the watcher. Click a frame to see it.";
         return;
       case "handshake":
         state.deflate = Wisp.live.deflateFor(r).state;
+        if (typeof r.request === "string") {
+          const url = Wisp.live.url() || "";
+          state.conv = { start: Date.now() - (r.ms || 0), url, ended: null, records: [
+            { ms: r.ms, dir: "in", bytes: Wisp.encoder.encode(r.request), comment: "the opening handshake's request" },
+            { ms: r.ms, dir: "out", bytes: Wisp.encoder.encode(r.response || ""), comment: "the server's 101 response" },
+          ] };
+          $("#l-pcap").disabled = false;
+        }
         row("handshake", {}, r, "Opening handshake: GET with Upgrade: websocket, answered 101 Switching Protocols (§4)",
           () => [el("pre", { text: r.request.trimEnd() }), el("pre", { text: (r.response || "").trimEnd() })]);
         return;
@@ -144,6 +182,7 @@
           () => [el("blockquote", {}, rfcQuote("5.5.1", "After both sending and receiving a Close message, an endpoint "
             + "considers the WebSocket connection closed and MUST close the underlying TCP connection."))]);
         li.dataset.tcp = r.tcp;
+        if (state.conv) state.conv.ended = r.first === "client" ? "client" : "server";
         return;
       }
       case "dropped":
@@ -161,6 +200,7 @@
   function init() {
     W = Wisp.codec;
     reset("Connect to see the timeline.");
+    $("#l-pcap").addEventListener("click", savePcap);
   }
 
   Wisp.timeline = { init, reset, add, note };
