@@ -206,8 +206,9 @@ impl fmt::Display for ProxyError {
                 if !reason.is_empty() {
                     write!(f, " {reason}")?;
                 }
-                if !body.is_empty() {
-                    write!(f, ": {body}")?;
+                let text = one_line(body);
+                if !text.is_empty() {
+                    write!(f, ": {text}")?;
                 }
                 Ok(())
             }
@@ -608,6 +609,38 @@ impl ProxyHandshake {
     }
 }
 
+/// A refusal's body for one line of text: an HTML page's tags dropped, whitespace
+/// collapsed, at most 300 characters.
+fn one_line(body: &str) -> String {
+    let html = body.trim_start().starts_with('<');
+    let mut text = String::new();
+    let mut in_tag = false;
+    let mut space = false;
+    for c in body.chars() {
+        match c {
+            '<' if html => in_tag = true,
+            '>' if html && in_tag => {
+                in_tag = false;
+                space = true;
+            }
+            _ if in_tag => {}
+            c if c.is_whitespace() || c.is_control() => space = true,
+            c => {
+                if space && !text.is_empty() {
+                    text.push(' ');
+                }
+                space = false;
+                text.push(c);
+            }
+        }
+        if text.chars().count() >= 300 {
+            text.push_str("...");
+            break;
+        }
+    }
+    text
+}
+
 fn body_text(body: &[u8]) -> String {
     let end = body.len().min(MAX_REFUSAL_BODY);
     String::from_utf8_lossy(&body[..end]).trim().to_string()
@@ -772,6 +805,18 @@ mod tests {
             e.to_string(),
             "the proxy refused the tunnel: HTTP 403 Forbidden: not you"
         );
+        // An HTML page is one line in the message; the body keeps it all.
+        let mut h = ProxyHandshake::http_connect("h", 1, None).unwrap();
+        let page =
+            "<html>\n<head><title>407 Auth</title></head>\n<body>\n<p>Log  in.</p></body></html>";
+        let answer = alloc::format!("HTTP/1.0 407 Proxy Authentication Required\r\n\r\n{page}");
+        h.handle_input(answer.as_bytes()).unwrap();
+        let e = h.handle_eof();
+        assert_eq!(
+            e.to_string(),
+            "the proxy refused the tunnel: HTTP 407 Proxy Authentication Required: 407 Auth Log in."
+        );
+        assert!(matches!(e, ProxyError::Refused { body, .. } if body == page));
         // A large body is cut at the bound.
         let mut h = ProxyHandshake::http_connect("h", 1, None).unwrap();
         let mut answer = b"HTTP/1.1 502 Bad Gateway\r\n\r\n".to_vec();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod proxies;
 pub mod redis;
 pub mod tls;
 
