@@ -569,11 +569,33 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         ),
     };
     let proxied = proxy.is_some();
-    // The proxy closed the tunnel: say so, not "end of file".
+    // The proxy closed the tunnel: say so, not "end of file"; a TLS alert during the
+    // WebSocket handshake (a client certificate refused after TLS 1.3's handshake) is
+    // a TLS error.
     let tunnel = |e: Error| match e {
         Error::Io(io) if proxied && io.kind() == io::ErrorKind::UnexpectedEof => {
             Error::Proxy(ProxyError::Closed(wisp_codec::proxy::Stage::Tunnel))
         }
+        // A server that requires a client certificate may end TLS 1.3 without an alert.
+        Error::Io(io)
+            if url.tls
+                && options.client_cert.is_none()
+                && options.tls.is_none()
+                && io.kind() == io::ErrorKind::UnexpectedEof =>
+        {
+            Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection right after the TLS handshake \
+                 (does it want a client certificate? --cert FILE --key FILE)",
+            ))
+        }
+        Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(t) => Error::Tls(TlsError::Handshake {
+                host: url.host.clone(),
+                error: t.clone(),
+            }),
+            None => Error::Io(io),
+        },
         e => e,
     };
     let (mut stream, early) = match tls {

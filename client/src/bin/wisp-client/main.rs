@@ -379,12 +379,16 @@ impl Session {
 
     /// Receives until the server's close or an error; returns the error, if any.
     fn drain_until_close(&mut self, client: &mut Client) -> Option<Error> {
+        // Past --max-messages nothing more is printed.
+        let print = self.max_messages.is_none_or(|n| self.received < n);
         loop {
             let r = client.receive();
             show(client, self.show_frames);
             match r {
                 Ok(m) => {
-                    self.out.incoming(&m);
+                    if print {
+                        self.out.incoming(&m);
+                    }
                 }
                 Err(Error::Closed) => return None,
                 Err(e) => return Some(e),
