@@ -48,6 +48,15 @@
 //! # Ok::<(), wisp_client::Error>(())
 //! ```
 
+//!
+//! ## Proxies and staying connected
+//! [`Options::proxy`] goes through an HTTP `CONNECT` proxy or SOCKS5 ([`ProxyUrl`],
+//! `socks5h://` for DNS on the proxy), or the proxy the environment names
+//! ([`Proxy::FromEnv`], as curl reads it); `wss://` runs TLS inside the tunnel. The
+//! handshakes are the codec's sans-IO [`wisp_codec::proxy`]. [`Reconnecting`] keeps a
+//! connection up with exponential backoff and jitter ([`Backoff`]) and says when it
+//! reconnected.
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
