@@ -10,8 +10,10 @@
 #       - Debian's chromium, chromium-driver (browser tests), tshark (the page's pcap export,
 #         read back; wireshark-common's question is answered: no setuid dumpcap), curl (scripts/test-standalone.sh)
 #         and gcc (Autobahn's wsaccel), redis-server and nginx (the cluster tests and
-#         scripts/cluster.sh; nothing starts them: the tests run their own), those that are missing
-#       - .venv: Python with `websockets` (tests/peers/requirements.txt)
+#         scripts/cluster.sh), tinyproxy (the client's HTTP CONNECT tests; nothing starts
+#         these: the tests run their own), those that are missing
+#       - .venv: Python with `websockets` (interop peers) and `pproxy` (the client's SOCKS5
+#         tests) (tests/peers/requirements.txt)
 #       - node_modules: `ws` and `playwright-core` (package-lock.json; no browser download)
 #       - .autobahn-venv: Autobahn|Testsuite's wstest (scripts/install-autobahn.sh)
 #
@@ -35,7 +37,7 @@ esac
 WASM_PACK_VERSION=0.15.1
 # command (or path) that must exist, and the Debian package that provides it
 DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver tshark:tshark curl:curl
-        gcc:gcc redis-server:redis-server /usr/sbin/nginx:nginx)
+        gcc:gcc redis-server:redis-server /usr/sbin/nginx:nginx /usr/bin/tinyproxy:tinyproxy)
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
@@ -100,7 +102,7 @@ else
 fi
 
 # --- Debian packages ------------------------------------------------------------
-begin "debian packages (chromium, chromium-driver, tshark, curl, gcc, redis-server, nginx)"
+begin "debian packages (chromium, chromium-driver, tshark, curl, gcc, redis-server, nginx, tinyproxy)"
 packages=()
 for pair in "${DEBIAN[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair#*:}")
@@ -123,8 +125,10 @@ fi
 
 # --- Python venv with websockets (interop peers) --------------------------------
 WEBSOCKETS_VERSION="$(sed -n 's/^websockets==//p' tests/peers/requirements.txt)"
-begin "python .venv (websockets $WEBSOCKETS_VERSION)"
-if .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
+PPROXY_VERSION="$(sed -n 's/^pproxy==//p' tests/peers/requirements.txt)"
+begin "python .venv (websockets $WEBSOCKETS_VERSION, pproxy $PPROXY_VERSION)"
+if .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null &&
+   [ "$(.venv/bin/pproxy --version 2>/dev/null)" = "pproxy $PPROXY_VERSION" ]; then
   echo "present"
 else
   command -v python3 >/dev/null 2>&1 || fail "python3 not found"
@@ -159,5 +163,6 @@ echo "  $(rustc --version); targets: $(rustup target list --installed | paste -s
 echo "  $(/usr/bin/chromium --version 2>/dev/null); $(/usr/bin/chromedriver --version | cut -d' ' -f1-2); $(tshark --version | head -n1)"
 echo "  $(wasm-bindgen --version); $(wasm-pack --version)"
 echo "  $(.venv/bin/python --version), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)')"
+echo "  $(tinyproxy -v); $(.venv/bin/pproxy --version)"
 echo "  node $(node --version), ws $(node -p 'require("ws/package.json").version'), playwright-core $(node -p 'require("playwright-core/package.json").version')"
 echo "  $(.autobahn-venv/bin/wstest --autobahnversion 2>&1 | paste -sd' ')"

@@ -48,6 +48,15 @@
 //! # Ok::<(), wisp_client::Error>(())
 //! ```
 
+//!
+//! ## Proxies and staying connected
+//! [`Options::proxy`] goes through an HTTP `CONNECT` proxy or SOCKS5 ([`ProxyUrl`],
+//! `socks5h://` for DNS on the proxy), or the proxy the environment names
+//! ([`Proxy::FromEnv`], as curl reads it); `wss://` runs TLS inside the tunnel. The
+//! handshakes are the codec's sans-IO [`wisp_codec::proxy`]. [`Reconnecting`] keeps a
+//! connection up with exponential backoff and jitter ([`Backoff`]) and says when it
+//! reconnected.
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -61,10 +70,17 @@ use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 pub use wisp_codec::{CloseCode, CloseFrame, Config, Message, WireFrame};
 use wisp_codec::{Connection, ProtocolError, State, UsageError};
 
+mod proxy;
+pub use proxy::{
+    no_proxy_matches, proxy_from_env, Credentials, Proxy, ProxyError, ProxyKind, ProxyUrl,
+};
+mod reconnect;
+pub use reconnect::{is_retryable, Backoff, Event, Reconnecting};
 mod split;
 pub use split::{Reader, Writer};
 mod tls;
 use tls::Stream;
+pub use tls::TlsError;
 
 /// The most bytes of a refusal's body kept for [`Error::Refused`].
 const REFUSAL_BODY_MAX: usize = 4096;
@@ -73,13 +89,25 @@ const REFUSAL_BODY_MAX: usize = 4096;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The URL is not `ws://` or `wss://host[:port][/path]`. Holds the reason.
-    InvalidUrl(String),
+    /// The URL is not `ws://` or `wss://host[:port][/path]` (or a proxy URL is not
+    /// `http://`, `socks5://` or `socks5h://host[:port]`).
+    InvalidUrl(UrlError),
     /// `wss://`: the TLS handshake failed (a certificate not trusted, or not for this
-    /// host; the server's alert) or the CA file is unusable. Holds the reason.
-    Tls(String),
-    /// The TCP connection could not be made (refused, unreachable, unknown host...).
+    /// host; the server's alert) or a certificate or key file is unusable.
+    Tls(TlsError),
+    /// The host name could not be resolved (no such name, no DNS).
+    Dns {
+        /// The name.
+        host: String,
+        /// The resolver's error.
+        error: io::Error,
+    },
+    /// The TCP connection could not be made (refused, unreachable...): to whom, why.
     Connect(String, io::Error),
+    /// The proxy did not open the tunnel (its refusal with status and body, a SOCKS5
+    /// reply code, the connection closed), or closed it before the WebSocket
+    /// handshake.
+    Proxy(ProxyError),
     /// The server answered the opening handshake with an HTTP status other than 101.
     Refused {
         /// The status code, e.g. 404 or 503.
@@ -106,15 +134,79 @@ pub enum Error {
     /// The closing handshake is over: no more messages.
     Closed,
     /// The OS random source failed.
-    Random(String),
+    Random(getrandom::Error),
 }
+
+/// What is wrong with a URL ([`Error::InvalidUrl`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlError {
+    /// The URL as given.
+    pub url: String,
+    /// What is wrong with it.
+    pub kind: UrlErrorKind,
+}
+
+/// The ways a URL can be wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlErrorKind {
+    /// No `scheme://`.
+    NoScheme,
+    /// A scheme other than `ws` or `wss`.
+    Scheme(String),
+    /// A proxy scheme other than `http`, `socks5` or `socks5h`.
+    ProxyScheme(String),
+    /// No host.
+    NoHost,
+    /// A port that is not a number from 1 to 65535.
+    Port(String),
+    /// `user@` in a WebSocket URL.
+    UserInfo,
+    /// `[` without `]`.
+    UnclosedBracket,
+}
+
+impl UrlError {
+    fn new(url: &str, kind: UrlErrorKind) -> UrlError {
+        UrlError {
+            url: url.to_string(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = &self.url;
+        match &self.kind {
+            UrlErrorKind::NoScheme => write!(f, "{url:?} has no scheme (ws://host/path)"),
+            UrlErrorKind::Scheme(s) => {
+                write!(f, "scheme {s:?} is not ws:// or wss:// (in {url:?})")
+            }
+            UrlErrorKind::ProxyScheme(s) => write!(
+                f,
+                "proxy scheme {s:?} is not http://, socks5:// or socks5h:// (in {url:?})"
+            ),
+            UrlErrorKind::NoHost => write!(f, "{url:?} has no host"),
+            UrlErrorKind::Port(p) => write!(f, "invalid port {p:?} in {url:?}"),
+            UrlErrorKind::UserInfo => f.write_str("user info in the URL is not supported"),
+            UrlErrorKind::UnclosedBracket => write!(f, "unclosed [ in {url:?}"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
             Error::Tls(why) => write!(f, "TLS: {why}"),
+            Error::Dns { host, error } => {
+                write!(f, "cannot resolve the host name {host:?}: {error}")
+            }
             Error::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
+            Error::Proxy(e) => write!(f, "proxy: {e}"),
             Error::Refused { status, body } if body.is_empty() => {
                 write!(f, "handshake refused: the server answered HTTP {status}")
             }
@@ -138,7 +230,24 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::InvalidUrl(e) => Some(e),
+            Error::Tls(e) => Some(e),
+            Error::Dns { error, .. } => Some(error),
+            Error::Connect(_, e) | Error::Io(e) => Some(e),
+            Error::Proxy(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::Usage(e) => Some(e),
+            Error::Random(e) => Some(e),
+            Error::Refused { .. } | Error::Timeout | Error::InvalidHeader(_) | Error::Closed => {
+                None
+            }
+        }
+    }
+}
 
 impl Error {
     /// True for [`Error::Timeout`]: a read or write timeout, after which the client
@@ -193,26 +302,24 @@ pub struct Url {
 /// Parses a `ws://` or `wss://host[:port][/path][?query]` URL.
 ///
 /// ```
-/// use wisp_client::{parse_url, Error};
+/// use wisp_client::{parse_url, Error, UrlErrorKind};
 /// let u = parse_url("ws://127.0.0.1:9001/echo?x=1").unwrap();
 /// assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 9001, "/echo?x=1"));
 /// assert_eq!(parse_url("ws://example.com").unwrap().path, "/");
 /// assert_eq!(parse_url("wss://example.com/").unwrap().port, 443);
 /// assert!(matches!(parse_url("ws:///echo"), Err(Error::InvalidUrl(_))));
-/// assert!(matches!(parse_url("http://x/"), Err(Error::InvalidUrl(_))));
+/// let Err(Error::InvalidUrl(e)) = parse_url("http://x/") else { panic!() };
+/// assert_eq!(e.kind, UrlErrorKind::Scheme("http".into()));
 /// ```
 pub fn parse_url(url: &str) -> Result<Url, Error> {
+    let bad = |kind| Error::InvalidUrl(UrlError::new(url, kind));
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no scheme (ws://host/path)")))?;
+        .ok_or_else(|| bad(UrlErrorKind::NoScheme))?;
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "ws" => false,
         "wss" => true,
-        other => {
-            return Err(Error::InvalidUrl(format!(
-                "scheme {other:?} is not ws:// or wss:// (in {url:?})"
-            )))
-        }
+        other => return Err(bad(UrlErrorKind::Scheme(other.to_string()))),
     };
     let default_port = if tls { 443 } else { 80 };
     let rest = rest.split('#').next().unwrap_or("");
@@ -226,14 +333,12 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
         path.to_string()
     };
     if authority.contains('@') {
-        return Err(Error::InvalidUrl(
-            "user info in the URL is not supported".into(),
-        ));
+        return Err(bad(UrlErrorKind::UserInfo));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| Error::InvalidUrl(format!("unclosed [ in {url:?}")))?;
+            .ok_or_else(|| bad(UrlErrorKind::UnclosedBracket))?;
         (h, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -242,7 +347,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
         }
     };
     if host.is_empty() {
-        return Err(Error::InvalidUrl(format!("{url:?} has no host")));
+        return Err(bad(UrlErrorKind::NoHost));
     }
     let port = match port {
         None => default_port,
@@ -250,7 +355,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| Error::InvalidUrl(format!("invalid port {p:?} in {url:?}")))?,
+            .ok_or_else(|| bad(UrlErrorKind::Port(p.to_string())))?,
     };
     let host_part = if host.contains(':') {
         format!("[{host}]")
@@ -304,9 +409,29 @@ pub struct Options {
     /// `wss://`: trust only the CA certificates in this PEM file (a private CA), not
     /// Mozilla's roots.
     pub ca: Option<PathBuf>,
+    /// `wss://`: trust exactly this certificate (PEM) as the server's, whatever its
+    /// issuer, name or `CA:TRUE` (a self-signed certificate made by `openssl req
+    /// -x509`); signatures are still checked. Takes precedence over `ca`.
+    pub pin_cert: Option<PathBuf>,
+    /// `wss://`: a client certificate for mutual TLS: the PEM certificate chain and
+    /// the PEM private key.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// `wss://`: a rustls configuration of your own (trust, client certificates,
-    /// versions); it takes precedence over `ca`.
+    /// versions); it takes precedence over `ca`, `pin_cert` and `client_cert`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Through a proxy: [`Proxy::Direct`] by default; [`Proxy::FromEnv`] reads
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as curl does.
+    ///
+    /// ```no_run
+    /// use wisp_client::{connect_with, Options, Proxy, ProxyUrl};
+    /// let options = Options {
+    ///     proxy: Proxy::Url(ProxyUrl::parse("socks5h://user:pass@127.0.0.1:1080")?),
+    ///     ..Options::default()
+    /// };
+    /// let client = connect_with("wss://example.com/feed", &options)?;
+    /// # Ok::<(), wisp_client::Error>(())
+    /// ```
+    pub proxy: Proxy,
 }
 
 impl Default for Options {
@@ -321,7 +446,10 @@ impl Default for Options {
             read_timeout: None,
             write_timeout: None,
             ca: None,
+            pin_cert: None,
+            client_cert: None,
             tls: None,
+            proxy: Proxy::Direct,
         }
     }
 }
@@ -375,44 +503,136 @@ pub fn connect(url: &str) -> Result<Client, Error> {
     connect_with(url, &Options::default())
 }
 
-/// Connects to a `ws://` or `wss://` URL and completes the TLS handshake (for
-/// `wss://`) and the opening handshake (RFC 6455 §4.1).
-pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
-    let url = parse_url(url)?;
-    // A bad CA file is said before anything connects.
-    let tls = match (&options.tls, url.tls) {
-        (_, false) => None,
-        (Some(c), true) => Some(Arc::clone(c)),
-        (None, true) => Some(tls::client_config(options.ca.as_deref()).map_err(Error::Tls)?),
-    };
-    let target = if url.host.contains(':') {
-        format!("[{}]:{}", url.host, url.port)
-    } else {
-        format!("{}:{}", url.host, url.port)
-    };
-    let addrs: Vec<_> = (url.host.as_str(), url.port)
+/// Resolves `host:port`; a failure is [`Error::Dns`].
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, Error> {
+    (host, port)
         .to_socket_addrs()
-        .map_err(|e| Error::Connect(target.clone(), e))?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for the host");
-    let mut stream = None;
+        .map(Iterator::collect)
+        .map_err(|error| Error::Dns {
+            host: host.to_string(),
+            error,
+        })
+}
+
+pub(crate) fn no_address(host: &str) -> Error {
+    Error::Dns {
+        host: host.to_string(),
+        error: io::Error::new(io::ErrorKind::NotFound, "no address for the host"),
+    }
+}
+
+/// Resolves and connects, trying each address; `who` prefixes the address in
+/// [`Error::Connect`] ("the proxy ").
+pub(crate) fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    who: &str,
+) -> Result<TcpStream, Error> {
+    let target = if host.contains(':') {
+        format!("{who}[{host}]:{port}")
+    } else {
+        format!("{who}{host}:{port}")
+    };
+    let addrs = resolve(host, port)?;
+    let mut last = match addrs.is_empty() {
+        true => return Err(no_address(host)),
+        false => io::Error::new(io::ErrorKind::NotFound, "no address for the host"),
+    };
     for a in &addrs {
-        match TcpStream::connect_timeout(a, options.connect_timeout) {
+        match TcpStream::connect_timeout(a, timeout) {
             Ok(s) => {
-                stream = Some(s);
-                break;
+                let _ = s.set_nodelay(true);
+                return Ok(s);
             }
             Err(e) => last = e,
         }
     }
-    let stream = stream.ok_or(Error::Connect(target, last))?;
-    let _ = stream.set_nodelay(true);
-    let mut stream = match tls {
-        Some(config) => tls_stream(stream, config, &url.host, options.connect_timeout)?,
-        None => Stream::Plain(stream),
+    Err(Error::Connect(target, last))
+}
+
+/// Connects to a `ws://` or `wss://` URL (through [`Options::proxy`]) and completes
+/// the TLS handshake (for `wss://`, inside the tunnel) and the opening handshake
+/// (RFC 6455 §4.1).
+pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
+    let url = parse_url(url)?;
+    // A bad CA file or proxy URL is said before anything connects.
+    let tls = match (&options.tls, url.tls) {
+        (_, false) => None,
+        (Some(c), true) => Some(Arc::clone(c)),
+        (None, true) => Some(
+            tls::client_config(
+                options.ca.as_deref(),
+                options.pin_cert.as_deref(),
+                options.client_cert.as_ref(),
+            )
+            .map_err(Error::Tls)?,
+        ),
     };
+    let proxy = options.proxy.for_url(&url)?;
+    let (stream, early) = match &proxy {
+        Some(p) => proxy::open_tunnel(p, &url, options.connect_timeout)?,
+        None => (
+            connect_tcp(&url.host, url.port, options.connect_timeout, "")?,
+            Vec::new(),
+        ),
+    };
+    let proxied = proxy.is_some();
+    // The proxy closed the tunnel: say so, not "end of file"; a TLS alert during the
+    // WebSocket handshake (a client certificate refused after TLS 1.3's handshake) is
+    // a TLS error.
+    let tunnel = |e: Error| match e {
+        Error::Io(io) if proxied && io.kind() == io::ErrorKind::UnexpectedEof => {
+            Error::Proxy(ProxyError::Closed(wisp_codec::proxy::Stage::Tunnel))
+        }
+        // A server that requires a client certificate may end TLS 1.3 without an alert.
+        Error::Io(io)
+            if url.tls
+                && options.client_cert.is_none()
+                && options.tls.is_none()
+                && io.kind() == io::ErrorKind::UnexpectedEof =>
+        {
+            Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection right after the TLS handshake \
+                 (does it want a client certificate? --cert FILE --key FILE)",
+            ))
+        }
+        Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(t) => Error::Tls(TlsError::Handshake {
+                host: url.host.clone(),
+                error: t.clone(),
+            }),
+            None => Error::Io(io),
+        },
+        e => e,
+    };
+    let (mut stream, early) = match tls {
+        Some(config) => (
+            tls_stream(stream, config, &url.host, options.connect_timeout, early)
+                .map_err(tunnel)?,
+            Vec::new(),
+        ),
+        None => (Stream::Plain(stream), early),
+    };
+    handshake(&url, options, &mut stream, early)
+        .map_err(tunnel)
+        .map(|(conn, protocol)| Client {
+            ws: WebSocket::new(stream, conn),
+            protocol,
+            epoch: Instant::now(),
+        })
+}
+
+/// The opening handshake over `stream`; `early` holds bytes already read.
+fn handshake(
+    url: &Url,
+    options: &Options,
+    stream: &mut Stream,
+    early: Vec<u8>,
+) -> Result<(Connection, Option<String>), Error> {
     let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
+    getrandom::fill(&mut nonce).map_err(Error::Random)?;
     let mut req = ClientRequest::new(&url.authority, &url.path, nonce);
     for p in &options.protocols {
         req = req.protocol(p);
@@ -435,9 +655,20 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
     stream.set_write_timeout(Some(options.connect_timeout))?;
     // A timeout here fails the connection: it is not Error::Timeout.
     stream.write_all(&req.to_bytes()).map_err(Error::Io)?;
-    let mut buf = Vec::new();
+    let mut buf = early;
     let mut chunk = [0u8; 4096];
     let (accepted, n) = loop {
+        if !buf.is_empty() {
+            match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
+                Ok(Some(done)) => break done,
+                Ok(None) => {}
+                Err(ResponseError::NotSwitchingProtocols(status)) => {
+                    let body = refusal_body(stream, buf, deadline);
+                    return Err(Error::Refused { status, body });
+                }
+                Err(e) => return Err(Error::Handshake(e)),
+            }
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::Io(io::Error::new(
@@ -459,15 +690,6 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
             )));
         }
         buf.extend_from_slice(&chunk[..k]);
-        match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
-            Ok(Some(done)) => break done,
-            Ok(None) => continue,
-            Err(ResponseError::NotSwitchingProtocols(status)) => {
-                let body = refusal_body(&mut stream, buf, deadline);
-                return Err(Error::Refused { status, body });
-            }
-            Err(e) => return Err(Error::Handshake(e)),
-        }
     };
     stream.set_read_timeout(options.read_timeout)?;
     stream.set_write_timeout(options.write_timeout)?;
@@ -480,11 +702,7 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         conn.set_deflate(params);
     }
     conn.handle_input(&buf[n..]);
-    Ok(Client {
-        ws: WebSocket::new(stream, conn),
-        protocol: accepted.protocol,
-        epoch: Instant::now(),
-    })
+    Ok((conn, accepted.protocol))
 }
 
 /// TLS over `tcp` for `host`, the handshake done within the connect timeout.
@@ -493,13 +711,17 @@ fn tls_stream(
     config: Arc<rustls::ClientConfig>,
     host: &str,
     timeout: Duration,
+    early: Vec<u8>,
 ) -> Result<Stream, Error> {
     let layer = tls::TlsLayer::new(config, host).map_err(Error::Tls)?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
-    Stream::tls(tcp, layer).map_err(|e| {
+    Stream::tls(tcp, layer, early).map_err(|e| {
         match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(t) => Error::Tls(format!("handshake with {host} failed: {t}")),
+            Some(t) => Error::Tls(TlsError::Handshake {
+                host: host.to_string(),
+                error: t.clone(),
+            }),
             None => Error::Io(e),
         }
     })

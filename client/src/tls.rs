@@ -14,46 +14,284 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 /// Raw bytes read from the socket at once.
 const RAW_READ: usize = 32 * 1024;
 
-/// The rustls configuration for `wss://`: Mozilla's roots, or those of the PEM file
-/// `ca` (one or more `BEGIN CERTIFICATE` blocks) instead. The error says why not.
-pub(crate) fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    match ca {
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "no PEM certificate (BEGIN CERTIFICATE) in the CA file {}",
-                    path.display()
-                ));
+/// What went wrong with TLS ([`Error::Tls`](crate::Error::Tls)); each reads as a
+/// sentence, with the rustls or PEM error as its [`source`](std::error::Error::source).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The TLS handshake with `host` failed: the certificate is not trusted or not
+    /// for the host, or the server sent an alert.
+    Handshake {
+        /// The host the certificate was checked for.
+        host: String,
+        /// rustls's error.
+        error: rustls::Error,
+    },
+    /// A PEM file (`what`: "CA file", "pinned certificate", "client certificate",
+    /// "client key") could not be read or parsed.
+    File {
+        /// Which file it was.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The PEM reader's error.
+        error: rustls::pki_types::pem::Error,
+    },
+    /// A PEM file holds nothing of what it should (`BEGIN CERTIFICATE`, a key).
+    Empty {
+        /// Which file it was.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+    },
+    /// A certificate or key that rustls refuses (a bad CA certificate, a key that
+    /// does not match the client certificate).
+    Rejected {
+        /// Which file it was.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// rustls's error.
+        error: rustls::Error,
+    },
+    /// The host cannot be checked against a certificate (not a DNS name or an IP).
+    ServerName {
+        /// The host.
+        host: String,
+        /// Why.
+        error: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// rustls refused the configuration.
+    Config(rustls::Error),
+}
+
+/// A handshake error in words, with what to do when there is something to do.
+fn describe(host: &str, e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => format!(
+                "the certificate of {host} is not signed by a CA this client trusts \
+                 (--ca FILE trusts a private CA; --pin-cert FILE exactly one certificate)"
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                format!("the certificate of {host} is not for the name {host:?}")
             }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("bad CA certificate in {}: {e}", path.display()))?;
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("the certificate of {host} has expired")
             }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("the certificate of {host} is not valid yet (or this clock is wrong)")
+            }
+            C::Revoked => format!("the certificate of {host} is revoked"),
+            C::BadSignature => format!("the certificate of {host} has a bad signature"),
+            C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => format!(
+                "the certificate of {host} is a CA certificate (basicConstraints CA:TRUE, \
+                 as `openssl req -x509` makes by default) used as the server's own: \
+                 make one with -addext basicConstraints=critical,CA:FALSE (see the \
+                 README), or trust exactly this certificate with --pin-cert FILE"
+            ),
+            other => format!("the certificate of {host} is not acceptable: {other:?}"),
+        },
+        rustls::Error::AlertReceived(A::CertificateRequired) => {
+            format!("{host} wants a client certificate (--cert FILE --key FILE)")
+        }
+        rustls::Error::AlertReceived(A::UnknownCA | A::BadCertificate) => {
+            format!("{host} does not accept our client certificate")
+        }
+        rustls::Error::AlertReceived(a) => {
+            format!("{host} ended the TLS handshake with the alert {a:?}")
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            format!("{host} does not speak TLS on this port (is it ws:// rather than wss://?)")
+        }
+        other => format!("the TLS handshake with {host} failed: {other}"),
+    }
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsError::Handshake { host, error } => f.write_str(&describe(host, error)),
+            TlsError::File { what, path, error } => {
+                write!(f, "cannot read the {what} {}: {error}", path.display())
+            }
+            TlsError::Empty { what, path } => {
+                let kind = if *what == "client key" {
+                    "PEM private key"
+                } else {
+                    "PEM certificate (BEGIN CERTIFICATE)"
+                };
+                write!(f, "no {kind} in the {what} {}", path.display())
+            }
+            TlsError::Rejected { what, path, error } => {
+                write!(f, "the {what} {} is not usable: {error}", path.display())
+            }
+            TlsError::ServerName { host, error } => {
+                write!(
+                    f,
+                    "{host:?} cannot be checked against a certificate: {error}"
+                )
+            }
+            TlsError::Config(e) => write!(f, "the TLS configuration is not usable: {e}"),
         }
     }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Handshake { error, .. }
+            | TlsError::Rejected { error, .. }
+            | TlsError::Config(error) => Some(error),
+            TlsError::File { error, .. } => Some(error),
+            TlsError::ServerName { error, .. } => Some(error),
+            TlsError::Empty { .. } => None,
+        }
+    }
+}
+
+/// Every certificate in a PEM file.
+fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| TlsError::File {
+            what,
+            path: path.to_path_buf(),
+            error,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            what,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Accepts exactly one certificate as the server's (`--pin-cert`); the handshake's
+/// signatures are still checked with it.
+#[derive(Debug)]
+struct Pinned {
+    cert: CertificateDer<'static>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.cert.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The rustls configuration for `wss://`: Mozilla's roots, or those of the PEM file
+/// `ca` (one or more `BEGIN CERTIFICATE` blocks) instead, or exactly the certificate
+/// `pin`; with `client` (certificate chain, key), a client certificate.
+pub(crate) fn client_config(
+    ca: Option<&Path>,
+    pin: Option<&Path>,
+    client: Option<&(PathBuf, PathBuf)>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(TlsError::Config)?;
+    let builder = if let Some(path) = pin {
+        let cert = certificates("pinned certificate", path)?.swap_remove(0);
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                cert,
+                algorithms: provider.signature_verification_algorithms,
+            }))
+    } else {
+        let mut roots = RootCertStore::empty();
+        match ca {
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Some(path) => {
+                for c in certificates("CA file", path)? {
+                    roots.add(c).map_err(|error| TlsError::Rejected {
+                        what: "CA file",
+                        path: path.to_path_buf(),
+                        error,
+                    })?;
+                }
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = certificates("client certificate", cert)?;
+            let der = PrivateKeyDer::from_pem_file(key).map_err(|error| match error {
+                rustls::pki_types::pem::Error::NoItemsFound => TlsError::Empty {
+                    what: "client key",
+                    path: key.clone(),
+                },
+                error => TlsError::File {
+                    what: "client key",
+                    path: key.clone(),
+                    error,
+                },
+            })?;
+            builder
+                .with_client_auth_cert(chain, der)
+                .map_err(|error| TlsError::Rejected {
+                    what: "client key",
+                    path: key.clone(),
+                    error,
+                })?
+        }
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -71,10 +309,13 @@ pub(crate) struct TlsLayer {
 impl TlsLayer {
     /// A session for `host` (a DNS name or an IP address, checked against the
     /// server's certificate).
-    pub(crate) fn new(config: Arc<ClientConfig>, host: &str) -> Result<TlsLayer, String> {
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| format!("{host:?} cannot be checked against a certificate: {e}"))?;
-        let mut conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+    pub(crate) fn new(config: Arc<ClientConfig>, host: &str) -> Result<TlsLayer, TlsError> {
+        let name =
+            ServerName::try_from(host.to_string()).map_err(|error| TlsError::ServerName {
+                host: host.to_string(),
+                error,
+            })?;
+        let mut conn = ClientConnection::new(config, name).map_err(TlsError::Config)?;
         // Plaintext queued before the handshake is done is not bounded by rustls.
         conn.set_buffer_limit(None);
         Ok(TlsLayer { conn })
@@ -147,7 +388,8 @@ impl Stream {
     /// TLS over `tcp`, the handshake done (under the socket's timeouts, which the
     /// caller sets). A certificate the configuration does not trust is an
     /// `InvalidData` error holding the `rustls::Error`.
-    pub(crate) fn tls(tcp: TcpStream, layer: TlsLayer) -> io::Result<Stream> {
+    /// `early`: raw bytes already read from the socket (after a proxy's answer).
+    pub(crate) fn tls(tcp: TcpStream, layer: TlsLayer, early: Vec<u8>) -> io::Result<Stream> {
         let mut t = TlsStream {
             tcp,
             layer,
@@ -156,6 +398,11 @@ impl Stream {
             raw: vec![0; RAW_READ],
             eof: false,
         };
+        if !early.is_empty() {
+            let r = t.layer.decrypt(&early, &mut t.plain);
+            let w = t.write_out();
+            r.and(w)?;
+        }
         t.handshake()?;
         Ok(Stream::Tls(Box::new(t)))
     }

@@ -46,6 +46,7 @@
 //! | [§7.1.7](https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7) errors | `error.rs` | [`ProtocolError`] and its close code, [`UsageError`] |
 //! | [RFC 7692 §5, §7.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.1) negotiation | `extension.rs` | [`extension`]: offers, the server's choice, the client's check |
 //! | [RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2) compression | `deflate.rs` | the compressor and the bounded inflater (miniz_oxide) |
+//! | [RFC 9110 §9.3.6](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.6), [RFC 1928](https://www.rfc-editor.org/rfc/rfc1928), [RFC 1929](https://www.rfc-editor.org/rfc/rfc1929) proxies | `proxy.rs` | [`proxy`]: HTTP CONNECT and SOCKS5 handshakes, sans-IO |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -59,6 +60,7 @@ extern crate alloc;
 pub mod blocking;
 pub mod extension;
 pub mod handshake;
+pub mod proxy;
 
 mod close;
 mod connection;

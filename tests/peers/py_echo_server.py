@@ -3,8 +3,10 @@
 
 usage: .venv/bin/python tests/peers/py_echo_server.py [--port P] [--timeout S]
            [--deflate MODE] [--ping-interval S] [--tls-cert FILE --tls-key FILE]
+           [--client-ca FILE]
 
-With --tls-cert and --tls-key (PEM) it serves wss:// instead of ws://.
+With --tls-cert and --tls-key (PEM) it serves wss:// instead of ws://; with
+--client-ca too, only to clients with a certificate signed by that CA (mutual TLS).
 
 Listens on 127.0.0.1:P (P = 0, the default, picks a free port) and prints
 `LISTENING <port>` on stdout once it accepts connections. Every text or binary
@@ -40,12 +42,16 @@ async def echo(ws):
         print(f"py_echo_server: connection closed with an error: {e}", file=sys.stderr)
 
 
-def tls_options(tls):
-    """--tls-cert, --tls-key: a server TLS context with that chain and key."""
+def tls_options(tls, client_ca=None):
+    """--tls-cert, --tls-key: a server TLS context with that chain and key;
+    --client-ca: a client certificate signed by that CA is required."""
     if tls is None:
         return {}
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*tls)
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=client_ca)
     return {"ssl": context}
 
 
@@ -59,14 +65,14 @@ def deflate_options(mode):
     return {"compression": None}
 
 
-async def main(port, timeout, deflate="off", tls=None, ping_interval=None):
+async def main(port, timeout, deflate="off", tls=None, ping_interval=None, client_ca=None):
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     # close_timeout=1: on exit, wait at most 1 s for a peer to answer the 1001 close.
     async with serve(echo, "127.0.0.1", port, max_size=MAX_MESSAGE,
                      ping_interval=ping_interval, ping_timeout=2, close_timeout=1,
-                     **tls_options(tls),
+                     **tls_options(tls, client_ca),
                      **deflate_options(deflate)) as server:
         print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
         try:
@@ -87,12 +93,13 @@ if __name__ == "__main__":
                     help="send a keepalive ping every this many seconds")
     ap.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
     ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    ap.add_argument("--client-ca", help="with --tls-cert: require a client certificate from this CA")
     args = ap.parse_args()
     if (args.tls_cert is None) != (args.tls_key is None):
         ap.error("--tls-cert and --tls-key go together")
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
         sys.exit(asyncio.run(main(args.port, args.timeout, args.deflate, tls,
-                                  args.ping_interval)))
+                                  args.ping_interval, args.client_ca)))
     except OSError as e:
         sys.exit(f"py_echo_server: cannot listen on 127.0.0.1:{args.port}: {e}")

@@ -6,6 +6,7 @@
 //! the interop peers ([`peers`]), a real redis-server ([`redis`]) and TLS ([`tls`]).
 
 pub mod peers;
+pub mod proxies;
 pub mod redis;
 pub mod tls;
 

@@ -17,11 +17,16 @@ pub fn run(base: &str, agent: &str, mut progress: impl FnMut(u32, u32)) -> Resul
     let options = Options::default();
     let mut c = connect_with(&format!("{base}/getCaseCount"), &options)?;
     let count: u32 = match c.receive()? {
-        Message::Text(t) => t
-            .trim()
-            .parse()
-            .map_err(|_| Error::InvalidUrl(format!("getCaseCount answered {t:?}")))?,
-        m => return Err(Error::InvalidUrl(format!("getCaseCount answered {m:?}"))),
+        Message::Text(t) => t.trim().parse().map_err(|_| {
+            Error::Io(std::io::Error::other(format!(
+                "getCaseCount answered {t:?}"
+            )))
+        })?,
+        m => {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "getCaseCount answered {m:?}"
+            ))))
+        }
     };
     let _ = c.close(wisp_client::CloseCode::NORMAL, "");
     for i in 1..=count {
