@@ -595,7 +595,7 @@ fn check_offer(offer: &handshake::Offer) {
         "the key is canonical base64"
     );
     // The client that sent this key accepts our 101 with the first offered protocol.
-    let mut client = ClientRequest::new(&offer.host, &offer.path, nonce);
+    let mut client = ClientRequest::new(&offer.host, &offer.target, nonce);
     for p in &offer.protocols {
         client = client.protocol(p);
     }
@@ -604,7 +604,11 @@ fn check_offer(offer: &handshake::Offer) {
     }
     assert_eq!(client.key(), offer.key);
     let chosen = offer.protocols.first().map(String::as_str);
-    let response = handshake::response(&offer.key, chosen);
+    let mut response = handshake::Response::new(&offer.key);
+    if let Some(p) = chosen {
+        response = response.protocol(p);
+    }
+    let response = response.to_bytes();
     let (accepted, n) = client
         .parse_response(&response, usize::MAX)
         .expect("our 101 is accepted")
@@ -1108,7 +1112,9 @@ pub fn extension(data: &[u8]) {
         let offer = req.validate().expect("our request validates");
         let (p2, header2) = server.negotiate(&offer.extensions).expect("still accepted");
         assert_eq!(p2, *p);
-        let response = handshake::response_with(&offer.key, None, Some(&header2));
+        let response = handshake::Response::new(&offer.key)
+            .extensions(&header2)
+            .to_bytes();
         let (accepted, _) = client
             .parse_response(&response, usize::MAX)
             .expect("our 101 is accepted")

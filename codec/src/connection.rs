@@ -268,7 +268,7 @@ impl Connection {
     ///
     /// ```
     /// use wisp_codec::{handshake, Config, Connection};
-    /// let head = handshake::response("dGhlIHNhbXBsZSBub25jZQ==", None);
+    /// let head = handshake::Response::new("dGhlIHNhbXBsZSBub25jZQ==").to_bytes();
     /// let mut s = Connection::server_with_response(Config::default(), &head);
     /// s.send_text("hi").unwrap();
     /// let mut wire = Vec::new();

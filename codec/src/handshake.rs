@@ -177,7 +177,7 @@ impl Request {
             .join(", ");
         Ok(Offer {
             extensions,
-            path: self.target.clone(),
+            target: self.target.clone(),
             host: host.to_string(),
             key: key.to_string(),
             origin: self.header("origin").map(String::from),
@@ -192,12 +192,12 @@ impl Request {
 /// use wisp_codec::handshake::{parse_request, ClientRequest};
 /// let bytes = ClientRequest::new("h", "/chat", [7; 16]).protocol("chat").to_bytes();
 /// let offer = parse_request(&bytes, 1024).unwrap().unwrap().0.validate().unwrap();
-/// assert_eq!((offer.path.as_str(), offer.protocols.as_slice()), ("/chat", &["chat".to_string()][..]));
+/// assert_eq!((offer.target.as_str(), offer.protocols.as_slice()), ("/chat", &["chat".to_string()][..]));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
-    /// The request target (path and query).
-    pub path: String,
+    /// The request target: the path and the query, as sent (`/chat?room=a`).
+    pub target: String,
     /// The Host header.
     pub host: String,
     /// The `Sec-WebSocket-Key` as sent.
@@ -250,18 +250,6 @@ fn http_version_at_least_1_1(v: &str) -> Result<bool, RequestError> {
     let major: u32 = major.parse().map_err(|_| RequestError::MalformedHead)?;
     let minor: u32 = minor.parse().map_err(|_| RequestError::MalformedHead)?;
     Ok((major, minor) >= (1, 1))
-}
-
-/// The server's 101 response for a validated offer (§4.2.2), with the chosen
-/// subprotocol if any.
-///
-/// ```
-/// let r = wisp_codec::handshake::response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"));
-/// assert_eq!(r, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-///     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
-/// ```
-pub fn response(key: &str, protocol: Option<&str>) -> Vec<u8> {
-    response_with(key, protocol, None)
 }
 
 /// Header names the opening handshake itself sets on the server's 101 response.
@@ -369,6 +357,10 @@ fn checked_header(
 /// assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
 /// assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
 /// assert!(text.ends_with("Sec-WebSocket-Protocol: chat\r\nSet-Cookie: session=1\r\n\r\n"));
+/// // RFC 6455 §1.3, byte for byte.
+/// assert_eq!(Response::new("dGhlIHNhbXBsZSBub25jZQ==").protocol("chat").to_bytes(),
+///     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
 /// let taken = Response::new("dGhlIHNhbXBsZSBub25jZQ==").header("Upgrade", "h2c");
 /// assert_eq!(taken.unwrap_err(), HeaderError::Reserved);
 /// # Ok::<(), HeaderError>(())
@@ -438,20 +430,6 @@ impl Response {
         s.push_str("\r\n");
         s.into_bytes()
     }
-}
-
-/// [`response`] with the agreed extensions, if any (a `Sec-WebSocket-Extensions` value
-/// such as [`DeflateParams::to_header`](crate::extension::DeflateParams::to_header)).
-///
-/// ```
-/// let r = wisp_codec::handshake::response_with("dGhlIHNhbXBsZSBub25jZQ==", None, Some("permessage-deflate"));
-/// assert!(r.ends_with(b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
-/// ```
-pub fn response_with(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
-    let mut r = Response::new(key);
-    r.protocol = protocol.map(String::from);
-    r.extensions = extensions.map(String::from);
-    r.to_bytes()
 }
 
 /// An application's refusal of an opening handshake: an HTTP status other than 101
@@ -771,9 +749,9 @@ pub struct ClientRequest {
 /// The server's accepted response, as the client saw it.
 ///
 /// ```
-/// use wisp_codec::handshake::{response, ClientRequest};
+/// use wisp_codec::handshake::{ClientRequest, Response};
 /// let req = ClientRequest::new("h", "/", [1; 16]).protocol("chat");
-/// let (accepted, _) = req.parse_response(&response(req.key(), Some("chat")), 1024).unwrap().unwrap();
+/// let (accepted, _) = req.parse_response(&Response::new(req.key()).protocol("chat").to_bytes(), 1024).unwrap().unwrap();
 /// assert_eq!(accepted.protocol.as_deref(), Some("chat"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -916,11 +894,11 @@ impl ClientRequest {
     /// bytes after the `n` it used are frames.
     ///
     /// ```
-    /// use wisp_codec::handshake::{response, ClientRequest};
+    /// use wisp_codec::handshake::{ClientRequest, Response};
     /// let req = ClientRequest::new("h", "/", *b"the sample nonce");
-    /// let (ok, n) = req.parse_response(&response(req.key(), None), 1024).unwrap().unwrap();
+    /// let (ok, n) = req.parse_response(&Response::new(req.key()).to_bytes(), 1024).unwrap().unwrap();
     /// assert_eq!(ok.protocol, None);
-    /// let wrong = response("AAAAAAAAAAAAAAAAAAAAAA==", None);
+    /// let wrong = Response::new("AAAAAAAAAAAAAAAAAAAAAA==").to_bytes();
     /// assert!(req.parse_response(&wrong, 1024).is_err());
     /// ```
     pub fn parse_response(

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use wisp_codec::extension::{
     parse_extensions, DeflateOffer, DeflateParams, ParamError, ServerDeflate,
 };
-use wisp_codec::handshake::{parse_request, response_with, ClientRequest, ResponseError};
+use wisp_codec::handshake::{parse_request, ClientRequest, Response, ResponseError};
 use wisp_codec::{CloseCode, Config, Connection, Message, OpCode, ProtocolError};
 
 // ---- a DEFLATE walker (RFC 1951) -------------------------------------------------------
@@ -302,7 +302,7 @@ fn client_checks_the_response_against_its_offer() {
     let o = r.validate().unwrap();
     assert_eq!(o.extensions, "permessage-deflate; client_max_window_bits");
     let check = |ext: &str| {
-        req.parse_response(&response_with(req.key(), None, Some(ext)), 4096)
+        req.parse_response(&Response::new(req.key()).extensions(ext).to_bytes(), 4096)
             .map(|r| r.unwrap().0.deflate)
     };
     let p = check("permessage-deflate; client_max_window_bits=9; server_no_context_takeover")
@@ -338,7 +338,9 @@ fn client_checks_the_response_against_its_offer() {
     );
     // Without an offer, any extension is refused; the error names the parameter.
     let plain = ClientRequest::new("h", "/", [3; 16]);
-    let resp = response_with(plain.key(), None, Some("permessage-deflate"));
+    let resp = Response::new(plain.key())
+        .extensions("permessage-deflate")
+        .to_bytes();
     assert_eq!(
         plain.parse_response(&resp, 4096),
         Err(ResponseError::UnexpectedExtension)

@@ -97,7 +97,7 @@ mod regressions {
         let (req, _) = parse_request(head("/chat?x=1").as_bytes(), 8192)
             .unwrap()
             .unwrap();
-        assert_eq!(req.validate().unwrap().path, "/chat?x=1");
+        assert_eq!(req.validate().unwrap().target, "/chat?x=1");
     }
 
     use wisp_codec::{Config, Connection, Direction, ProtocolError};

@@ -126,7 +126,7 @@ pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upg
 pub use http::{HttpHandler, HttpRequest, HttpResponse};
 pub use sender::{SendError, Sender};
 pub use server::{RouteError, Server, ShutdownHandle, Stats};
-pub use tls::TlsConfig;
+pub use tls::{TlsConfig, TlsFileError};
 /// The whole codec (`wisp_server::codec::handshake`...), for what the root does not
 /// re-export.
 pub use wisp_codec as codec;

@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -50,7 +50,7 @@ thread_local! {
 /// ```no_run
 /// let tls = wisp_server::TlsConfig::from_pem_files("cert.pem".as_ref(), "key.pem".as_ref())?;
 /// let config = wisp_server::Config::default().tls(Some(tls));
-/// # Ok::<(), String>(())
+/// # Ok::<(), wisp_server::TlsFileError>(())
 /// ```
 #[derive(Clone)]
 pub struct TlsConfig {
@@ -62,14 +62,12 @@ impl TlsConfig {
     /// intermediates) and a PEM private key (PKCS#8, PKCS#1 or SEC1), and checks that
     /// the key belongs to the certificate. The error is one line that names the file
     /// and says what is wrong.
-    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsConfig, String> {
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsConfig, TlsFileError> {
         let chain = read_chain(cert)?;
         let key = read_key(key)?;
-        Self::from_der(chain, key).map_err(|e| {
-            format!(
-                "TLS certificate {} and key do not go together: {e}",
-                cert.display()
-            )
+        Self::from_der(chain, key).map_err(|source| TlsFileError::Mismatch {
+            cert: cert.to_path_buf(),
+            source,
         })
     }
 
@@ -117,37 +115,113 @@ impl PartialEq for TlsConfig {
 
 impl Eq for TlsConfig {}
 
-fn pem_error(what: &str, path: &Path, e: rustls::pki_types::pem::Error) -> String {
-    use rustls::pki_types::pem::Error as E;
-    match e {
-        E::Io(e) => format!("cannot read the TLS {what} {}: {e}", path.display()),
-        E::NoItemsFound => format!("no PEM {what} in {}", path.display()),
-        e => format!("bad PEM in the TLS {what} {}: {e}", path.display()),
+/// Why [`TlsConfig::from_pem_files`] failed: which file, and what is wrong with it. Its
+/// `Display` is one line that names the file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsFileError {
+    /// A file could not be read.
+    Read {
+        /// "certificate" or "key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file holds no PEM item of the kind wanted.
+    Missing {
+        /// "certificate" or "key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file's PEM is malformed.
+    BadPem {
+        /// "certificate" or "key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The key does not go with the certificate, or rustls refuses them.
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+}
+
+impl fmt::Display for TlsFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsFileError::Read { what, path, source } => {
+                write!(f, "cannot read the TLS {what} {}: {source}", path.display())
+            }
+            TlsFileError::Missing {
+                what: "certificate",
+                path,
+            } => write!(
+                f,
+                "no PEM certificate (BEGIN CERTIFICATE) in {}",
+                path.display()
+            ),
+            TlsFileError::Missing { what, path } => write!(
+                f,
+                "no PEM private {what} (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in {}",
+                path.display()
+            ),
+            TlsFileError::BadPem { what, path, source } => {
+                write!(f, "bad PEM in the TLS {what} {}: {source}", path.display())
+            }
+            TlsFileError::Mismatch { cert, source } => write!(
+                f,
+                "TLS certificate {} and key do not go together: {source}",
+                cert.display()
+            ),
+        }
     }
 }
 
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+impl std::error::Error for TlsFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsFileError::Read { source, .. } => Some(source),
+            TlsFileError::BadPem { source, .. } => Some(source),
+            TlsFileError::Mismatch { source, .. } => Some(source),
+            TlsFileError::Missing { .. } => None,
+        }
+    }
+}
+
+fn pem_error(what: &'static str, path: &Path, e: rustls::pki_types::pem::Error) -> TlsFileError {
+    use rustls::pki_types::pem::Error as E;
+    let path = path.to_path_buf();
+    match e {
+        E::Io(source) => TlsFileError::Read { what, path, source },
+        E::NoItemsFound => TlsFileError::Missing { what, path },
+        source => TlsFileError::BadPem { what, path, source },
+    }
+}
+
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error("certificate", path, e))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error("certificate", path, e))?;
     if chain.is_empty() {
-        return Err(format!(
-            "no PEM certificate (BEGIN CERTIFICATE) in {}",
-            path.display()
-        ));
+        return Err(TlsFileError::Missing {
+            what: "certificate",
+            path: path.to_path_buf(),
+        });
     }
     Ok(chain)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => format!(
-            "no PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in {}",
-            path.display()
-        ),
-        e => pem_error("key", path, e),
-    })
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error("key", path, e))
 }
 
 /// A connection's transport: the plain socket, or TLS over it.

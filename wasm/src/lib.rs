@@ -354,7 +354,7 @@ pub fn parse_request(head: &[u8]) -> Result<JsValue, JsValue> {
         protocols.push(&p.as_str().into());
     }
     Ok(object(&[
-        ("path", offer.path.as_str().into()),
+        ("path", offer.target.as_str().into()),
         ("host", offer.host.as_str().into()),
         ("key", offer.key.as_str().into()),
         (

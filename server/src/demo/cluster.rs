@@ -198,8 +198,8 @@ impl std::fmt::Debug for Link {
 }
 
 /// Connects once and pings: the check the binary makes before it serves.
-pub(crate) fn reachable(url: &str) -> Result<(), String> {
-    connect(url).map(drop).map_err(|e| e.to_string())
+pub(crate) fn reachable(url: &str) -> Result<(), RedisError> {
+    connect(url).map(drop)
 }
 
 fn connect(url: &str) -> Result<Connection, RedisError> {

@@ -321,7 +321,7 @@ impl Demo {
 ///     eprintln!("no Redis: {e}");
 /// }
 /// ```
-pub fn redis_reachable(url: &str) -> Result<(), String> {
+pub fn redis_reachable(url: &str) -> Result<(), redis::RedisError> {
     cluster::reachable(url)
 }
 

@@ -204,7 +204,7 @@ where
         .deflate((!args.no_deflate).then(Default::default));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         // Read and checked now, before the port is bound.
-        c.tls = Some(wisp_server::TlsConfig::from_pem_files(cert, key)?);
+        c.tls = Some(wisp_server::TlsConfig::from_pem_files(cert, key).map_err(|e| e.to_string())?);
     }
     let demo = Demo::all()
         .web(Some(PathBuf::from(args.web)))
