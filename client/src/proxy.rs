@@ -315,10 +315,18 @@ pub(crate) fn open_tunnel(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // Out of time: a refusal whose body never ended is still a refusal.
-            Err(e) if wisp_codec::blocking::is_timeout(&e) => match handshake.handle_eof() {
-                e @ ProxyError::Refused { .. } => return Err(Error::Proxy(e)),
-                _ => continue,
-            },
+            Err(e) if wisp_codec::blocking::is_timeout(&e) => {
+                return Err(match handshake.handle_eof() {
+                    refused @ ProxyError::Refused { .. } => Error::Proxy(refused),
+                    _ => Error::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the proxy {} did not open the tunnel in time",
+                            proxy.address()
+                        ),
+                    )),
+                })
+            }
             Err(e) => return Err(Error::Io(e)),
         };
         if n == 0 {

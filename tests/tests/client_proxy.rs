@@ -319,6 +319,34 @@ fn the_environment_as_curl_reads_it() {
     assert!(one_line_stderr(&out).contains("cannot connect to the proxy"));
 }
 
+/// wisp-server named as the proxy: a typed error for each kind, within the connect
+/// timeout, never a hang.
+#[test]
+fn a_server_that_is_not_a_proxy() {
+    let s = Server::start(&["--handshake-timeout", "2"]);
+    let target = "ws://127.0.0.1:1/";
+    let options = |url: &str| Options {
+        connect_timeout: std::time::Duration::from_secs(5),
+        ..via(url)
+    };
+    // CONNECT is no WebSocket upgrade: its refusal, with status and body.
+    let e = connect_with(target, &options(&format!("http://127.0.0.1:{}", s.port))).unwrap_err();
+    assert!(
+        matches!(e, Error::Proxy(ProxyError::Refused { status, .. }) if (400..500).contains(&status)),
+        "{e:?}"
+    );
+    // SOCKS5's greeting is no HTTP head: the server answers HTTP, which is no SOCKS.
+    let e = connect_with(target, &options(&format!("socks5://127.0.0.1:{}", s.port))).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Proxy(ProxyError::Socks5Version(b'H') | ProxyError::Closed(_))
+        ) || matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut),
+        "{e:?}"
+    );
+    assert!(!e.to_string().is_empty());
+}
+
 #[test]
 fn cli_bad_proxy_arguments_exit_2() {
     for args in [

@@ -241,8 +241,8 @@ struct Session {
     slash: bool,
     max_messages: Option<u64>,
     received: u64,
-    /// The close code we sent, if we closed first (then the server's answer is a
-    /// clean end).
+    /// The close code we sent, if we closed first (then the server's answer with the
+    /// same code is a clean end).
     we_closed: Option<u16>,
     keepalive: Option<Keepalive>,
 }
@@ -365,7 +365,8 @@ impl Session {
         }
         match client.close_received() {
             Some(None) => 0,
-            Some(Some(f)) if f.code.0 == 1000 || self.we_closed.is_some() => 0,
+            // Clean: 1000, or the code of a close we sent, answered in kind.
+            Some(Some(f)) if f.code.0 == 1000 || self.we_closed == Some(f.code.0) => 0,
             Some(Some(f)) => {
                 eprintln!("wisp-client: closed by the server: {} {}", f.code, f.reason);
                 1
