@@ -4,8 +4,9 @@
 //! `ws://` URL, then [`Client::send_text`], [`Client::send_binary`],
 //! [`Client::receive`], [`Client::ping`] and [`Client::close`]. Masks and the handshake
 //! nonce come from the operating system's random source (`getrandom`), as RFC 6455
-//! §5.3 and §4.1 require. The IO loop is the codec's [`wisp_codec::blocking`] adapter,
-//! shared with wisp-server.
+//! §5.3 and §4.1 require. The IO loop is the codec's [`wisp_codec::blocking`] driver,
+//! over the codec's IO adapter (`Connection::read_from`, `write_to`), which
+//! wisp-server's event loops use too.
 //!
 //! `wss://` runs over rustls (ring provider), trusting Mozilla's roots
 //! (`webpki-roots`), the CA file of [`Options::ca`], or your own `rustls::ClientConfig`

@@ -27,8 +27,10 @@
 //! ## Features
 //! - default: the `no_std` core (needs `alloc`): [`Connection`], the frame encoder, the
 //!   [`handshake`].
-//! - `std`: `std::error::Error` for the error types, and [`blocking`]: the one blocking
-//!   IO loop over a `Read + Write` stream that `wisp-server` and `wisp-client` share.
+//! - `std`: `std::error::Error` for the error types; the IO adapter
+//!   ([`Connection::read_from`], [`Connection::write_to`]: the read policy and the
+//!   vectored write loop every native driver uses, `wisp-server`'s event loops
+//!   included); and [`blocking`], a driver over a `Read + Write` stream (the client's).
 //!
 //! ## Map of the RFC
 //! | RFC 6455 | file | job |
