@@ -15,7 +15,6 @@ use super::state::{drained, would_block, Cx, Io, Phase};
 use super::upgrade;
 use crate::config::Config;
 use crate::http;
-use crate::limits::Admission;
 use crate::metrics::Refusal;
 use crate::shared::Shared;
 
@@ -54,12 +53,7 @@ impl Phase for Head {
         self.deadline
     }
 
-    fn step(
-        mut self: Box<Self>,
-        io: &mut Io,
-        admission: &mut Admission,
-        cx: &mut Cx<'_>,
-    ) -> Option<Box<dyn Phase>> {
+    fn step(mut self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         if cx.stopping {
             return None;
         }
@@ -93,7 +87,7 @@ impl Phase for Head {
             }
             let parsed = handshake::parse_request(&self.buf, DEFAULT_MAX_HEAD);
             if !matches!(parsed, Ok(None)) {
-                admission.head_done();
+                cx.admission.head_done();
             }
             match parsed {
                 Ok(None) => {}

@@ -6,7 +6,6 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use super::state::{would_block, Cx, Io, Phase};
-use crate::limits::Admission;
 use crate::shared::Shared;
 
 /// After a plain HTTP response: drain this long, this much, before closing.
@@ -31,10 +30,12 @@ impl Linger {
             until: cx.now + wait,
             left: bytes,
         })
-        .run(io, cx)
+        .step(io, cx)
     }
+}
 
-    fn run(mut self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
+impl Phase for Linger {
+    fn step(mut self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         while io.readable && self.left > 0 {
             match io.stream.read(cx.scratch) {
                 Ok(0) => return None,
@@ -45,17 +46,6 @@ impl Linger {
             }
         }
         (self.left > 0 && cx.now < self.until).then_some(self)
-    }
-}
-
-impl Phase for Linger {
-    fn step(
-        self: Box<Self>,
-        io: &mut Io,
-        _: &mut Admission,
-        cx: &mut Cx<'_>,
-    ) -> Option<Box<dyn Phase>> {
-        self.run(io, cx)
     }
 
     fn deadline(&self, _: &Shared) -> Instant {

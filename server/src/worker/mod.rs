@@ -297,13 +297,14 @@ impl Loop<'_> {
         let mut cx = Cx {
             shared: self.shared,
             inbox: &self.inbox,
+            admission: &mut c.admission,
             scratch: &mut self.scratch,
             slot,
             now: Instant::now(),
             stopping: self.stopping,
             again: false,
         };
-        c.state = state.step(&mut c.io, &mut c.admission, &mut cx);
+        c.state = state.step(&mut c.io, &mut cx);
         if cx.again {
             self.again.push(slot);
         }

@@ -10,7 +10,6 @@ use log::debug;
 use super::linger::{self, Linger};
 use super::state::{would_block, Cx, Io, Phase};
 use crate::http::{self, HttpResponse};
-use crate::limits::Admission;
 use crate::shared::Shared;
 
 /// A file is sent in chunks of this size.
@@ -37,7 +36,7 @@ impl Respond {
             body: response.body,
             deadline: cx.now + cx.shared.config.idle_timeout(),
         })
-        .run(io, cx)
+        .step(io, cx)
     }
 
     /// Starts sending a response given as its bytes.
@@ -49,8 +48,10 @@ impl Respond {
     ) -> Option<Box<dyn Phase>> {
         Respond::start(HttpResponse::new(status, bytes, None), io, cx)
     }
+}
 
-    fn run(mut self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
+impl Phase for Respond {
+    fn step(mut self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         loop {
             if self.pos == self.out.len() {
                 self.out.clear();
@@ -86,17 +87,6 @@ impl Respond {
             }
         }
         (cx.now < self.deadline).then_some(self)
-    }
-}
-
-impl Phase for Respond {
-    fn step(
-        self: Box<Self>,
-        io: &mut Io,
-        _: &mut Admission,
-        cx: &mut Cx<'_>,
-    ) -> Option<Box<dyn Phase>> {
-        self.run(io, cx)
     }
 
     fn deadline(&self, _: &Shared) -> Instant {

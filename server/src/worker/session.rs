@@ -18,7 +18,6 @@ use wisp_codec::{CloseCode, Connection, State};
 use super::linger::{self, Linger};
 use super::state::{drained, would_block, Cx, Io, Phase, READS_PER_TURN};
 use crate::handler::{Accept, Handler, Handshake, Session as View};
-use crate::limits::Admission;
 use crate::metrics::{Holder, Refusal};
 use crate::sender::Outbox;
 use crate::shared::Shared;
@@ -347,12 +346,7 @@ impl Session {
 }
 
 impl Phase for Session {
-    fn step(
-        self: Box<Self>,
-        io: &mut Io,
-        _: &mut Admission,
-        cx: &mut Cx<'_>,
-    ) -> Option<Box<dyn Phase>> {
+    fn step(self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         self.run(io, cx)
     }
 

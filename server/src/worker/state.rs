@@ -21,12 +21,7 @@ pub(super) const READS_PER_TURN: usize = 16;
 pub(super) trait Phase: Send {
     /// Reads, reacts and writes what it can now; returns the next phase (itself, to
     /// stay), or `None` when the connection is over.
-    fn step(
-        self: Box<Self>,
-        io: &mut Io,
-        admission: &mut Admission,
-        cx: &mut Cx<'_>,
-    ) -> Option<Box<dyn Phase>>;
+    fn step(self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>>;
 
     /// The next moment this phase needs the clock.
     fn deadline(&self, shared: &Shared) -> Instant;
@@ -67,6 +62,8 @@ pub(super) struct Io {
 pub(super) struct Cx<'a> {
     pub(super) shared: &'a Arc<Shared>,
     pub(super) inbox: &'a Arc<Inbox>,
+    /// The connection's place in the admission counts.
+    pub(super) admission: &'a mut Admission,
     /// The worker's read buffer, shared by its connections.
     pub(super) scratch: &'a mut [u8],
     pub(super) slot: usize,
