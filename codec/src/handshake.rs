@@ -2,7 +2,7 @@
 //!
 //! Sans-IO like the rest: the server side parses a request head from bytes
 //! ([`parse_request`]), checks it ([`Request::validate`]) and builds the 101 response
-//! ([`response`]) or the refusal ([`RequestError::response`]); the client side builds a
+//! ([`Response`]) or the refusal ([`RequestError::response`]); the client side builds a
 //! request from a nonce the caller supplies ([`ClientRequest`]) and checks the response
 //! ([`ClientRequest::parse_response`]). Parsers report how many bytes the head used:
 //! whatever follows belongs to the frame decoder and must be handed to it.
