@@ -309,9 +309,9 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
     assert_eq!(at, stream.len());
     drain(&mut conn, setup, &mut run, stream.len());
     // All of the output: `pending_output` is only its first piece.
-    while !conn.pending_output().is_empty() {
-        run.output.extend_from_slice(conn.pending_output());
-        conn.advance_output(conn.pending_output().len());
+    while !conn.pending_output_front().is_empty() {
+        run.output.extend_from_slice(conn.pending_output_front());
+        conn.advance_output(conn.pending_output_front().len());
     }
     run.state = conn.state();
     run.error = conn.error();
@@ -1179,7 +1179,7 @@ fn deflate_round_trip(p: DeflateParams) {
         s.send_text(text).unwrap();
         c.send_text(text).unwrap();
         let hop = |from: &mut Connection, to: &mut Connection| {
-            let out = from.pending_output().to_vec();
+            let out = from.pending_output_front().to_vec();
             assert_eq!(out[0], 0xc1, "FIN, RSV1, text");
             from.advance_output(out.len());
             to.handle_input(&out);
@@ -1263,9 +1263,9 @@ fn deflate_run(
         }
     }
     let mut output = Vec::new();
-    while !conn.pending_output().is_empty() {
-        output.extend_from_slice(conn.pending_output());
-        conn.advance_output(conn.pending_output().len());
+    while !conn.pending_output_front().is_empty() {
+        output.extend_from_slice(conn.pending_output_front());
+        conn.advance_output(conn.pending_output_front().len());
     }
     (events, output, conn.state(), conn.error())
 }
@@ -1470,8 +1470,8 @@ pub fn deflate_connection(data: &[u8]) {
 
 /// Moves all of `conn`'s output onto `stream`.
 fn stream_take(conn: &mut Connection, stream: &mut Vec<u8>) {
-    while !conn.pending_output().is_empty() {
-        stream.extend_from_slice(conn.pending_output());
-        conn.advance_output(conn.pending_output().len());
+    while !conn.pending_output_front().is_empty() {
+        stream.extend_from_slice(conn.pending_output_front());
+        conn.advance_output(conn.pending_output_front().len());
     }
 }

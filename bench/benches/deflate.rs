@@ -189,9 +189,9 @@ fn wisp_run(name: &str, corpus: &[String], bits: u8, takeover: bool, passes: usi
         let t = Instant::now();
         for m in corpus {
             s.send_text(m).unwrap();
-            while !s.pending_output().is_empty() {
-                wire.extend_from_slice(s.pending_output());
-                s.advance_output(s.pending_output().len());
+            while !s.pending_output_front().is_empty() {
+                wire.extend_from_slice(s.pending_output_front());
+                s.advance_output(s.pending_output_front().len());
             }
         }
         best_c = best_c.min(t.elapsed().as_secs_f64());
@@ -343,8 +343,8 @@ fn echo(addr: SocketAddr, corpus: &[String], rounds: usize) -> (usize, usize, f6
             for m in burst {
                 conn.send_text(m).unwrap();
             }
-            while !conn.pending_output().is_empty() {
-                let n = io.s.write(conn.pending_output()).unwrap();
+            while !conn.pending_output_front().is_empty() {
+                let n = io.s.write(conn.pending_output_front()).unwrap();
                 io.written += n;
                 conn.advance_output(n);
             }

@@ -140,7 +140,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// ```
     /// use wisp_codec::{blocking::WebSocket, Connection};
     /// let ws = WebSocket::new(std::io::Cursor::new(Vec::new()), Connection::server(Default::default()));
-    /// assert!(ws.connection().pending_output().is_empty());
+    /// assert!(ws.connection().pending_output_front().is_empty());
     /// ```
     pub fn new(stream: S, conn: Connection) -> Self {
         WebSocket { stream, conn }

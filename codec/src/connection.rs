@@ -135,7 +135,7 @@ impl<F: FnMut() -> [u8; 4]> MaskSource for F {
 ///    reply to a frame is queued before the next frame is even looked at: a peer's bad
 ///    frame never overtakes the answers to the good frames before it;
 /// 3. tell it the time with [`handle_timeout`](Connection::handle_timeout);
-/// 4. write [`pending_output`](Connection::pending_output) and
+/// 4. write [`pending_output_front`](Connection::pending_output_front) and
 ///    [`advance_output`](Connection::advance_output) until it is empty;
 /// 5. wait for bytes from the peer, or until [`poll_timeout`](Connection::poll_timeout).
 ///
@@ -156,8 +156,8 @@ impl<F: FnMut() -> [u8; 4]> MaskSource for F {
 /// let mut server = Connection::server(Config::default());
 /// client.send_text("Hello").unwrap();
 /// // The masked "Hello" of RFC 6455 §5.7:
-/// assert_eq!(client.pending_output(), [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
-/// server.handle_input(client.pending_output());
+/// assert_eq!(client.pending_output_front(), [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// server.handle_input(client.pending_output_front());
 /// assert_eq!(server.poll_event(), Ok(Some(Message::Text("Hello".into()))));
 /// assert_eq!(server.poll_event(), Ok(None));
 /// ```
@@ -261,7 +261,7 @@ impl Connection {
 
     /// The server end of a connection whose opening handshake it answers with
     /// `response` (the 101 head, [`handshake::Response`](crate::handshake::Response)):
-    /// the head is the first thing in [`pending_output`](Connection::pending_output),
+    /// the head is the first thing in [`pending_output_front`](Connection::pending_output_front),
     /// ahead of every frame, so a driver writes one stream of bytes and keeps no buffer
     /// of its own for the handshake. Feed the bytes that followed the request head to
     /// [`handle_input`](Connection::handle_input) as usual.
@@ -272,8 +272,8 @@ impl Connection {
     /// let mut s = Connection::server_with_response(Config::default(), &head);
     /// s.send_text("hi").unwrap();
     /// let mut wire = Vec::new();
-    /// while !s.pending_output().is_empty() {
-    ///     wire.extend_from_slice(s.pending_output());
+    /// while !s.pending_output_front().is_empty() {
+    ///     wire.extend_from_slice(s.pending_output_front());
     ///     s.advance_output(usize::MAX);
     /// }
     /// assert!(wire.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
@@ -290,7 +290,7 @@ impl Connection {
     /// ```
     /// let mut c = wisp_codec::Connection::client(wisp_codec::Config::default(), || [1, 2, 3, 4]);
     /// c.send_text("").unwrap();
-    /// assert_eq!(c.pending_output(), [0x81, 0x80, 1, 2, 3, 4]);
+    /// assert_eq!(c.pending_output_front(), [0x81, 0x80, 1, 2, 3, 4]);
     /// ```
     pub fn client(config: Config, masks: impl MaskSource + Send + 'static) -> Self {
         Connection::new(Role::Client, config, Some(Box::new(masks)))
@@ -313,9 +313,9 @@ impl Connection {
     /// client.set_deflate(DeflateParams::default());
     /// let text = "Hello, Hello, Hello, Hello, Hello, Hello, Hello!";
     /// server.send_text(text).unwrap();
-    /// assert_eq!(server.pending_output()[0], 0xc1); // FIN, RSV1, text
-    /// assert!(server.pending_output().len() < text.len());
-    /// client.handle_input(server.pending_output());
+    /// assert_eq!(server.pending_output_front()[0], 0xc1); // FIN, RSV1, text
+    /// assert!(server.pending_output_front().len() < text.len());
+    /// client.handle_input(server.pending_output_front());
     /// assert_eq!(client.poll_event(), Ok(Some(Message::Text(text.into()))));
     /// ```
     pub fn set_deflate(&mut self, params: DeflateParams) {
@@ -522,7 +522,7 @@ impl Connection {
     /// let mut s = wisp_codec::Connection::server(Default::default());
     /// s.handle_input(&[0x89, 0x80, 1, 2, 3, 4]);
     /// s.poll_event().unwrap();
-    /// s.advance_output(s.pending_output().len());
+    /// s.advance_output(s.pending_output_front().len());
     /// s.shrink_buffers();
     /// assert_eq!(s.buffered_input(), 0);
     /// ```
@@ -588,7 +588,7 @@ impl Connection {
     /// let mut s = Connection::server(Default::default());
     /// s.handle_input(&[0x89, 0x80, 1, 2, 3, 4]); // a masked empty ping
     /// assert_eq!(s.poll_event(), Ok(Some(Message::Ping(vec![]))));
-    /// assert_eq!(s.pending_output(), [0x8a, 0x00]); // the automatic pong
+    /// assert_eq!(s.pending_output_front(), [0x8a, 0x00]); // the automatic pong
     /// ```
     #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Message>, ProtocolError> {
@@ -829,7 +829,7 @@ impl Connection {
     /// let mut s = Connection::server(Default::default());
     /// s.handle_timeout(secs(0));
     /// s.handle_timeout(secs(30));
-    /// assert_eq!(s.pending_output()[0], 0x89); // a ping
+    /// assert_eq!(s.pending_output_front()[0], 0x89); // a ping
     /// s.handle_timeout(secs(60));
     /// assert_eq!(s.state(), State::Closed);
     /// assert_eq!(s.close_sent().unwrap().code.0, 1001);
@@ -876,7 +876,7 @@ impl Connection {
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
     /// s.send_text("Hello").unwrap();
-    /// assert_eq!(s.pending_output(), b"\x81\x05Hello"); // §5.7
+    /// assert_eq!(s.pending_output_front(), b"\x81\x05Hello"); // §5.7
     /// ```
     pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
         self.send_frame(OpCode::Text, true, text.as_bytes())
@@ -887,7 +887,7 @@ impl Connection {
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
     /// s.send_binary(&[0; 256]).unwrap();
-    /// assert_eq!(&s.pending_output()[..4], [0x82, 0x7e, 0x01, 0x00]); // §5.7
+    /// assert_eq!(&s.pending_output_front()[..4], [0x82, 0x7e, 0x01, 0x00]); // §5.7
     /// ```
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.send_frame(OpCode::Binary, true, data)
@@ -902,7 +902,7 @@ impl Connection {
     /// let mut s = Connection::server(Default::default());
     /// s.send_frame(OpCode::Text, false, b"Hel").unwrap();
     /// s.send_frame(OpCode::Continuation, true, b"lo").unwrap();
-    /// assert_eq!(s.pending_output(), b"\x01\x03Hel\x80\x02lo"); // §5.7
+    /// assert_eq!(s.pending_output_front(), b"\x01\x03Hel\x80\x02lo"); // §5.7
     /// ```
     pub fn send_frame(
         &mut self,
@@ -973,7 +973,7 @@ impl Connection {
     /// let mut s = Connection::server(Default::default());
     /// s.send(Message::Binary(vec![7; 70_000])).unwrap();
     /// assert_eq!(s.pending_output_len(), 10 + 70_000); // 64-bit length form (§5.2)
-    /// assert_eq!(s.pending_output()[..2], [0x82, 0x7f]);
+    /// assert_eq!(s.pending_output_front()[..2], [0x82, 0x7f]);
     /// ```
     pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
         let (opcode, payload) = match message {
@@ -1036,7 +1036,7 @@ impl Connection {
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
     /// s.send_ping(b"Hello").unwrap();
-    /// assert_eq!(s.pending_output(), b"\x89\x05Hello"); // §5.7
+    /// assert_eq!(s.pending_output_front(), b"\x89\x05Hello"); // §5.7
     /// ```
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
         self.send_frame(OpCode::Ping, true, payload)
@@ -1047,7 +1047,7 @@ impl Connection {
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
     /// s.send_pong(b"").unwrap();
-    /// assert_eq!(s.pending_output(), [0x8a, 0x00]);
+    /// assert_eq!(s.pending_output_front(), [0x8a, 0x00]);
     /// ```
     pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
         self.send_frame(OpCode::Pong, true, payload)
@@ -1119,9 +1119,10 @@ impl Connection {
         }
     }
 
-    /// The next bytes to write to the peer. Write as many as the socket takes, then
-    /// [`advance_output`](Connection::advance_output), and repeat until it is empty: it is
-    /// the first piece of the output, and a large payload given to
+    /// The first piece of the pending output: the next bytes to write to the peer.
+    /// Write as many as the socket takes, then
+    /// [`advance_output`](Connection::advance_output), and repeat until it is empty. It
+    /// is not all of the output: a large payload given to
     /// [`send`](Connection::send) is a piece of its own
     /// ([`pending_output_slices`](Connection::pending_output_slices) gives them all, for
     /// one vectored write). Replies queued together go out together: one write for a burst.
@@ -1129,23 +1130,24 @@ impl Connection {
     /// ```
     /// use wisp_codec::{Connection, Message};
     /// let mut s = Connection::server(Default::default());
-    /// assert!(s.pending_output().is_empty());
+    /// assert!(s.pending_output_front().is_empty());
     /// s.send(Message::Binary(vec![0; 20_000])).unwrap();
     /// let mut wire = Vec::new();
-    /// while !s.pending_output().is_empty() {
-    ///     let n = s.pending_output().len().min(8192); // what a socket took
-    ///     wire.extend_from_slice(&s.pending_output()[..n]);
+    /// while !s.pending_output_front().is_empty() {
+    ///     let n = s.pending_output_front().len().min(8192); // what a socket took
+    ///     wire.extend_from_slice(&s.pending_output_front()[..n]);
     ///     s.advance_output(n);
     /// }
     /// assert_eq!(wire.len(), 4 + 20_000);
     /// ```
-    pub fn pending_output(&self) -> &[u8] {
+    pub fn pending_output_front(&self) -> &[u8] {
         self.tx.front()
     }
 
-    /// All the bytes waiting to be written: [`pending_output`](Connection::pending_output)
-    /// is only the first of up to a few pieces (a large payload sent with
-    /// [`send`](Connection::send) is a piece of its own).
+    /// How many bytes wait to be written, all pieces together
+    /// ([`pending_output_front`](Connection::pending_output_front) is only the first of up
+    /// to a few pieces: a large payload sent with [`send`](Connection::send) is a piece of
+    /// its own).
     ///
     /// ```
     /// let mut s = wisp_codec::Connection::server(Default::default());
@@ -1181,7 +1183,7 @@ impl Connection {
     /// let mut s = wisp_codec::Connection::server(Default::default());
     /// s.send_text("a").unwrap();
     /// s.advance_output(3);
-    /// assert!(s.pending_output().is_empty());
+    /// assert!(s.pending_output_front().is_empty());
     /// ```
     pub fn advance_output(&mut self, n: usize) {
         self.tx.advance(n);

@@ -19,7 +19,7 @@
 //!     }
 //! }
 //! conn.handle_timeout(Duration::from_secs(0)); // time since an epoch you pick
-//! assert_eq!(conn.pending_output(), b"\x81\x05Hello"); // bytes to write
+//! assert_eq!(conn.pending_output_front(), b"\x81\x05Hello"); // bytes to write
 //! let wake_at = conn.poll_timeout(); // read until then, then call handle_timeout
 //! # assert!(wake_at.is_some());
 //! ```

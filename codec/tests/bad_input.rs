@@ -40,7 +40,7 @@ fn server_fails(config: Config, input: &[u8]) -> (Vec<Message>, ProtocolError, C
     assert_eq!(server.state(), State::Closed);
     // The last frame on the wire is the close with the error's code.
     let mut client = Connection::client(Config::default(), || [0; 4]);
-    client.handle_input(server.pending_output());
+    client.handle_input(server.pending_output_front());
     let mut close = None;
     while let Ok(Some(m)) = client.poll_event() {
         if let Message::Close(f) = m {
@@ -259,7 +259,7 @@ fn frames_before_a_bad_one_are_answered_first() {
     assert_eq!(err, ProtocolError::InvalidUtf8);
     assert_eq!(seen, ["one", "two"]);
     let mut client = Connection::client(Config::default(), || [0; 4]);
-    client.handle_input(server.pending_output());
+    client.handle_input(server.pending_output_front());
     let mut wire = Vec::new();
     while let Ok(Some(m)) = client.poll_event() {
         wire.push(m);

@@ -18,7 +18,7 @@ fn pair() -> (Connection, Connection) {
 /// Moves `from`'s pending output into `to` in pieces of `chunk` bytes and returns every
 /// event `to` produced.
 fn pump(from: &mut Connection, to: &mut Connection, chunk: usize) -> Vec<Message> {
-    let out = from.pending_output().to_vec();
+    let out = from.pending_output_front().to_vec();
     from.advance_output(out.len());
     let mut events = Vec::new();
     for piece in out.chunks(chunk.max(1)) {
@@ -164,7 +164,7 @@ fn close_started_by_server() {
     assert!(matches!(&echo[..], [Message::Close(Some(f))] if f.code.0 == 1001));
     assert_eq!(server.state(), State::Closed);
     assert!(
-        server.pending_output().is_empty(),
+        server.pending_output_front().is_empty(),
         "nothing is sent after our close"
     );
 }
@@ -175,7 +175,7 @@ fn empty_close_is_echoed_empty() {
     let (mut client, mut server) = pair();
     client.handle_input(&[0x88, 0x00]);
     assert_eq!(client.poll_event(), Ok(Some(Message::Close(None))));
-    let out = client.pending_output();
+    let out = client.pending_output_front();
     assert_eq!(out.len(), 6, "masked empty close: header + key");
     assert_eq!(&out[..2], [0x88, 0x80]);
     server.handle_input(out);
@@ -191,7 +191,7 @@ fn auto_pong_off() {
     });
     server.handle_input(&[0x89, 0x80, 1, 2, 3, 4]);
     assert_eq!(server.poll_event(), Ok(Some(Message::Ping(vec![]))));
-    assert!(server.pending_output().is_empty());
+    assert!(server.pending_output_front().is_empty());
 }
 
 /// A large input buffer starts on a page boundary (the kernel copies into it faster),
@@ -224,7 +224,7 @@ fn send_by_value_close_rules() {
         Err(UsageError::InvalidCloseCode)
     );
     s.send(Message::Close(None)).unwrap();
-    assert_eq!(s.pending_output(), [0x88, 0x00]);
+    assert_eq!(s.pending_output_front(), [0x88, 0x00]);
     assert_eq!(s.state(), State::Closing);
     assert_eq!(s.send(Message::Close(None)), Err(UsageError::Closed));
     assert_eq!(

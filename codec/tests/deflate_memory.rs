@@ -51,7 +51,7 @@ fn compressor_and_inflater_cost_what_memory_held_says() {
     let mut client = Connection::client(Config::default(), || [1, 2, 3, 4]);
     client.set_deflate(DeflateParams::default());
     client.send_text(&text).unwrap();
-    let wire = client.pending_output().to_vec();
+    let wire = client.pending_output_front().to_vec();
 
     let before = live();
     let mut server = Connection::server(Config::default());
@@ -81,7 +81,7 @@ fn compressor_and_inflater_cost_what_memory_held_says() {
     let mut client = Connection::client(Config::default(), || [1, 2, 3, 4]);
     client.set_deflate(server.deflate_params().unwrap());
     client.send_text(&text).unwrap();
-    server.handle_input(client.pending_output());
+    server.handle_input(client.pending_output_front());
     let m = server.poll_event().unwrap().unwrap();
     server.send(m).unwrap();
     server.advance_output(usize::MAX);
@@ -106,7 +106,7 @@ fn echoing_small_messages_allocates_nothing_per_message() {
         } else {
             client.send_text("sixteen bytes...").unwrap();
         }
-        burst.extend_from_slice(client.pending_output());
+        burst.extend_from_slice(client.pending_output_front());
         client.advance_output(usize::MAX);
     }
     let mut server = Connection::server(Config::default());

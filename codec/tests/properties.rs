@@ -261,7 +261,7 @@ proptest! {
                 client.send_frame(op, i + 1 == chunks.len(), c).unwrap();
                 client.send_ping(b"between").unwrap();
             }
-            server.handle_input(client.pending_output());
+            server.handle_input(client.pending_output_front());
             client.advance_output(usize::MAX);
             let mut got = None;
             while let Some(m) = server.poll_event().unwrap() {
@@ -316,7 +316,7 @@ proptest! {
                 }
             }
         }
-        let want = copied.pending_output().to_vec();
+        let want = copied.pending_output_front().to_vec();
         prop_assert_eq!(owned.pending_output_len(), want.len());
         let mut got = Vec::new();
         let mut sizes = writes.iter().cycle();
@@ -324,7 +324,7 @@ proptest! {
             let limit = *sizes.next().unwrap();
             let mut parts: [&[u8]; 3] = [&[]; 3];
             let n = if vectored { owned.pending_output_slices(&mut parts) } else {
-                parts[0] = owned.pending_output();
+                parts[0] = owned.pending_output_front();
                 1
             };
             let mut taken = 0;
@@ -336,7 +336,7 @@ proptest! {
             prop_assert!(taken > 0);
             owned.advance_output(taken);
         }
-        prop_assert!(owned.pending_output().is_empty());
+        prop_assert!(owned.pending_output_front().is_empty());
         prop_assert_eq!(got, want);
     }
 
@@ -355,7 +355,7 @@ proptest! {
             client.send_binary(&m).unwrap();
             want.push(Message::Binary(m));
         }
-        let wire = client.pending_output().to_vec();
+        let wire = client.pending_output_front().to_vec();
         let mut server = Connection::server(Config::default());
         let mut got = Vec::new();
         read_in_pieces(&mut server, &wire, &reads, |server| {
@@ -406,7 +406,7 @@ proptest! {
                 }
             }
         }
-        let wire = client.pending_output().to_vec();
+        let wire = client.pending_output_front().to_vec();
         let config = Config { max_message_size: 1 << 20, ..Config::default() };
         let events = |server: &mut Connection, out: &mut Vec<Result<Message, ProtocolError>>| {
             loop {

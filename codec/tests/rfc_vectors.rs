@@ -138,7 +138,7 @@ fn s5_7_ping_and_masked_pong() {
         client.poll_event(),
         Ok(Some(Message::Ping(b"Hello".to_vec())))
     );
-    assert_eq!(client.pending_output(), pong);
+    assert_eq!(client.pending_output_front(), pong);
 }
 
 /// §5.7: "256 bytes binary message in a single unmasked frame": 0x82 0x7E 0x0100.

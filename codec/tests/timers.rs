@@ -27,9 +27,9 @@ fn client() -> Connection {
 /// Everything `conn` has to send.
 fn take_output(conn: &mut Connection) -> Vec<u8> {
     let mut out = Vec::new();
-    while !conn.pending_output().is_empty() {
-        out.extend_from_slice(conn.pending_output());
-        conn.advance_output(conn.pending_output().len());
+    while !conn.pending_output_front().is_empty() {
+        out.extend_from_slice(conn.pending_output_front());
+        conn.advance_output(conn.pending_output_front().len());
     }
     out
 }
@@ -65,7 +65,7 @@ fn the_clock_starts_at_the_first_call() {
     // Any epoch will do: the first call starts the timers.
     s.handle_timeout(secs(1000));
     assert_eq!(s.poll_timeout(), Some(secs(1010)));
-    assert!(s.pending_output().is_empty());
+    assert!(s.pending_output_front().is_empty());
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn a_ping_goes_out_after_the_interval_without_progress() {
     let mut s = Connection::server(config());
     s.handle_timeout(secs(0));
     s.handle_timeout(secs(9));
-    assert!(s.pending_output().is_empty(), "no ping before the interval");
+    assert!(s.pending_output_front().is_empty(), "no ping before the interval");
     assert_eq!(s.poll_timeout(), Some(secs(10)));
     s.handle_timeout(secs(10));
     let out = take_output(&mut s);
@@ -84,7 +84,7 @@ fn a_ping_goes_out_after_the_interval_without_progress() {
     // One ping per quiet spell: the next moment is the idle timeout.
     assert_eq!(s.poll_timeout(), Some(secs(30)));
     s.handle_timeout(secs(20));
-    assert!(s.pending_output().is_empty());
+    assert!(s.pending_output_front().is_empty());
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn timers_set_to_none_never_fire() {
     s.handle_timeout(secs(0));
     assert_eq!(s.poll_timeout(), None);
     s.handle_timeout(secs(1 << 40));
-    assert!(s.pending_output().is_empty());
+    assert!(s.pending_output_front().is_empty());
     s.send_close(CloseCode::NORMAL, "").unwrap();
     s.handle_timeout(secs(1 << 41));
     assert_eq!(s.poll_timeout(), None);
@@ -315,5 +315,5 @@ fn a_clock_that_steps_back_is_read_as_no_time_passing() {
     s.handle_timeout(secs(50));
     s.handle_timeout(secs(5));
     assert_eq!(s.poll_timeout(), Some(secs(60)));
-    assert!(s.pending_output().is_empty());
+    assert!(s.pending_output_front().is_empty());
 }

@@ -629,8 +629,8 @@ mod tests {
         };
         perform(&mut Session::new(&mut s, 1), &c);
         let mut wire = Vec::new();
-        while !s.pending_output().is_empty() {
-            wire.extend_from_slice(s.pending_output());
+        while !s.pending_output_front().is_empty() {
+            wire.extend_from_slice(s.pending_output_front());
             s.advance_output(usize::MAX);
         }
         let mut client = Connection::client(Default::default(), || [1, 2, 3, 4]);
