@@ -309,6 +309,11 @@ impl PerIp {
     }
 }
 
+/// A peer address for the log (`?` when the OS no longer knows it).
+pub(crate) fn fmt_peer(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "?".to_string(), |p| p.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,9 +343,4 @@ mod tests {
             "no entry left behind"
         );
     }
-}
-
-/// A peer address for the log (`?` when the OS no longer knows it).
-pub(crate) fn fmt_peer(peer: Option<SocketAddr>) -> String {
-    peer.map_or_else(|| "?".to_string(), |p| p.to_string())
 }
