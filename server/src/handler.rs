@@ -30,6 +30,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+use wisp_codec::extension::DeflateParams;
 use wisp_codec::handshake::{self, HeaderError, Refusal, Request};
 use wisp_codec::{CloseCode, CloseFrame, Connection, Message, State, UsageError, WireFrame};
 
@@ -177,6 +178,23 @@ impl<'a> Session<'a> {
         self.conn.send_frame(opcode, fin, payload)
     }
 
+    /// The permessage-deflate parameters agreed in the handshake (RFC 7692), if any:
+    /// `None` when the client offered none, or the server or the route
+    /// ([`Accept::deflate`]) declined it.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.conn.deflate_params()
+    }
+
+    /// With permessage-deflate agreed, data messages shorter than `bytes` go out
+    /// uncompressed ([`Connection::set_compress_threshold`]; default
+    /// [`DEFAULT_COMPRESS_THRESHOLD`](wisp_codec::DEFAULT_COMPRESS_THRESHOLD)); a
+    /// fragmented message is judged by its first fragment, whose compressed stream then
+    /// continues in the message's other fragments (RSV1 on the first only, RFC 7692 §6.1).
+    /// 0 compresses every data message.
+    pub fn set_compress_threshold(&mut self, bytes: usize) {
+        self.conn.set_compress_threshold(bytes);
+    }
+
     /// The protocol state.
     pub fn state(&self) -> State {
         self.conn.state()
@@ -255,6 +273,9 @@ pub struct Accept {
     /// Checked: each one passed `handshake::Response::header`.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) record_frames: bool,
+    /// permessage-deflate may be agreed (if the client offers it and the server's
+    /// [`Config::deflate`](crate::Config::deflate) accepts it).
+    pub(crate) deflate: bool,
 }
 
 impl fmt::Debug for Accept {
@@ -262,6 +283,7 @@ impl fmt::Debug for Accept {
         f.debug_struct("Accept")
             .field("headers", &self.headers)
             .field("record_frames", &self.record_frames)
+            .field("deflate", &self.deflate)
             .finish_non_exhaustive()
     }
 }
@@ -278,6 +300,7 @@ impl Accept {
             handler,
             headers: Vec::new(),
             record_frames: false,
+            deflate: true,
         }
     }
 
@@ -296,6 +319,24 @@ impl Accept {
     /// [`Inspect`](crate::Inspect) reports them as JSON.
     pub fn record_frames(mut self, on: bool) -> Accept {
         self.record_frames = on;
+        self
+    }
+
+    /// `false` declines the client's permessage-deflate offer (RFC 7692) for this
+    /// connection: its 101 carries no `Sec-WebSocket-Extensions` and every frame goes
+    /// both ways uncompressed, as with [`Config::deflate`](crate::Config::deflate) `None`
+    /// for this connection only. Default `true`: the server's `Config::deflate` decides.
+    ///
+    /// ```
+    /// use wisp_server::{Accept, Echo};
+    /// // Plain frames on `?deflate=off`, compressed ones (when offered) otherwise.
+    /// let route = |up: &wisp_server::Upgrade<'_>| {
+    ///     Accept::new(Echo).deflate(up.query_param("deflate") != Some("off"))
+    /// };
+    /// # let _ = route;
+    /// ```
+    pub fn deflate(mut self, on: bool) -> Accept {
+        self.deflate = on;
         self
     }
 }

@@ -981,6 +981,63 @@ await test("issue 30: Save as pcap: tshark decodes the same WebSocket frames, op
   await p.close();
 });
 
+// ---- issue 30, beyond the tools a learner has: the server-side parts
+
+await test("issue 30: decline compression: a 70 KiB message shows the 64-bit length form, RSV1 = 0 and the browser's mask", async () => {
+  const p = await livePage();
+  await p.check("#l-deflate-off");
+  assertMatch(await p.inputValue("#l-url"), /\/inspect\?deflate=off$/, "the switch asks /inspect to decline");
+  await p.click("#l-connect");
+  await p.waitForSelector("#l-status[data-state='open']");
+  await p.waitForSelector(".tl-row[data-kind='handshake']");
+  await p.fill("#l-message", "x".repeat(70 * 1024));
+  await p.click("#l-send");
+  const row = "#l-timeline .tl-row[data-kind='frame'][data-dir='in'][data-opcode='1']";
+  await p.waitForSelector(row);
+  assertEq(await attr(p, row, "data-rsv1"), "0", "RSV1 = 0: not compressed");
+  assertEq(await attr(p, row, "data-len"), String(70 * 1024), "the payload length as typed");
+  await p.click(`${row} .tl-head`);
+  const view = `${row} .wire-view`;
+  assertEq(await attr(p, view, "data-mask"), "1", "the browser's real mask");
+  const head = await p.locator(`${view} .bytelist .hex`).evaluateAll((xs) => xs.slice(0, 10).map((x) => x.textContent).join(" "));
+  // FIN + Text, MASK + 127, then 71,680 in 8 bytes: the 64-bit length form.
+  assertEq(head.toLowerCase(), "81 ff 00 00 00 00 00 01 18 00", "the header bytes");
+  const out = "#l-timeline .tl-row[data-kind='frame'][data-dir='out'][data-opcode='1']";
+  await p.waitForSelector(out);
+  assertEq(await attr(p, out, "data-rsv1"), "0", "the echo is plain too");
+  // Switched back: /inspect again, compressed.
+  await p.uncheck("#l-deflate-off");
+  assertMatch(await p.inputValue("#l-url"), /\/inspect$/, "the switch off restores the default URL");
+  await p.fill("#l-message", "Hello");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+await test("issue 30: the compressed-fragments scenario: RSV1 on the first fragment only, each fragment inflated on the timeline", async () => {
+  const p = await livePage();
+  await p.fill("#l-frag-text", "Hello, compressed fragments!");
+  await p.check("#l-frag-compress");
+  await p.check("#l-frag-ping");
+  await p.click("#l-sc-fragments");
+  await p.waitForFunction(() => document.querySelectorAll("#l-timeline .tl-row[data-opcode='10'][data-dir='in']").length === 2);
+  const frames = await frameList(p);
+  const from = frames.indexOf("out:1:0");
+  assertEq(frames.slice(from, from + 5).join(" "), "out:1:0 out:9:1 out:0:0 out:9:1 out:0:1", "fragments with pings between");
+  const data = rows(p, "[data-dir='out']:is([data-opcode='1'], [data-opcode='0'])");
+  const n = await data.count();
+  const last = [await data.nth(n - 3), await data.nth(n - 2), await data.nth(n - 1)];
+  assertEq((await Promise.all(last.map((r) => r.getAttribute("data-rsv1")))).join(""), "100", "RSV1 on the first fragment only");
+  const texts = await Promise.all(last.map((r) => r.innerText()));
+  for (const [i, piece] of ["Hello, co", "mpressed ", "fragments!"].entries()) {
+    assertMatch(texts[i], new RegExp(`"${piece}"[\\s\\S]*compressed: \\d+ bytes on the wire, ${piece.length} inflated`),
+      `fragment ${i + 1} inflated on its own`);
+  }
+  assertMatch(await text(p, ".tl-scenario"), /RFC 7692 §6.1[\s\S]*Per-Message Compressed/, "the scenario quotes RFC 7692");
+  assertMatch(await text(p, "#l-received li"), /one text message of 28 bytes: "Hello, compressed fragments!"/, "the browser inflated one message");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
 await browser.close();
 if (serverProcess) serverProcess.kill();
 const failed = results.filter((r) => !r.ok);

@@ -314,7 +314,8 @@ pub fn connect_from(
 }
 
 /// Sends `req` over `stream` (plain or TLS), reads the 101 and wraps the stream in a
-/// client connection; returns it with the subprotocol the server chose.
+/// client connection (compressing if `req` offered permessage-deflate and the server
+/// agreed); returns it with the subprotocol the server chose.
 pub fn upgrade_over<S: Read + Write>(
     mut stream: S,
     port: u16,
@@ -341,6 +342,9 @@ pub fn upgrade_over<S: Read + Write>(
         ..Config::default()
     };
     let mut conn = Connection::client(config, masks(u32::from(port)));
+    if let Some(params) = accepted.deflate {
+        conn.set_deflate(params);
+    }
     conn.handle_input(&buf[n..]);
     (WebSocket::new(stream, conn), accepted.protocol)
 }

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use wisp_codec::extension::DeflateOffer;
+use wisp_codec::handshake::ClientRequest;
 use wisp_codec::{CloseCode, Message};
-use wisp_tests::{close_code, connect, connect_from, next_data, Raw, Server};
+use wisp_tests::{close_code, connect, connect_from, next_data, upgrade_over, Raw, Server};
 
 fn json(m: Message) -> Value {
     match m {
@@ -304,4 +306,151 @@ fn a_watcher_that_does_not_read_never_slows_its_target_and_is_dropped_with_a_not
     handle.shutdown();
     assert_eq!(close_code(&mut t).map(|c| c.0), Some(1001));
     runner.join().unwrap().unwrap();
+}
+
+/// Opens `path` (an /inspect connection) offering permessage-deflate as browsers do:
+/// the socket (compressing if the server agreed) and its handshake report.
+fn inspect_offering_deflate(port: u16, path: &str) -> (Raw, Value) {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let req = ClientRequest::new(&format!("127.0.0.1:{port}"), path, *b"wisp test nonce!")
+        .deflate(DeflateOffer::default());
+    let (mut ws, _) = upgrade_over(stream, port, &req);
+    let hs = json(next_data(&mut ws));
+    assert_eq!(hs["type"], "handshake", "{hs}");
+    (ws, hs)
+}
+
+/// The next `n` frame reports of direction `dir` whose opcode is in `opcodes`.
+fn frame_reports(ws: &mut Raw, dir: &str, opcodes: &[u64], n: usize) -> Vec<Value> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let m = next_data(ws);
+        let Message::Text(t) = &m else { continue };
+        let Ok(r) = serde_json::from_str::<Value>(t) else {
+            continue;
+        };
+        let opcode = r["opcode"].as_u64().unwrap_or(99);
+        if r["type"] == "frame" && r["dir"] == dir && opcodes.contains(&opcode) {
+            got.push(r);
+        }
+    }
+    got
+}
+
+#[test]
+fn deflate_off_declines_compression_so_a_70_kib_message_shows_the_64_bit_length_form() {
+    let s = Server::start(&[]);
+    // The default: the offer is agreed and the client's message goes compressed.
+    let (mut on, hs) = inspect_offering_deflate(s.port, "/inspect");
+    let response = hs["response"].as_str().unwrap();
+    assert!(response.contains("permessage-deflate"), "{response}");
+    assert!(on.connection().deflate_params().is_some());
+    on.send_text(&"a".repeat(200)).unwrap();
+    let r = &frame_reports(&mut on, "in", &[1], 1)[0];
+    assert_eq!(
+        (r["rsv"].as_u64(), r["len"].as_u64()),
+        (Some(4), r["len"].as_u64())
+    );
+    assert!(r["len"].as_u64().unwrap() < 200, "compressed: {r}");
+
+    // ?deflate=off: declined, so 70 KiB go out plain, with the 64-bit length form.
+    let (mut off, hs) = inspect_offering_deflate(s.port, "/inspect?deflate=off");
+    let response = hs["response"].as_str().unwrap();
+    assert!(
+        !response
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions"),
+        "{response}"
+    );
+    assert!(off.connection().deflate_params().is_none());
+    let text = "x".repeat(70 * 1024);
+    off.send_text(&text).unwrap();
+    assert_eq!(next_data(&mut off), Message::Text(text));
+    let r = &frame_reports(&mut off, "in", &[1], 1)[0];
+    assert_eq!(
+        r["rsv"],
+        0,
+        "{}",
+        r["hex"].as_str().unwrap().get(..40).unwrap()
+    );
+    assert_eq!(r["len"], 70 * 1024);
+    assert_eq!(r["masked"], true);
+    // FIN + Text, MASK + 127, then 71680 as 8 bytes: 00 00 00 00 00 01 18 00.
+    let hex = r["hex"].as_str().unwrap();
+    assert!(
+        hex.starts_with("81 ff 00 00 00 00 00 01 18 00 "),
+        "{}",
+        &hex[..40]
+    );
+    let r = &frame_reports(&mut off, "out", &[1], 1)[0];
+    assert!(r["hex"]
+        .as_str()
+        .unwrap()
+        .starts_with("81 7f 00 00 00 00 00 01 18 00 "));
+    // 200 bytes: the 16-bit form.
+    off.send_text(&"y".repeat(200)).unwrap();
+    let r = &frame_reports(&mut off, "in", &[1], 1)[0];
+    assert!(
+        r["hex"].as_str().unwrap().starts_with("81 fe 00 c8 "),
+        "{r}"
+    );
+}
+
+#[test]
+fn the_compressed_fragments_scenario_sets_rsv1_on_the_first_fragment_only() {
+    let s = Server::start(&[]);
+    let (mut ws, _) = inspect_offering_deflate(s.port, "/inspect");
+    let text = "Hello, compressed fragments! Hello, compressed fragments!";
+    let command = serde_json::json!({
+        "command": "fragments", "text": text, "fragments": 3, "ping": true, "compress": true,
+    });
+    ws.send_text(&command.to_string()).unwrap();
+    let scenario = next_report(&mut ws);
+    assert_eq!(scenario["name"], "compressed fragments", "{scenario}");
+    let rfcs: Vec<u64> = scenario["rfc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rfc"].as_u64().unwrap())
+        .collect();
+    assert!(rfcs.contains(&7692) && rfcs.contains(&6455), "{scenario}");
+    // The client inflates the three fragments into the one text.
+    assert_eq!(next_data(&mut ws), Message::Text(text.into()));
+    let out = frame_reports(&mut ws, "out", &[0, 1, 9], 5);
+    let seen: Vec<(u64, u64, bool)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["opcode"].as_u64().unwrap(),
+                r["rsv"].as_u64().unwrap(),
+                r["fin"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, 4, false),
+            (9, 0, true),
+            (0, 0, false),
+            (9, 0, true),
+            (0, 0, true)
+        ]
+    );
+    // Each non-final fragment's compressed piece ends in a sync flush.
+    for r in &out[..3] {
+        if r["opcode"] != 9 {
+            assert!(r["hex"].as_str().unwrap().ends_with("00 00 ff ff"), "{r}");
+        }
+    }
+
+    // Declined compression: the same command is refused.
+    let (mut off, _) = inspect_offering_deflate(s.port, "/inspect?deflate=off");
+    off.send_text(&command.to_string()).unwrap();
+    let e = next_report(&mut off);
+    assert_eq!(e["type"], "error", "{e}");
+    assert!(e["error"].as_str().unwrap().contains("not agreed"), "{e}");
 }

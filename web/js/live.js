@@ -112,6 +112,24 @@
     }
   }
 
+  /**
+   * The "decline compression" switch: adds `?deflate=off` to an /inspect URL (the server
+   * then declines the browser's permessage-deflate offer), or takes it away.
+   */
+  function applyDeflateSwitch() {
+    const input = $("#l-url");
+    let url;
+    try {
+      url = new URL(input.value.trim());
+    } catch (e) {
+      return;
+    }
+    if (url.pathname !== "/inspect") return;
+    if ($("#l-deflate-off").checked) url.searchParams.set("deflate", "off");
+    else url.searchParams.delete("deflate");
+    input.value = url.href;
+  }
+
   function defaultUrl() {
     if (location.protocol === "http:" || location.protocol === "https:") {
       return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/inspect`;
@@ -735,12 +753,14 @@
   function init() {
     W = Wisp.codec;
     $("#l-url").value = defaultUrl();
+    $("#l-deflate-off").addEventListener("change", applyDeflateSwitch);
     $("#live-connect").addEventListener("submit", (e) => { e.preventDefault(); connect(); });
     $("#l-disconnect").addEventListener("click", disconnect);
     $("#live-send").addEventListener("submit", (e) => { e.preventDefault(); sendLive(); });
     $("#live-scenarios").addEventListener("submit", (e) => e.preventDefault());
     $("#l-sc-fragments").addEventListener("click", () => command({
       command: "fragments", text: $("#l-frag-text").value, fragments: Number($("#l-frag-n").value), ping: $("#l-frag-ping").checked,
+      compress: $("#l-frag-compress").checked,
     }));
     $("#l-sc-ping").addEventListener("click", () => command({ command: "ping", data: $("#l-ping-data").value }));
     $("#l-sc-close").addEventListener("click", () => command({

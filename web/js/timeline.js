@@ -170,7 +170,8 @@
         return;
       case "scenario":
         row("scenario", { "data-name": r.name }, r, [el("strong", { text: "Scenario: " }), r.does],
-          () => r.rfc.map((s) => el("blockquote", {}, rfcQuote(s.section, s.text)))).querySelector(".tl-head").click();
+          () => r.rfc.map((s) => el("blockquote", {}, s.rfc === 7692
+            ? Wisp.quoteReason(`RFC 7692 §${s.section}: ${s.text}`) : rfcQuote(s.section, s.text)))).querySelector(".tl-head").click();
         return;
       case "error":
         row("error", {}, r, `The server refused a command: ${r.error}`, () => []);

@@ -120,9 +120,11 @@ pub(crate) struct At {
     pub(crate) ms: f64,
 }
 
-/// An RFC 6455 sentence, word for word, with its section.
+/// An RFC sentence (6455, or 7692 for permessage-deflate), word for word, with its
+/// section.
 #[derive(Serialize, Debug)]
 pub(crate) struct RfcSentence {
+    pub(crate) rfc: u16,
     pub(crate) section: &'static str,
     pub(crate) text: &'static str,
 }

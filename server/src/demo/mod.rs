@@ -36,6 +36,12 @@
 //!   with the client's key), lowercase, space separated; at most the first 65536 bytes,
 //!   with `truncated: true` when the frame was longer.
 //!
+//! `/inspect?deflate=off` declines the client's permessage-deflate offer
+//! ([`Accept::deflate`](crate::Accept::deflate)): every frame of that connection goes
+//! plain (RSV1 = 0), so a browser's messages show their real length forms (7-, 16- and
+//! 64-bit) and masks. Without it, permessage-deflate is agreed whenever the client
+//! offers it, as browsers do.
+//!
 //! The first message on `/inspect` is the opening handshake, both heads exactly as they
 //! crossed the socket (browsers never show them to scripts), and the connection's id:
 //!
@@ -58,13 +64,15 @@
 //!
 //! | command | the server sends |
 //! |---|---|
-//! | `{"command":"fragments","text":"Hello","fragments":3,"ping":true}` | the text as `fragments` frames (1 to 16, default 3; Text with FIN=0, Continuation frames, FIN=1 on the last), split at equal byte counts; with `ping` (default false), a ping between each two |
+//! | `{"command":"fragments","text":"Hello","fragments":3,"ping":true}` | the text as `fragments` frames (1 to 16, default 3; Text with FIN=0, Continuation frames, FIN=1 on the last), split at equal byte counts, never compressed; with `ping` (default false), a ping between each two |
+//! | `{"command":"fragments","text":"Hello","fragments":3,"ping":true,"compress":true}` | (scenario `compressed fragments`; permessage-deflate must be agreed, else an `error`) the text's bytes split the same way, each piece compressed into one DEFLATE stream: RSV1 = 1 on the first fragment only (RFC 7692 §6.1), every fragment but the last ending in a sync flush (`00 00 ff ff`), the last with it stripped; the pings as above |
 //! | `{"command":"ping","data":"are you there?"}` | a ping with that application data (at most 125 bytes) |
 //! | `{"command":"close","code":1001,"reason":"bye"}` | a close frame with that code (default 1001; one allowed on the wire) and reason (at most 123 bytes) |
 //!
 //! ```text
-//! {"type":"scenario","name":"ping","does":"the server sends a ping ...","rfc":[{"section":"5.5.2","text":"Upon receipt of a Ping frame, ..."}]}
+//! {"type":"scenario","name":"ping","does":"the server sends a ping ...","rfc":[{"rfc":6455,"section":"5.5.2","text":"Upon receipt of a Ping frame, ..."}]}
 //! ```
+//! Each sentence names its RFC: 6455, or 7692 (permessage-deflate).
 //! An unknown command, a missing or unknown field, or a value out of range gets
 //! `{"type":"error","error":"bad command: unknown variant `dance`, ..."}` and nothing else.
 //!
@@ -285,7 +293,8 @@ impl Demo {
                         let target = registry.register(up.id(), up.origin().map(String::from));
                         let registry = Arc::clone(&registry);
                         let inspected = Inspected { target, registry };
-                        return Ok(Accept::new(inspected).record_frames(true));
+                        let deflate = up.query_param("deflate") != Some("off");
+                        return Ok(Accept::new(inspected).record_frames(true).deflate(deflate));
                     }
                     let sender = up.sender_with_limit(queue);
                     Ok(match registry.attach(up.target(), up.origin(), sender) {

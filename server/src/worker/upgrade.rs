@@ -79,7 +79,6 @@ pub(super) fn start(
         .iter()
         .find(|p| config.subprotocols.iter().any(|s| s == *p))
         .cloned();
-    let deflate = config.deflate.and_then(|d| d.negotiate(&offer.extensions));
     let id = cx.shared.next_id.fetch_add(1, Ordering::Relaxed);
     let upgrade = Upgrade {
         request: &req,
@@ -118,6 +117,10 @@ pub(super) fn start(
             }
             return Respond::start(HttpResponse::text(500, "internal error\n"), io, cx);
         }
+    };
+    let deflate = match (accept.deflate, cx.shared.config.deflate) {
+        (true, Some(d)) => d.negotiate(&offer.extensions),
+        _ => None,
     };
     let mut response = handshake::Response::new(&offer.key);
     if let Some(p) = &protocol {
