@@ -726,8 +726,8 @@ mod tests {
     /// Everything `s` queued, as it would cross the socket.
     fn drain(s: &mut Connection) -> Vec<u8> {
         let mut wire = Vec::new();
-        while !s.pending_output().is_empty() {
-            wire.extend_from_slice(s.pending_output());
+        while !s.pending_output_front().is_empty() {
+            wire.extend_from_slice(s.pending_output_front());
             s.advance_output(usize::MAX);
         }
         wire
