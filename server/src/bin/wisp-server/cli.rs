@@ -97,6 +97,13 @@ struct Args {
     #[arg(long = "origin", value_name = "URL")]
     origins: Vec<String>,
 
+    /// Trust this proxy's word on the client's address (repeatable; 10.0.0.0/8, ::1/128
+    /// or an address): from it, a PROXY protocol header (v1/v2) or else the last
+    /// untrusted hop of Forwarded / X-Forwarded-For; from anyone else a PROXY header
+    /// is refused and those headers are ignored [default: none]
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<wisp_server::Cidr>,
+
     /// A subprotocol the server speaks (repeatable) [default: none]
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
@@ -201,6 +208,7 @@ where
         .handshake_timeout(args.handshake_timeout.0)
         .origins(args.origins)
         .subprotocols(args.subprotocols)
+        .trusted_proxies(args.trusted_proxies)
         .deflate((!args.no_deflate).then(Default::default));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         // Read and checked now, before the port is bound.
@@ -415,6 +423,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0");
         assert_eq!(c.server.origins, ["null"]);
+        assert!(c.server.trusted_proxies.is_empty());
+        let t = run(&["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy=::1"]).unwrap();
+        assert_eq!(t.server.trusted_proxies.len(), 2);
+        assert!(run(&["--trusted-proxy", "10.0.0.0/33"]).is_err());
         assert_eq!(c.server.codec.max_message_size, 1 << 20);
         // A frame cannot be larger than a message.
         assert_eq!(c.server.codec.max_frame_size, 1 << 20);
