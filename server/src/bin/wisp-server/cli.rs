@@ -124,6 +124,12 @@ struct Args {
     /// holders and refusals by reason, as JSON (it shows peer addresses)
     #[arg(long)]
     stats: bool,
+
+    /// On SIGTERM, answer GET /readyz with 503 (GET /healthz stays 200) and keep
+    /// serving this long before the graceful shutdown, so a load balancer stops sending
+    /// new connections first [default: none]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    drain_delay: Option<Dur>,
     /// Serve https:// and wss:// with this PEM certificate chain (server certificate
     /// first); needs --tls-key
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -165,6 +171,8 @@ fn default_timer(t: Option<Duration>) -> Duration {
 pub struct Settings {
     pub server: Config,
     pub demo: Demo,
+    /// After SIGTERM, /readyz says 503 this long before the graceful shutdown starts.
+    pub drain_delay: Duration,
 }
 
 /// What the command line asks for.
@@ -228,7 +236,11 @@ where
             allowed as u64 + RESERVED_FDS
         ));
     }
-    Ok(Parsed::Run(Box::new(Settings { server: c, demo })))
+    Ok(Parsed::Run(Box::new(Settings {
+        server: c,
+        demo,
+        drain_delay: args.drain_delay.map_or(Duration::ZERO, |d| d.0),
+    })))
 }
 
 /// The server's codec settings from the command line's.
@@ -389,7 +401,9 @@ mod tests {
 
     #[test]
     fn defaults_are_the_library_demo_defaults() {
-        let Settings { server: c, demo } = run(&[]).unwrap();
+        let Settings {
+            server: c, demo, ..
+        } = run(&[]).unwrap();
         assert_eq!(c.max_connections, max_connections_allowed());
         assert!(c.workers >= 1);
         let d = Config::default();
