@@ -44,7 +44,7 @@ impl std::error::Error for SendError {}
 /// connection as fast as the peer reads them (while less than 64 KiB of it is
 /// unsent). `/chat` delivers every room event this way.
 ///
-/// Get one from [`Upgrade::sender`]. After the connection ends every send is
+/// Get one from [`Upgrade::sender`](crate::Upgrade::sender). After the connection ends every send is
 /// [`SendError::Closed`]; a sender outliving its connection holds only its queue.
 #[derive(Clone)]
 pub struct Sender(pub(crate) Arc<Outbox>);
