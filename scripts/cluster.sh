@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a local /chat cluster: redis-server, three wisp-server instances sharing their
-# rooms through it (--redis), and nginx in front of them as the WebSocket load balancer
-# (round robin). Prints the URL to open, then runs until Ctrl-C / SIGTERM, and stops
+# rooms through it (--redis), and nginx in front of them as the load balancer (round
+# robin, TCP, the PROXY protocol: each instance logs and limits the client's address). Prints the URL to open, then runs until Ctrl-C / SIGTERM, and stops
 # everything it started (by PID).
 #
 #   bash scripts/cluster.sh            build target/release/wisp-server first
@@ -61,7 +61,7 @@ wait_for "redis-server" redis-cli -p "$REDIS_PORT" ping
 UPSTREAMS=""
 for i in $(seq "$INSTANCES"); do
   RUST_LOG="${RUST_LOG:-info}" "$SERVER" --listen 127.0.0.1:0 --web web \
-    --redis "redis://127.0.0.1:$REDIS_PORT" >"$DIR/wisp-$i.out" 2>"$DIR/wisp-$i.log" &
+    --redis "redis://127.0.0.1:$REDIS_PORT" --trusted-proxy 127.0.0.1/32 >"$DIR/wisp-$i.out" 2>"$DIR/wisp-$i.log" &
   PIDS+=($!)
   wait_for "wisp-server $i" grep -q '^listening on' "$DIR/wisp-$i.out"
   addr="$(sed -n 's|^listening on http://\(.*\)/$|\1|p' "$DIR/wisp-$i.out")"
@@ -71,34 +71,26 @@ done
 
 NGINX_PORT="$(free_port)"
 mkdir -p "$DIR/nginx"
+STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
+[ -e "$STREAM_MODULE" ] || { echo "cluster: nginx's stream module not found (bash scripts/setup.sh: libnginx-mod-stream)" >&2; exit 1; }
+# A TCP balancer (nginx's stream module) that tells each instance the client's address
+# with the PROXY protocol (v1); the instances trust nginx's address only.
 cat >"$DIR/nginx.conf" <<EOF
+load_module $STREAM_MODULE;
 daemon off;
 master_process off;
 worker_processes 1;
 pid $DIR/nginx.pid;
 error_log $DIR/nginx.log warn;
 events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $DIR/nginx/body;
-  proxy_temp_path $DIR/nginx/proxy;
-  fastcgi_temp_path $DIR/nginx/fastcgi;
-  uwsgi_temp_path $DIR/nginx/uwsgi;
-  scgi_temp_path $DIR/nginx/scgi;
-  map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }
+stream {
   upstream wisp {
 $UPSTREAMS  }
   server {
     listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://wisp;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade \$http_upgrade;
-      proxy_set_header Connection \$connection_upgrade;
-      proxy_set_header Host \$host;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-    }
+    proxy_pass wisp;
+    proxy_protocol on;
+    proxy_timeout 1h;
   }
 }
 EOF

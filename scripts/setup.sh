@@ -37,7 +37,9 @@ esac
 WASM_PACK_VERSION=0.15.1
 # command (or path) that must exist, and the Debian package that provides it
 DEBIAN=(/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver tshark:tshark curl:curl
-        gcc:gcc redis-server:redis-server /usr/sbin/nginx:nginx /usr/bin/tinyproxy:tinyproxy)
+        gcc:gcc redis-server:redis-server /usr/sbin/nginx:nginx /usr/bin/tinyproxy:tinyproxy
+        /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream
+        /usr/sbin/haproxy:haproxy /usr/bin/prometheus:prometheus)
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
@@ -102,10 +104,10 @@ else
 fi
 
 # --- Debian packages ------------------------------------------------------------
-begin "debian packages (chromium, chromium-driver, tshark, curl, gcc, redis-server, nginx, tinyproxy)"
+begin "debian packages (chromium, chromium-driver, tshark, curl, gcc, redis-server, nginx + its stream module, tinyproxy, haproxy, prometheus)"
 packages=()
 for pair in "${DEBIAN[@]}"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair#*:}")
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -e "${pair%%:*}" ] || packages+=("${pair#*:}")
 done
 if [ ${#packages[@]} -eq 0 ]; then
   echo "present"

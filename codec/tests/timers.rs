@@ -73,7 +73,10 @@ fn a_ping_goes_out_after_the_interval_without_progress() {
     let mut s = Connection::server(config());
     s.handle_timeout(secs(0));
     s.handle_timeout(secs(9));
-    assert!(s.pending_output_front().is_empty(), "no ping before the interval");
+    assert!(
+        s.pending_output_front().is_empty(),
+        "no ping before the interval"
+    );
     assert_eq!(s.poll_timeout(), Some(secs(10)));
     s.handle_timeout(secs(10));
     let out = take_output(&mut s);

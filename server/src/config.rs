@@ -72,6 +72,13 @@ pub struct Config {
     /// Serve `https://` and `wss://` instead of `http://` and `ws://` on the listening
     /// port (`--tls-cert FILE --tls-key FILE`); `None`: plain TCP.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Proxies whose word on the client's address is taken (`--trusted-proxy CIDR`,
+    /// repeatable): from a peer in one of these ranges, a PROXY protocol header (v1 or
+    /// v2) before the request, else the last untrusted hop of `Forwarded` (RFC 7239) or
+    /// `X-Forwarded-For`, is the client's address for the per-address limits, the log,
+    /// the stats and [`Upgrade::peer`](crate::Upgrade::peer). From anyone else those
+    /// headers are ignored and a PROXY header is refused. Default: none.
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
 }
 
 impl Default for Config {
@@ -94,6 +101,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             deflate: Some(Default::default()),
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -128,6 +136,7 @@ setters!(Config {
     shutdown_grace: Duration,
     deflate: Option<wisp_codec::extension::ServerDeflate>,
     tls: Option<crate::tls::TlsConfig>,
+    trusted_proxies: Vec<crate::forwarded::Cidr>,
 });
 
 impl Config {

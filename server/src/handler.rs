@@ -348,6 +348,7 @@ pub struct Upgrade<'a> {
     pub(crate) path: &'a str,
     pub(crate) protocol: Option<&'a str>,
     pub(crate) peer: Option<SocketAddr>,
+    pub(crate) proxy_peer: Option<SocketAddr>,
     pub(crate) id: u64,
     pub(crate) wake: Wake,
     pub(crate) queue: usize,
@@ -411,9 +412,17 @@ impl<'a> Upgrade<'a> {
         self.request.header("origin")
     }
 
-    /// The peer's address (`None` if the OS no longer knows it).
+    /// The client's address (`None` if the OS no longer knows it): behind a trusted
+    /// proxy ([`Config::trusted_proxies`](crate::Config::trusted_proxies)) the one it
+    /// named (port 0 when it came from `X-Forwarded-For` or `Forwarded` without one).
     pub fn peer(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// The trusted proxy's own address when [`peer`](Self::peer) came from it; `None`
+    /// for a direct connection.
+    pub fn proxy_peer(&self) -> Option<SocketAddr> {
+        self.proxy_peer
     }
 
     /// The connection's number in the server's log (`#7`).

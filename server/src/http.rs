@@ -19,6 +19,7 @@ use wisp_codec::handshake::{http_response, Request};
 pub struct HttpRequest<'a> {
     pub(crate) request: &'a Request,
     pub(crate) peer: Option<SocketAddr>,
+    pub(crate) proxy_peer: Option<SocketAddr>,
 }
 
 impl fmt::Debug for HttpRequest<'_> {
@@ -52,9 +53,15 @@ impl<'a> HttpRequest<'a> {
         self.request.header(name)
     }
 
-    /// The peer's address (`None` if the OS no longer knows it).
+    /// The client's address (`None` if the OS no longer knows it); behind a trusted
+    /// proxy, the one it named.
     pub fn peer(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// The trusted proxy's own address when [`peer`](Self::peer) came from it.
+    pub fn proxy_peer(&self) -> Option<SocketAddr> {
+        self.proxy_peer
     }
 }
 

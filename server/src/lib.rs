@@ -109,10 +109,12 @@
 
 mod config;
 pub mod demo;
+mod forwarded;
 mod handler;
 mod http;
 mod limits;
 mod metrics;
+mod proxy_header;
 mod sender;
 mod server;
 mod shared;
@@ -122,6 +124,7 @@ mod worker;
 
 pub use config::Config;
 pub use demo::Inspect;
+pub use forwarded::{Cidr, CidrError};
 pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upgrade};
 pub use http::{HttpHandler, HttpRequest, HttpResponse};
 pub use sender::{SendError, Sender};

@@ -78,12 +78,15 @@ impl Admissions {
 
     /// Counts a new connection from `addr` in, or marks it to be refused (503), or
     /// drops it (`None`) when even the refusals are at their limit.
+    /// A connection from a trusted proxy (`per_ip` false) is counted per address only
+    /// once its client's address is known ([`Admission::enter`]).
     pub(crate) fn admit(
         self: &Arc<Self>,
         addr: Option<SocketAddr>,
+        per_ip: bool,
         metrics: &Metrics,
     ) -> Option<Admission> {
-        let ip = addr.map(|a| a.ip());
+        let ip = addr.map(|a| a.ip()).filter(|_| per_ip);
         let why = if !count_in(&self.active, self.max_connections) {
             metrics.refused(Refusal::MaxConnections);
             format!("{} connections already", self.max_connections)
@@ -151,6 +154,46 @@ impl Admission {
                 if let Some(ip) = ip {
                     self.counts.per_ip.head_done(*ip);
                 }
+            }
+        }
+    }
+}
+
+impl Admission {
+    /// Counts a connection admitted uncounted per address (from a trusted proxy) under
+    /// its client's address `ip`, or says which limit that address is at (the
+    /// refusal is counted in `metrics`).
+    pub(crate) fn enter(&mut self, ip: IpAddr, metrics: &Metrics) -> Result<(), String> {
+        let Kind::Serve {
+            ip: slot @ None,
+            in_head,
+        } = &mut self.kind
+        else {
+            return Ok(());
+        };
+        match self.counts.per_ip.enter(ip) {
+            Ok(()) => {
+                *slot = Some(ip);
+                if !*in_head {
+                    self.counts.per_ip.head_done(ip);
+                }
+                Ok(())
+            }
+            Err(over) => {
+                let per_ip = &self.counts.per_ip;
+                Err(match over {
+                    Over::Connections => {
+                        metrics.refused(Refusal::PerIpConnections);
+                        format!("{} connections from this address already", per_ip.max_open)
+                    }
+                    Over::Handshakes => {
+                        metrics.refused(Refusal::PerIpHandshakes);
+                        format!(
+                            "{} handshakes from this address in progress",
+                            per_ip.max_heads
+                        )
+                    }
+                })
             }
         }
     }

@@ -51,9 +51,11 @@ pub(crate) enum Refusal {
     MemoryBudget1009,
     /// Close 1013: its buffers would have passed `--memory-budget`.
     MemoryBudget1013,
+    /// Dropped: a malformed PROXY header, or one from a peer not trusted to send it.
+    ProxyHeader,
 }
 
-const REASONS: [&str; 8] = [
+const REASONS: [&str; 9] = [
     "max_connections",
     "per_ip_connections",
     "per_ip_handshakes",
@@ -62,6 +64,7 @@ const REASONS: [&str; 8] = [
     "handshake_timeout",
     "memory_budget_1009",
     "memory_budget_1013",
+    "proxy_header",
 ];
 
 /// One connection among the largest holders of memory.

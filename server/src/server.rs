@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use crate::config::Config;
+use crate::forwarded::is_trusted;
 use crate::handler::{Accept, Upgrade};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{Admissions, Budget};
@@ -272,7 +273,8 @@ impl Server {
                 }
             };
             let peer = stream.peer_addr().ok();
-            let Some(admission) = shared.admissions.admit(peer, &shared.metrics) else {
+            let trusted = peer.is_some_and(|p| is_trusted(&shared.config.trusted_proxies, p.ip()));
+            let Some(admission) = shared.admissions.admit(peer, !trusted, &shared.metrics) else {
                 continue;
             };
             if stream.set_nonblocking(true).is_err() {

@@ -42,6 +42,7 @@ use log::{error, info, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::forwarded::is_trusted;
 use crate::limits::fmt_peer;
 use crate::limits::Admission;
 use crate::metrics::{Holder, PUBLISH_EVERY};
@@ -260,10 +261,15 @@ impl Loop<'_> {
                 return;
             }
         };
-        let head = Head::new(admission.refused(), Instant::now(), &self.shared.config);
+        let addr = stream.peer_addr().ok();
+        let config = &self.shared.config;
+        let trusted = addr.is_some_and(|a| is_trusted(&config.trusted_proxies, a.ip()));
+        let head = Head::new(admission.refused(), trusted, Instant::now(), config);
         let mut c = Conn {
             io: Io {
-                peer: fmt_peer(stream.peer_addr().ok()),
+                peer: fmt_peer(addr),
+                addr,
+                proxy: None,
                 stream,
                 readable: false,
                 eof: false,

@@ -48,7 +48,13 @@ pub(super) trait Phase: Send {
 pub(super) struct Io {
     /// The socket, or TLS over it (`tls.rs`).
     pub(super) stream: Stream,
+    /// The client's address for the log: the real one once a trusted proxy named it.
     pub(super) peer: String,
+    /// The client's address (from a trusted proxy's PROXY header or forwarded headers,
+    /// else the socket's peer).
+    pub(super) addr: Option<std::net::SocketAddr>,
+    /// The trusted proxy's own address, when `addr` came from it.
+    pub(super) proxy: Option<std::net::SocketAddr>,
     /// A readable edge was seen and the socket has not said `WouldBlock` since.
     pub(super) readable: bool,
     /// The peer ended its side (read returned 0).

@@ -84,7 +84,8 @@ pub(super) fn start(
         request: &req,
         path,
         protocol: protocol.as_deref(),
-        peer: io.peer.parse().ok(),
+        peer: io.addr,
+        proxy_peer: io.proxy,
         id,
         wake: Wake {
             inbox: Arc::clone(cx.inbox),
@@ -163,7 +164,8 @@ pub(super) fn start(
 fn plain(req: &Request, io: &Io, cx: &Cx<'_>) -> HttpResponse {
     let request = HttpRequest {
         request: req,
-        peer: io.peer.parse().ok(),
+        peer: io.addr,
+        proxy_peer: io.proxy,
     };
     for handler in cx.shared.http_handlers() {
         match catch_unwind(AssertUnwindSafe(|| handler(&request))) {

@@ -97,6 +97,13 @@ struct Args {
     #[arg(long = "origin", value_name = "URL")]
     origins: Vec<String>,
 
+    /// Trust this proxy's word on the client's address (repeatable; 10.0.0.0/8, ::1/128
+    /// or an address): from it, a PROXY protocol header (v1/v2) or else the last
+    /// untrusted hop of Forwarded / X-Forwarded-For; from anyone else a PROXY header
+    /// is refused and those headers are ignored [default: none]
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<wisp_server::Cidr>,
+
     /// A subprotocol the server speaks (repeatable) [default: none]
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
@@ -117,6 +124,12 @@ struct Args {
     /// holders and refusals by reason, as JSON (it shows peer addresses)
     #[arg(long)]
     stats: bool,
+
+    /// On SIGTERM, answer GET /readyz with 503 (GET /healthz stays 200) and keep
+    /// serving this long before the graceful shutdown, so a load balancer stops sending
+    /// new connections first [default: none]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    drain_delay: Option<Dur>,
     /// Serve https:// and wss:// with this PEM certificate chain (server certificate
     /// first); needs --tls-key
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -158,6 +171,8 @@ fn default_timer(t: Option<Duration>) -> Duration {
 pub struct Settings {
     pub server: Config,
     pub demo: Demo,
+    /// After SIGTERM, /readyz says 503 this long before the graceful shutdown starts.
+    pub drain_delay: Duration,
 }
 
 /// What the command line asks for.
@@ -201,6 +216,7 @@ where
         .handshake_timeout(args.handshake_timeout.0)
         .origins(args.origins)
         .subprotocols(args.subprotocols)
+        .trusted_proxies(args.trusted_proxies)
         .deflate((!args.no_deflate).then(Default::default));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         // Read and checked now, before the port is bound.
@@ -220,7 +236,11 @@ where
             allowed as u64 + RESERVED_FDS
         ));
     }
-    Ok(Parsed::Run(Box::new(Settings { server: c, demo })))
+    Ok(Parsed::Run(Box::new(Settings {
+        server: c,
+        demo,
+        drain_delay: args.drain_delay.map_or(Duration::ZERO, |d| d.0),
+    })))
 }
 
 /// The server's codec settings from the command line's.
@@ -381,7 +401,9 @@ mod tests {
 
     #[test]
     fn defaults_are_the_library_demo_defaults() {
-        let Settings { server: c, demo } = run(&[]).unwrap();
+        let Settings {
+            server: c, demo, ..
+        } = run(&[]).unwrap();
         assert_eq!(c.max_connections, max_connections_allowed());
         assert!(c.workers >= 1);
         let d = Config::default();
@@ -415,6 +437,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0");
         assert_eq!(c.server.origins, ["null"]);
+        assert!(c.server.trusted_proxies.is_empty());
+        let t = run(&["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy=::1"]).unwrap();
+        assert_eq!(t.server.trusted_proxies.len(), 2);
+        assert!(run(&["--trusted-proxy", "10.0.0.0/33"]).is_err());
         assert_eq!(c.server.codec.max_message_size, 1 << 20);
         // A frame cannot be larger than a message.
         assert_eq!(c.server.codec.max_frame_size, 1 << 20);

@@ -1,6 +1,7 @@
 //! The `wisp-server` binary: see `wisp-server --help`.
 
 mod cli;
+mod health;
 mod signal;
 
 use std::io::Write as _;
@@ -27,6 +28,7 @@ fn run() -> i32 {
     let cli::Settings {
         server: config,
         demo,
+        drain_delay,
     } = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(c)) => *c,
         Ok(cli::Parsed::Print(text)) => {
@@ -69,6 +71,8 @@ fn run() -> i32 {
         }
     };
     let web = demo.web.clone();
+    let health = health::Health::default();
+    health.install(&server);
     let _demo = match demo.install(&server) {
         Ok(running) => running,
         Err(e) => {
@@ -82,6 +86,11 @@ fn run() -> i32 {
         .stack_size(64 * 1024)
         .spawn(move || loop {
             if signal::received() {
+                health.drain();
+                if !drain_delay.is_zero() {
+                    info!("signal received: /readyz says 503, shutting down in {drain_delay:?}");
+                    std::thread::sleep(drain_delay);
+                }
                 info!("signal received: shutting down gracefully");
                 handle.shutdown();
                 return;
