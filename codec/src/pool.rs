@@ -61,7 +61,9 @@ mod tests {
     }
 
     fn text(n: usize) -> String {
-        (0..n).map(|i| alloc::format!("{{\"id\":{i},\"ok\":true}}")).collect()
+        (0..n)
+            .map(|i| alloc::format!("{{\"id\":{i},\"ok\":true}}"))
+            .collect()
     }
 
     /// Moves everything `from` has queued into `to`.
@@ -112,11 +114,15 @@ mod tests {
         s2.send_text(&b).unwrap();
         s2.return_deflate(&mut pool);
         s1.lend_deflate(&mut pool);
-        s1.send_frame(OpCode::Continuation, true, a.as_bytes()).unwrap();
+        s1.send_frame(OpCode::Continuation, true, a.as_bytes())
+            .unwrap();
         s1.return_deflate(&mut pool);
         pass(&mut s1, &mut c1);
         pass(&mut s2, &mut c2);
-        assert_eq!(c1.poll_event(), Ok(Some(Message::Text(alloc::format!("{a}{a}")))));
+        assert_eq!(
+            c1.poll_event(),
+            Ok(Some(Message::Text(alloc::format!("{a}{a}"))))
+        );
         assert_eq!(c2.poll_event(), Ok(Some(Message::Text(b.clone()))));
 
         // The same when receiving: c1's message arrives in two reads, c2's between.
