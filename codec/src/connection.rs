@@ -336,6 +336,13 @@ impl Connection {
         self.deflate = Some((params, Deflater::new(own_bits, !own_nct)));
     }
 
+    /// Our compressor and the inflater, once permessage-deflate is agreed, for lending
+    /// them a pool's state (`pool.rs`).
+    pub(crate) fn deflate_halves(&mut self) -> Option<(&mut Deflater, &mut Reassembler)> {
+        let (_, deflater) = self.deflate.as_mut()?;
+        Some((deflater, &mut self.reassembler))
+    }
+
     /// The permessage-deflate parameters in force, if it was agreed.
     pub fn deflate_params(&self) -> Option<DeflateParams> {
         self.deflate.as_ref().map(|(p, _)| *p)

@@ -46,6 +46,8 @@ pub struct Deflater {
     flags: u32,
     /// Keep the LZ77 window from one message to the next (no `*_no_context_takeover`).
     takeover: bool,
+    /// A message is half compressed: the state may not be lent back to a pool.
+    mid: bool,
 }
 
 impl Deflater {
@@ -61,6 +63,7 @@ impl Deflater {
             // A negative window asks for raw deflate (no zlib header).
             flags: create_comp_flags_from_zip_params(LEVEL, -15, strategy as i32),
             takeover,
+            mid: false,
         }
     }
 
@@ -72,6 +75,7 @@ impl Deflater {
         let state = self
             .state
             .get_or_insert_with(|| Box::new(CompressorOxide::new(flags)));
+        self.mid = !fin;
         let mut input = data;
         loop {
             let (status, used) = compress_to_output(state, input, TDEFLFlush::Sync, |bytes| {
@@ -102,6 +106,30 @@ impl Deflater {
         }
     }
 
+    /// Borrows the pool's compressor when no window is kept and none is held.
+    pub(crate) fn borrow_from(&mut self, pool: &mut DeflatePool) {
+        if self.takeover || self.state.is_some() {
+            return;
+        }
+        match pool.compressor.take() {
+            Some((flags, state)) if flags == self.flags => self.state = Some(state),
+            other => pool.compressor = other,
+        }
+    }
+
+    /// Gives the compressor back to the pool between messages (dropping it when the
+    /// pool already holds one); a message half sent keeps its state.
+    pub(crate) fn give_back(&mut self, pool: &mut DeflatePool) {
+        if self.takeover || self.mid {
+            return;
+        }
+        if let Some(state) = self.state.take() {
+            if pool.compressor.is_none() {
+                pool.compressor = Some((self.flags, state));
+            }
+        }
+    }
+
     /// Heap bytes held now.
     pub(crate) fn memory(&self) -> usize {
         if self.state.is_some() {
@@ -109,6 +137,62 @@ impl Deflater {
         } else {
             0
         }
+    }
+}
+
+/// One compressor and one inflater that connections without context takeover borrow
+/// for a message and give back between messages: a server's worker thread owns one and
+/// lends it to each connection it drives (`Connection::lend_deflate`,
+/// `Connection::return_deflate`), so an idle deflate connection holds no deflate state
+/// at all. Each half is allocated at its first use (at most [`DeflatePool::MAX_MEMORY`]
+/// bytes in all).
+///
+/// ```
+/// use wisp_codec::extension::DeflateParams;
+/// use wisp_codec::{Connection, DeflatePool, Message};
+/// let shared = DeflateParams { server_no_context_takeover: true, client_no_context_takeover: true, ..Default::default() };
+/// let mut pool = DeflatePool::new();
+/// let mut server = Connection::server(Default::default());
+/// server.set_deflate(shared);
+/// server.lend_deflate(&mut pool);
+/// server.send_text(&"Hello! ".repeat(20)).unwrap();
+/// server.return_deflate(&mut pool);
+/// assert_eq!(server.memory_held() - server.pending_output_len(), 0);
+/// assert!(pool.memory() > 0);
+/// let mut client = Connection::client(Default::default(), || [1, 2, 3, 4]);
+/// client.set_deflate(shared);
+/// client.handle_input(server.pending_output());
+/// assert_eq!(client.poll_event(), Ok(Some(Message::Text("Hello! ".repeat(20)))));
+/// ```
+#[derive(Default)]
+pub struct DeflatePool {
+    /// The compressor and the flags it was made with (a window below 15 bits uses
+    /// another strategy).
+    compressor: Option<(u32, Box<CompressorOxide>)>,
+    inflater: Option<Box<InflateState>>,
+}
+
+impl DeflatePool {
+    /// The most a pool holds: one compressor and one inflater.
+    pub const MAX_MEMORY: usize = DEFLATER_MEMORY + INFLATER_MEMORY;
+
+    /// An empty pool; nothing is allocated until a connection first needs it.
+    pub fn new() -> Self {
+        DeflatePool::default()
+    }
+
+    /// Heap bytes the pool holds now (what is lent out is counted by its connection).
+    pub fn memory(&self) -> usize {
+        self.compressor.as_ref().map_or(0, |_| DEFLATER_MEMORY)
+            + self.inflater.as_ref().map_or(0, |_| INFLATER_MEMORY)
+    }
+}
+
+impl core::fmt::Debug for DeflatePool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DeflatePool")
+            .field("memory", &self.memory())
+            .finish()
     }
 }
 
@@ -128,6 +212,9 @@ pub struct Inflater {
     takeover: bool,
     /// The stream ended with a final block: the next message starts a new one.
     ended: bool,
+    /// Input was fed since the last reset (a message in progress, or one that failed):
+    /// the state may not be lent back to a pool.
+    mid: bool,
 }
 
 impl Inflater {
@@ -142,6 +229,7 @@ impl Inflater {
             state: None,
             takeover,
             ended: false,
+            mid: false,
         }
     }
 
@@ -155,6 +243,7 @@ impl Inflater {
         out: &mut Vec<u8>,
         max: u64,
     ) -> Result<(), InflateError> {
+        self.mid = true;
         self.feed(input, out, max)?;
         if fin {
             self.feed(&TAIL, out, max)?;
@@ -163,6 +252,7 @@ impl Inflater {
                     state.reset(DataFormat::Raw);
                 }
                 self.ended = false;
+                self.mid = false;
             }
         }
         Ok(())
@@ -216,6 +306,26 @@ impl Inflater {
     pub(crate) fn release(&mut self) {
         if !self.takeover {
             self.state = None;
+        }
+    }
+
+    /// Borrows the pool's inflater when the peer keeps no window and none is held.
+    pub(crate) fn borrow_from(&mut self, pool: &mut DeflatePool) {
+        if !self.takeover && self.state.is_none() {
+            self.state = pool.inflater.take();
+        }
+    }
+
+    /// Gives the inflater back to the pool between messages (dropping it when the pool
+    /// already holds one); a message half inflated, or one that failed, keeps its state.
+    pub(crate) fn give_back(&mut self, pool: &mut DeflatePool) {
+        if self.takeover || self.mid {
+            return;
+        }
+        if let Some(state) = self.state.take() {
+            if pool.inflater.is_none() {
+                pool.inflater = Some(state);
+            }
         }
     }
 

@@ -426,8 +426,10 @@ impl DeflateOffer {
 /// use wisp_codec::extension::ServerDeflate;
 /// let s = ServerDeflate::default();
 /// let (p, header) = s.negotiate("permessage-deflate; client_max_window_bits").unwrap();
-/// assert!(p.server_no_context_takeover); // our default: an idle connection holds no compressor
-/// assert_eq!(header, "permessage-deflate; server_no_context_takeover");
+/// // Our default, the shared mode: no window kept either way, so an idle connection
+/// // holds no deflate state and a worker's one compressor and inflater serve them all.
+/// assert!(p.server_no_context_takeover && p.client_no_context_takeover);
+/// assert_eq!(header, "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
 /// assert_eq!(s.negotiate("x-webkit-deflate-frame"), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,8 +437,10 @@ pub struct ServerDeflate {
     /// Always answer `server_no_context_takeover` (default on: the compressor is freed
     /// between messages, and one compressed broadcast suits every member).
     pub server_no_context_takeover: bool,
-    /// Always answer `client_no_context_takeover` (default off: the peer's ratio wins
-    /// over the 44 KiB inflater).
+    /// Always answer `client_no_context_takeover` (default on, which RFC 7692 §7.1.1.2
+    /// lets a server add to any offer: the peer's messages inflate with a pooled
+    /// inflater, not one of 44 KiB per connection; off, the peer may keep its window
+    /// for a better ratio, and the connection keeps an inflater for it).
     pub client_no_context_takeover: bool,
     /// The largest window the server compresses with (15 by default); below 15 it
     /// compresses with the RLE strategy (see the `deflate` module).
@@ -450,7 +454,7 @@ impl Default for ServerDeflate {
     fn default() -> Self {
         ServerDeflate {
             server_no_context_takeover: true,
-            client_no_context_takeover: false,
+            client_no_context_takeover: true,
             server_max_window_bits: 15,
             client_max_window_bits: None,
         }

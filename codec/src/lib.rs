@@ -77,6 +77,7 @@ mod keepalive;
 mod mask;
 mod message;
 mod opcode;
+mod pool;
 mod record;
 mod recv;
 mod role;
@@ -85,6 +86,7 @@ mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use connection::{Config, Connection, MaskSource, State, DEFAULT_COMPRESS_THRESHOLD};
+pub use deflate::DeflatePool;
 pub use error::{ProtocolError, UsageError};
 pub use header::{encode_frame, FrameHeader, MAX_HEADER_LEN};
 #[cfg(feature = "std")]

@@ -122,6 +122,11 @@ impl Reassembler {
         self.inflater = Some(Inflater::new(peer_takeover));
     }
 
+    /// The inflater, once negotiated (for lending it a pool's state).
+    pub(crate) fn inflater_mut(&mut self) -> Option<&mut Inflater> {
+        self.inflater.as_mut()
+    }
+
     /// Frees the inflater's state between messages when the peer keeps no window.
     pub(crate) fn release_inflater(&mut self) {
         if self.message.is_none() {

@@ -286,6 +286,36 @@ fn server_choice_honours_each_parameter() {
     );
 }
 
+/// The server's default is the shared mode: it adds `client_no_context_takeover` to an
+/// offer without it (RFC 7692 §7.1.1.2), and the client accepts that answer as well as
+/// the dedicated one (takeover both ways).
+#[test]
+fn shared_mode_is_the_default_and_the_client_accepts_both_modes() {
+    let offer = DeflateOffer {
+        client_max_window_bits: Some(None),
+        ..DeflateOffer::default()
+    };
+    let (p, header) = ServerDeflate::default()
+        .negotiate(&offer.to_header())
+        .unwrap();
+    assert!(p.server_no_context_takeover && p.client_no_context_takeover);
+    assert_eq!(
+        header,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    );
+    let dedicated = ServerDeflate {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        ..ServerDeflate::default()
+    };
+    let (d, dedicated_header) = dedicated.negotiate(&offer.to_header()).unwrap();
+    assert_eq!(d, DeflateParams::default());
+    for (answer, agreed) in [(header, p), (dedicated_header, d)] {
+        let e = &parse_extensions(&answer).unwrap()[0];
+        assert_eq!(offer.check_response(e), Ok(agreed), "{answer}");
+    }
+}
+
 #[test]
 fn client_checks_the_response_against_its_offer() {
     let offer = DeflateOffer {

@@ -1,7 +1,9 @@
 //! What a connection allocates, measured with a counting allocator: what
 //! permessage-deflate costs, against what `Connection::memory_held` reports (the server's
 //! memory budget charges that), and that echoing small messages allocates nothing per
-//! message.
+//! message; and that in the shared mode (no context takeover either way, one
+//! `DeflatePool` lent to every connection, as a server's worker does) the deflate
+//! memory does not grow with the connections.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,7 +12,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Mutex;
 
 use wisp_codec::extension::DeflateParams;
-use wisp_codec::{Config, Connection};
+use wisp_codec::{Config, Connection, DeflatePool};
 
 struct Counting;
 
@@ -135,4 +137,62 @@ fn echoing_small_messages_allocates_nothing_per_message() {
     assert!(server.memory_held() > 0);
     server.shrink_buffers();
     assert_eq!(server.memory_held(), 0);
+}
+
+/// The shared mode as a server's worker runs it: 1, then 100, then 400 connections,
+/// each echoing a compressed message through the one pool the worker lends them.
+/// The memory held by them all and the pool does not grow with their number: the pool
+/// is at most one compressor and one inflater, and an idle connection holds no deflate
+/// state (only what a plain connection holds, here nothing).
+#[test]
+fn shared_mode_memory_does_not_grow_with_connections() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let shared = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    let text = "{\"id\":1,\"text\":\"hello hello hello hello\"}".repeat(20);
+    // The client side of every connection sends the same bytes (its mask is fixed).
+    let mut client = Connection::client(Config::default(), || [1, 2, 3, 4]);
+    client.set_deflate(shared);
+    client.send_text(&text).unwrap();
+    let wire = client.pending_output().to_vec();
+    drop(client);
+
+    let before = live();
+    let mut pool = DeflatePool::new();
+    let mut servers: Vec<Connection> = Vec::new();
+    let mut grown = Vec::new();
+    for total in [1usize, 100, 400] {
+        while servers.len() < total {
+            let mut s = Connection::server(Config::default());
+            s.set_deflate(shared);
+            servers.push(s);
+        }
+        // One step of each connection: lend, read, echo, write, give back, go quiet.
+        for s in &mut servers {
+            s.lend_deflate(&mut pool);
+            s.handle_input(&wire);
+            let m = s.poll_event().unwrap().unwrap();
+            s.send(m).unwrap();
+            s.advance_output(usize::MAX);
+            s.return_deflate(&mut pool);
+            s.shrink_buffers();
+            assert_eq!(s.memory_held(), 0);
+        }
+        let vec_itself = servers.capacity() * std::mem::size_of::<Connection>();
+        let deflate = live() - before - vec_itself as isize;
+        println!(
+            "{total} connections: {deflate} B beyond the connections' own structs (pool {} B)",
+            pool.memory()
+        );
+        grown.push(deflate);
+    }
+    assert_eq!(pool.memory(), DeflatePool::MAX_MEMORY);
+    // One compressor and one inflater, whatever the number of connections (a few KiB
+    // of slack for allocator rounding).
+    let max = (DeflatePool::MAX_MEMORY + 16 * 1024) as isize;
+    assert!(grown.iter().all(|&g| g <= max), "{grown:?}");
+    assert!(grown[2] - grown[0] < 4096, "{grown:?}");
 }

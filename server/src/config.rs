@@ -66,8 +66,10 @@ pub struct Config {
     /// Time the graceful shutdown waits for close handshakes.
     pub shutdown_grace: Duration,
     /// permessage-deflate (RFC 7692): what the server accepts of a client's offer
-    /// (default on: `server_no_context_takeover`, so an idle connection holds no
-    /// compressor); `None` declines every offer (`--no-deflate`).
+    /// (default on, the shared mode: `server_no_context_takeover` and
+    /// `client_no_context_takeover`, so each worker's one compressor and inflater serve
+    /// all its connections and an idle connection holds no deflate state); `None`
+    /// declines every offer (`--no-deflate`).
     pub deflate: Option<wisp_codec::extension::ServerDeflate>,
     /// Serve `https://` and `wss://` instead of `http://` and `ws://` on the listening
     /// port (`--tls-cert FILE --tls-key FILE`); `None`: plain TCP.

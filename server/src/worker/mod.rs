@@ -24,7 +24,10 @@
 //! - **Wake-ups** from other threads (new connections from the acceptor, a `Sender`'s
 //!   messages, shutdown) arrive through the worker's [`Inbox`] and its `mio::Waker`.
 //! - **Idle memory**: reads use one scratch buffer per worker; a connection holds an
-//!   input or output buffer only while bytes are in it.
+//!   input or output buffer only while bytes are in it. permessage-deflate without
+//!   context takeover (the default, the shared mode) uses one compressor and one
+//!   inflater per worker (`wisp_codec::DeflatePool`), lent to a connection for its step
+//!   only.
 
 mod head;
 mod linger;
@@ -41,6 +44,7 @@ use std::time::{Duration, Instant};
 use log::{error, info, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
+use wisp_codec::DeflatePool;
 
 use crate::forwarded::is_trusted;
 use crate::limits::fmt_peer;
@@ -95,6 +99,7 @@ impl Worker {
             timers: Timers::default(),
             again: Vec::new(),
             scratch: vec![0; SCRATCH],
+            deflate: DeflatePool::new(),
             stopping: false,
             index: self.index,
             holders_changed: false,
@@ -117,6 +122,9 @@ struct Loop<'a> {
     /// Connections to drive again on the next turn (they yielded mid-read).
     again: Vec<usize>,
     scratch: Vec<u8>,
+    /// One compressor and one inflater for all this worker's connections without
+    /// context takeover (the shared mode of permessage-deflate).
+    deflate: DeflatePool,
     stopping: bool,
     index: usize,
     /// A memory charge changed since the largest holders were published.
@@ -305,6 +313,7 @@ impl Loop<'_> {
             inbox: &self.inbox,
             admission: &mut c.admission,
             scratch: &mut self.scratch,
+            deflate: &mut self.deflate,
             slot,
             now: Instant::now(),
             stopping: self.stopping,

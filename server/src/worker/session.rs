@@ -128,6 +128,9 @@ impl Session {
     pub(super) fn run(mut self: Box<Self>, io: &mut Io, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         let now = cx.now;
         let mut reads = 0;
+        // The worker's compressor and inflater, for this step (shared mode); given back
+        // before the memory is charged, so an idle connection is charged none of it.
+        self.conn.lend_deflate(cx.deflate);
         loop {
             // React to what is decoded (and to wake-ups), write, then read the next chunk
             // unless the output is backed up: after a writable edge drains it, reading
@@ -168,6 +171,7 @@ impl Session {
             self.conn.shrink_buffers();
             self.shrunk = true;
         }
+        self.conn.return_deflate(cx.deflate);
         if !cx
             .shared
             .budget
@@ -202,6 +206,7 @@ impl Session {
             // Our last frames (a close) still going out: wait for them, a little.
             let wait = *self.flush_deadline.get_or_insert(now + CLOSE_WAIT);
             if (self.pending() > 0 || io.stream.unsent()) && now < wait {
+                self.conn.return_deflate(cx.deflate);
                 return Some(self);
             }
             let how = match (self.conn.error(), self.conn.close_received()) {
@@ -215,6 +220,8 @@ impl Session {
         if io.eof {
             return self.end(io, "the peer closed TCP without a close frame", cx);
         }
+        // What the clock's turn sent compressed, if anything, goes back too.
+        self.conn.return_deflate(cx.deflate);
         Some(self)
     }
 
@@ -299,6 +306,7 @@ impl Session {
     /// we failed the connection, so that our close frame is not destroyed by a reset
     /// for unread input.
     fn end(mut self: Box<Self>, io: &mut Io, how: &str, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
+        self.conn.return_deflate(cx.deflate);
         self.end_once(&io.peer, how, cx.shared);
         let clean = self.conn.state() == State::Closed && self.conn.error().is_none();
         if clean || self.conn.close_sent().is_none() || io.eof {

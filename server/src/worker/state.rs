@@ -8,6 +8,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use wisp_codec::DeflatePool;
+
 use crate::limits::Admission;
 use crate::metrics::Holder;
 use crate::shared::Shared;
@@ -72,6 +74,9 @@ pub(super) struct Cx<'a> {
     pub(super) admission: &'a mut Admission,
     /// The worker's read buffer, shared by its connections.
     pub(super) scratch: &'a mut [u8],
+    /// The worker's permessage-deflate compressor and inflater, lent to each
+    /// connection without context takeover for its step (the shared mode).
+    pub(super) deflate: &'a mut DeflatePool,
     pub(super) slot: usize,
     pub(super) now: Instant,
     /// The server is shutting down.
