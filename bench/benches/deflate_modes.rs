@@ -128,8 +128,8 @@ impl Client {
 
     fn echo(&mut self, text: &str) {
         self.conn.send_text(text).unwrap();
-        while !self.conn.pending_output().is_empty() {
-            let n = self.s.write(self.conn.pending_output()).unwrap();
+        while !self.conn.pending_output_front().is_empty() {
+            let n = self.s.write(self.conn.pending_output_front()).unwrap();
             self.conn.advance_output(n);
         }
         loop {

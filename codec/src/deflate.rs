@@ -161,7 +161,7 @@ impl Deflater {
 /// assert!(pool.memory() > 0);
 /// let mut client = Connection::client(Default::default(), || [1, 2, 3, 4]);
 /// client.set_deflate(shared);
-/// client.handle_input(server.pending_output());
+/// client.handle_input(server.pending_output_front());
 /// assert_eq!(client.poll_event(), Ok(Some(Message::Text("Hello! ".repeat(20)))));
 /// ```
 #[derive(Default)]

@@ -68,9 +68,9 @@ mod tests {
 
     /// Moves everything `from` has queued into `to`.
     fn pass(from: &mut Connection, to: &mut Connection) {
-        while !from.pending_output().is_empty() {
-            to.handle_input(from.pending_output());
-            let n = from.pending_output().len();
+        while !from.pending_output_front().is_empty() {
+            to.handle_input(from.pending_output_front());
+            let n = from.pending_output_front().len();
             from.advance_output(n);
         }
     }
@@ -128,7 +128,7 @@ mod tests {
         // The same when receiving: c1's message arrives in two reads, c2's between.
         c1.send_text(&a).unwrap();
         c2.send_text(&b).unwrap();
-        let wire = c1.pending_output().to_vec();
+        let wire = c1.pending_output_front().to_vec();
         s1.lend_deflate(&mut pool);
         s1.handle_input(&wire[..wire.len() / 2]);
         assert_eq!(s1.poll_event(), Ok(None));

@@ -157,7 +157,7 @@ fn shared_mode_memory_does_not_grow_with_connections() {
     let mut client = Connection::client(Config::default(), || [1, 2, 3, 4]);
     client.set_deflate(shared);
     client.send_text(&text).unwrap();
-    let wire = client.pending_output().to_vec();
+    let wire = client.pending_output_front().to_vec();
     drop(client);
 
     let before = live();
