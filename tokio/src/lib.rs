@@ -86,8 +86,8 @@ pub use connect::{
 pub use split::{split, WsReader, WsWriter};
 pub use stream::{Error, WebSocketStream, DEFAULT_WRITE_BUFFER};
 pub use wisp_codec::{
-    extension, handshake, CloseCode, CloseFrame, Config, Connection, Message, ProtocolError, Role,
-    UsageError,
+    extension, handshake, CloseCode, CloseFrame, Config, Connection, Message, OpCode,
+    ProtocolError, Role, UsageError,
 };
 
 use tokio::io::{AsyncRead, AsyncWrite};
