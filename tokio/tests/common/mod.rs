@@ -37,9 +37,13 @@ impl Drop for Guard {
 /// Starts `cmd` (stdout piped) and waits up to 30 s for a first line containing
 /// `127.0.0.1:PORT` or `LISTENING PORT`; returns the process and the port.
 pub fn start_listening(mut cmd: Command) -> (Guard, u16) {
-    cmd.current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.stderr(Stdio::inherit());
+    start_listening_keep_stderr(cmd)
+}
+
+/// [`start_listening`], with the stderr `cmd` already has.
+pub fn start_listening_keep_stderr(mut cmd: Command) -> (Guard, u16) {
+    cmd.current_dir(root()).stdout(Stdio::piped());
     let mut child = Guard(cmd.spawn().expect("start the peer"));
     let stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
