@@ -5,44 +5,25 @@
 //! ```
 //! Prints `listening on ws://ADDR/ws` once bound (port 0 picks a free port).
 
-use axum::{
-    body::Body, extract::Request, http::StatusCode, response::Response, routing::get, Router,
-};
+use axum::{extract::Request, response::Response, routing::get, Router};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use wisp_tokio::{Message, ServerOptions, Upgrade};
 
 // --- the route: what axum's `WebSocketUpgrade` does, on wisp-tokio ---------------
 async fn ws(mut req: Request) -> Response {
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_bytes()));
-    let up = match Upgrade::new(
-        req.method().as_str(),
-        &req.uri().to_string(),
-        headers,
-        &ServerOptions::default(),
-    ) {
+    let up = match Upgrade::from_request(&req, &ServerOptions::default()) {
         Ok(up) => up,
-        Err(e) => {
-            return Response::builder()
-                .status(e.status())
-                .body(Body::from(e.to_string()))
-                .unwrap()
-        }
+        Err(e) => return Upgrade::refusal(&e),
     };
-    let mut response = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for (name, value) in up.response_headers() {
-        response = response.header(name, value);
-    }
+    let response = up.response();
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(io) = on_upgrade.await {
             echo(up.into_stream(TokioIo::new(io))).await;
         }
     });
-    response.body(Body::empty()).unwrap()
+    response
 }
 // ----------------------------------------------------------------------------------
 

@@ -136,7 +136,7 @@ where
         Ok(u) => u,
         Err(e) => return Err(refuse(&mut stream, e).await),
     };
-    let response = match callback(&request, &upgrade.offer, upgrade.response()) {
+    let response = match callback(&request, &upgrade.offer, upgrade.codec_response()) {
         Ok(r) => r,
         Err(refusal) => {
             let _ = stream.write_all(&refusal.to_bytes()).await;
@@ -265,13 +265,68 @@ impl Upgrade {
         })
     }
 
+    /// [`Upgrade::new`] for an `http::Request` (feature `http`): hyper's and axum's
+    /// request type.
+    ///
+    /// ```
+    /// let req = http::Request::get("/ws").header("host", "h").header("upgrade", "websocket")
+    ///     .header("connection", "upgrade").header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==").body(()).unwrap();
+    /// let up = wisp_tokio::Upgrade::from_request(&req, &Default::default()).unwrap();
+    /// let response: http::Response<()> = up.response();
+    /// assert_eq!(response.status(), 101);
+    /// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn from_request<B>(
+        req: &http::Request<B>,
+        options: &ServerOptions,
+    ) -> Result<Upgrade, RequestError> {
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()));
+        Upgrade::new(req.method().as_str(), target, headers, options)
+    }
+
+    /// The 101 answer as an `http::Response` with an empty body (feature `http`).
+    #[cfg(feature = "http")]
+    pub fn response<B: Default>(&self) -> http::Response<B> {
+        let mut response = http::Response::new(B::default());
+        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        for (name, value) in self.response_headers() {
+            if let Ok(value) = http::HeaderValue::try_from(value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+
+    /// The refusal of a request that is not a valid opening handshake, as an
+    /// `http::Response` (feature `http`): its status, the reason as the body, and
+    /// `Sec-WebSocket-Version: 13` with a 426.
+    #[cfg(feature = "http")]
+    pub fn refusal<B: From<String>>(e: &RequestError) -> http::Response<B> {
+        let mut response = http::Response::new(B::from(e.to_string()));
+        *response.status_mut() =
+            http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::BAD_REQUEST);
+        if e.status() == 426 {
+            response.headers_mut().insert(
+                "sec-websocket-version",
+                http::HeaderValue::from_static("13"),
+            );
+        }
+        response
+    }
+
     /// What the client offered (path, subprotocols, origin...).
     pub fn offer(&self) -> &Offer {
         &self.offer
     }
 
     /// The 101 response as the codec builds it (with the agreed permessage-deflate).
-    fn response(&self) -> Response {
+    fn codec_response(&self) -> Response {
         let response = Response::new(&self.offer.key);
         match &self.deflate_header {
             Some(h) => response.extensions(h),
