@@ -26,6 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let _ = ws.close().await;
     for i in 1..=count {
+        eprint!("\rcase {i}/{count}");
         let url = format!("{base}/runCase?case={i}&agent={agent}");
         // A case may fail the connection on purpose: that is the case's business.
         let Ok(mut ws) = connect_async(&url).await else {
@@ -52,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ws = connect_async(&format!("{base}/updateReports?agent={agent}")).await?;
     let _ = ws.close().await;
     while let Some(Ok(_)) = ws.next().await {}
+    eprintln!();
     println!("{count} cases");
     Ok(())
 }
