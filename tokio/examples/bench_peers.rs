@@ -68,7 +68,13 @@ async fn serve(which: String, addr: String) -> std::io::Result<()> {
     println!("listening on ws://{}", listener.local_addr()?);
     loop {
         let (tcp, _) = tokio::select! {
-            a = listener.accept() => a?,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let _ = tcp.set_nodelay(true);

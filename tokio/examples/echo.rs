@@ -37,11 +37,14 @@ async fn serve(addr: String) -> std::io::Result<()> {
     println!("listening on ws://{}", listener.local_addr()?);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                if let Ok((tcp, _)) = accepted {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
                     tokio::spawn(echo(tcp));
                 }
-            }
+                // Out of file descriptors, say: the connections served go on, and
+                // accepting is tried again a little later.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            },
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
