@@ -172,22 +172,23 @@ async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     max_head: usize,
 ) -> io::Result<Result<(Request, Vec<u8>, usize), RequestError>> {
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 4096];
+    // Read into the head's own spare room: a buffer on the stack would be part of the
+    // future, and so of every connection's task for its whole life.
+    let mut head = Vec::with_capacity(1024);
     loop {
         match handshake::parse_request(&head, max_head) {
             Ok(Some((request, used))) => return Ok(Ok((request, head, used))),
             Ok(None) => {}
             Err(e) => return Ok(Err(e)),
         }
-        let n = stream.read(&mut chunk).await?;
+        head.reserve(1024);
+        let n = stream.read_buf(&mut head).await?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the peer closed the connection before a whole request head",
             ));
         }
-        head.extend_from_slice(&chunk[..n]);
     }
 }
 

@@ -305,17 +305,17 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
     io.write_all(&req.to_bytes()).await?;
     io.flush().await?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    // Read into the buffer's own spare room (no stack buffer in the future).
+    let mut buf = Vec::with_capacity(1024);
     let (accepted, used) = loop {
-        let n = io.read(&mut chunk).await?;
+        buf.reserve(1024);
+        let n = io.read_buf(&mut buf).await?;
         if n == 0 {
             return Err(ConnectError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the server closed the connection during the handshake",
             )));
         }
-        buf.extend_from_slice(&chunk[..n]);
         match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
             Ok(Some(done)) => break done,
             Ok(None) => {}

@@ -27,8 +27,13 @@ pub const DEFAULT_WRITE_BUFFER: usize = 128 * 1024;
 /// The stack buffer of the first read after a quiet spell (the adapter's `scratch`).
 const SMALL_READ: usize = 4096;
 
-/// Held above this after a read found nothing, the connection's buffers go back.
+/// Held above this after a read found nothing, the connection's buffers go back once
+/// no data came for [`QUIET`] (so a connection that stays busy keeps them: freeing and
+/// growing a large buffer again on every message costs more than the reads).
 const KEEP_WHEN_QUIET: usize = 64 * 1024;
+
+/// How long without input before buffers over [`KEEP_WHEN_QUIET`] are given back.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// What can go wrong on a [`WebSocketStream`].
 #[derive(Debug)]
@@ -135,6 +140,10 @@ pub(crate) struct Core<S> {
     eof: bool,
     phase: Phase,
     pub(crate) protocol: Option<String>,
+    /// When to give the buffers back if no input came since (`reads` was `reads_then`).
+    shrink_at: Option<Duration>,
+    reads: u64,
+    reads_then: u64,
 }
 
 impl<S> Core<S> {
@@ -152,6 +161,9 @@ impl<S> Core<S> {
             eof: false,
             phase: Phase::Running,
             protocol: None,
+            shrink_at: None,
+            reads: 0,
+            reads_then: 0,
         }
     }
 
@@ -251,15 +263,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.epoch.elapsed()
     }
 
-    /// Runs the codec's timers that are due and arms tokio's timer for the next one.
-    /// True if a timer ran (the caller looks at the connection again).
+    /// Runs the timers that are due (the codec's, and the return of quiet buffers) and
+    /// arms tokio's timer for the next one. True if a timer ran (the caller looks at the
+    /// connection again).
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(due) = self.conn.poll_timeout() else {
-            return false;
+        let due = match (self.conn.poll_timeout(), self.shrink_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return false,
         };
         let now = self.now();
         if due <= now {
-            self.conn.handle_timeout(now);
+            self.run_timers(now);
             return true;
         }
         // An armed timer that fires before the deadline is kept: it wakes the task a
@@ -280,10 +295,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         if sleep.as_mut().poll(cx).is_ready() {
             // Moved on the next call (the fired timer is kept, not polled again).
             self.armed = None;
-            self.conn.handle_timeout(self.now());
+            self.run_timers(self.now());
             return true;
         }
         false
+    }
+
+    fn run_timers(&mut self, now: Duration) {
+        if self.shrink_at.is_some_and(|at| at <= now) {
+            self.shrink_at = None;
+            if self.reads != self.reads_then {
+                // Input came meanwhile: look again after another quiet spell.
+                self.arm_shrink(now);
+            } else if self.conn.buffered_input() == 0 && self.conn.pending_output_len() == 0 {
+                self.conn.shrink_buffers();
+            }
+        }
+        self.conn.handle_timeout(now);
+    }
+
+    /// Gives the buffers back after [`QUIET`] without input, if they are large.
+    fn arm_shrink(&mut self, now: Duration) {
+        if self.shrink_at.is_none() && self.conn.memory_held() > KEEP_WHEN_QUIET {
+            self.shrink_at = Some(now + QUIET);
+            self.reads_then = self.reads;
+        }
     }
 
     /// [`poll_write_out`](Self::poll_write_out) with `write_waker` if there is one (a
@@ -376,13 +412,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                     self.eof = true;
                     self.conn.handle_eof();
                 }
-                Ok(_) => {}
+                Ok(_) => self.reads += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.conn.buffered_input() == 0
-                        && self.conn.memory_held() > KEEP_WHEN_QUIET
-                        && self.conn.pending_output_len() == 0
-                    {
-                        self.conn.shrink_buffers();
+                    if self.shrink_at.is_none() && self.conn.memory_held() > KEEP_WHEN_QUIET {
+                        self.arm_shrink(self.now());
+                        if self.poll_timers(cx) {
+                            continue;
+                        }
                     }
                     return Poll::Pending;
                 }

@@ -102,6 +102,32 @@ async fn poll_ready_waits_while_the_write_buffer_is_full() {
 }
 
 #[tokio::test]
+async fn a_large_messages_buffers_go_back_after_a_quiet_spell() {
+    let (mut peer, io) = tokio::io::duplex(2 << 20);
+    let mut ws = from_raw(io, Role::Server, Config::default());
+    peer.write_all(&masked(0x82, &vec![4; 1 << 20]))
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(BOUND, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, Message::Binary(vec![4; 1 << 20]));
+    drop(m);
+    assert!(ws.connection().memory_held() > 64 << 10);
+    // No input: the stream's own timer gives the input buffer back (1 s).
+    for _ in 0..40 {
+        let quiet = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+        assert!(quiet.is_err(), "no message came");
+        if ws.connection().memory_held() <= 64 << 10 {
+            return;
+        }
+    }
+    panic!("still holding {} bytes", ws.connection().memory_held());
+}
+
+#[tokio::test]
 async fn a_client_vanishing_mid_message_ends_the_server_stream_with_a_clear_error() {
     let (mut peer, io) = tokio::io::duplex(1 << 20);
     let mut ws = from_raw(io, Role::Server, Config::default());
