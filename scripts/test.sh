@@ -28,8 +28,8 @@ step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 done_step
 
-step "cargo publish --dry-run --workspace (package and verify all three crates)"
-# --workspace verifies the server and the client against the packaged codec through a
+step "cargo publish --dry-run --workspace (package and verify every publishable crate)"
+# --workspace verifies the server, the client and wisp-tokio against the packaged codec through a
 # local registry, so no crate needs to be on crates.io first. Cargo takes a registry
 # crate of the same name and version as unchanged, so what an earlier run unpacked
 # (cargo's registry/src/-HASH/ directories of local registries) and compiled would be

@@ -1,0 +1,368 @@
+//! The client side: [`connect_async`], [`connect_async_with`] (`wss://` through
+//! tokio-rustls), [`client_async_with`] over a transport of your own.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use wisp_codec::extension::DeflateOffer;
+use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
+use wisp_codec::{Config, Connection};
+
+use crate::stream::{WebSocketStream, DEFAULT_WRITE_BUFFER};
+
+/// Why [`connect_async`] did not open a WebSocket.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is not `ws://` or `wss://host[:port][/path]`. Holds the reason.
+    InvalidUrl(String),
+    /// The TCP connection could not be made, or the transport failed during the
+    /// handshake.
+    Io(io::Error),
+    /// `wss://`: the TLS handshake failed (an untrusted certificate, a bad name...).
+    Tls(io::Error),
+    /// No whole handshake within [`ClientOptions::connect_timeout`].
+    Timeout,
+    /// The server answered with an HTTP status other than 101.
+    Refused(u16),
+    /// The server botched the opening handshake.
+    Handshake(ResponseError),
+    /// A request header in [`ClientOptions::headers`] that cannot be sent: `name: why`.
+    InvalidHeader(String),
+    /// The OS random source failed.
+    Random(String),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
+            ConnectError::Io(e) => write!(f, "connection failed: {e}"),
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
+            ConnectError::Timeout => f.write_str("no handshake within the connect timeout"),
+            ConnectError::Refused(status) => {
+                write!(f, "handshake refused: the server answered HTTP {status}")
+            }
+            ConnectError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            ConnectError::InvalidHeader(why) => write!(f, "invalid request header: {why}"),
+            ConnectError::Random(why) => write!(f, "no random numbers: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<io::Error> for ConnectError {
+    fn from(e: io::Error) -> Self {
+        ConnectError::Io(e)
+    }
+}
+
+/// Options for [`connect_async_with`] and [`client_async_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Codec limits and timers.
+    pub config: Config,
+    /// Offer permessage-deflate (default on), as wisp-client does:
+    /// `permessage-deflate; client_max_window_bits`.
+    pub deflate: bool,
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// An `Origin` header to send.
+    pub origin: Option<String>,
+    /// Request headers of your own (`Authorization`, `Cookie`...).
+    pub headers: Vec<(String, String)>,
+    /// Time allowed for TCP, TLS and the opening handshake (default 10 s).
+    pub connect_timeout: Duration,
+    /// `wss://`: a rustls configuration of your own (trust, client certificates);
+    /// default: Mozilla's roots (webpki-roots) with the ring provider.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Unsent bytes above which sending waits (default 128 KiB).
+    pub write_buffer: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            config: Config::default(),
+            deflate: true,
+            protocols: Vec::new(),
+            origin: None,
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            tls: None,
+            write_buffer: DEFAULT_WRITE_BUFFER,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The options with `deflate` offered or not.
+    pub fn with_deflate(mut self, deflate: bool) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// The options with a rustls configuration of your own for `wss://`.
+    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The options with `config`.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+}
+
+/// A TCP connection, or TLS over one (`wss://`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MaybeTlsStream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for MaybeTlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for MaybeTlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            MaybeTlsStream::Plain(s) => s.is_write_vectored(),
+            MaybeTlsStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL with the default [`ClientOptions`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures_util::{SinkExt, StreamExt};
+/// let mut ws = wisp_tokio::connect_async("wss://echo.example/").await?;
+/// ws.send(wisp_tokio::Message::Text("hi".into())).await?;
+/// println!("{:?}", ws.next().await);
+/// # Ok(()) }
+/// ```
+pub async fn connect_async(url: &str) -> Result<WebSocketStream<MaybeTlsStream>, ConnectError> {
+    connect_async_with(url, &ClientOptions::default()).await
+}
+
+/// Connects to a `ws://` or `wss://` URL: TCP, TLS for `wss://` (tokio-rustls, the
+/// ring provider, no process-level default needed), then the opening handshake
+/// (RFC 6455 §4.1), all within [`ClientOptions::connect_timeout`].
+pub async fn connect_async_with(
+    url: &str,
+    options: &ClientOptions,
+) -> Result<WebSocketStream<MaybeTlsStream>, ConnectError> {
+    let parsed =
+        wisp_client::parse_url(url).map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
+    let tls = match (&options.tls, parsed.tls) {
+        (_, false) => None,
+        (Some(c), true) => Some(Arc::clone(c)),
+        (None, true) => Some(default_tls()?),
+    };
+    let work = async {
+        let tcp = TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
+        let _ = tcp.set_nodelay(true);
+        let io = match tls {
+            None => MaybeTlsStream::Plain(tcp),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
+                    .map_err(|e| ConnectError::InvalidUrl(format!("{}: {e}", parsed.host)))?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(ConnectError::Tls)?;
+                MaybeTlsStream::Tls(Box::new(tls))
+            }
+        };
+        handshake(io, &parsed.authority, &parsed.path, options).await
+    };
+    match tokio::time::timeout(options.connect_timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+/// The default trust for `wss://`: Mozilla's roots, the ring provider.
+fn default_tls() -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ConnectError::Tls(io::Error::other(e)))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The client's opening handshake over a transport you connected (a Unix socket, a
+/// proxy tunnel, a TLS stream of your own): `url` gives the `Host` and the path.
+pub async fn client_async_with<S: AsyncRead + AsyncWrite + Unpin>(
+    url: &str,
+    io: S,
+    options: &ClientOptions,
+) -> Result<WebSocketStream<S>, ConnectError> {
+    let parsed =
+        wisp_client::parse_url(url).map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
+    match tokio::time::timeout(
+        options.connect_timeout,
+        handshake(io, &parsed.authority, &parsed.path, options),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    authority: &str,
+    path: &str,
+    options: &ClientOptions,
+) -> Result<WebSocketStream<S>, ConnectError> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|e| ConnectError::Random(e.to_string()))?;
+    let mut req = ClientRequest::new(authority, path, nonce);
+    for p in &options.protocols {
+        req = req.protocol(p);
+    }
+    if let Some(o) = &options.origin {
+        req = req.origin(o);
+    }
+    for (name, value) in &options.headers {
+        req = req
+            .header(name, value)
+            .map_err(|e| ConnectError::InvalidHeader(format!("{name}: {e}")))?;
+    }
+    if options.deflate {
+        req = req.deflate(DeflateOffer {
+            client_max_window_bits: Some(None),
+            ..DeflateOffer::default()
+        });
+    }
+    io.write_all(&req.to_bytes()).await?;
+    io.flush().await?;
+    // Read into the buffer's own spare room (no stack buffer in the future).
+    let mut buf = Vec::with_capacity(1024);
+    let (accepted, used) = loop {
+        buf.reserve(1024);
+        let n = io.read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(ConnectError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the handshake",
+            )));
+        }
+        match req.parse_response(&buf, DEFAULT_MAX_HEAD) {
+            Ok(Some(done)) => break done,
+            Ok(None) => {}
+            Err(ResponseError::NotSwitchingProtocols(status)) => {
+                return Err(ConnectError::Refused(status))
+            }
+            Err(e) => return Err(ConnectError::Handshake(e)),
+        }
+    };
+    let mut masks = Masks {
+        buf: [0; 256],
+        used: 256,
+    };
+    let mut conn = Connection::client(options.config, move || masks.next());
+    if let Some(params) = accepted.deflate {
+        conn.set_deflate(params);
+    }
+    conn.handle_input(&buf[used..]);
+    let mut ws = WebSocketStream::new(io, conn);
+    ws.set_write_buffer(options.write_buffer);
+    ws.core.protocol = accepted.protocol;
+    Ok(ws)
+}
+
+/// Masking keys from the OS random source, drawn 64 at a time.
+pub(crate) struct Masks {
+    pub(crate) buf: [u8; 256],
+    pub(crate) used: usize,
+}
+
+impl Masks {
+    pub(crate) fn next(&mut self) -> [u8; 4] {
+        if self.used == self.buf.len() {
+            if getrandom::fill(&mut self.buf).is_err() {
+                // Only when the OS has no random source at all; never fall back to a
+                // predictable key silently.
+                std::process::abort();
+            }
+            self.used = 0;
+        }
+        let k = [
+            self.buf[self.used],
+            self.buf[self.used + 1],
+            self.buf[self.used + 2],
+            self.buf[self.used + 3],
+        ];
+        self.used += 4;
+        k
+    }
+}
