@@ -586,15 +586,19 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         Error::Io(io) if proxied && io.kind() == io::ErrorKind::UnexpectedEof => {
             Error::Proxy(ProxyError::Closed(wisp_codec::proxy::Stage::Tunnel))
         }
-        // A server that requires a client certificate may end TLS 1.3 without an alert.
+        // A server that requires a client certificate may end TLS 1.3 without an alert:
+        // a clean close, or a reset when our request was still unread.
         Error::Io(io)
             if url.tls
                 && options.client_cert.is_none()
                 && options.tls.is_none()
-                && io.kind() == io::ErrorKind::UnexpectedEof =>
+                && matches!(
+                    io.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                ) =>
         {
             Error::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
+                io.kind(),
                 "the server closed the connection right after the TLS handshake \
                  (does it want a client certificate? --cert FILE --key FILE)",
             ))
