@@ -137,6 +137,11 @@ impl<'a> Session<'a> {
         self
     }
 
+    /// The connection itself, for the event loop (decoding, a `Sender`'s queue).
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        self.conn
+    }
+
     /// The connection's number in the server's log (`#7`), as [`Upgrade::id`].
     pub fn id(&self) -> u64 {
         self.id

@@ -265,9 +265,11 @@ impl Session {
         let id = self.id;
         let (conn, handler, outbox) = (&mut self.conn, &mut self.handler, &self.outbox);
         let r = catch_unwind(AssertUnwindSafe(|| {
+            // One view for the whole batch: nothing is built per message.
+            let mut view = View::new(conn, id);
             loop {
-                match conn.poll_event() {
-                    Ok(Some(m)) => handler.on_message(&mut View::new(conn, id), m),
+                match view.connection().poll_event() {
+                    Ok(Some(m)) => handler.on_message(&mut view, m),
                     Ok(None) => break,
                     Err(e) => {
                         debug!("#{id}: protocol error: {e} (close {})", e.close_code());
@@ -277,9 +279,9 @@ impl Session {
             }
             // What the connection's senders queued.
             if let Some(o) = outbox {
-                o.deliver(conn);
+                o.deliver(view.connection());
             }
-            handler.before_flush(&mut View::new(conn, id));
+            handler.before_flush(&mut view);
         }));
         if r.is_err() {
             self.fail("");
