@@ -281,6 +281,8 @@ pub struct Accept {
     /// permessage-deflate may be agreed (if the client offers it and the server's
     /// [`Config::deflate`](crate::Config::deflate) accepts it).
     pub(crate) deflate: bool,
+    /// This route's answer to a deflate offer, in place of the server's.
+    pub(crate) deflate_policy: Option<wisp_codec::extension::ServerDeflate>,
 }
 
 impl fmt::Debug for Accept {
@@ -306,7 +308,17 @@ impl Accept {
             headers: Vec::new(),
             record_frames: false,
             deflate: true,
+            deflate_policy: None,
         }
+    }
+
+    /// Answers a permessage-deflate offer with `policy` instead of the server's
+    /// [`Config::deflate`](crate::Config::deflate) (a route that lets the client keep its
+    /// window, say: `client_no_context_takeover: false`). [`deflate(false)`](Accept::deflate)
+    /// still declines.
+    pub fn deflate_policy(mut self, policy: wisp_codec::extension::ServerDeflate) -> Accept {
+        self.deflate_policy = Some(policy);
+        self
     }
 
     /// Adds a header to the 101 response (a cookie, say). Refused: names and values

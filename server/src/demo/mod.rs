@@ -160,6 +160,8 @@ use std::sync::Arc;
 
 use log::info;
 
+use wisp_codec::extension::ServerDeflate;
+
 use crate::config::setters;
 use crate::handler::{Accept, Echo};
 use crate::http::HttpResponse;
@@ -294,7 +296,17 @@ impl Demo {
                         let registry = Arc::clone(&registry);
                         let inspected = Inspected { target, registry };
                         let deflate = up.query_param("deflate") != Some("off");
-                        return Ok(Accept::new(inspected).record_frames(true).deflate(deflate));
+                        // The page teaches what a browser does with its window between
+                        // messages: this route lets it keep it (the server's own
+                        // compressor still starts every message afresh).
+                        let teaching = ServerDeflate {
+                            client_no_context_takeover: false,
+                            ..ServerDeflate::default()
+                        };
+                        return Ok(Accept::new(inspected)
+                            .record_frames(true)
+                            .deflate(deflate)
+                            .deflate_policy(teaching));
                     }
                     let sender = up.sender_with_limit(queue);
                     Ok(match registry.attach(up.target(), up.origin(), sender) {

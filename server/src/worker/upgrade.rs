@@ -119,7 +119,10 @@ pub(super) fn start(
             return Respond::start(HttpResponse::text(500, "internal error\n"), io, cx);
         }
     };
-    let deflate = match (accept.deflate, cx.shared.config.deflate) {
+    let deflate = match (
+        accept.deflate,
+        accept.deflate_policy.or(cx.shared.config.deflate),
+    ) {
         (true, Some(d)) => d.negotiate(&offer.extensions),
         _ => None,
     };
