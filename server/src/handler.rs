@@ -315,7 +315,7 @@ impl Accept {
     /// Answers a permessage-deflate offer with `policy` instead of the server's
     /// [`Config::deflate`](crate::Config::deflate) (a route that lets the client keep its
     /// window, say: `client_no_context_takeover: false`). [`deflate(false)`](Accept::deflate)
-    /// still declines.
+    /// still declines, and so does a server without deflate (`Config::deflate` `None`).
     pub fn deflate_policy(mut self, policy: wisp_codec::extension::ServerDeflate) -> Accept {
         self.deflate_policy = Some(policy);
         self

@@ -119,10 +119,13 @@ pub(super) fn start(
             return Respond::start(HttpResponse::text(500, "internal error\n"), io, cx);
         }
     };
-    let deflate = match (
-        accept.deflate,
-        accept.deflate_policy.or(cx.shared.config.deflate),
-    ) {
+    // `--no-deflate` declines every offer; a route may answer with its own policy.
+    let policy = cx
+        .shared
+        .config
+        .deflate
+        .map(|d| accept.deflate_policy.unwrap_or(d));
+    let deflate = match (accept.deflate, policy) {
         (true, Some(d)) => d.negotiate(&offer.extensions),
         _ => None,
     };
