@@ -629,6 +629,50 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         })
 }
 
+/// The opening handshake's request (RFC 6455 §4.1) for `authority` and `path`, with
+/// the subprotocols, `Origin`, extra headers and permessage-deflate offer a client asks
+/// for: the one builder of wisp-client and wisp-tokio. A header that may not be sent is
+/// `Err`, naming it and why.
+///
+/// ```
+/// let req = wisp_client::opening_request("h", "/chat", [7; 16], &["v1".into()], None, &[], true)?;
+/// let text = String::from_utf8(req.to_bytes()).unwrap();
+/// assert!(text.contains("Sec-WebSocket-Protocol: v1\r\n"));
+/// assert!(text.contains("permessage-deflate; client_max_window_bits"));
+/// let bad = wisp_client::opening_request("h", "/", [7; 16], &[], None, &[("Upgrade".into(), "x".into())], false);
+/// assert!(bad.unwrap_err().starts_with("Upgrade: "));
+/// # Ok::<(), String>(())
+/// ```
+pub fn opening_request(
+    authority: &str,
+    path: &str,
+    nonce: [u8; 16],
+    protocols: &[String],
+    origin: Option<&str>,
+    headers: &[(String, String)],
+    deflate: bool,
+) -> Result<ClientRequest, String> {
+    let mut req = ClientRequest::new(authority, path, nonce);
+    for p in protocols {
+        req = req.protocol(p);
+    }
+    if let Some(o) = origin {
+        req = req.origin(o);
+    }
+    for (name, value) in headers {
+        req = req
+            .header(name, value)
+            .map_err(|e| format!("{name}: {e}"))?;
+    }
+    if deflate {
+        req = req.deflate(DeflateOffer {
+            client_max_window_bits: Some(None),
+            ..DeflateOffer::default()
+        });
+    }
+    Ok(req)
+}
+
 /// The opening handshake over `stream`; `early` holds bytes already read.
 fn handshake(
     url: &Url,
@@ -638,24 +682,16 @@ fn handshake(
 ) -> Result<(Connection, Option<String>), Error> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(Error::Random)?;
-    let mut req = ClientRequest::new(&url.authority, &url.path, nonce);
-    for p in &options.protocols {
-        req = req.protocol(p);
-    }
-    if let Some(o) = &options.origin {
-        req = req.origin(o);
-    }
-    for (name, value) in &options.headers {
-        req = req
-            .header(name, value)
-            .map_err(|e| Error::InvalidHeader(format!("{name}: {e}")))?;
-    }
-    if options.deflate {
-        req = req.deflate(DeflateOffer {
-            client_max_window_bits: Some(None),
-            ..DeflateOffer::default()
-        });
-    }
+    let req = opening_request(
+        &url.authority,
+        &url.path,
+        nonce,
+        &options.protocols,
+        options.origin.as_deref(),
+        &options.headers,
+        options.deflate,
+    )
+    .map_err(Error::InvalidHeader)?;
     let deadline = Instant::now() + options.connect_timeout;
     stream.set_write_timeout(Some(options.connect_timeout))?;
     // A timeout here fails the connection: it is not Error::Timeout.

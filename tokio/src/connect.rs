@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use wisp_codec::extension::DeflateOffer;
-use wisp_codec::handshake::{ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
+use wisp_codec::handshake::{ResponseError, DEFAULT_MAX_HEAD};
 use wisp_codec::{Config, Connection};
 
 use crate::stream::{WebSocketStream, DEFAULT_WRITE_BUFFER};
@@ -285,24 +284,16 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<WebSocketStream<S>, ConnectError> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|e| ConnectError::Random(e.to_string()))?;
-    let mut req = ClientRequest::new(authority, path, nonce);
-    for p in &options.protocols {
-        req = req.protocol(p);
-    }
-    if let Some(o) = &options.origin {
-        req = req.origin(o);
-    }
-    for (name, value) in &options.headers {
-        req = req
-            .header(name, value)
-            .map_err(|e| ConnectError::InvalidHeader(format!("{name}: {e}")))?;
-    }
-    if options.deflate {
-        req = req.deflate(DeflateOffer {
-            client_max_window_bits: Some(None),
-            ..DeflateOffer::default()
-        });
-    }
+    let req = wisp_client::opening_request(
+        authority,
+        path,
+        nonce,
+        &options.protocols,
+        options.origin.as_deref(),
+        &options.headers,
+        options.deflate,
+    )
+    .map_err(ConnectError::InvalidHeader)?;
     io.write_all(&req.to_bytes()).await?;
     io.flush().await?;
     // Read into the buffer's own spare room (no stack buffer in the future).
