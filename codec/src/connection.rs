@@ -179,11 +179,9 @@ pub struct Connection {
     compress_threshold: usize,
     /// The fragmented message we are sending is compressed.
     sending_compressed: bool,
-    error: Option<ProtocolError>,
-    close_sent: Option<CloseFrame>,
-    close_received: Option<Option<CloseFrame>>,
-    /// Why the connection ended without the peer's close, once it did.
-    abnormal: Option<String>,
+    /// How the connection is ending, once a close was sent or received or it failed:
+    /// boxed, so an open connection holds one pointer for it.
+    ending: Option<Box<Ending>>,
     /// The peer closed the transport: no more input after what is buffered.
     eof: bool,
     /// A small payload [`send`](Connection::send) copied into the output, kept to hold
@@ -192,6 +190,16 @@ pub struct Connection {
     /// The driver's reads go straight into the input buffer: the last one filled the
     /// driver's scratch buffer (`io.rs`, the read policy).
     reads_flowing: bool,
+}
+
+/// How a connection ends (see [`Connection::close_code`]).
+#[derive(Debug, Default)]
+struct Ending {
+    error: Option<ProtocolError>,
+    close_sent: Option<CloseFrame>,
+    close_received: Option<Option<CloseFrame>>,
+    /// Why the connection ended without the peer's close, once it did.
+    abnormal: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -230,19 +238,12 @@ impl Connection {
             tx: SendQueue::default(),
             mask_source,
             recorder: config.record_frames.then(Box::default),
-            keepalive: Keepalive::new(
-                config.ping_interval,
-                config.idle_timeout,
-                config.close_timeout,
-            ),
+            keepalive: Keepalive::new(),
             sending: None,
             deflate: None,
             compress_threshold: DEFAULT_COMPRESS_THRESHOLD,
             sending_compressed: false,
-            error: None,
-            close_sent: None,
-            close_received: None,
-            abnormal: None,
+            ending: None,
             eof: false,
             spare: Vec::new(),
             reads_flowing: false,
@@ -373,7 +374,7 @@ impl Connection {
     /// assert_eq!(s.error(), Some(wisp_codec::ProtocolError::UnmaskedFrame));
     /// ```
     pub fn error(&self) -> Option<ProtocolError> {
-        self.error
+        self.ending.as_ref()?.error
     }
 
     /// The close frame we sent, if any (a close without a body reads as 1005).
@@ -384,7 +385,7 @@ impl Connection {
     /// assert_eq!(s.close_sent().unwrap().code.0, 1001);
     /// ```
     pub fn close_sent(&self) -> Option<&CloseFrame> {
-        self.close_sent.as_ref()
+        self.ending.as_ref()?.close_sent.as_ref()
     }
 
     /// The peer's close frame: `None` if none came yet, `Some(None)` for an empty one.
@@ -394,7 +395,11 @@ impl Connection {
     /// assert_eq!(s.close_received(), None);
     /// ```
     pub fn close_received(&self) -> Option<Option<&CloseFrame>> {
-        self.close_received.as_ref().map(Option::as_ref)
+        self.ending
+            .as_ref()?
+            .close_received
+            .as_ref()
+            .map(Option::as_ref)
     }
 
     /// How the connection ended, once it is [`State::Closed`]: _The WebSocket
@@ -414,7 +419,7 @@ impl Connection {
         if self.state != State::Closed {
             return None;
         }
-        Some(match &self.close_received {
+        Some(match self.close_received() {
             Some(Some(f)) => f.code,
             Some(None) => CloseCode::NO_STATUS_RECEIVED,
             None => CloseCode::ABNORMAL,
@@ -432,7 +437,10 @@ impl Connection {
     /// assert_eq!(s.close_reason(), "client frame is not masked");
     /// ```
     pub fn close_reason(&self) -> &str {
-        match (&self.close_received, &self.abnormal) {
+        let Some(ending) = &self.ending else {
+            return "";
+        };
+        match (&ending.close_received, &ending.abnormal) {
             (Some(Some(f)), _) => &f.reason,
             (None, Some(why)) => why,
             _ => "",
@@ -752,7 +760,7 @@ impl Connection {
 
     #[inline(never)]
     fn on_close(&mut self, frame: Option<(CloseCode, &str)>) {
-        self.close_received = Some(frame.map(|(code, reason)| CloseFrame {
+        self.ending_mut().close_received = Some(frame.map(|(code, reason)| CloseFrame {
             code,
             reason: String::from(reason),
         }));
@@ -779,7 +787,7 @@ impl Connection {
         use core::fmt::Write as _;
         let _ = write!(reason, "{error}");
         reason.truncate(floor_char_boundary(&reason, 123));
-        self.error = Some(error);
+        self.ending_mut().error = Some(error);
         self.end_abnormally(Some(error.close_code()), reason);
         error
     }
@@ -793,7 +801,7 @@ impl Connection {
                 reason: reason.clone(),
             }));
         }
-        self.abnormal = Some(reason);
+        self.ending_mut().abnormal = Some(reason);
         self.state = State::Closed;
         self.rx.clear();
         if let Some(recorder) = &mut self.recorder {
@@ -819,7 +827,8 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        self.keepalive.poll(self.close_written(), self.may_send())
+        self.keepalive
+            .poll(&self.config, self.close_written(), self.may_send())
     }
 
     /// Does what is due at `now` (see [Time](Connection#time)): sends a ping after
@@ -847,7 +856,7 @@ impl Connection {
         }
         match self
             .keepalive
-            .handle(now, self.close_written(), self.may_send())
+            .handle(now, &self.config, self.close_written(), self.may_send())
         {
             Due::Nothing => {}
             Due::Ping => self.write_frame(OpCode::Ping, true, KEEPALIVE_PING),
@@ -873,7 +882,7 @@ impl Connection {
     /// assert_eq!(s.poll_timeout(), Some(Duration::from_secs(9)));
     /// ```
     pub fn set_close_timeout(&mut self, timeout: Option<Duration>) {
-        self.keepalive.close_timeout = timeout;
+        self.config.close_timeout = timeout;
     }
 
     // ---- output -----------------------------------------------------------------
@@ -1099,7 +1108,11 @@ impl Connection {
 
     /// False once our Close is sent or the connection is closed: nothing may follow.
     fn may_send(&self) -> bool {
-        self.close_sent.is_none() && self.state != State::Closed
+        self.state != State::Closed && self.close_sent().is_none()
+    }
+
+    fn ending_mut(&mut self) -> &mut Ending {
+        self.ending.get_or_insert_with(Box::default)
     }
 
     fn write_close(&mut self, frame: Option<CloseFrame>) {
@@ -1108,7 +1121,7 @@ impl Connection {
             f.encode_payload(&mut payload);
         }
         self.write_frame(OpCode::Close, true, &payload);
-        self.close_sent = Some(frame.unwrap_or(CloseFrame {
+        self.ending_mut().close_sent = Some(frame.unwrap_or(CloseFrame {
             code: CloseCode::NO_STATUS_RECEIVED,
             reason: String::new(),
         }));

@@ -18,6 +18,7 @@ use wisp_codec::{CloseCode, Connection, State};
 use super::linger::{self, Linger};
 use super::state::{drained, would_block, Cx, Io, Phase, READS_PER_TURN};
 use crate::handler::{Accept, Handler, Handshake, Session as View};
+use crate::limits::Peer;
 use crate::metrics::{Holder, Refusal};
 use crate::sender::Outbox;
 use crate::shared::Shared;
@@ -34,7 +35,8 @@ const SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 pub(super) struct Session {
     id: u64,
-    path: String,
+    /// The route's path, shared with the route table.
+    path: Arc<str>,
     conn: Connection,
     handler: Box<dyn Handler>,
     /// The handler panicked: its connection is closing with 1011.
@@ -61,7 +63,7 @@ impl Session {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn open(
         id: u64,
-        path: String,
+        path: Arc<str>,
         accept: Accept,
         deflate: Option<DeflateParams>,
         handshake: (&[u8], &[u8]),
@@ -309,7 +311,7 @@ impl Session {
     /// for unread input.
     fn end(mut self: Box<Self>, io: &mut Io, how: &str, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         self.conn.return_deflate(cx.deflate);
-        self.end_once(&io.peer, how, cx.shared);
+        self.end_once(io.peer(), how, cx.shared);
         let clean = self.conn.state() == State::Closed && self.conn.error().is_none();
         if clean || self.conn.close_sent().is_none() || io.eof {
             return None;
@@ -318,7 +320,7 @@ impl Session {
     }
 
     /// The handler's `on_end` and the session's log line, once.
-    fn end_once(&mut self, peer: &str, how: &str, shared: &Shared) {
+    fn end_once(&mut self, peer: Peer, how: &str, shared: &Shared) {
         if self.ended {
             return;
         }
@@ -368,16 +370,16 @@ impl Phase for Session {
         self.charged
     }
 
-    fn holder(&self, peer: &str) -> Option<Holder> {
+    fn holder(&self, peer: Peer) -> Option<Holder> {
         (self.charged > 0).then(|| Holder {
             id: self.id,
             peer: peer.to_string(),
-            path: self.path.clone(),
+            path: self.path.to_string(),
             bytes: self.charged as u64,
         })
     }
 
-    fn finish(&mut self, peer: &str, why: &str, shared: &Shared) {
+    fn finish(&mut self, peer: Peer, why: &str, shared: &Shared) {
         self.end_once(peer, why, shared);
     }
 }

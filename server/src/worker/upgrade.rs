@@ -26,11 +26,13 @@ pub(super) fn start(
     cx: &mut Cx<'_>,
 ) -> Option<Box<dyn Phase>> {
     let path = req.target.split('?').next().unwrap_or("");
-    let Some(route) = cx.shared.route(path) else {
+    let Some((route_path, route)) = cx.shared.route(path) else {
         if req.has_token("upgrade", "websocket") {
             info!(
                 "{} {} {} -> 404 (no WebSocket route)",
-                io.peer, req.method, req.target
+                io.peer(),
+                req.method,
+                req.target
             );
             cx.shared.metrics.refused(Refusal::BadRequest);
             let paths = cx.shared.route_paths();
@@ -45,14 +47,17 @@ pub(super) fn start(
         let response = plain(&req, io, cx);
         info!(
             "{} {} {} -> {}",
-            io.peer, req.method, req.target, response.status
+            io.peer(),
+            req.method,
+            req.target,
+            response.status
         );
         return Respond::start(response, io, cx);
     };
     let refuse = |io: &mut Io, cx: &mut Cx<'_>, e: RequestError| {
         info!(
             "{} {} {} -> {} ({e})",
-            io.peer,
+            io.peer(),
             req.method,
             req.target,
             e.status()
@@ -100,7 +105,7 @@ pub(super) fn start(
         Ok(Err(refusal)) => {
             info!(
                 "{} {} {} -> {} (refused by the route: {})",
-                io.peer,
+                io.peer(),
                 req.method,
                 req.target,
                 refusal.sent_status(),
@@ -112,7 +117,7 @@ pub(super) fn start(
             return Respond::bytes(refusal.sent_status(), refusal.to_bytes(), io, cx);
         }
         Err(_) => {
-            error!("{} {path}: the route's handler factory panicked", io.peer);
+            error!("{} {path}: the route's handler factory panicked", io.peer());
             if let Some(o) = upgrade.outbox.get() {
                 o.end();
             }
@@ -145,7 +150,7 @@ pub(super) fn start(
     let response = response.to_bytes();
     info!(
         "#{id} {} open {path}{}",
-        io.peer,
+        io.peer(),
         protocol
             .as_deref()
             .map(|p| format!(" (subprotocol {p})"))
@@ -154,7 +159,7 @@ pub(super) fn start(
     let outbox = upgrade.outbox.into_inner();
     let session = Session::open(
         id,
-        path.to_string(),
+        route_path,
         accept,
         deflate.map(|(params, _)| params),
         (&buf[..n], &response),
@@ -178,7 +183,7 @@ fn plain(req: &Request, io: &Io, cx: &Cx<'_>) -> HttpResponse {
             Ok(Some(r)) => return r,
             Ok(None) => {}
             Err(_) => {
-                error!("{} {}: an HTTP handler panicked", io.peer, req.target);
+                error!("{} {}: an HTTP handler panicked", io.peer(), req.target);
                 return HttpResponse::text(500, "internal error\n");
             }
         }
