@@ -71,7 +71,10 @@ fn main() {
         eprintln!("codec_echo: echoed {echoed} of {expected} messages, wrote {written} bytes");
         std::process::exit(1);
     }
-    println!("{echoed} messages of {SIZE} B echoed in bursts of {BURST}");
+    println!(
+        "{echoed} messages of {SIZE} B echoed in bursts of {BURST}; size_of::<Connection>() = {}",
+        std::mem::size_of::<Connection>()
+    );
 }
 
 /// One burst: 32 masked text frames of 16 bytes, as a client sends them.

@@ -1,7 +1,12 @@
 //! Frame recording for `/inspect` and `--show-frames`: a copy of every frame's bytes as
 //! they crossed the wire. It only observes: the connection decodes and encodes the same
-//! way with or without it.
+//! way with or without it, and tells it what the one decode path decoded.
+//!
+//! [`Recorder`] is always present in a connection, as quinn-proto's qlog sink is: its
+//! methods do nothing when recording is off (`Config::record_frames`), at the cost of
+//! one test of a pointer, and the recording itself happens out of line.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -45,9 +50,75 @@ pub struct WireFrame {
     pub bytes: Vec<u8>,
 }
 
-/// The recorded frames, and the received frame being read.
+/// The frame recorder of a connection: on or off for its whole life, a no-op when off.
 #[derive(Debug, Default)]
-pub(crate) struct Recorder {
+pub(crate) struct Recorder(Option<Box<Record>>);
+
+impl Recorder {
+    pub(crate) fn new(on: bool) -> Recorder {
+        Recorder(on.then(Box::default))
+    }
+
+    /// A whole received frame: `raw_header` as it arrived, `payload` unmasked. One that
+    /// then fails the connection is struck off with [`strike_last`](Recorder::strike_last).
+    #[inline(always)]
+    pub(crate) fn received(&mut self, header: &FrameHeader, raw_header: &[u8], payload: &[u8]) {
+        if let Some(r) = &mut self.0 {
+            r.received(header, raw_header, payload);
+        }
+    }
+
+    /// The header of a received frame whose payload comes in pieces, accepted.
+    #[inline(always)]
+    pub(crate) fn received_header(&mut self, header: &FrameHeader, raw_header: &[u8]) {
+        if let Some(r) = &mut self.0 {
+            r.received_header(header, raw_header);
+        }
+    }
+
+    /// The next piece of that payload, unmasked. The frame is kept once it is complete
+    /// and `accepted`, so the record does not depend on how the input was split.
+    #[inline(always)]
+    pub(crate) fn received_payload(&mut self, data: &[u8], last: bool, accepted: bool) {
+        if let Some(r) = &mut self.0 {
+            r.received_payload(data, last, accepted);
+        }
+    }
+
+    /// A frame we sent, in one or two pieces as queued (`first` holds the header); its
+    /// header is built only when recording is on.
+    #[inline(always)]
+    pub(crate) fn sent(&mut self, header: impl FnOnce() -> FrameHeader, first: &[u8], rest: &[u8]) {
+        if let Some(r) = &mut self.0 {
+            r.sent(header(), first, rest);
+        }
+    }
+
+    /// The whole frame recorded last failed the connection: it is not recorded after all.
+    pub(crate) fn strike_last(&mut self) {
+        if let Some(r) = &mut self.0 {
+            r.frames.pop_back();
+        }
+    }
+
+    /// The connection failed: the frame being read is never recorded.
+    #[inline(always)]
+    pub(crate) fn abandon(&mut self) {
+        if let Some(r) = &mut self.0 {
+            r.abandon();
+        }
+    }
+
+    /// The oldest recorded frame not yet handed out.
+    pub(crate) fn pop(&mut self) -> Option<WireFrame> {
+        self.0.as_mut()?.frames.pop_front()
+    }
+}
+
+/// What a recorder that is on holds: the recorded frames, and the received frame being
+/// read.
+#[derive(Debug, Default)]
+struct Record {
     frames: VecDeque<WireFrame>,
     /// The received frame read so far, payload re-masked: its header, where its payload
     /// starts in `partial`.
@@ -55,9 +126,9 @@ pub(crate) struct Recorder {
     partial: Vec<u8>,
 }
 
-impl Recorder {
-    /// A whole received frame: `raw_header` as it arrived, `payload` unmasked.
-    pub(crate) fn received(&mut self, header: &FrameHeader, raw_header: &[u8], payload: &[u8]) {
+impl Record {
+    #[inline(never)]
+    fn received(&mut self, header: &FrameHeader, raw_header: &[u8], payload: &[u8]) {
         let mut bytes = Vec::with_capacity(raw_header.len() + payload.len());
         bytes.extend_from_slice(raw_header);
         bytes.extend_from_slice(payload);
@@ -67,16 +138,15 @@ impl Recorder {
         self.push(Direction::Received, *header, bytes);
     }
 
-    /// The header of a received frame whose payload comes in pieces.
-    pub(crate) fn received_header(&mut self, header: &FrameHeader, raw_header: &[u8]) {
+    #[inline(never)]
+    fn received_header(&mut self, header: &FrameHeader, raw_header: &[u8]) {
         self.partial.clear();
         self.partial.extend_from_slice(raw_header);
         self.current = Some((*header, raw_header.len()));
     }
 
-    /// The next piece of that payload, unmasked. The frame is kept once it is complete
-    /// and `accepted`, so the record does not depend on how the input was split.
-    pub(crate) fn received_payload(&mut self, data: &[u8], last: bool, accepted: bool) {
+    #[inline(never)]
+    fn received_payload(&mut self, data: &[u8], last: bool, accepted: bool) {
         let Some((header, at)) = self.current else {
             return;
         };
@@ -95,16 +165,16 @@ impl Recorder {
         }
     }
 
-    /// A frame we sent, in one or two pieces as queued.
-    pub(crate) fn sent(&mut self, header: FrameHeader, first: &[u8], rest: &[u8]) {
+    #[inline(never)]
+    fn sent(&mut self, header: FrameHeader, first: &[u8], rest: &[u8]) {
         let mut bytes = Vec::with_capacity(first.len() + rest.len());
         bytes.extend_from_slice(first);
         bytes.extend_from_slice(rest);
         self.push(Direction::Sent, header, bytes);
     }
 
-    /// The connection failed: the frame being read is never recorded.
-    pub(crate) fn abandon(&mut self) {
+    #[inline(never)]
+    fn abandon(&mut self) {
         self.current = None;
         self.partial = Vec::new();
     }
@@ -115,9 +185,5 @@ impl Recorder {
             header,
             bytes,
         });
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<WireFrame> {
-        self.frames.pop_front()
     }
 }
