@@ -520,6 +520,7 @@ impl Connection {
         }
         self.rx.commit(n);
         self.keepalive.bytes += n as u64;
+        self.recorder.read(n);
     }
 
     /// Frees the input and output buffers if they hold nothing, so an idle connection

@@ -35,6 +35,13 @@
 //! - `hex`: the raw bytes exactly as they crossed the socket (client frames still masked
 //!   with the client's key), lowercase, space separated; at most the first 65536 bytes,
 //!   with `truncated: true` when the frame was longer.
+//! - `reads`, `read_sizes` (`"in"` frames only): which of the server's reads of this
+//!   connection brought the frame's first and last bytes (`[3,3]`: one read; `[3,5]`: the
+//!   frame was split across three), counted from 1 (read 1 is what came with the opening
+//!   handshake's last read, if anything did), and the sizes in bytes of those reads
+//!   (each read's whole size, its other frames' bytes included; at most the first 16).
+//!   Two frames with the same read came in one read (TCP delivered them together):
+//!   `"reads":[4,4],"read_sizes":[704]`.
 //!
 //! `/inspect?deflate=off` declines the client's permessage-deflate offer
 //! ([`Accept::deflate`](crate::Accept::deflate)): every frame of that connection goes

@@ -806,6 +806,7 @@ mod tests {
                 payload_len: (bytes.len() - if mask.is_some() { 6 } else { 2 }) as u64,
             },
             bytes: bytes.to_vec(),
+            reads: None,
         };
         assert_eq!(
             close_fields(&frame(&f, OpCode::Close, Some(key))),
