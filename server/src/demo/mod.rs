@@ -160,6 +160,7 @@ mod chat;
 mod cluster;
 mod files;
 mod inspect;
+mod scenarios;
 mod watch;
 
 use std::io;
