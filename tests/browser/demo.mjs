@@ -1123,7 +1123,7 @@ await test("issue 30: TCP reads on the timeline: one frame split across three re
   assertMatch(await read(1), /TCP read #1: 4 bytes, carrying part of 1 frame/, "a piece of a frame");
   assertMatch(await read(5), /TCP read #5: 14 bytes, carrying 1 whole frame and part of 1 frame/, "a read that ends one frame and starts the next");
   const split = "#l-timeline .tl-row[data-kind='frame'][data-reads='1-3']";
-  assertMatch(await text(p, split), /split across 3 TCP reads, #1-#3 \(4 \+ 11 \+ 11 bytes/, "the split frame says so");
+  assertMatch(await text(p, split), /split across 3 TCP reads, #1-#3 \(reads of 4 \+ 11 \+ 11 bytes\)/, "the split frame says so");
   assertMatch(await text(p, "#l-timeline .tl-row[data-kind='frame'][data-reads='4-4']"), /from TCP read #4/, "a frame of one read");
   await p.click(`#l-timeline .tl-row[data-kind='read'][data-read='4'] .tl-head`);
   assertMatch(await text(p, "#l-timeline .tl-row[data-kind='read'][data-read='4'] .tl-detail"),

@@ -125,8 +125,9 @@
     const attrs = { "data-dir": "in", "data-read": first };
     if (size !== null) attrs["data-size"] = size;
     const li = row("read", attrs, { seq: r.seq }, what, () => [el("p", {},
-      `The server's read${first === last ? "" : "s"} on this connection's socket (one recv() each, counted from the first byte `
-      + "after the opening handshake) brought these bytes from the browser. TCP delivers a stream of bytes and keeps no "
+      `${first === last ? "One read" : "Reads"} of the server on this connection's socket (a recv() call${first === last ? "" : " each"}; `
+      + "reads are counted from the first byte after the opening handshake) brought these bytes from the browser, "
+      + "whole frames and pieces of frames alike. TCP delivers a stream of bytes and keeps no "
       + "frame boundaries: one read may bring several frames, and one frame may arrive in several reads. The decoder "
       + "takes each frame from the bytes however they arrive (§5.2); a frame is complete once its last byte is read.")]);
     x.update();
@@ -163,7 +164,7 @@
     if (first === last) return ` · from TCP read #${first}`;
     const shown = sizes.slice(0, last - first + 1);
     return ` · split across ${last - first + 1} TCP reads, #${first}-#${last}`
-      + (shown.length === last - first + 1 ? ` (${shown.join(" + ")} bytes, neighbours included)` : "");
+      + (shown.length === last - first + 1 ? ` (reads of ${shown.join(" + ")} bytes)` : "");
   }
 
   function frameRow(r) {
