@@ -60,8 +60,9 @@ pub struct WireFrame {
 /// Which of a connection's reads brought a received frame's bytes: each commit of input
 /// ([`handle_input`](crate::Connection::handle_input),
 /// [`commit_input`](crate::Connection::commit_input), one per read of the IO adapter) is
-/// a read, numbered from 1. A server's first read is what came after the opening
-/// handshake's head in the read that ended it.
+/// a read, numbered from 1. On a server whose driver hands over the bytes that came
+/// after the opening handshake's head in the read that ended it, those bytes (if any)
+/// are read 1. Over TLS a read is a read of decrypted bytes.
 ///
 /// ```
 /// use wisp_codec::{Config, Connection};
