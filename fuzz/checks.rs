@@ -319,7 +319,38 @@ fn run(setup: &Setup, stream: &[u8], pieces: &[usize], rng: Option<&mut Rng>) ->
     run.close_received = conn.close_received().map(|f| f.cloned());
     conn.handle_timeout(Duration::ZERO);
     run.ending = (conn.close_code(), conn.poll_timeout());
-    while let Some(f) = conn.poll_wire_frame() {
+    // Each received frame's reads are the pieces that brought its bytes (a naive model
+    // of the record's reads); they depend on the feeding, the rest of a run does not.
+    let reads: Vec<std::ops::Range<usize>> = pieces
+        .iter()
+        .scan(0, |at, &n| {
+            *at += n;
+            Some(*at - n..*at)
+        })
+        .filter(|r| !r.is_empty())
+        .collect();
+    let read_of = |byte: usize| {
+        reads
+            .iter()
+            .position(|r| r.contains(&byte))
+            .map(|i| i as u64 + 1)
+    };
+    let mut start = 0;
+    while let Some(mut f) = conn.poll_wire_frame() {
+        let got = f.reads.take();
+        if f.direction == Direction::Received {
+            let end = start + f.bytes.len();
+            let (first, last) = (read_of(start).unwrap(), read_of(end - 1).unwrap());
+            let listed = last.min(first + wisp_codec::READ_SIZES_KEPT as u64 - 1);
+            let sizes = (first..=listed)
+                .map(|i| reads[i as usize - 1].len())
+                .collect();
+            let want = wisp_codec::Reads { first, last, sizes };
+            assert_eq!(got, Some(want), "the reads of the frame at {start}");
+            start = end;
+        } else {
+            assert_eq!(got, None, "a frame we sent has no reads");
+        }
         run.wire.push(f);
     }
     run

@@ -14,7 +14,8 @@
 //!
 //! The other jobs live beside it, each in its own part: the receive buffer
 //! (`recv.rs`), the frame decoder and the reassembler, the send queue (`send.rs`), the
-//! optional frame recorder (`record.rs`) and the timers (`keepalive.rs`).
+//! frame recorder (`record.rs`: always there, a no-op unless `Config::record_frames`)
+//! and the timers (`keepalive.rs`).
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -169,7 +170,7 @@ pub struct Connection {
     reassembler: Reassembler,
     tx: SendQueue,
     mask_source: Option<Box<dyn MaskSource + Send>>,
-    recorder: Option<Box<Recorder>>,
+    recorder: Recorder,
     keepalive: Keepalive,
     /// Opcode of the data message we are sending in fragments, if any.
     sending: Option<OpCode>,
@@ -237,7 +238,7 @@ impl Connection {
             reassembler: Reassembler::new(config.max_message_size),
             tx: SendQueue::default(),
             mask_source,
-            recorder: config.record_frames.then(Box::default),
+            recorder: Recorder::new(config.record_frames),
             keepalive: Keepalive::new(),
             sending: None,
             deflate: None,
@@ -527,6 +528,7 @@ impl Connection {
         }
         self.rx.commit(n);
         self.keepalive.bytes += n as u64;
+        self.recorder.read(n);
     }
 
     /// Frees the input and output buffers if they hold nothing, so an idle connection
@@ -627,14 +629,10 @@ impl Connection {
                 })) => (header, header_len, frame_len),
             };
             self.keepalive.frames += 1;
-            if self.recorder.is_some() {
-                match self.recorded_frame(header, header_len, frame_len) {
-                    Some(result) => return result,
-                    None => continue,
-                }
-            }
             let frame = self.rx.take(frame_len);
-            let payload = &frame[header_len..];
+            let (raw_header, payload) = frame.split_at(header_len);
+            // Recorded as taken; struck off again if it fails the connection.
+            self.recorder.received(&header, raw_header, payload);
             if self.reassembler.is_whole_message(&header) {
                 // A whole message in one frame, the commonest of all, built right into
                 // the return value: see the decode rows of `benches/codec.rs`.
@@ -646,51 +644,20 @@ impl Connection {
                 } else {
                     payload.to_vec()
                 };
-                return match header.opcode {
+                let message = match header.opcode {
                     OpCode::Text => match String::from_utf8(bytes) {
-                        Ok(text) => Ok(Some(Message::Text(text))),
-                        Err(_) => Err(self.fail(ProtocolError::InvalidUtf8)),
+                        Ok(text) => Message::Text(text),
+                        Err(_) => return Err(self.fail_frame(ProtocolError::InvalidUtf8)),
                     },
-                    _ => Ok(Some(Message::Binary(bytes))),
+                    _ => Message::Binary(bytes),
                 };
+                return Ok(Some(message));
             }
             match self.reassembler.on_frame(&header, payload) {
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => return Err(self.fail_frame(e)),
                 Ok(None) => continue,
                 Ok(Some(message)) => return Ok(Some(self.on_message(message))),
             }
-        }
-    }
-
-    /// The whole frame of [`poll_event`](Connection::poll_event) with the recorder on:
-    /// the same checks and events, and the frame recorded once it is accepted. `None`:
-    /// go on decoding.
-    #[inline(never)]
-    fn recorded_frame(
-        &mut self,
-        header: FrameHeader,
-        header_len: usize,
-        frame_len: usize,
-    ) -> Option<Result<Option<Message>, ProtocolError>> {
-        let frame = self.rx.take(frame_len);
-        let payload = &frame[header_len..];
-        let result = if self.reassembler.is_whole_message(&header) {
-            match header.opcode {
-                OpCode::Text => String::from_utf8(payload.to_vec())
-                    .map(|t| Some(Message::Text(t)))
-                    .map_err(|_| ProtocolError::InvalidUtf8),
-                _ => Ok(Some(Message::Binary(payload.to_vec()))),
-            }
-        } else {
-            self.reassembler.on_frame(&header, payload)
-        };
-        if let (Some(recorder), Ok(_)) = (&mut self.recorder, &result) {
-            recorder.received(&header, &frame[..header_len], payload);
-        }
-        match result {
-            Err(e) => Some(Err(self.fail(e))),
-            Ok(None) => None,
-            Ok(Some(message)) => Some(Ok(Some(self.on_message(message)))),
         }
     }
 
@@ -712,18 +679,16 @@ impl Connection {
             }
             Decoded::Header(header) => {
                 let r = self.reassembler.on_header(&header);
-                if let (Some(recorder), Ok(())) = (&mut self.recorder, &r) {
+                if r.is_ok() {
                     // `decode` leaves a header's bytes as they came.
-                    recorder.received_header(&header, self.rx.head(used));
+                    self.recorder.received_header(&header, self.rx.head(used));
                 }
                 r.map(|()| None)
             }
             Decoded::Payload { data, last } => {
                 let r = self.reassembler.on_payload(data, last);
                 self.keepalive.frames += u64::from(last);
-                if let Some(recorder) = &mut self.recorder {
-                    recorder.received_payload(data, last, r.is_ok());
-                }
+                self.recorder.received_payload(data, last, r.is_ok());
                 r
             }
         };
@@ -778,6 +743,14 @@ impl Connection {
         self.state = State::Closed;
     }
 
+    /// A whole frame already recorded fails the connection: it is struck off the record.
+    #[cold]
+    #[inline(never)]
+    fn fail_frame(&mut self, error: ProtocolError) -> ProtocolError {
+        self.recorder.strike_last();
+        self.fail(error)
+    }
+
     /// §7.1.7 Fail the WebSocket Connection: send a Close with the error's code unless
     /// we already sent one, and stop.
     #[cold]
@@ -804,9 +777,7 @@ impl Connection {
         self.ending_mut().abnormal = Some(reason);
         self.state = State::Closed;
         self.rx.clear();
-        if let Some(recorder) = &mut self.recorder {
-            recorder.abandon();
-        }
+        self.recorder.abandon();
     }
 
     // ---- time -------------------------------------------------------------------
@@ -964,18 +935,21 @@ impl Connection {
         deflater.compress(payload, fin, &mut body);
         let rsv = if opcode == OpCode::Continuation { 0 } else { 4 };
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        let payload_len = body.len() as u64;
+        let sent = move || FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len,
+        };
         if fin && body.len() >= OWNED_MIN {
             let (header, bytes) = self.tx.push_owned(rsv, opcode, mask, body);
-            if let Some(recorder) = &mut self.recorder {
-                let h = frame_header(opcode, true, rsv, mask, bytes.len());
-                recorder.sent(h, header, bytes);
-            }
+            self.recorder.sent(sent, header, bytes);
             return;
         }
         let bytes = self.tx.push_frame(fin, rsv, opcode, mask, &body);
-        if let Some(recorder) = &mut self.recorder {
-            recorder.sent(frame_header(opcode, fin, rsv, mask, body.len()), bytes, &[]);
-        }
+        self.recorder.sent(sent, bytes, &[]);
     }
 
     /// Sends a message it takes by value: a large `Text` or `Binary` payload goes out
@@ -1013,14 +987,16 @@ impl Connection {
             return Ok(());
         }
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        let payload_len = payload.len() as u64;
+        let sent = move || FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len,
+        };
         let (header, body) = self.tx.push_owned(0, opcode, mask, payload);
-        if let Some(recorder) = &mut self.recorder {
-            recorder.sent(
-                frame_header(opcode, true, 0, mask, body.len()),
-                header,
-                body,
-            );
-        }
+        self.recorder.sent(sent, header, body);
         Ok(())
     }
 
@@ -1130,13 +1106,14 @@ impl Connection {
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
         let bytes = self.tx.push_frame(fin, 0, opcode, mask, payload);
-        if let Some(recorder) = &mut self.recorder {
-            recorder.sent(
-                frame_header(opcode, fin, 0, mask, payload.len()),
-                bytes,
-                &[],
-            );
-        }
+        let sent = || FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        self.recorder.sent(sent, bytes, &[]);
     }
 
     /// The first piece of the pending output: the next bytes to write to the peer.
@@ -1219,7 +1196,7 @@ impl Connection {
     /// assert_eq!((f.direction, f.bytes), (Direction::Sent, b"\x81\x02hi".to_vec()));
     /// ```
     pub fn poll_wire_frame(&mut self) -> Option<WireFrame> {
-        self.recorder.as_mut()?.pop()
+        self.recorder.pop()
     }
 
     /// Whether a driver's reads go straight into the input buffer (`io.rs`).
@@ -1231,22 +1208,6 @@ impl Connection {
     #[cfg(feature = "std")]
     pub(crate) fn set_reads_flowing(&mut self, flowing: bool) {
         self.reads_flowing = flowing;
-    }
-}
-
-fn frame_header(
-    opcode: OpCode,
-    fin: bool,
-    rsv: u8,
-    mask: Option<[u8; 4]>,
-    len: usize,
-) -> FrameHeader {
-    FrameHeader {
-        fin,
-        rsv,
-        opcode,
-        mask,
-        payload_len: len as u64,
     }
 }
 

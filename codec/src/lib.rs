@@ -94,7 +94,7 @@ pub use io::{ReadSize, BIG_READ};
 pub use mask::apply_mask;
 pub use message::Message;
 pub use opcode::OpCode;
-pub use record::{Direction, WireFrame};
+pub use record::{Direction, Reads, WireFrame, READ_SIZES_KEPT};
 pub use role::Role;
 
 /// The layers under [`Connection`], for the fuzz targets, the property tests, the

@@ -431,4 +431,59 @@ proptest! {
         prop_assert_eq!(got, want);
         prop_assert_eq!(server.close_code(), one_shot.close_code());
     }
+
+    /// Each recorded frame's reads are those that brought its bytes, against a naive
+    /// model of the reads' byte ranges, however the input is split and whenever it is
+    /// decoded (whole frames and frames read in pieces; sizes of the first 16 reads).
+    #[test]
+    fn recorded_reads_match_the_input_split(
+        sizes in proptest::collection::vec(prop_oneof![0usize..=40, 100usize..=300], 1..12),
+        reads in proptest::collection::vec((1usize..64, 1usize..64, any::<bool>()), 1..8),
+    ) {
+        let mut client = Connection::client(Config::default(), || [7, 1, 8, 2]);
+        for (i, size) in sizes.iter().enumerate() {
+            if i % 3 == 2 {
+                client.send_ping(&vec![b'p'; *size % 126]).unwrap();
+            } else {
+                client.send_binary(&vec![b'b'; *size]).unwrap();
+            }
+        }
+        let wire = client.pending_output_front().to_vec();
+        let mut server = Connection::server(Config { record_frames: true, ..Config::default() });
+        let mut spans = Vec::new(); // each read's byte range, as committed
+        let mut at = 0;
+        let mut steps = reads.iter().cycle();
+        while at < wire.len() {
+            let (_, take, now) = *steps.next().unwrap();
+            let n = take.min(wire.len() - at);
+            server.handle_input(&wire[at..at + n]);
+            spans.push(at..at + n);
+            at += n;
+            if now {
+                while let Ok(Some(_)) = server.poll_event() {}
+            }
+        }
+        while let Ok(Some(_)) = server.poll_event() {}
+        let read_of = |byte: usize| spans.iter().position(|r| r.contains(&byte)).unwrap() as u64 + 1;
+        let mut start = 0;
+        let mut frames = 0;
+        while let Some(f) = server.poll_wire_frame() {
+            if f.direction == wisp_codec::Direction::Sent {
+                prop_assert_eq!(f.reads, None);
+                continue;
+            }
+            let got = f.reads.expect("a received frame has its reads");
+            let end = start + f.bytes.len();
+            prop_assert_eq!(&f.bytes[..], &wire[start..end]);
+            let (first, last) = (read_of(start), read_of(end - 1));
+            prop_assert_eq!((got.first, got.last), (first, last));
+            let listed = last.min(first + wisp_codec::READ_SIZES_KEPT as u64 - 1);
+            let want: Vec<usize> = (first..=listed).map(|i| spans[i as usize - 1].len()).collect();
+            prop_assert_eq!(got.sizes, want);
+            start = end;
+            frames += 1;
+        }
+        prop_assert_eq!(frames, sizes.len());
+        prop_assert_eq!(start, wire.len());
+    }
 }

@@ -110,8 +110,13 @@ impl HttpResponse {
 
     /// A `200` with a JSON body (only the head, for a `HEAD`), never cached.
     pub fn json(body: &str, head_only: bool) -> HttpResponse {
+        HttpResponse::json_with(body, head_only, "")
+    }
+
+    /// [`json`](HttpResponse::json) with `extra_headers` (each line ending in CRLF).
+    pub(crate) fn json_with(body: &str, head_only: bool, extra_headers: &str) -> HttpResponse {
         let mut r = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();

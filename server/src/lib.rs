@@ -128,7 +128,7 @@ pub use forwarded::{Cidr, CidrError};
 pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upgrade};
 pub use http::{HttpHandler, HttpRequest, HttpResponse};
 pub use sender::{SendError, Sender};
-pub use server::{RouteError, Server, ShutdownHandle, Stats};
+pub use server::{RouteError, RouteList, Server, ShutdownHandle, Stats};
 pub use tls::{TlsConfig, TlsFileError};
 /// The whole codec (`wisp_server::codec::handshake`...), for what the root does not
 /// re-export.

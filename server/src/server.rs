@@ -246,6 +246,23 @@ impl Server {
         self.shared.route_paths()
     }
 
+    /// The WebSocket routes as any thread can read them later, routes added after this
+    /// call included: for an HTTP handler that lists them (the demo's `GET /routes`).
+    ///
+    /// ```
+    /// use wisp_server::{Accept, Config, Echo, Server};
+    /// let server = Server::bind(Config::default().listen("127.0.0.1:0"))?;
+    /// let list = server.route_list();
+    /// server.route("/echo", |_| Ok(Accept::new(Echo)))?;
+    /// assert_eq!(list.paths(), ["/echo"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn route_list(&self) -> RouteList {
+        RouteList {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Accepts and serves connections until [`ShutdownHandle::shutdown`], then closes
     /// every connection with 1001 and returns when all are closed or the grace period
     /// ([`Config::shutdown_grace`]) is over.
@@ -296,6 +313,25 @@ impl Server {
         }
         info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// A server's WebSocket routes, from [`Server::route_list`]; cloneable and `Send`.
+#[derive(Clone)]
+pub struct RouteList {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RouteList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RouteList").field(&self.paths()).finish()
+    }
+}
+
+impl RouteList {
+    /// The paths of the routes now, sorted (as [`Server::routes`]).
+    pub fn paths(&self) -> Vec<String> {
+        self.shared.route_paths()
     }
 }
 

@@ -10,6 +10,8 @@
 // Screenshots go to target/browser-screenshots/. WISP_ONLY=REGEX runs only the tests whose
 // names match.
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import net from "node:net";
 import { existsSync, mkdirSync } from "node:fs";
 import { createInterface } from "node:readline";
 import path from "node:path";
@@ -811,6 +813,10 @@ await test("issue 30 defect 8: a URL that is no WebSocket route shows what the s
   assertMatch(served, new RegExp(`a server answers at ${host.replace(/\./g, "\\.")}, so it is running, but it refused the WebSocket handshake for /nothing-here`), "running, refused");
   assertMatch(served, /HTTP 404 Not Found, “not found”/, "the status and the body");
   assertMatch(served, /404 and the list of its routes/, "the routes hint");
+  // The routes named are the server's own, from its GET /routes, not a list of the page's.
+  const listed = (await (await fetch(new URL("/routes", BASE))).json()).routes;
+  if (!listed.includes("/inspect")) fail(`GET /routes: ${listed}`);
+  assertMatch(served, new RegExp(`this one has ${listed.join(", ")}, says its GET /routes`), "the server's routes");
   if (/Is wisp-server running/.test(served)) fail("asks whether the server runs");
   if (/reports no frames/.test(await text(p, "#l-timeline-title"))) fail("the timeline implies the connection worked");
   assertEq(p.errors.filter((e) => !chromiumOwn(e)).join("\n"), "", "console errors besides Chromium's own report");
@@ -825,6 +831,7 @@ await test("issue 30 defect 8: a URL that is no WebSocket route shows what the s
   const fromDisk = await text(disk, "#l-status");
   assertMatch(fromDisk, /a server answers at [\d.:]+, so it is running, but it refused the WebSocket handshake for \//, "running, refused");
   if (/Is wisp-server running/.test(fromDisk)) fail("asks whether the server runs");
+  assertMatch(fromDisk, new RegExp(`this one has ${listed.join(", ")}, says its GET /routes`), "the server's routes, from file://");
   assertMatch(await text(disk, "#l-timeline-title"), /No timeline: the connection failed/, "timeline");
   assertEq(disk.errors.filter((e) => !chromiumOwn(e)).join("\n"), "", "console errors besides Chromium's own report");
   await disk.locator("#live").screenshot({ path: path.join(SHOTS, "not-a-route.png") });
@@ -1034,6 +1041,95 @@ await test("issue 30: the compressed-fragments scenario: RSV1 on the first fragm
   }
   assertMatch(await text(p, ".tl-scenario"), /RFC 7692 §6.1[\s\S]*Per-Message Compressed/, "the scenario quotes RFC 7692");
   assertMatch(await text(p, "#l-received li"), /one text message of 28 bytes: "Hello, compressed fragments!"/, "the browser inflated one message");
+  assertEq(p.errors.join("\n"), "", "console errors");
+  await p.close();
+});
+
+// ---- TCP reads: a raw client from here writes frames in the pieces it chooses
+
+/**
+ * A raw /inspect connection from Node, opened from `origin` (so the page may watch it): the
+ * socket (no delay: each write is a segment) and the connection's id from its handshake report.
+ */
+async function rawInspect(origin) {
+  const u = new URL(BASE);
+  const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+  sock.setNoDelay(true);
+  let buf = Buffer.alloc(0);
+  let wake = null;
+  sock.on("data", (d) => {
+    buf = Buffer.concat([buf, d]);
+    if (wake) wake();
+  });
+  const more = () => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("no answer from /inspect")), TIMEOUT);
+    wake = () => { clearTimeout(t); wake = null; resolve(); };
+  });
+  await new Promise((resolve, reject) => { sock.once("connect", resolve); sock.once("error", reject); });
+  sock.write(`GET /inspect HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+    + `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\nOrigin: ${origin}\r\n\r\n`);
+  let end;
+  while ((end = buf.indexOf("\r\n\r\n")) < 0) await more();
+  assertMatch(buf.subarray(0, end).toString(), /^HTTP\/1\.1 101 /, "the raw client's handshake");
+  // The first frame: the handshake report (unmasked text, 7- or 16-bit length).
+  const at = end + 4;
+  while (buf.length < at + 4) await more();
+  const len7 = buf[at + 1] & 0x7f;
+  const [len, from] = len7 === 126 ? [buf.readUInt16BE(at + 2), at + 4] : [len7, at + 2];
+  while (buf.length < from + len) await more();
+  const report = JSON.parse(buf.subarray(from, from + len).toString());
+  return { sock, id: report.id }; // the echoes and reports that follow are not needed
+}
+
+/** A masked client text frame (payload under 126 bytes). */
+function clientFrame(b0, text) {
+  const key = [0x11, 0x22, 0x33, 0x44];
+  const payload = Buffer.from(text);
+  return Buffer.from([b0, 0x80 | payload.length, ...key, ...payload.map((b, i) => b ^ key[i % 4])]);
+}
+
+await test("issue 30: TCP reads on the timeline: one frame split across three reads, one read carrying three frames", async () => {
+  const p = await livePage();
+  const { sock, id } = await rawInspect(new URL(BASE).origin);
+  // Each write and a pause: one read on the server (it has read the last before the next comes).
+  const write = async (bytes) => {
+    sock.write(bytes);
+    await new Promise((r) => setTimeout(r, 300));
+  };
+  const a = clientFrame(0x81, "split across 3 reads");
+  await write(a.subarray(0, 4));
+  await write(a.subarray(4, 15));
+  await write(a.subarray(15));
+  await write(Buffer.concat(["one", "two", "six"].map((t) => clientFrame(0x81, t))));
+  const end = clientFrame(0x82, "end");
+  const start = clientFrame(0x82, "start");
+  await write(Buffer.concat([end, start.subarray(0, 5)]));
+  await write(start.subarray(5));
+  // The page watches that connection: its timeline is the raw client's.
+  await p.evaluate((n) => Wisp.live.watch(n), id);
+  await p.waitForFunction(() => document.querySelectorAll("#l-timeline .tl-row[data-kind='frame'][data-dir='in']").length === 6);
+  const reads = await p.evaluate(() => Array.from(document.querySelectorAll("#l-timeline .tl-row[data-kind='read']"),
+    (r) => `${r.dataset.read}:${r.dataset.size}`));
+  assertEq(reads.join(" "), "1:4 2:11 3:11 4:27 5:14 6:6", "one row per read of the server, with its size");
+  const spans = await p.evaluate(() => Array.from(document.querySelectorAll("#l-timeline .tl-row[data-kind='frame'][data-dir='in']"),
+    (r) => r.dataset.reads));
+  assertEq(spans.join(" "), "1-3 4-4 4-4 4-4 5-5 5-6", "each frame's reads");
+  // The order of the rows: the reads of a frame come before it.
+  const order = await p.evaluate(() => Array.from(document.querySelectorAll("#l-timeline .tl-row:is([data-kind='read'], [data-kind='frame'][data-dir='in'])"),
+    (r) => (r.dataset.kind === "read" ? `r${r.dataset.read}` : "f")));
+  assertEq(order.join(" "), "r1 r2 r3 f r4 f f f r5 f r6 f", "reads before their frames");
+  const read = (n) => text(p, `#l-timeline .tl-row[data-kind='read'][data-read='${n}']`);
+  assertMatch(await read(4), /TCP read #4: 27 bytes, carrying 3 whole frames/, "one read, three frames");
+  assertMatch(await read(1), /TCP read #1: 4 bytes, carrying part of 1 frame/, "a piece of a frame");
+  assertMatch(await read(5), /TCP read #5: 14 bytes, carrying 1 whole frame and part of 1 frame/, "a read that ends one frame and starts the next");
+  const split = "#l-timeline .tl-row[data-kind='frame'][data-reads='1-3']";
+  assertMatch(await text(p, split), /split across 3 TCP reads, #1-#3 \(reads of 4 \+ 11 \+ 11 bytes\)/, "the split frame says so");
+  assertMatch(await text(p, "#l-timeline .tl-row[data-kind='frame'][data-reads='4-4']"), /from TCP read #4/, "a frame of one read");
+  await p.click(`#l-timeline .tl-row[data-kind='read'][data-read='4'] .tl-head`);
+  assertMatch(await text(p, "#l-timeline .tl-row[data-kind='read'][data-read='4'] .tl-detail"),
+    /keeps no frame boundaries/, "the read row explains TCP");
+  await p.locator("#l-timeline").screenshot({ path: path.join(SHOTS, "timeline-tcp-reads-1280.png") });
+  sock.destroy();
   assertEq(p.errors.join("\n"), "", "console errors");
   await p.close();
 });

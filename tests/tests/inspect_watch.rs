@@ -454,3 +454,117 @@ fn the_compressed_fragments_scenario_sets_rsv1_on_the_first_fragment_only() {
     assert_eq!(e["type"], "error", "{e}");
     assert!(e["error"].as_str().unwrap().contains("not agreed"), "{e}");
 }
+
+/// Reads until the echoes of `sent` and the reports of those frames came (in whatever
+/// order): the echoes, and each frame's `(len, [first, last], read_sizes)`.
+#[allow(clippy::type_complexity)]
+fn echoes_and_reads(ws: &mut Raw, sent: usize) -> (Vec<Message>, Vec<(u64, [u64; 2], Vec<u64>)>) {
+    let (mut echoes, mut reads) = (Vec::new(), Vec::new());
+    while echoes.len() < sent || reads.len() < sent {
+        let m = next_data(ws);
+        let report = match &m {
+            Message::Text(t) if t.starts_with('{') => json(m.clone()),
+            _ => {
+                echoes.push(m);
+                continue;
+            }
+        };
+        if report["type"] != "frame" || report["dir"] != "in" {
+            continue;
+        }
+        let numbers = |v: &Value| -> Vec<u64> {
+            v.as_array()
+                .unwrap_or_else(|| panic!("reads: {report}"))
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect()
+        };
+        let span = numbers(&report["reads"]);
+        reads.push((
+            report["len"].as_u64().unwrap(),
+            [span[0], span[1]],
+            numbers(&report["read_sizes"]),
+        ));
+    }
+    (echoes, reads)
+}
+
+#[test]
+fn frame_reports_say_which_tcp_reads_brought_each_frame() {
+    use std::io::Write as _;
+    use std::time::Duration;
+    use wisp_tests::client_frame;
+
+    let s = Server::start(&[]);
+    let (mut ws, id) = inspect(s.port, None);
+    let mut w = connect(s.port, &format!("/inspect?watch={id}"));
+    ws.get_ref().set_nodelay(true).unwrap();
+    // Writes `bytes` and waits, so the server reads them before the next write: each
+    // write is one read on the server (a read of the next piece would find nothing).
+    let pause = Duration::from_millis(300);
+    let write = |ws: &mut Raw, bytes: &[u8]| {
+        ws.get_mut().write_all(bytes).unwrap();
+        std::thread::sleep(pause);
+    };
+    let text = |t: &str| Message::Text(t.into());
+    let binary = |b: &[u8]| Message::Binary(b.to_vec());
+
+    // One frame (6 + 20 bytes) written in three pieces with pauses: reads 1 to 3. (The
+    // handshake's read held no frame bytes: the client waited for the 101.)
+    let a = client_frame(0x81, b"split across 3 reads");
+    write(&mut ws, &a[..4]);
+    write(&mut ws, &a[4..15]);
+    write(&mut ws, &a[15..]);
+    assert_eq!(
+        echoes_and_reads(&mut ws, 1),
+        (
+            vec![text("split across 3 reads")],
+            vec![(20, [1, 3], vec![4, 11, 11])]
+        )
+    );
+
+    // Three frames in one write: all three from read 4, of 3 x 9 bytes.
+    let three: Vec<u8> = [b"one", b"two", b"six"]
+        .iter()
+        .flat_map(|t| client_frame(0x81, *t))
+        .collect();
+    write(&mut ws, &three);
+    assert_eq!(
+        echoes_and_reads(&mut ws, 3),
+        (
+            vec![text("one"), text("two"), text("six")],
+            vec![(3, [4, 4], vec![27]); 3]
+        )
+    );
+
+    // A read that ends one frame and starts the next: read 5 holds all of "end" and
+    // half of "start", whose rest is read 6.
+    let end = client_frame(0x82, b"end");
+    let start = client_frame(0x82, b"start");
+    write(&mut ws, &[&end[..], &start[..5]].concat());
+    write(&mut ws, &start[5..]);
+    assert_eq!(
+        echoes_and_reads(&mut ws, 2),
+        (
+            vec![binary(b"end"), binary(b"start")],
+            vec![(3, [5, 5], vec![14]), (5, [5, 6], vec![14, 6])]
+        )
+    );
+
+    // The watcher gets the same fields, and frames the server sent have none.
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    let (reports, _) = read_all(&mut w);
+    let frames: Vec<&Value> = reports.iter().filter(|r| r["type"] == "frame").collect();
+    let ins: Vec<&Value> = frames
+        .iter()
+        .copied()
+        .filter(|r| r["dir"] == "in")
+        .collect();
+    assert_eq!(ins.len(), 7, "six data frames and the close");
+    assert_eq!(ins[1]["reads"], serde_json::json!([4, 4]));
+    assert_eq!(ins[5]["read_sizes"], serde_json::json!([14, 6]));
+    assert!(frames
+        .iter()
+        .filter(|r| r["dir"] == "out")
+        .all(|r| r.get("reads").is_none() && r.get("read_sizes").is_none()));
+}

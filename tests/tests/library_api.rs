@@ -303,6 +303,18 @@ fn route_on_a_taken_path_is_an_error_and_the_404_lists_the_routes() {
         r.ends_with("no WebSocket endpoint here (try /chat, /echo, /inspect, /mine)\n"),
         "{r}"
     );
+    // The demo's GET /routes lists the same routes, the user's own included, for any
+    // origin (the page opened from file:// reads it after a failed handshake).
+    let r = http(
+        s.port,
+        b"GET /routes HTTP/1.1\r\nHost: x\r\nOrigin: null\r\n\r\n",
+    );
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(r.contains("\r\nAccess-Control-Allow-Origin: *\r\n"), "{r}");
+    assert!(
+        r.ends_with(r#"{"routes":["/chat","/echo","/inspect","/mine"]}"#),
+        "{r}"
+    );
 }
 
 #[test]

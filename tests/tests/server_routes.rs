@@ -177,7 +177,8 @@ fn inspect_reports_the_raw_wire_bytes_of_every_frame() {
     };
     assert_eq!(
         r_in,
-        r#"{"type":"frame","dir":"in","fin":true,"rsv":0,"opcode":1,"masked":true,"len":5,"wire_len":11,"hex":"81 85 37 fa 21 3d 7f 9f 4d 51 58","truncated":false}"#
+        r#"{"type":"frame","dir":"in","fin":true,"rsv":0,"opcode":1,"masked":true,"len":5,"wire_len":11,"hex":"81 85 37 fa 21 3d 7f 9f 4d 51 58","truncated":false,"reads":[1,1],"read_sizes":[11]}"#,
+        "the frame came in the server's first read after the handshake, all 11 bytes of it"
     );
     let Message::Text(r_out) = ws.read_message().unwrap() else {
         panic!()

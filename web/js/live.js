@@ -236,14 +236,34 @@
     const u = new URL(wsUrl);
     u.protocol = u.protocol === "wss:" ? "https:" : "http:";
     const same = (location.protocol === "http:" || location.protocol === "https:") && u.origin === location.origin;
+    let d;
     try {
       const res = await fetch(u.href, { mode: same ? "same-origin" : "no-cors", cache: "no-store" });
-      if (res.type === "opaque") return { answered: true, status: null, href: u.href };
-      const type = res.headers.get("content-type") || "";
-      const body = await res.text();
-      return { answered: true, status: res.status, statusText: res.statusText, body, html: /html/i.test(type), href: u.href };
+      if (res.type === "opaque") d = { answered: true, status: null, href: u.href };
+      else {
+        const type = res.headers.get("content-type") || "";
+        const body = await res.text();
+        d = { answered: true, status: res.status, statusText: res.statusText, body, html: /html/i.test(type), href: u.href };
+      }
     } catch (_) {
-      return { answered: false, status: null, href: u.href };
+      return { answered: false, status: null, href: u.href, routes: null };
+    }
+    d.routes = await routeList(u);
+    return d;
+  }
+
+  /**
+   * The server's WebSocket routes from its GET /routes (wisp-server's demo; readable from
+   * any origin, file:// included), or null when it does not list them.
+   */
+  async function routeList(u) {
+    try {
+      const res = await fetch(new URL("/routes", u).href, { mode: "cors", cache: "no-store" });
+      if (!res.ok) return null;
+      const j = await res.json();
+      return Array.isArray(j.routes) && j.routes.every((r) => typeof r === "string") ? j.routes : null;
+    } catch (_) {
+      return null;
     }
   }
 
@@ -259,8 +279,10 @@
     }
     const refused = `Could not connect to ${url}: a server answers at ${host}, so it is running, but it refused the `
       + `WebSocket handshake for ${path}. `;
-    const routes = "wisp-server answers an upgrade to a path that is no WebSocket route with 404 and the list of its "
-      + "routes (the built-in ones are /echo, /chat and /inspect). ";
+    const listed = !d.routes ? " (this server does not list them at GET /routes)"
+      : d.routes.length ? `: this one has ${d.routes.join(", ")}, says its GET /routes` : ": this one has none, says its GET /routes";
+    const routes = `wisp-server answers an upgrade to a path that is no WebSocket route with 404 and the list of its routes${listed}. `;
+    const suggest = d.routes && d.routes.length ? (d.routes.includes("/inspect") ? "/inspect" : d.routes[0]) : "/inspect";
     if (d.status === null) {
       return `${refused}${routes}The browser hides that answer from scripts, and from this page (${location.protocol}//) `
         + `it hides a plain GET of ${d.href} too (the server sends no CORS header).${rest}`;
@@ -270,7 +292,7 @@
       : line ? `“${line.length > 200 ? `${line.slice(0, 200)}…` : line}”` : "no body";
     return `${refused}The browser hides the handshake's answer from scripts, so the page asked for ${d.href} without `
       + `the Upgrade header: HTTP ${d.status}${d.statusText ? ` ${d.statusText}` : ""}, ${body}. ${routes}`
-      + `Try ${new URL(url).protocol}//${host}/inspect.${rest}`;
+      + `Try ${new URL(url).protocol}//${host}${suggest}.${rest}`;
   }
 
   /** Starts the closing handshake with the code and reason of the form (§7.1.2). */
@@ -774,5 +796,6 @@
     }
   }
 
-  Wisp.live = { init, liveFrames, deflateFor, inflateFrame, remember, url: () => (conn ? conn.sock.url : null) };
+  Wisp.live = { init, liveFrames, deflateFor, inflateFrame, remember, watch: openWatcher,
+    url: () => (conn ? conn.sock.url : null) };
 })();

@@ -1,7 +1,10 @@
 // Wisp demo page: the timeline of the live connection. Every report of the connection's
 // watcher (/inspect?watch=ID) becomes a row, in order, with its time since the opening
 // handshake: data frames and fragments, pings and pongs, the scenarios the page asked
-// for, both close frames and the end of TCP. A frame row opens the frame view.
+// for, both close frames and the end of TCP. A frame row opens the frame view. Before the
+// browser's frames, a row per TCP read of the server that brought their bytes (the
+// reports' `reads` and `read_sizes`): one read carrying several frames, one frame split
+// across reads.
 "use strict";
 
 (() => {
@@ -13,7 +16,9 @@
 
   function reset(text) {
     // conv: the conversation as the pcap export writes it (pcap.js).
-    state = { closes: 0, pings: [], fragments: { in: 0, out: 0 }, rows: 0, id: null, conv: null };
+    // reads: the rows of the server's reads so far, by number; lastRead: the last shown.
+    state = { closes: 0, pings: [], fragments: { in: 0, out: 0 }, rows: 0, id: null, conv: null,
+      reads: new Map(), lastRead: 0 };
     $("#l-timeline").replaceChildren();
     $("#l-timeline-title").textContent = text;
     $("#l-pcap").disabled = true;
@@ -102,6 +107,66 @@
     return `${opName(op)} message, ${frame.payloadLenText} bytes: ${preview}`;
   }
 
+  const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+  /** A row for the server's read #first (to #last when their sizes were not reported). */
+  function readRow(first, last, size, r) {
+    const x = { first, last, size, whole: 0, parts: 0 };
+    const what = el("span", {});
+    x.update = () => {
+      const name = first === last ? `TCP read #${first}` : `TCP reads #${first}-#${last}`;
+      const carried = [x.whole ? `${plural(x.whole, "whole frame")}` : "", x.parts ? `part of ${plural(x.parts, "frame")}` : ""]
+        .filter(Boolean).join(" and ");
+      what.replaceChildren(el("strong", { text: `${name}: ` }),
+        `${size === null ? "sizes not reported" : plural(size, "byte")}${carried ? `, carrying ${carried}` : ""}`);
+      li.dataset.whole = x.whole;
+      li.dataset.parts = x.parts;
+    };
+    const attrs = { "data-dir": "in", "data-read": first };
+    if (size !== null) attrs["data-size"] = size;
+    const li = row("read", attrs, { seq: r.seq }, what, () => [el("p", {},
+      `${first === last ? "One read" : "Reads"} of the server on this connection's socket (a recv() call${first === last ? "" : " each"}; `
+      + "reads are counted from the first byte after the opening handshake) brought these bytes from the browser, "
+      + "whole frames and pieces of frames alike. TCP delivers a stream of bytes and keeps no "
+      + "frame boundaries: one read may bring several frames, and one frame may arrive in several reads. The decoder "
+      + "takes each frame from the bytes however they arrive (§5.2); a frame is complete once its last byte is read.")]);
+    x.update();
+    for (let i = first; i <= last; i++) state.reads.set(i, x);
+  }
+
+  /**
+   * The rows of the server's reads that brought a browser frame (report `r`) not shown yet,
+   * before the frame's own row; each read's row counts the frames it carried. Returns the
+   * words for the frame's row, or null when the report has no reads.
+   */
+  function readRows(r) {
+    if (!Array.isArray(r.reads) || r.reads.length !== 2) return null;
+    const [first, last] = r.reads;
+    const sizes = Array.isArray(r.read_sizes) ? r.read_sizes : [];
+    for (let i = Math.max(first, state.lastRead + 1); i <= last; i++) {
+      if (typeof sizes[i - first] !== "number") {
+        // Only the first 16 sizes of a frame's reads are reported: one row for the rest.
+        readRow(i, last, null, r);
+        break;
+      }
+      readRow(i, i, sizes[i - first], r);
+    }
+    state.lastRead = Math.max(state.lastRead, last);
+    const seen = new Set();
+    for (let i = first; i <= last; i++) {
+      const x = state.reads.get(i);
+      if (!x || seen.has(x)) continue;
+      seen.add(x);
+      if (first === last) x.whole += 1;
+      else x.parts += 1;
+      x.update();
+    }
+    if (first === last) return ` · from TCP read #${first}`;
+    const shown = sizes.slice(0, last - first + 1);
+    return ` · split across ${last - first + 1} TCP reads, #${first}-#${last}`
+      + (shown.length === last - first + 1 ? ` (reads of ${shown.join(" + ")} bytes)` : "");
+  }
+
   function frameRow(r) {
     let bytes, frame;
     try {
@@ -131,7 +196,10 @@
       attrs["data-close-code"] = r.close.code;
       attrs["data-close-reason"] = r.close.reason;
     }
-    const what = [el("strong", { text: `${opHex(frame.opcode)} ` }), describe(r, frame, inflated)];
+    const reads = r.dir === "in" ? readRows(r) : null;
+    if (reads) attrs["data-reads"] = `${r.reads[0]}-${r.reads[1]}`;
+    const what = [el("strong", { text: `${opHex(frame.opcode)} ` }), describe(r, frame, inflated),
+      reads ? el("span", { class: "tl-reads", text: reads }) : null];
     const role = r.dir === "in" ? "server" : "client";
     row("frame", attrs, r, what, () => [
       wireView(bytes, frame, r.dir, r.truncated, inflated),

@@ -37,6 +37,12 @@ pub(crate) enum Report<'a> {
         wire_len: usize,
         hex: String,
         truncated: bool,
+        /// A received frame: the server's reads that brought its first and last bytes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reads: Option<[u64; 2]>,
+        /// The sizes of those reads (at most the first 16).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        read_sizes: Option<&'a [usize]>,
         /// Watchers only: a close frame's code and reason.
         #[serde(skip_serializing_if = "Option::is_none")]
         close: Option<CloseFields>,
@@ -184,6 +190,8 @@ pub(crate) fn frame_report_at(
         wire_len: bytes.len(),
         hex,
         truncated: shown.len() < bytes.len(),
+        reads: frame.reads.as_ref().map(|r| [r.first, r.last]),
+        read_sizes: frame.reads.as_ref().map(|r| r.sizes.as_slice()),
         close,
         at,
     }
@@ -337,6 +345,7 @@ mod tests {
             direction: Direction::Sent,
             header: header(wisp_codec::OpCode::Text, 2),
             bytes: b"\x81\x02hi".to_vec(),
+            reads: None,
         };
         assert_eq!(
             frame_report(&f),
@@ -352,12 +361,22 @@ mod tests {
             direction: Direction::Received,
             header: header(wisp_codec::OpCode::Binary, 65536),
             bytes,
+            reads: Some(wisp_codec::Reads {
+                first: 2,
+                last: 5,
+                sizes: vec![100, 30000, 30000, 5446],
+            }),
         });
         let v: serde_json::Value = serde_json::from_str(&r).unwrap();
         assert_eq!(v["dir"], "in");
         assert_eq!(v["len"], 65536);
         assert_eq!(v["wire_len"], 65546);
         assert_eq!(v["truncated"], true);
+        assert_eq!(v["reads"], serde_json::json!([2, 5]));
+        assert_eq!(
+            v["read_sizes"],
+            serde_json::json!([100, 30000, 30000, 5446])
+        );
         assert_eq!(v["hex"].as_str().unwrap().len(), INSPECT_MAX_HEX * 3 - 1);
     }
 

@@ -9,6 +9,7 @@
 //! | `/chat` | rooms, across instances with `--redis` | [`Demo::chat`] |
 //! | `/inspect`, `/inspect?watch=ID` | every frame reported as JSON, and watchers | [`Demo::inspect`] |
 //! | `GET /stats` | [`Stats`](crate::Stats) as JSON | [`Demo::stats`] |
+//! | `GET /routes` | the WebSocket routes' paths as JSON, readable from any origin | [`Demo::routes`] |
 //! | `GET /...` | the demo page's static files | [`Demo::web`] |
 //!
 //! [`Server::serve_http`]: crate::Server::serve_http
@@ -35,6 +36,13 @@
 //! - `hex`: the raw bytes exactly as they crossed the socket (client frames still masked
 //!   with the client's key), lowercase, space separated; at most the first 65536 bytes,
 //!   with `truncated: true` when the frame was longer.
+//! - `reads`, `read_sizes` (`"in"` frames only): which of the server's reads of this
+//!   connection brought the frame's first and last bytes (`[3,3]`: one read; `[3,5]`: the
+//!   frame was split across three), counted from 1 (read 1 is what came with the opening
+//!   handshake's last read, if anything did), and the sizes in bytes of those reads
+//!   (each read's whole size, its other frames' bytes included; at most the first 16).
+//!   Two frames with the same read came in one read (TCP delivered them together):
+//!   `"reads":[4,4],"read_sizes":[704]`.
 //!
 //! `/inspect?deflate=off` declines the client's permessage-deflate offer
 //! ([`Accept::deflate`](crate::Accept::deflate)): every frame of that connection goes
@@ -152,6 +160,7 @@ mod chat;
 mod cluster;
 mod files;
 mod inspect;
+mod scenarios;
 mod watch;
 
 use std::io;
@@ -201,6 +210,12 @@ pub struct Demo {
     /// Serve `GET /stats`: [`Stats`](crate::Stats) as JSON (`--stats`). Off by default:
     /// the report shows peer addresses.
     pub stats: bool,
+    /// Serve `GET /routes`: the paths of the server's WebSocket routes as JSON,
+    /// `{"routes":["/chat","/echo","/inspect"]}` (all of them, a user's own included), with
+    /// `Access-Control-Allow-Origin: *` so the page opened from `file://` can read it
+    /// and name the routes when a handshake fails with 404 (the browser hides the 404
+    /// itself, whose body lists them too).
+    pub routes: bool,
     /// Messages queued for one /chat member before it counts as too slow (closed with 1008).
     pub chat_queue: usize,
     /// Reports queued for one `/inspect?watch=ID` watcher before it counts as too slow
@@ -224,6 +239,7 @@ impl Default for Demo {
             inspect: false,
             web: None,
             stats: false,
+            routes: false,
             chat_queue: 256,
             watch_queue: 256,
             redis: None,
@@ -238,6 +254,7 @@ setters!(Demo {
     inspect: bool,
     web: Option<PathBuf>,
     stats: bool,
+    routes: bool,
     chat_queue: usize,
     watch_queue: usize,
     redis: Option<String>,
@@ -245,12 +262,14 @@ setters!(Demo {
 });
 
 impl Demo {
-    /// The binary's defaults: `/echo`, `/chat`, `/inspect` and the page from `./web`.
+    /// The binary's defaults: `/echo`, `/chat`, `/inspect`, `GET /routes` and the page
+    /// from `./web`.
     pub fn all() -> Demo {
         Demo {
             echo: true,
             chat: true,
             inspect: true,
+            routes: true,
             web: Some(PathBuf::from("web")),
             ..Demo::default()
         }
@@ -327,11 +346,30 @@ impl Demo {
                     .then(|| HttpResponse::json(&stats.to_json(), head))
             });
         }
+        if self.routes {
+            let list = server.route_list();
+            server.serve_http(move |req| {
+                let head = req.method() == "HEAD";
+                (req.path() == "/routes" && (head || req.method() == "GET"))
+                    .then(|| routes_response(&list.paths(), head))
+            });
+        }
         if let Some(web) = self.web {
             server.serve_http(move |req| Some(files::file_response(&web, req)));
         }
         Ok(Running { rooms })
     }
+}
+
+/// `GET /routes`: `{"routes":[...]}`, readable from any origin (the list is no secret:
+/// an upgrade to any other path gets it in its 404).
+fn routes_response(paths: &[String], head_only: bool) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    struct Routes<'a> {
+        routes: &'a [String],
+    }
+    let body = serde_json::to_string(&Routes { routes: paths }).unwrap_or_default();
+    HttpResponse::json_with(&body, head_only, "Access-Control-Allow-Origin: *\r\n")
 }
 
 /// Connects to the Redis server at `url` (`redis://HOST:PORT[/DB]`) and pings it: the

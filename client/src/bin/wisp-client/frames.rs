@@ -57,6 +57,7 @@ mod tests {
             bytes: vec![
                 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
             ],
+            reads: None,
         };
         assert_eq!(describe(&f),
             "> FIN=1 RSV=000 opcode=0x1 (text) MASK=1 key=37fa213d payload_len=5 | 81 85 37 fa 21 3d 7f 9f 4d 51 58");
