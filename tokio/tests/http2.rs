@@ -417,3 +417,67 @@ fn wss_with_alpn_h2_and_http11_on_one_port() {
         assert_eq!(*versions.lock().unwrap(), [true, true, false]);
     });
 }
+
+/// Hypercorn (Python, ASGI; wsproto's framing) serves WebSockets over HTTP/2 by RFC
+/// 8441: an independent peer for the client, over h2c, and HTTP/1.1 on the same port.
+#[test]
+fn connect_async_against_hypercorn_over_h2c() {
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg("tests/peers/hypercorn_echo.py")
+        .args(["--timeout", "120"]);
+    let (_peer, port) = start_listening(cmd);
+    let url = format!("ws://127.0.0.1:{port}/echo");
+    runtime().block_on(async {
+        for offer in [false, true] {
+            let mut ws = connect_async_with(&url, &h2_only().with_deflate(offer))
+                .await
+                .expect("extended CONNECT to hypercorn");
+            assert!(matches!(ws.get_ref(), MaybeTlsStream::Http2(_)));
+            ws.send(Message::Text("version?".into())).await.unwrap();
+            assert_eq!(next(&mut ws).await, Message::Text("http_version=2".into()));
+            let agreed = checklist_on(ws).await;
+            assert_eq!(agreed, offer, "deflate offered: {offer}");
+        }
+        let mut ws = connect_async_with(&url, &ClientOptions::default())
+            .await
+            .expect("HTTP/1.1 upgrade to hypercorn");
+        ws.send(Message::Text("version?".into())).await.unwrap();
+        assert_eq!(
+            next(&mut ws).await,
+            Message::Text("http_version=1.1".into())
+        );
+        assert!(checklist_on(ws).await);
+    });
+}
+
+/// Python's `h2` (the HTTP/2 state machine) with `wsproto` (the framing) as an
+/// independent RFC 8441 client against the echo example: SETTINGS advertised, 200
+/// without an accept key, 0 B to 16 MiB, fragments, a ping, and END_STREAM after the
+/// close handshake.
+#[test]
+fn python_h2_client_against_the_echo_example() {
+    let (_server, port) = echo_example();
+    for deflate in [false, true] {
+        let mut cmd = std::process::Command::new(python());
+        cmd.current_dir(root())
+            .arg("tests/peers/py_h2_client.py")
+            .args(["127.0.0.1", &port.to_string(), "/python/h2"]);
+        if deflate {
+            cmd.arg("--deflate");
+        }
+        let out = cmd.output().expect("run py_h2_client.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mode = if deflate { "deflate on" } else { "deflate off" };
+        assert!(stdout.starts_with(mode), "{stdout}");
+        assert!(
+            stdout.contains("\nclose 1000") && stdout.ends_with("ok close\n"),
+            "{stdout}"
+        );
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 15);
+    }
+}
