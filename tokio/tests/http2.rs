@@ -481,3 +481,173 @@ fn python_h2_client_against_the_echo_example() {
         assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 15);
     }
 }
+
+/// The raw exchange of one row: `bytes` written as they are, then what the server
+/// sends back, decoded by a client `Connection`, until its close frame: the messages
+/// and the close code (1006 if the transport ends without one).
+async fn raw_answer<S>(io: S, bytes: &[u8]) -> (Vec<Message>, u16)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut io = io;
+    io.write_all(bytes).await.unwrap();
+    io.flush().await.unwrap();
+    let mut client = wisp_tokio::Connection::client(Default::default(), || [0; 4]);
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match client.poll_event() {
+            Ok(Some(Message::Close(f))) => return (seen, f.map_or(1005, |f| f.code.0)),
+            Ok(Some(m)) => {
+                seen.push(m);
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => panic!("the server broke the protocol: {e}"),
+        }
+        match tokio::time::timeout(STEP, io.read(&mut buf)).await.unwrap() {
+            Ok(0) | Err(_) => return (seen, 1006),
+            Ok(n) => client.handle_input(&buf[..n]),
+        }
+    }
+}
+
+/// Autobahn's case payloads that the codec's own tests cover (1.x text and binary
+/// sizes, 2.x pings, 3.x reserved bits, 4.x reserved opcodes, 5.x fragments with
+/// pings between them, 6.x UTF-8 split across frames, 7.x close codes, 9.x a large
+/// message), and the bad-input table's rows: through an HTTP/2 stream they give the
+/// echo example's same answers (messages, close code) as over HTTP/1.1.
+#[test]
+fn autobahn_case_payloads_give_the_same_events_over_h2_as_over_http11() {
+    let (_server, port) = echo_example();
+    let close = |code: u16| client_frame(0x88, &code.to_be_bytes());
+    let then_close = |mut frames: Vec<u8>| {
+        frames.extend(close(1000));
+        frames
+    };
+    let cat = |frames: &[Vec<u8>]| then_close(frames.concat());
+    let mut rows: Vec<(&str, Vec<u8>, u16)> = Vec::new();
+    for (case, n) in [
+        ("1.1.x text", 0),
+        ("1.1.x", 125),
+        ("1.1.x", 126),
+        ("1.1.x", 127),
+    ] {
+        rows.push((case, then_close(client_frame(0x81, &vec![b'*'; n])), 1000));
+    }
+    for n in [0, 125, 126, 65535, 65536] {
+        rows.push((
+            "1.2.x binary",
+            then_close(client_frame(0x82, &vec![0xfe; n])),
+            1000,
+        ));
+    }
+    rows.extend([
+        (
+            "2.1 ping, no payload",
+            then_close(client_frame(0x89, b"")),
+            1000,
+        ),
+        (
+            "2.3 ping, binary payload",
+            then_close(client_frame(0x89, &[0, 0xff, 0xfe, 0xfd])),
+            1000,
+        ),
+        (
+            "2.4 ping, 125 bytes",
+            then_close(client_frame(0x89, &[0xfe; 125])),
+            1000,
+        ),
+        (
+            "2.5 ping, 126 bytes",
+            client_frame(0x89, &[0xfe; 126]),
+            1002,
+        ),
+        (
+            "2.6 unsolicited pong",
+            then_close(client_frame(0x8a, b"unsolicited")),
+            1000,
+        ),
+        ("3.1 RSV1", client_frame(0xc1, b"Hello"), 1002),
+        (
+            "3.2 RSV2 after a good frame",
+            cat(&[client_frame(0x81, b"Hello"), client_frame(0xa1, b"Hello")]),
+            1002,
+        ),
+        ("4.1.1 opcode 3", client_frame(0x83, b""), 1002),
+        ("4.2.1 opcode 0xb", client_frame(0x8b, b""), 1002),
+        ("5.1 fragmented ping", client_frame(0x09, b"x"), 1002),
+        (
+            "5.3 text in two fragments",
+            cat(&[client_frame(0x01, b"frag"), client_frame(0x80, b"ment")]),
+            1000,
+        ),
+        (
+            "5.6 a ping between fragments",
+            cat(&[
+                client_frame(0x01, b"frag"),
+                client_frame(0x89, b"ping"),
+                client_frame(0x80, b"ment"),
+            ]),
+            1000,
+        ),
+        ("5.9 continuation first", client_frame(0x80, b"x"), 1002),
+        (
+            "6.2.3 UTF-8 split inside a character",
+            cat(&[
+                client_frame(0x01, b"\xce"),
+                client_frame(0x80, b"\xba\xe1\xbd\xb9"),
+            ]),
+            1000,
+        ),
+        (
+            "6.3.1 invalid UTF-8",
+            client_frame(0x81, b"\xce\xba\xe1\xbd\xb9\xed\xa0\x80"),
+            1007,
+        ),
+        (
+            "6.4.x invalid UTF-8 in a later fragment",
+            cat(&[
+                client_frame(0x01, b"\xce\xba"),
+                client_frame(0x80, b"\xf4\x90\x80\x80"),
+            ]),
+            1007,
+        ),
+        ("7.3.1 empty close", client_frame(0x88, b""), 1005),
+        ("7.3.2 one-byte close", client_frame(0x88, &[0x03]), 1002),
+        (
+            "7.5.1 invalid UTF-8 reason",
+            client_frame(0x88, b"\x03\xe8\xc3\x28"),
+            1007,
+        ),
+        ("7.7.x close code 3000", close(3000), 3000),
+        ("7.9.x close code 1005 on the wire", close(1005), 1002),
+        ("7.9.x close code 999", close(999), 1002),
+        (
+            "9.1.x 8 MiB text",
+            then_close(client_frame(0x81, &vec![b'*'; 8 << 20])),
+            1000,
+        ),
+        (
+            "1 TiB claimed",
+            vec![0x82, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+            1009,
+        ),
+    ]);
+    runtime().block_on(async {
+        let h1 = ClientOptions::default().with_deflate(false);
+        let url = format!("ws://127.0.0.1:{port}/autobahn");
+        let mut conn = Http2Connection::connect(&url, &h2_only().with_deflate(false))
+            .await
+            .unwrap();
+        for (case, bytes, code) in &rows {
+            let (stream, _) = conn.open("/autobahn").await.unwrap().into_parts();
+            let over_h2 = raw_answer(stream, bytes).await;
+            let (tcp, _) = connect_async_with(&url, &h1).await.unwrap().into_parts();
+            let over_h1 = raw_answer(tcp, bytes).await;
+            assert_eq!(over_h2.1, *code, "{case}: the close code over h2");
+            assert!(over_h2 == over_h1, "{case}: h2 and HTTP/1.1 differ");
+        }
+    });
+}
