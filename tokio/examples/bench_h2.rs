@@ -90,7 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let pid: Option<u32> = value("--pid").and_then(|p| p.parse().ok());
     let secs: u64 = value("--secs").and_then(|s| s.parse().ok()).unwrap_or(3);
     let rounds: usize = value("--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);

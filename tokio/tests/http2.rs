@@ -651,3 +651,111 @@ fn autobahn_case_payloads_give_the_same_events_over_h2_as_over_http11() {
         }
     });
 }
+
+/// The page the browser test loads: it opens wss:// to its own host, sends a text and
+/// puts the echo (or the failure) in `body[data-done]`.
+const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>h2</title><body><script>
+const ws = new WebSocket(`wss://${location.host}/socket`);
+ws.onopen = () => ws.send("over " + location.protocol);
+ws.onmessage = (e) => { document.body.dataset.done = "echoed " + e.data; ws.close(); };
+ws.onerror = () => { document.body.dataset.done = "failed"; };
+</script>"#;
+
+/// Debian's Chromium (156 here) against a TLS server with ALPN h2 and http/1.1 that
+/// advertises extended CONNECT: the page comes over HTTP/2 (the server sees its
+/// request's version), and the socket too, as an extended CONNECT on a stream (the
+/// server records which), with Chromium as it is and with its `WebSocketOverHttp2`
+/// feature switched on. In the same run, a server whose ALPN offers http/1.1 only gets
+/// the page and the socket over HTTP/1.1.
+#[test]
+fn chromium_over_https_h2() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists()
+            && root().join("node_modules/playwright-core").exists(),
+        "Chromium or playwright-core is missing: run `bash scripts/setup.sh test`"
+    );
+    let certs = TestCerts::new();
+    let dir = std::env::temp_dir().join(format!("wisp-tokio-h2-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), &certs.cert_pem).unwrap();
+    let rt = runtime();
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let serve = |server_tls: Arc<rustls::ServerConfig>| {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen));
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let sockets = Arc::clone(&seen);
+                        let on_socket = move |ws, opened: Opened| {
+                            let how = if opened.http2 {
+                                "socket h2"
+                            } else {
+                                "socket http/1.1"
+                            };
+                            sockets.lock().unwrap().push(how.to_string());
+                            echo(ws)
+                        };
+                        let on_request = move |req: &http::Request<_>| {
+                            seen.lock()
+                                .unwrap()
+                                .push(format!("page {:?}", req.version()));
+                            let mut r = http::Response::new(PAGE.to_string());
+                            r.headers_mut()
+                                .insert("content-type", "text/html".parse().unwrap());
+                            r
+                        };
+                        let _ = wisp_tokio::http2::serve_connection(
+                            tls,
+                            ServerOptions::default(),
+                            on_socket,
+                            on_request,
+                        )
+                        .await;
+                    });
+                }
+            });
+            port
+        })
+    };
+    let h2_port = serve(certs.server_config(&[b"h2", b"http/1.1"]));
+    let h1_port = serve(certs.server_config(&[b"http/1.1"]));
+    let runs = [
+        (h2_port, "", "page HTTP/2.0", "socket h2"),
+        (h2_port, "WebSocketOverHttp2", "page HTTP/2.0", "socket h2"),
+        (h1_port, "", "page HTTP/1.1", "socket http/1.1"),
+    ];
+    for (port, features, page, socket) in runs {
+        seen.lock().unwrap().clear();
+        let out = std::process::Command::new("node")
+            .arg(root().join("tests/browser/h2.mjs"))
+            .current_dir(root())
+            .env("WISP_URL", format!("https://localhost:{port}/"))
+            .env("WISP_CERT", dir.join("cert.pem"))
+            .env("WISP_FEATURES", features)
+            .env("CHROMIUM", &chromium)
+            .output()
+            .expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "h2.mjs ({features}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), "echoed over https:", "{features}");
+        let seen = seen.lock().unwrap().clone();
+        println!("Chromium, features [{features}]: the server saw {seen:?}");
+        assert!(seen.iter().any(|s| s == page), "{seen:?}");
+        let sockets: Vec<_> = seen.iter().filter(|s| s.starts_with("socket")).collect();
+        assert_eq!(sockets, [socket], "{features}: {seen:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
