@@ -86,7 +86,7 @@ pub enum Http2 {
     /// connection where the first one was HTTP/2).
     Prefer,
     /// An extended CONNECT over HTTP/2, or
-    /// [`ConnectError::NoExtendedConnect`](crate::ConnectError::NoExtendedConnect).
+    /// [`ConnectError::NoExtendedConnect`].
     Only,
 }
 
