@@ -268,7 +268,8 @@ impl Upgrade {
     ///     headers.iter().map(|(n, v)| (*n, v.as_bytes())), &ServerOptions::default()).unwrap();
     /// assert!(up.is_http2());
     /// assert_eq!(up.response_headers(),
-    ///     [("sec-websocket-extensions", "permessage-deflate; server_no_context_takeover".to_string())]);
+    ///     [("sec-websocket-extensions",
+    ///       "permessage-deflate; server_no_context_takeover; client_no_context_takeover".to_string())]);
     /// let plain = Upgrade::new_http2("CONNECT", "/chat", "h", None, std::iter::empty(), &ServerOptions::default());
     /// assert_eq!(plain.unwrap_err().status(), 400); // a CONNECT with no :protocol
     /// ```
