@@ -181,12 +181,11 @@ impl Request {
     /// (`protocol`, `None` when the request had none); the `:authority` goes in as the
     /// `host` header and the `:path` as the [`target`](Request::target).
     ///
-    /// §5: "The `:method` ... MUST be `CONNECT`", "the `:protocol` pseudo-header field
-    /// MUST be included and MUST have a value of `websocket`", and
-    /// `Sec-WebSocket-Version` is 13 as in RFC 6455; there is no `Sec-WebSocket-Key`
-    /// ("superseded by the `:protocol` pseudo-header field"), so the offer's
-    /// [`key`](Offer::key) is empty. Subprotocols and extensions are offered as over
-    /// HTTP/1.1.
+    /// What §4-5 ask of it: the method is CONNECT, `:protocol` is there and is
+    /// `websocket`, and `Sec-WebSocket-Version` is 13 as in RFC 6455. There is no
+    /// `Sec-WebSocket-Key` (the `:protocol` pseudo-header replaces what it guarded), so
+    /// the offer's [`key`](Offer::key) is empty. Subprotocols and extensions are offered
+    /// as over HTTP/1.1.
     ///
     /// ```
     /// use wisp_codec::handshake::{Request, RequestError};
@@ -208,8 +207,8 @@ impl Request {
             Some(p) if self.method == "CONNECT" => p,
             _ => return Err(RequestError::NotExtendedConnect),
         };
-        // §5: ":protocol ... MUST have a value of `websocket`" (an upgrade token:
-        // compared as RFC 9110 §7.8 compares them, case-insensitively).
+        // §5: the tunnel's protocol is `websocket` (an upgrade token: compared as
+        // RFC 9110 §7.8 compares them, case-insensitively).
         if !protocol.eq_ignore_ascii_case("websocket") {
             return Err(RequestError::UnknownProtocol);
         }

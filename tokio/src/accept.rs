@@ -367,7 +367,7 @@ impl Upgrade {
     pub fn response<B: Default>(&self) -> http::Response<B> {
         let mut response = http::Response::new(B::default());
         *response.status_mut() = if self.http2 {
-            // RFC 8441 §5: "a 2xx ... status code", and no 101 in HTTP/2.
+            // A CONNECT succeeds with a 2xx (RFC 9113 §8.5); HTTP/2 has no 101.
             http::StatusCode::OK
         } else {
             http::StatusCode::SWITCHING_PROTOCOLS
