@@ -22,6 +22,16 @@ use wisp_tokio::{
     ServerOptions, Upgrade, WebSocketStream,
 };
 
+/// Runs a test's body on a fresh runtime, failing it (never hanging) after 300 s: every
+/// wait in it is bounded, whatever a peer does.
+fn bounded<F: std::future::Future>(body: F) -> F::Output {
+    runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(300), body)
+            .await
+            .expect("the test's body ends within 300 s")
+    })
+}
+
 fn h2_only() -> ClientOptions {
     ClientOptions::default().with_http2(Http2::Only)
 }
@@ -71,7 +81,7 @@ where
 fn h2c_checklist_against_the_echo_example_deflate_on_and_off() {
     let (_server, port) = echo_example();
     let url = format!("ws://127.0.0.1:{port}/any/path");
-    runtime().block_on(async {
+    bounded(async {
         for offer in [false, true] {
             let options = h2_only().with_deflate(offer);
             let ws = connect_async_with(&url, &options).await.expect("connect");
@@ -97,7 +107,7 @@ fn h2c_checklist_against_the_echo_example_deflate_on_and_off() {
 #[test]
 fn two_sockets_and_a_request_share_one_connection() {
     let (_server, port) = echo_example();
-    runtime().block_on(async {
+    bounded(async {
         let url = format!("ws://127.0.0.1:{port}");
         let mut conn = Http2Connection::connect(&url, &h2_only()).await.unwrap();
         let mut a = conn.open("/a").await.unwrap();
@@ -138,7 +148,7 @@ fn two_sockets_and_a_request_share_one_connection() {
 
 #[test]
 fn a_stream_reset_mid_message_is_1006_and_the_other_streams_go_on() {
-    runtime().block_on(async {
+    bounded(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let port = serve_here(move |mut ws, opened| {
             let tx = tx.clone();
@@ -186,7 +196,7 @@ fn a_stream_reset_mid_message_is_1006_and_the_other_streams_go_on() {
 
 #[test]
 fn a_close_from_the_server_ends_the_stream() {
-    runtime().block_on(async {
+    bounded(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let port = serve_here(move |mut ws, _| {
             let tx = tx.clone();
@@ -230,7 +240,7 @@ fn a_close_from_the_server_ends_the_stream() {
 #[test]
 fn a_reader_that_stops_holds_its_own_stream_not_the_connection() {
     let (_server, port) = echo_example();
-    runtime().block_on(async {
+    bounded(async {
         let url = format!("ws://127.0.0.1:{port}");
         let mut conn = Http2Connection::connect(&url, &h2_only().with_deflate(false))
             .await
@@ -249,21 +259,24 @@ fn a_reader_that_stops_holds_its_own_stream_not_the_connection() {
         });
         // ...while another socket on the same connection moves 16 MiB both ways.
         let big = Message::Binary(vec![2; 16 << 20]);
-        busy.send(big.clone()).await.unwrap();
+        tokio::time::timeout(STEP, busy.send(big.clone()))
+            .await
+            .expect("the other stream's window is not held by the stalled one")
+            .unwrap();
         assert!(next(&mut busy).await == big);
         // The stalled socket still gets every byte once it reads.
         for _ in 0..64 {
             let m = tokio::time::timeout(STEP, stalled.next()).await.unwrap();
             assert!(m.unwrap().unwrap() == chunk);
         }
-        writer.await.unwrap();
+        tokio::time::timeout(STEP, writer).await.unwrap().unwrap();
     });
 }
 
 #[test]
 fn bad_extended_connects_get_a_clear_status() {
     let (_server, port) = echo_example();
-    runtime().block_on(async {
+    bounded(async {
         let url = format!("ws://127.0.0.1:{port}");
         let conn = Http2Connection::connect(&url, &h2_only()).await.unwrap();
         let authority = format!("127.0.0.1:{port}");
@@ -305,7 +318,7 @@ fn bad_extended_connects_get_a_clear_status() {
 
 #[test]
 fn prefer_falls_back_to_http11_where_http2_has_no_extended_connect() {
-    runtime().block_on(async {
+    bounded(async {
         // A server of HTTP/1.1 only: the h2c preface is refused, a new connection upgrades.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let plain = listener.local_addr().unwrap().port();
@@ -369,7 +382,7 @@ fn prefer_falls_back_to_http11_where_http2_has_no_extended_connect() {
 fn wss_with_alpn_h2_and_http11_on_one_port() {
     let certs = TestCerts::new();
     let server_tls = certs.server_config(&[b"h2", b"http/1.1"]);
-    runtime().block_on(async {
+    bounded(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -427,7 +440,7 @@ fn connect_async_against_hypercorn_over_h2c() {
         .args(["--timeout", "120"]);
     let (_peer, port) = start_listening(cmd);
     let url = format!("ws://127.0.0.1:{port}/echo");
-    runtime().block_on(async {
+    bounded(async {
         for offer in [false, true] {
             let mut ws = connect_async_with(&url, &h2_only().with_deflate(offer))
                 .await
@@ -635,7 +648,7 @@ fn autobahn_case_payloads_give_the_same_events_over_h2_as_over_http11() {
             1009,
         ),
     ]);
-    runtime().block_on(async {
+    bounded(async {
         let h1 = ClientOptions::default().with_deflate(false);
         let url = format!("ws://127.0.0.1:{port}/autobahn");
         let mut conn = Http2Connection::connect(&url, &h2_only().with_deflate(false))
