@@ -33,6 +33,9 @@
 //!   `SETTINGS_ENABLE_CONNECT_PROTOCOL` because it serves it. A route of your own in
 //!   hyper or axum uses [`Upgrade::from_request`](crate::Upgrade::from_request), which
 //!   checks both kinds of request, on a connection built with [`server_builder`].
+//!   A connection whose HTTP/1.1 request head does not come within
+//!   [`ServerOptions::handshake_timeout`](crate::ServerOptions::handshake_timeout) is
+//!   closed, as `accept_async` gives up on one.
 //! - Client: [`ClientOptions::http2`](crate::ClientOptions::http2) makes
 //!   [`connect_async_with`](crate::connect_async_with) open the socket as an extended
 //!   CONNECT when the server advertises it (falling back to the HTTP/1.1 upgrade or
@@ -53,7 +56,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wisp_codec::handshake::{Accepted, Offer, ResponseError};
 
@@ -95,12 +98,20 @@ pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 /// An HTTP/1.1 + HTTP/2 connection builder for hyper (hyper-util's `auto`: prior
 /// knowledge, or the preface after ALPN `h2`) with extended CONNECT on
-/// (`SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`) and the windows of this module. Serve with
+/// (`SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`) and the windows of this module; an HTTP/1.1
+/// request head must come within the options' `handshake_timeout`. Serve with
 /// `serve_connection_with_upgrades` (HTTP/1.1 upgrades need it).
-pub fn server_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+pub fn server_builder(
+    options: &ServerOptions,
+) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.handshake_timeout);
+    builder
         .http2()
+        .timer(TokioTimer::new())
         .enable_connect_protocol()
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -151,6 +162,7 @@ where
     WF: Future<Output = ()> + Send + 'static,
     R: Fn(&http::Request<Incoming>) -> http::Response<String> + Send + Sync + 'static,
 {
+    let builder = server_builder(&options);
     let shared = Arc::new((options, on_socket, on_request));
     let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         let shared = Arc::clone(&shared);
@@ -180,7 +192,7 @@ where
             Ok(response)
         }
     });
-    server_builder()
+    builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
         .await
 }

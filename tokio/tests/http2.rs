@@ -772,3 +772,44 @@ fn chromium_over_https_h2() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client that never finishes its HTTP/1.1 request head is dropped after the
+/// options' handshake timeout, as `accept_async` drops it: no connection is held open
+/// by a slow or silent peer.
+#[test]
+fn a_request_head_that_never_ends_is_dropped_after_the_handshake_timeout() {
+    bounded(async {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut options = ServerOptions::default();
+            options.handshake_timeout = Some(std::time::Duration::from_millis(500));
+            let _ = wisp_tokio::http2::serve_connection(
+                tcp,
+                options,
+                |ws, _| echo(ws),
+                |_| http::Response::new(String::new()),
+            )
+            .await;
+        });
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(STEP, tcp.read_to_end(&mut answer))
+            .await
+            .expect("the server ends the connection")
+            .unwrap();
+        // hyper closes without an answer (a 408 would do too).
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    });
+}
