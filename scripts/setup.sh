@@ -12,8 +12,9 @@
 #         and gcc (Autobahn's wsaccel), redis-server and nginx (the cluster tests and
 #         scripts/cluster.sh), tinyproxy (the client's HTTP CONNECT tests; nothing starts
 #         these: the tests run their own), those that are missing
-#       - .venv: Python with `websockets` (interop peers) and `pproxy` (the client's SOCKS5
-#         tests) (tests/peers/requirements.txt)
+#       - .venv: Python with `websockets` (interop peers), `pproxy` (the client's SOCKS5
+#         tests), and `hypercorn` with `h2` and `wsproto` (the RFC 8441 peers)
+#         (tests/peers/requirements.txt)
 #       - node_modules: `ws` and `playwright-core` (package-lock.json; no browser download)
 #       - .autobahn-venv: Autobahn|Testsuite's wstest (scripts/install-autobahn.sh)
 #
@@ -125,11 +126,13 @@ else
   installed
 fi
 
-# --- Python venv with websockets (interop peers) --------------------------------
+# --- Python venv with websockets, hypercorn and h2 (interop peers) ---------------
 WEBSOCKETS_VERSION="$(sed -n 's/^websockets==//p' tests/peers/requirements.txt)"
 PPROXY_VERSION="$(sed -n 's/^pproxy==//p' tests/peers/requirements.txt)"
-begin "python .venv (websockets $WEBSOCKETS_VERSION, pproxy $PPROXY_VERSION)"
+HYPERCORN_VERSION="$(sed -n 's/^hypercorn==//p' tests/peers/requirements.txt)"
+begin "python .venv (websockets $WEBSOCKETS_VERSION, pproxy $PPROXY_VERSION, hypercorn $HYPERCORN_VERSION)"
 if .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null &&
+   .venv/bin/python -c "import sys, importlib.metadata as m, h2, wsproto; sys.exit(m.version('hypercorn') != '$HYPERCORN_VERSION')" 2>/dev/null &&
    [ "$(.venv/bin/pproxy --version 2>/dev/null)" = "pproxy $PPROXY_VERSION" ]; then
   echo "present"
 else

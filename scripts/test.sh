@@ -57,6 +57,12 @@ step "cargo test --workspace"
 cargo test --workspace
 done_step
 
+step "WebSockets over HTTP/2 (wisp-tokio feature http2)"
+# The echo example built with the feature serves h2c too; its test starts it.
+cargo build -p wisp-tokio --features http2 --examples
+cargo test -p wisp-tokio --features http2 --test http2
+done_step
+
 if [ -f scripts/test-wasm.sh ]; then
   step "wasm tests (Node and headless Chrome)"
   bash scripts/test-wasm.sh

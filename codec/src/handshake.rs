@@ -13,6 +13,7 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -169,20 +170,76 @@ impl Request {
             Ok(16) if key.len() == 24 => {}
             _ => return Err(RequestError::InvalidKey),
         }
+        Ok(self.offer(host, key.to_string()))
+    }
+}
+
+impl Request {
+    /// Checks an HTTP/2 extended CONNECT that opens a WebSocket
+    /// ([RFC 8441 §4-5](https://www.rfc-editor.org/rfc/rfc8441#section-5)) and returns
+    /// what it offers. HTTP/2 carries `:protocol` as a pseudo-header, so it comes apart
+    /// (`protocol`, `None` when the request had none); the `:authority` goes in as the
+    /// `host` header and the `:path` as the [`target`](Request::target).
+    ///
+    /// What §4-5 ask of it: the method is CONNECT, `:protocol` is there and is
+    /// `websocket`, and `Sec-WebSocket-Version` is 13 as in RFC 6455. There is no
+    /// `Sec-WebSocket-Key` (the `:protocol` pseudo-header replaces what it guarded), so
+    /// the offer's [`key`](Offer::key) is empty. Subprotocols and extensions are offered
+    /// as over HTTP/1.1.
+    ///
+    /// ```
+    /// use wisp_codec::handshake::{Request, RequestError};
+    /// let req = Request {
+    ///     method: "CONNECT".into(), target: "/chat".into(), version: "HTTP/2".into(),
+    ///     headers: vec![("host".into(), "server.example.com".into()),
+    ///         ("sec-websocket-version".into(), "13".into()),
+    ///         ("sec-websocket-protocol".into(), "chat, superchat".into())],
+    /// }; // RFC 8441 §5.1
+    /// let offer = req.validate_extended_connect(Some("websocket")).unwrap();
+    /// assert_eq!((offer.target.as_str(), offer.key.as_str()), ("/chat", ""));
+    /// assert_eq!(offer.protocols, ["chat", "superchat"]);
+    /// assert_eq!(req.validate_extended_connect(None), Err(RequestError::NotExtendedConnect));
+    /// assert_eq!(req.validate_extended_connect(Some("webtransport")).unwrap_err().status(), 501);
+    /// ```
+    pub fn validate_extended_connect(&self, protocol: Option<&str>) -> Result<Offer, RequestError> {
+        // §4: an extended CONNECT is a CONNECT that bears `:protocol`.
+        let protocol = match protocol {
+            Some(p) if self.method == "CONNECT" => p,
+            _ => return Err(RequestError::NotExtendedConnect),
+        };
+        // §5: the tunnel's protocol is `websocket` (an upgrade token: compared as
+        // RFC 9110 §7.8 compares them, case-insensitively).
+        if !protocol.eq_ignore_ascii_case("websocket") {
+            return Err(RequestError::UnknownProtocol);
+        }
+        let host = match self.header("host") {
+            Some(h) if !h.is_empty() => h,
+            _ => return Err(RequestError::MissingHost),
+        };
+        match self.header("sec-websocket-version") {
+            None => return Err(RequestError::MissingVersion),
+            Some("13") => {}
+            Some(_) => return Err(RequestError::UnsupportedVersion),
+        }
+        Ok(self.offer(host, String::new()))
+    }
+
+    /// The offer of a checked request: what both handshakes share.
+    fn offer(&self, host: &str, key: String) -> Offer {
         let protocols = http::tokens(&self.headers, "sec-websocket-protocol")
             .map(String::from)
             .collect();
         let extensions = http::values(&self.headers, "sec-websocket-extensions")
             .collect::<Vec<_>>()
             .join(", ");
-        Ok(Offer {
+        Offer {
             extensions,
             target: self.target.clone(),
             host: host.to_string(),
-            key: key.to_string(),
+            key,
             origin: self.header("origin").map(String::from),
             protocols,
-        })
+        }
     }
 }
 
@@ -200,7 +257,8 @@ pub struct Offer {
     pub target: String,
     /// The Host header.
     pub host: String,
-    /// The `Sec-WebSocket-Key` as sent.
+    /// The `Sec-WebSocket-Key` as sent (empty for an HTTP/2 extended CONNECT, which has
+    /// none: RFC 8441 §5).
     pub key: String,
     /// The Origin header, if any (browsers always send one; a file:// page sends `null`).
     pub origin: Option<String>,
@@ -532,6 +590,11 @@ pub enum RequestError {
     UnsupportedVersion,
     /// The Origin is not accepted by the server (§4.2.2, 403).
     OriginRefused,
+    /// Over HTTP/2, a request that is not an extended CONNECT: another method, or a
+    /// CONNECT without `:protocol` (RFC 8441 §4, 400).
+    NotExtendedConnect,
+    /// An extended CONNECT for a protocol other than `websocket` (RFC 8441 §5, 501).
+    UnknownProtocol,
 }
 
 impl From<HeadError> for RequestError {
@@ -562,8 +625,11 @@ impl RequestError {
             | RequestError::MissingUpgrade
             | RequestError::MissingConnectionUpgrade
             | RequestError::InvalidKey
-            | RequestError::MissingVersion => 400,
+            | RequestError::MissingVersion
+            | RequestError::NotExtendedConnect => 400,
             RequestError::OriginRefused => 403,
+            // The server does not implement the tunnel asked for (RFC 9110 §15.6.2).
+            RequestError::UnknownProtocol => 501,
             // §4.4: "...the server MUST ... include a |Sec-WebSocket-Version| header
             // field ... of the versions it supports": 426 Upgrade Required, as usual.
             RequestError::UnsupportedVersion => 426,
@@ -609,6 +675,8 @@ impl RequestError {
             RequestError::MissingVersion => "MissingVersion",
             RequestError::UnsupportedVersion => "UnsupportedVersion",
             RequestError::OriginRefused => "OriginRefused",
+            RequestError::NotExtendedConnect => "NotExtendedConnect",
+            RequestError::UnknownProtocol => "UnknownProtocol",
         }
     }
 }
@@ -641,6 +709,12 @@ impl fmt::Display for RequestError {
                 "unsupported Sec-WebSocket-Version: only 13 is supported (RFC 6455 §4.4)"
             }
             RequestError::OriginRefused => "origin not allowed (RFC 6455 §4.2.2)",
+            RequestError::NotExtendedConnect => {
+                "over HTTP/2 a WebSocket opens with a CONNECT with :protocol = websocket (RFC 8441 §4)"
+            }
+            RequestError::UnknownProtocol => {
+                "this extended CONNECT serves only :protocol = websocket (RFC 8441 §5)"
+            }
         })
     }
 }
@@ -662,6 +736,9 @@ pub enum ResponseError {
     HeadTooLarge,
     /// The server answered with a status other than 101. Holds the status.
     NotSwitchingProtocols(u16),
+    /// Over HTTP/2, the server answered the extended CONNECT with a status that is not
+    /// 2xx (RFC 8441 §5). Holds the status.
+    NotOk(u16),
     /// No `Upgrade: websocket`.
     MissingUpgrade,
     /// No `upgrade` token in Connection.
@@ -700,6 +777,9 @@ impl fmt::Display for ResponseError {
             ResponseError::HeadTooLarge => "response head too large",
             ResponseError::NotSwitchingProtocols(_) => {
                 "server did not answer 101 Switching Protocols (RFC 6455 §4.1)"
+            }
+            ResponseError::NotOk(_) => {
+                "server did not answer the extended CONNECT with 2xx (RFC 8441 §5)"
             }
             ResponseError::MissingUpgrade => {
                 "missing \"Upgrade: websocket\" header (RFC 6455 §4.1)"
@@ -929,6 +1009,66 @@ impl ClientRequest {
         if accept.map(str::as_bytes) != Some(&expected[..]) {
             return Err(ResponseError::AcceptMismatch);
         }
+        self.accepted(headers).map(|a| Some((a, n)))
+    }
+
+    /// The header fields of this request as an HTTP/2 extended CONNECT carries them
+    /// ([RFC 8441 §5](https://www.rfc-editor.org/rfc/rfc8441#section-5)): lower-case
+    /// names, `sec-websocket-version`, the subprotocols, the extensions, the origin and
+    /// the application's headers; no `Host` (the `:authority`), no `Upgrade`, `Connection`
+    /// or `Sec-WebSocket-Key`. The pseudo-headers (`:method = CONNECT`,
+    /// `:protocol = websocket`, `:scheme`, `:path`, `:authority`) are the HTTP/2
+    /// library's to write.
+    ///
+    /// ```
+    /// use wisp_codec::handshake::ClientRequest;
+    /// let h = ClientRequest::new("h", "/chat", [0; 16]).protocol("chat").h2_headers();
+    /// assert_eq!(h, [("sec-websocket-version".to_string(), "13".to_string()),
+    ///     ("sec-websocket-protocol".to_string(), "chat".to_string())]);
+    /// ```
+    pub fn h2_headers(&self) -> Vec<(String, String)> {
+        let mut h = vec![("sec-websocket-version".to_string(), "13".to_string())];
+        if !self.protocols.is_empty() {
+            h.push(("sec-websocket-protocol".into(), self.protocols.join(", ")));
+        }
+        if let Some(offer) = &self.deflate {
+            h.push(("sec-websocket-extensions".into(), offer.to_header()));
+        }
+        if let Some(origin) = &self.origin {
+            h.push(("origin".into(), origin.clone()));
+        }
+        for (name, value) in &self.headers {
+            h.push((name.to_ascii_lowercase(), value.clone()));
+        }
+        h
+    }
+
+    /// Checks the server's answer to this request sent as an HTTP/2 extended CONNECT
+    /// (RFC 8441 §5): a 2xx status, no subprotocol or extension that was not offered
+    /// (as [`parse_response`](Self::parse_response) checks them). There is no
+    /// `Sec-WebSocket-Accept` to check.
+    ///
+    /// ```
+    /// use wisp_codec::handshake::{ClientRequest, ResponseError};
+    /// let req = ClientRequest::new("h", "/", [0; 16]).protocol("chat");
+    /// let ok = req.check_h2_response(200, vec![("sec-websocket-protocol".into(), "chat".into())]);
+    /// assert_eq!(ok.unwrap().protocol.as_deref(), Some("chat"));
+    /// assert_eq!(req.check_h2_response(404, vec![]), Err(ResponseError::NotOk(404)));
+    /// ```
+    pub fn check_h2_response(
+        &self,
+        status: u16,
+        headers: Vec<(String, String)>,
+    ) -> Result<Accepted, ResponseError> {
+        if !(200..300).contains(&status) {
+            return Err(ResponseError::NotOk(status));
+        }
+        self.accepted(headers)
+    }
+
+    /// The subprotocol and extensions of an accepting response, checked against the
+    /// offer.
+    fn accepted(&self, headers: Vec<(String, String)>) -> Result<Accepted, ResponseError> {
         let deflate = self.check_extensions(&headers)?;
         let protocol = {
             let mut chosen = http::tokens(&headers, "sec-websocket-protocol");
@@ -943,14 +1083,11 @@ impl ClientRequest {
                 return Err(ResponseError::UnexpectedSubprotocol);
             }
         }
-        Ok(Some((
-            Accepted {
-                protocol,
-                headers,
-                deflate,
-            },
-            n,
-        )))
+        Ok(Accepted {
+            protocol,
+            headers,
+            deflate,
+        })
     }
 
     /// The extensions the server agreed to: none, or the permessage-deflate we offered

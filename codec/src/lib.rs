@@ -36,6 +36,7 @@
 //! | RFC 6455 | file | job |
 //! |---|---|---|
 //! | [§1.3, §4](https://www.rfc-editor.org/rfc/rfc6455#section-4) opening handshake | `handshake.rs`, `http.rs` | request and response heads, their errors and HTTP statuses |
+//! | [RFC 8441 §4-5](https://www.rfc-editor.org/rfc/rfc8441#section-5) the handshake over HTTP/2 | `handshake.rs` | an extended CONNECT checked ([`handshake::Request::validate_extended_connect`]), the client's fields and its check of the 200 |
 //! | [§5.1](https://www.rfc-editor.org/rfc/rfc6455#section-5.1) | `role.rs` | [`Role`] |
 //! | [§5.2](https://www.rfc-editor.org/rfc/rfc6455#section-5.2) opcodes, header | `opcode.rs`, `header.rs` | [`OpCode`], [`FrameHeader`], [`encode_frame`] |
 //! | [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3) masking | `mask.rs` | [`apply_mask`] |

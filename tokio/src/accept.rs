@@ -218,6 +218,10 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, e: RequestError) -> Accep
 #[derive(Debug, Clone)]
 pub struct Upgrade {
     offer: Offer,
+    /// An HTTP/2 extended CONNECT (RFC 8441): answered 200, not 101.
+    http2: bool,
+    /// The subprotocol chosen with [`Upgrade::with_protocol`].
+    protocol: Option<String>,
     deflate: Option<DeflateParams>,
     deflate_header: Option<String>,
     config: Config,
@@ -251,23 +255,78 @@ impl Upgrade {
         Upgrade::check(&request, options)
     }
 
+    /// Checks an HTTP/2 extended CONNECT (RFC 8441 §4-5) as [`Upgrade::new`] checks an
+    /// HTTP/1.1 upgrade: `method`, the `:path` as `target`, the `:authority`, the
+    /// `:protocol` pseudo-header (`None` when absent) and the other headers. The answer
+    /// is a 200 ([`response`](Upgrade::response)) with no `Sec-WebSocket-Accept`.
+    ///
+    /// ```
+    /// use wisp_tokio::{ServerOptions, Upgrade};
+    /// let headers = [("sec-websocket-version", "13"),
+    ///     ("sec-websocket-extensions", "permessage-deflate")];
+    /// let up = Upgrade::new_http2("CONNECT", "/chat", "h", Some("websocket"),
+    ///     headers.iter().map(|(n, v)| (*n, v.as_bytes())), &ServerOptions::default()).unwrap();
+    /// assert!(up.is_http2());
+    /// assert_eq!(up.response_headers(),
+    ///     [("sec-websocket-extensions",
+    ///       "permessage-deflate; server_no_context_takeover; client_no_context_takeover".to_string())]);
+    /// let plain = Upgrade::new_http2("CONNECT", "/chat", "h", None, std::iter::empty(), &ServerOptions::default());
+    /// assert_eq!(plain.unwrap_err().status(), 400); // a CONNECT with no :protocol
+    /// ```
+    pub fn new_http2<'a>(
+        method: &str,
+        target: &str,
+        authority: &str,
+        protocol: Option<&str>,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        options: &ServerOptions,
+    ) -> Result<Upgrade, RequestError> {
+        let mut request = Request {
+            method: method.to_string(),
+            target: target.to_string(),
+            version: "HTTP/2".to_string(),
+            headers: vec![("host".to_string(), authority.to_string())],
+        };
+        request
+            .headers
+            .extend(headers.into_iter().filter_map(|(n, v)| {
+                Some((
+                    n.to_string(),
+                    std::str::from_utf8(v).ok()?.trim().to_string(),
+                ))
+            }));
+        let offer = request.validate_extended_connect(protocol)?;
+        Ok(Upgrade::agree(offer, true, options))
+    }
+
     fn check(request: &Request, options: &ServerOptions) -> Result<Upgrade, RequestError> {
-        let offer = request.validate()?;
+        Ok(Upgrade::agree(request.validate()?, false, options))
+    }
+
+    /// What the server agrees to for a checked offer: permessage-deflate as the
+    /// options say (the codec's negotiation, as for every Wisp server).
+    fn agree(offer: Offer, http2: bool, options: &ServerOptions) -> Upgrade {
         let negotiated = options
             .deflate
             .as_ref()
             .and_then(|d| d.negotiate(&offer.extensions));
-        Ok(Upgrade {
+        Upgrade {
             deflate: negotiated.as_ref().map(|(p, _)| *p),
             deflate_header: negotiated.map(|(_, h)| h),
             offer,
+            http2,
+            protocol: None,
             config: options.config,
             write_buffer: options.write_buffer,
-        })
+        }
     }
 
     /// [`Upgrade::new`] for an `http::Request` (feature `http`): hyper's and axum's
-    /// request type.
+    /// request type. An HTTP/2 request is checked as an extended CONNECT
+    /// ([`Upgrade::new_http2`]); its `:protocol` is read from hyper's (or h2's)
+    /// `Protocol` extension with feature `http2`, and without it the request is refused
+    /// with 400 (serve HTTP/2 WebSockets only with the feature: a server that advertises
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` must be able to serve it).
     ///
     /// ```
     /// let req = http::Request::get("/ws").header("host", "h").header("upgrade", "websocket")
@@ -288,14 +347,31 @@ impl Upgrade {
             .headers()
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes()));
+        if req.version() == http::Version::HTTP_2 {
+            let authority = req.uri().authority().map_or("", |a| a.as_str());
+            return Upgrade::new_http2(
+                req.method().as_str(),
+                target,
+                authority,
+                protocol_of(req),
+                headers,
+                options,
+            );
+        }
         Upgrade::new(req.method().as_str(), target, headers, options)
     }
 
-    /// The 101 answer as an `http::Response` with an empty body (feature `http`).
+    /// The answer as an `http::Response` with an empty body (feature `http`): 101 over
+    /// HTTP/1.1, 200 to an HTTP/2 extended CONNECT.
     #[cfg(feature = "http")]
     pub fn response<B: Default>(&self) -> http::Response<B> {
         let mut response = http::Response::new(B::default());
-        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        *response.status_mut() = if self.http2 {
+            // A CONNECT succeeds with a 2xx (RFC 9113 §8.5); HTTP/2 has no 101.
+            http::StatusCode::OK
+        } else {
+            http::StatusCode::SWITCHING_PROTOCOLS
+        };
         for (name, value) in self.response_headers() {
             if let Ok(value) = http::HeaderValue::try_from(value) {
                 response.headers_mut().insert(name, value);
@@ -326,27 +402,62 @@ impl Upgrade {
         &self.offer
     }
 
+    /// The request was an HTTP/2 extended CONNECT (RFC 8441): the socket rides on one
+    /// HTTP/2 stream.
+    pub fn is_http2(&self) -> bool {
+        self.http2
+    }
+
+    /// Chooses a subprotocol, one of [`Offer::protocols`] (the answer names it in
+    /// `Sec-WebSocket-Protocol`); one that was not offered is not chosen.
+    ///
+    /// ```
+    /// use wisp_tokio::{ServerOptions, Upgrade};
+    /// let headers = [("sec-websocket-version", "13"), ("sec-websocket-protocol", "chat, superchat")];
+    /// let up = Upgrade::new_http2("CONNECT", "/", "h", Some("websocket"),
+    ///     headers.iter().map(|(n, v)| (*n, v.as_bytes())), &ServerOptions::default().with_deflate(None))
+    ///     .unwrap().with_protocol("chat").with_protocol("other");
+    /// assert_eq!(up.response_headers(), [("sec-websocket-protocol", "chat".to_string())]);
+    /// ```
+    pub fn with_protocol(mut self, name: &str) -> Self {
+        if self.offer.protocols.iter().any(|p| p == name) {
+            self.protocol = Some(name.to_string());
+        }
+        self
+    }
+
     /// The 101 response as the codec builds it (with the agreed permessage-deflate).
     fn codec_response(&self) -> Response {
-        let response = Response::new(&self.offer.key);
+        let mut response = Response::new(&self.offer.key);
+        if let Some(p) = &self.protocol {
+            response = response.protocol(p);
+        }
         match &self.deflate_header {
             Some(h) => response.extensions(h),
             None => response,
         }
     }
 
-    /// The headers of the 101 answer (`upgrade`, `connection`, `sec-websocket-accept`,
-    /// and `sec-websocket-extensions` when permessage-deflate was agreed).
+    /// The headers of the answer: over HTTP/1.1 the 101's `upgrade`, `connection`,
+    /// `sec-websocket-accept`; then (both versions) `sec-websocket-protocol` when one
+    /// was chosen and `sec-websocket-extensions` when permessage-deflate was agreed. An
+    /// HTTP/2 answer has only these two (RFC 8441 §5: no `Sec-WebSocket-Accept`).
     pub fn response_headers(&self) -> Vec<(&'static str, String)> {
-        let accept = handshake::accept_key(self.offer.key.as_bytes());
-        let mut headers = vec![
-            ("upgrade", "websocket".to_string()),
-            ("connection", "Upgrade".to_string()),
-            (
-                "sec-websocket-accept",
-                String::from_utf8_lossy(&accept).into_owned(),
-            ),
-        ];
+        let mut headers = Vec::new();
+        if !self.http2 {
+            let accept = handshake::accept_key(self.offer.key.as_bytes());
+            headers = vec![
+                ("upgrade", "websocket".to_string()),
+                ("connection", "Upgrade".to_string()),
+                (
+                    "sec-websocket-accept",
+                    String::from_utf8_lossy(&accept).into_owned(),
+                ),
+            ];
+        }
+        if let Some(p) = &self.protocol {
+            headers.push(("sec-websocket-protocol", p.clone()));
+        }
         if let Some(h) = &self.deflate_header {
             headers.push(("sec-websocket-extensions", h.clone()));
         }
@@ -361,6 +472,24 @@ impl Upgrade {
         }
         let mut ws = WebSocketStream::new(io, conn);
         ws.set_write_buffer(self.write_buffer);
+        ws.core.protocol = self.protocol;
         ws
     }
+}
+
+/// The `:protocol` of an HTTP/2 request: hyper's `Protocol` extension, or h2's for a
+/// server on h2 itself (feature `http2`; without it, none).
+#[cfg(feature = "http")]
+fn protocol_of<B>(req: &http::Request<B>) -> Option<&str> {
+    #[cfg(feature = "http2")]
+    {
+        if let Some(p) = req.extensions().get::<hyper::ext::Protocol>() {
+            return std::str::from_utf8(p.as_ref()).ok();
+        }
+        if let Some(p) = req.extensions().get::<h2::ext::Protocol>() {
+            return Some(p.as_str());
+        }
+    }
+    let _ = req;
+    None
 }

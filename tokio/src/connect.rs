@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use wisp_codec::handshake::{ResponseError, DEFAULT_MAX_HEAD};
+use wisp_codec::handshake::{Accepted, ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 use wisp_codec::{Config, Connection};
 
 use crate::stream::{WebSocketStream, DEFAULT_WRITE_BUFFER};
@@ -36,6 +36,14 @@ pub enum ConnectError {
     InvalidHeader(String),
     /// The OS random source failed.
     Random(String),
+    /// [`Http2::Only`](crate::http2::Http2::Only): the server does not speak HTTP/2
+    /// (no ALPN `h2`) or does not advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL`
+    /// (RFC 8441 §3), so it cannot take a WebSocket on a stream (feature `http2`).
+    #[cfg(feature = "http2")]
+    NoExtendedConnect,
+    /// The HTTP/2 connection or stream failed during the opening (feature `http2`).
+    #[cfg(feature = "http2")]
+    Http2(h2::Error),
 }
 
 impl fmt::Display for ConnectError {
@@ -51,6 +59,12 @@ impl fmt::Display for ConnectError {
             ConnectError::Handshake(e) => write!(f, "handshake failed: {e}"),
             ConnectError::InvalidHeader(why) => write!(f, "invalid request header: {why}"),
             ConnectError::Random(why) => write!(f, "no random numbers: {why}"),
+            #[cfg(feature = "http2")]
+            ConnectError::NoExtendedConnect => f.write_str(
+                "the server does not take WebSockets over HTTP/2 (no ALPN h2 or no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3)",
+            ),
+            #[cfg(feature = "http2")]
+            ConnectError::Http2(e) => write!(f, "HTTP/2: {e}"),
         }
     }
 }
@@ -85,6 +99,10 @@ pub struct ClientOptions {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Unsent bytes above which sending waits (default 128 KiB).
     pub write_buffer: usize,
+    /// Open the socket as an HTTP/2 extended CONNECT (RFC 8441) when the server
+    /// advertises it (feature `http2`; default [`Http2::Never`](crate::http2::Http2::Never)).
+    #[cfg(feature = "http2")]
+    pub http2: crate::http2::Http2,
 }
 
 impl Default for ClientOptions {
@@ -98,6 +116,8 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             tls: None,
             write_buffer: DEFAULT_WRITE_BUFFER,
+            #[cfg(feature = "http2")]
+            http2: crate::http2::Http2::Never,
         }
     }
 }
@@ -120,6 +140,19 @@ impl ClientOptions {
         self.config = config;
         self
     }
+
+    /// The options with an HTTP/2 preference (feature `http2`).
+    ///
+    /// ```
+    /// use wisp_tokio::{http2::Http2, ClientOptions};
+    /// let o = ClientOptions::default().with_http2(Http2::Prefer);
+    /// assert_eq!(o.http2, Http2::Prefer);
+    /// ```
+    #[cfg(feature = "http2")]
+    pub fn with_http2(mut self, http2: crate::http2::Http2) -> Self {
+        self.http2 = http2;
+        self
+    }
 }
 
 /// A TCP connection, or TLS over one (`wss://`).
@@ -130,6 +163,32 @@ pub enum MaybeTlsStream {
     Plain(TcpStream),
     /// `wss://`.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// A stream of an HTTP/2 connection, over TCP or TLS (RFC 8441, feature `http2`).
+    #[cfg(feature = "http2")]
+    Http2(Box<crate::http2::H2Stream>),
+}
+
+impl MaybeTlsStream {
+    /// TLS agreed on this ALPN protocol.
+    #[cfg(feature = "http2")]
+    pub(crate) fn alpn_is(&self, protocol: &[u8]) -> bool {
+        match self {
+            MaybeTlsStream::Tls(s) => s.get_ref().1.alpn_protocol() == Some(protocol),
+            _ => false,
+        }
+    }
+}
+
+/// `$body` with `$s` bound to the stream inside each variant of a [`MaybeTlsStream`].
+macro_rules! each_stream {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            MaybeTlsStream::Plain($s) => $body,
+            MaybeTlsStream::Tls($s) => $body,
+            #[cfg(feature = "http2")]
+            MaybeTlsStream::Http2($s) => $body,
+        }
+    };
 }
 
 impl AsyncRead for MaybeTlsStream {
@@ -138,10 +197,7 @@ impl AsyncRead for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s.as_mut_io()).poll_read(cx, buf))
     }
 }
 
@@ -151,10 +207,7 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s.as_mut_io()).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -162,31 +215,46 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s.as_mut_io()).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            MaybeTlsStream::Plain(s) => s.is_write_vectored(),
-            MaybeTlsStream::Tls(s) => s.is_write_vectored(),
-        }
+        each_stream!(self, s => s.as_ref_io().is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s.as_mut_io()).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s.as_mut_io()).poll_shutdown(cx))
+    }
+}
+
+/// The stream inside a variant, boxed or not.
+trait AsIo {
+    type Io: AsyncRead + AsyncWrite + Unpin;
+    fn as_mut_io(&mut self) -> &mut Self::Io;
+    fn as_ref_io(&self) -> &Self::Io;
+}
+
+impl AsIo for TcpStream {
+    type Io = TcpStream;
+    fn as_mut_io(&mut self) -> &mut TcpStream {
+        self
+    }
+    fn as_ref_io(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsIo for Box<T> {
+    type Io = T;
+    fn as_mut_io(&mut self) -> &mut T {
+        self
+    }
+    fn as_ref_io(&self) -> &T {
+        self
     }
 }
 
@@ -213,32 +281,85 @@ pub async fn connect_async_with(
 ) -> Result<WebSocketStream<MaybeTlsStream>, ConnectError> {
     let parsed =
         wisp_client::parse_url(url).map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
-    let tls = match (&options.tls, parsed.tls) {
-        (_, false) => None,
-        (Some(c), true) => Some(Arc::clone(c)),
-        (None, true) => Some(default_tls()?),
-    };
     let work = async {
-        let tcp = TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
-        let _ = tcp.set_nodelay(true);
-        let io = match tls {
-            None => MaybeTlsStream::Plain(tcp),
-            Some(config) => {
-                let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
-                    .map_err(|e| ConnectError::InvalidUrl(format!("{}: {e}", parsed.host)))?;
-                let tls = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, tcp)
-                    .await
-                    .map_err(ConnectError::Tls)?;
-                MaybeTlsStream::Tls(Box::new(tls))
-            }
-        };
+        #[cfg(feature = "http2")]
+        if options.http2 != crate::http2::Http2::Never {
+            return connect_http2(&parsed, options).await;
+        }
+        let io = transport(&parsed, options, &[]).await?;
         handshake(io, &parsed.authority, &parsed.path, options).await
     };
     match tokio::time::timeout(options.connect_timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout),
     }
+}
+
+/// [`connect_async_with`] when HTTP/2 is wanted: an extended CONNECT if the server
+/// advertises it, else (with [`Http2::Prefer`](crate::http2::Http2::Prefer)) the
+/// HTTP/1.1 upgrade: on the same TLS connection if ALPN chose `http/1.1`, on a new one
+/// if the server spoke HTTP/2 without extended CONNECT (or no HTTP/2 at all, for h2c).
+#[cfg(feature = "http2")]
+async fn connect_http2(
+    parsed: &wisp_client::Url,
+    options: &ClientOptions,
+) -> Result<WebSocketStream<MaybeTlsStream>, ConnectError> {
+    use crate::http2::{Http2, Http2Connection};
+    let only = options.http2 == Http2::Only;
+    let alpn: &[&[u8]] = if only {
+        &[b"h2"]
+    } else {
+        &[b"h2", b"http/1.1"]
+    };
+    let io = transport(parsed, options, alpn).await?;
+    if parsed.tls && !io.alpn_is(b"h2") {
+        if only {
+            return Err(ConnectError::NoExtendedConnect);
+        }
+        return handshake(io, &parsed.authority, &parsed.path, options).await;
+    }
+    match Http2Connection::handshake(io, parsed.tls, &parsed.authority, options).await {
+        Ok(mut conn) => {
+            let (io, accepted) = conn.open_stream(&parsed.path).await?;
+            let io = MaybeTlsStream::Http2(Box::new(io));
+            Ok(client_stream(io, options, accepted, &[]))
+        }
+        Err(e) if only => Err(e),
+        Err(_) => {
+            let io = transport(parsed, options, &[b"http/1.1"]).await?;
+            handshake(io, &parsed.authority, &parsed.path, options).await
+        }
+    }
+}
+
+/// TCP, then TLS for `wss://` offering `alpn` (none: the configuration's own).
+pub(crate) async fn transport(
+    parsed: &wisp_client::Url,
+    options: &ClientOptions,
+    alpn: &[&[u8]],
+) -> Result<MaybeTlsStream, ConnectError> {
+    let tls = match (&options.tls, parsed.tls) {
+        (_, false) => None,
+        (Some(c), true) => Some(Arc::clone(c)),
+        (None, true) => Some(default_tls()?),
+    };
+    let tcp = TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
+    let _ = tcp.set_nodelay(true);
+    let Some(mut config) = tls else {
+        return Ok(MaybeTlsStream::Plain(tcp));
+    };
+    if !alpn.is_empty() {
+        let mut with_alpn = (*config).clone();
+        with_alpn.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config = Arc::new(with_alpn);
+    }
+    let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
+        .map_err(|e| ConnectError::InvalidUrl(format!("{}: {e}", parsed.host)))?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(ConnectError::Tls)?;
+    Ok(MaybeTlsStream::Tls(Box::new(tls)))
 }
 
 /// The default trust for `wss://`: Mozilla's roots, the ring provider.
@@ -282,18 +403,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     path: &str,
     options: &ClientOptions,
 ) -> Result<WebSocketStream<S>, ConnectError> {
-    let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce).map_err(|e| ConnectError::Random(e.to_string()))?;
-    let req = wisp_client::opening_request(
-        authority,
-        path,
-        nonce,
-        &options.protocols,
-        options.origin.as_deref(),
-        &options.headers,
-        options.deflate,
-    )
-    .map_err(ConnectError::InvalidHeader)?;
+    let req = opening_request(authority, path, options)?;
     io.write_all(&req.to_bytes()).await?;
     io.flush().await?;
     // Read into the buffer's own spare room (no stack buffer in the future).
@@ -316,6 +426,37 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             Err(e) => return Err(ConnectError::Handshake(e)),
         }
     };
+    Ok(client_stream(io, options, accepted, &buf[used..]))
+}
+
+/// The opening request the options describe, keyed by a nonce from the OS.
+pub(crate) fn opening_request(
+    authority: &str,
+    path: &str,
+    options: &ClientOptions,
+) -> Result<ClientRequest, ConnectError> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|e| ConnectError::Random(e.to_string()))?;
+    wisp_client::opening_request(
+        authority,
+        path,
+        nonce,
+        &options.protocols,
+        options.origin.as_deref(),
+        &options.headers,
+        options.deflate,
+    )
+    .map_err(ConnectError::InvalidHeader)
+}
+
+/// The client's stream once the server accepted: masks from the OS, what was agreed,
+/// and the bytes that came after the handshake.
+pub(crate) fn client_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    options: &ClientOptions,
+    accepted: Accepted,
+    early: &[u8],
+) -> WebSocketStream<S> {
     let mut masks = Masks {
         buf: [0; 256],
         used: 256,
@@ -324,11 +465,11 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(params) = accepted.deflate {
         conn.set_deflate(params);
     }
-    conn.handle_input(&buf[used..]);
+    conn.handle_input(early);
     let mut ws = WebSocketStream::new(io, conn);
     ws.set_write_buffer(options.write_buffer);
     ws.core.protocol = accepted.protocol;
-    Ok(ws)
+    ws
 }
 
 /// Masking keys from the OS random source, drawn 64 at a time.

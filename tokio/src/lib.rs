@@ -73,6 +73,8 @@
 
 mod accept;
 mod connect;
+#[cfg(feature = "http2")]
+pub mod http2;
 mod split;
 mod stream;
 

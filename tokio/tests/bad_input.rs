@@ -88,24 +88,6 @@ fn blocking_server() -> u16 {
     port
 }
 
-fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x11, 0x22, 0x33, 0x44];
-    let mut f = vec![b0];
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n < 65536 {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&key);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    f
-}
-
 /// A handshake on `port`; returns the socket and what followed the 101.
 fn raw_session(port: u16) -> (TcpStream, ClientRequest, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -7,15 +7,10 @@
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use wisp_tokio::{connect_async_with, ClientOptions, CloseCode, Message, OpCode, WebSocketStream};
-
-/// Every step of a test is bounded: a peer that stops answering fails it, never hangs it.
-const STEP: Duration = Duration::from_secs(30);
+use wisp_tokio::{connect_async_with, ClientOptions, CloseCode, Message};
 
 #[test]
 fn python_websockets_client_against_the_echo_example() {
@@ -43,108 +38,6 @@ fn node_ws_client_against_the_echo_example() {
             &["--deflate", mode],
         );
     }
-}
-
-fn text_of_size(n: usize) -> String {
-    let unit = "aé€😀"; // 1 + 2 + 3 + 4 bytes
-    let mut s = unit.repeat(n / 10);
-    s.push_str(&"x".repeat(n % 10));
-    assert_eq!(s.len(), n);
-    s
-}
-
-async fn next(
-    ws: &mut WebSocketStream<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>,
-) -> Message {
-    loop {
-        let m = tokio::time::timeout(STEP, ws.next())
-            .await
-            .expect("a reply in time")
-            .expect("the stream goes on")
-            .expect("no error");
-        if !matches!(m, Message::Ping(_) | Message::Pong(_)) {
-            return m;
-        }
-    }
-}
-
-/// The checklist, from our side: echoes of 0 B to 16 MiB, fragmented messages, a ping
-/// answered, the close handshake. Returns whether deflate was agreed.
-async fn checklist(url: &str, options: &ClientOptions) -> bool {
-    let mut ws = connect_async_with(url, options).await.expect("connect");
-    let deflate = ws.connection().deflate_params().is_some();
-    for size in [0, 125, 126, 65536, 1 << 20, 16 << 20] {
-        let text = Message::Text(text_of_size(size));
-        ws.send(text.clone()).await.unwrap();
-        assert!(next(&mut ws).await == text, "text {size}");
-        let binary: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
-        let binary = Message::Binary(binary);
-        ws.send(binary.clone()).await.unwrap();
-        assert!(next(&mut ws).await == binary, "binary {size}");
-    }
-    // Fragments: 4 text frames, then binary with an empty frame in the middle.
-    {
-        let c = ws.connection_mut();
-        c.send_frame(OpCode::Text, false, "frag".as_bytes())
-            .unwrap();
-        c.send_frame(OpCode::Continuation, false, "mént".as_bytes())
-            .unwrap();
-        c.send_frame(OpCode::Continuation, false, b"").unwrap();
-        c.send_frame(OpCode::Continuation, true, "ed 😀".as_bytes())
-            .unwrap();
-        c.send_frame(OpCode::Binary, false, &[1; 1000]).unwrap();
-        c.send_frame(OpCode::Continuation, false, b"").unwrap();
-        c.send_frame(OpCode::Continuation, true, &[2; 70_000])
-            .unwrap();
-    }
-    ws.flush().await.unwrap();
-    assert_eq!(
-        next(&mut ws).await,
-        Message::Text("fragmént😀".replace('😀', "ed 😀"))
-    );
-    let mut want = vec![1u8; 1000];
-    want.extend_from_slice(&[2; 70_000]);
-    assert_eq!(next(&mut ws).await, Message::Binary(want));
-    // Our ping gets the peer's pong.
-    ws.connection_mut()
-        .send_ping(b"wisp-ping-\x00\xff")
-        .unwrap();
-    ws.flush().await.unwrap();
-    loop {
-        match tokio::time::timeout(STEP, ws.next())
-            .await
-            .expect("pong in time")
-        {
-            Some(Ok(Message::Pong(p))) => {
-                assert_eq!(p, b"wisp-ping-\x00\xff");
-                break;
-            }
-            Some(Ok(_)) => {}
-            other => panic!("no pong: {other:?}"),
-        }
-    }
-    // The close handshake: our close, the peer's answer, the end of the stream.
-    ws.close_with(CloseCode::NORMAL, "bye").await.unwrap();
-    loop {
-        match tokio::time::timeout(STEP, ws.next())
-            .await
-            .expect("close in time")
-        {
-            Some(Ok(_)) => {}
-            None => break,
-            Some(Err(e)) => panic!("close failed: {e}"),
-        }
-    }
-    assert_eq!(ws.connection().close_code(), Some(CloseCode::NORMAL));
-    deflate
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn client_against(peer: Command) {
@@ -235,15 +128,9 @@ fn connect_async_answers_the_peers_pings_and_split_halves_work_on_two_tasks() {
 fn wss_through_tokio_rustls_against_python_websockets() {
     let dir = std::env::temp_dir().join(format!("wisp-tokio-wss-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let certs = TestCerts::new();
+    std::fs::write(dir.join("cert.pem"), &certs.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &certs.key_pem).unwrap();
     let mut cmd = Command::new(python());
     cmd.arg("tests/peers/py_echo_server.py")
         .arg("--tls-cert")
@@ -251,16 +138,7 @@ fn wss_through_tokio_rustls_against_python_websockets() {
         .arg("--tls-key")
         .arg(dir.join("key.pem"));
     let (_peer, port) = start_listening(cmd);
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let options = ClientOptions::default().with_tls(Arc::new(tls));
+    let options = ClientOptions::default().with_tls(certs.client_config());
     runtime().block_on(async {
         let url = format!("wss://localhost:{port}/");
         let mut ws = connect_async_with(&url, &options).await.unwrap();

@@ -3,6 +3,9 @@
 //! timer, split halves, accept_hdr_async's callback and refusals. Every wait is
 //! bounded by a timeout that fails the test; none is a timed assertion.
 
+mod common;
+
+use common::client_frame;
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -15,24 +18,6 @@ use wisp_tokio::{
 
 const BOUND: Duration = Duration::from_secs(20);
 
-fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [9, 8, 7, 6];
-    let mut f = vec![b0];
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n < 65536 {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&key);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    f
-}
-
 #[tokio::test]
 async fn a_dropped_next_future_loses_nothing() {
     let (mut peer, io) = tokio::io::duplex(1 << 20);
@@ -42,7 +27,7 @@ async fn a_dropped_next_future_loses_nothing() {
     let writer = tokio::spawn(async move {
         let mut wire = Vec::new();
         for i in 0..3u8 {
-            wire.extend(masked(0x82, &vec![i; 10_000]));
+            wire.extend(client_frame(0x82, &vec![i; 10_000]));
         }
         for piece in wire.chunks(100) {
             peer.write_all(piece).await.unwrap();
@@ -105,7 +90,7 @@ async fn poll_ready_waits_while_the_write_buffer_is_full() {
 async fn a_large_messages_buffers_go_back_after_a_quiet_spell() {
     let (mut peer, io) = tokio::io::duplex(2 << 20);
     let mut ws = from_raw(io, Role::Server, Config::default());
-    peer.write_all(&masked(0x82, &vec![4; 1 << 20]))
+    peer.write_all(&client_frame(0x82, &vec![4; 1 << 20]))
         .await
         .unwrap();
     let m = tokio::time::timeout(BOUND, ws.next())
@@ -131,7 +116,7 @@ async fn a_large_messages_buffers_go_back_after_a_quiet_spell() {
 async fn a_client_vanishing_mid_message_ends_the_server_stream_with_a_clear_error() {
     let (mut peer, io) = tokio::io::duplex(1 << 20);
     let mut ws = from_raw(io, Role::Server, Config::default());
-    let frame = masked(0x82, &vec![5; 100_000]);
+    let frame = client_frame(0x82, &vec![5; 100_000]);
     peer.write_all(&frame[..50_000]).await.unwrap();
     drop(peer);
     let r = tokio::time::timeout(BOUND, ws.next())
@@ -247,7 +232,7 @@ async fn split_reader_answers_pings_while_the_writer_is_stuck_on_a_full_transpor
     tokio::task::yield_now().await;
     let (mut peer_read, mut peer_write) = tokio::io::split(peer);
     peer_write
-        .write_all(&masked(0x89, b"are you there"))
+        .write_all(&client_frame(0x89, b"are you there"))
         .await
         .unwrap();
     // The reader yields the ping; its pong is queued behind the big message (the

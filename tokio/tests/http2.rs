@@ -1,0 +1,815 @@
+//! WebSockets over HTTP/2 (RFC 8441, feature `http2`): the client and the server of
+//! this crate over h2c (prior knowledge, against the echo example) and over TLS with
+//! ALPN `h2`, HTTP/1.1 on the same port, several sockets and an ordinary request on
+//! one connection, a stream reset in the middle of a message, a stalled reader, bad
+//! requests, and the fall-back to HTTP/1.1 when a server does not advertise
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
+//!
+//! `cargo test -p wisp-tokio --features http2 --test http2` (it starts the echo example
+//! built with the same feature: `cargo build -p wisp-tokio --features http2 --examples`).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use wisp_tokio::http2::{Http2, Http2Connection, Opened, Reason, Upgraded};
+use wisp_tokio::{
+    connect_async_with, ClientOptions, CloseCode, ConnectError, Error, MaybeTlsStream, Message,
+    ServerOptions, Upgrade, WebSocketStream,
+};
+
+/// Runs a test's body on a fresh runtime, failing it (never hanging) after 300 s: every
+/// wait in it is bounded, whatever a peer does.
+fn bounded<F: std::future::Future>(body: F) -> F::Output {
+    runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(300), body)
+            .await
+            .expect("the test's body ends within 300 s")
+    })
+}
+
+fn h2_only() -> ClientOptions {
+    ClientOptions::default().with_http2(Http2::Only)
+}
+
+/// Echoes every text and binary message of a socket until it ends.
+async fn echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut ws: WebSocketStream<S>) {
+    while let Some(next) = ws.next().await {
+        match next {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                if ws.send(m).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) | Err(Error::Protocol(_)) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+/// Serves `serve_connection` in this process on a free port: sockets go to
+/// `on_socket`; other requests get 404.
+async fn serve_here<W, WF>(on_socket: W) -> u16
+where
+    W: Fn(WebSocketStream<Upgraded>, Opened) -> WF + Clone + Send + Sync + 'static,
+    WF: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(wisp_tokio::http2::serve_connection(
+                tcp,
+                ServerOptions::default(),
+                on_socket.clone(),
+                |_| {
+                    let mut r = http::Response::new("not here\n".to_string());
+                    *r.status_mut() = http::StatusCode::NOT_FOUND;
+                    r
+                },
+            ));
+        }
+    });
+    port
+}
+
+#[test]
+fn h2c_checklist_against_the_echo_example_deflate_on_and_off() {
+    let (_server, port) = echo_example();
+    let url = format!("ws://127.0.0.1:{port}/any/path");
+    bounded(async {
+        for offer in [false, true] {
+            let options = h2_only().with_deflate(offer);
+            let ws = connect_async_with(&url, &options).await.expect("connect");
+            assert!(
+                matches!(ws.get_ref(), MaybeTlsStream::Http2(_)),
+                "an HTTP/2 stream"
+            );
+            let agreed = checklist_on(ws).await;
+            assert_eq!(agreed, offer, "deflate offered: {offer}");
+        }
+        // HTTP/1.1 upgrades on the same port, as before.
+        let options = ClientOptions::default();
+        let ws = connect_async_with(&url, &options).await.expect("connect");
+        assert!(matches!(ws.get_ref(), MaybeTlsStream::Plain(_)));
+        assert!(checklist_on(ws).await);
+        // Prefer takes HTTP/2 where it is offered.
+        let options = ClientOptions::default().with_http2(Http2::Prefer);
+        let ws = connect_async_with(&url, &options).await.expect("connect");
+        assert!(matches!(ws.get_ref(), MaybeTlsStream::Http2(_)));
+    });
+}
+
+#[test]
+fn two_sockets_and_a_request_share_one_connection() {
+    let (_server, port) = echo_example();
+    bounded(async {
+        let url = format!("ws://127.0.0.1:{port}");
+        let mut conn = Http2Connection::connect(&url, &h2_only()).await.unwrap();
+        let mut a = conn.open("/a").await.unwrap();
+        let mut b = conn.open("/b?x=1").await.unwrap();
+        assert_eq!((a.get_ref().stream_id(), b.get_ref().stream_id()), (1, 3));
+        for (ws, text) in [(&mut a, "on a"), (&mut b, "on b")] {
+            ws.send(Message::Text(text.into())).await.unwrap();
+            assert_eq!(next(ws).await, Message::Text(text.into()));
+        }
+        // An ordinary GET on the same connection: the server says what it carried.
+        let request = http::Request::get(format!("http://127.0.0.1:{port}/stats"))
+            .body(())
+            .unwrap();
+        let mut sender = conn.sender().ready().await.unwrap();
+        let (response, _) = sender.send_request(request, true).unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        let mut text = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            text.extend_from_slice(&chunk);
+        }
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "2 sockets, 1 requests on this connection\n"
+        );
+        for ws in [&mut a, &mut b] {
+            ws.close().await.unwrap();
+            while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+                m.unwrap();
+            }
+            assert_eq!(ws.connection().close_code(), Some(CloseCode::NORMAL));
+        }
+    });
+}
+
+#[test]
+fn a_stream_reset_mid_message_is_1006_and_the_other_streams_go_on() {
+    bounded(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let port = serve_here(move |mut ws, opened| {
+            let tx = tx.clone();
+            async move {
+                if opened.offer.target == "/watched" {
+                    // What the server's socket sees of the reset.
+                    let seen = tokio::time::timeout(STEP, ws.next()).await;
+                    let _ = tx.send(format!("{seen:?}"));
+                } else {
+                    echo(ws).await;
+                }
+            }
+        })
+        .await;
+        let url = format!("ws://127.0.0.1:{port}");
+        let mut conn = Http2Connection::connect(&url, &h2_only()).await.unwrap();
+        let mut watched = conn.open("/watched").await.unwrap();
+        let mut other = conn.open("/other").await.unwrap();
+        // Half a frame: a masked binary frame announcing 1000 bytes, with 10 of them.
+        let mut half = vec![0x82, 0xfe, 0x03, 0xe8, 1, 2, 3, 4];
+        half.extend_from_slice(&[0; 10]);
+        watched.get_mut().write_all(&half).await.unwrap();
+        watched.get_mut().reset(Reason::CANCEL);
+        let seen = tokio::time::timeout(STEP, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            seen.contains("Io") && seen.contains("UnexpectedEof"),
+            "the server's socket ends as an abnormal closure (1006): {seen}"
+        );
+        // Our side of the reset stream ends with an error, not a hang.
+        match tokio::time::timeout(STEP, watched.next()).await.unwrap() {
+            Some(Err(Error::Io(_))) | None => {}
+            other => panic!("after the reset: {other:?}"),
+        }
+        // The connection and its other stream go on.
+        let big = Message::Binary(vec![7; 1 << 20]);
+        other.send(big.clone()).await.unwrap();
+        assert!(next(&mut other).await == big);
+        let third = conn.open("/third").await.unwrap();
+        assert!(checklist_on(third).await);
+    });
+}
+
+#[test]
+fn a_close_from_the_server_ends_the_stream() {
+    bounded(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let port = serve_here(move |mut ws, _| {
+            let tx = tx.clone();
+            async move {
+                ws.send(Message::Text("bye soon".into())).await.unwrap();
+                ws.close_with(CloseCode::GOING_AWAY, "server leaves")
+                    .await
+                    .unwrap();
+                let mut rest = Vec::new();
+                while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+                    rest.push(format!("{m:?}"));
+                }
+                let _ = tx.send((rest, ws.connection().close_code()));
+            }
+        })
+        .await;
+        let url = format!("ws://127.0.0.1:{port}/");
+        let mut ws = connect_async_with(&url, &h2_only()).await.unwrap();
+        assert_eq!(next(&mut ws).await, Message::Text("bye soon".into()));
+        let mut got = Vec::new();
+        while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+            got.push(m.expect("a clean end: END_STREAM after the close frames"));
+        }
+        assert!(
+            matches!(&got[..], [Message::Close(Some(c))] if c.code == CloseCode::GOING_AWAY),
+            "{got:?}"
+        );
+        let (rest, code) = tokio::time::timeout(STEP, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            rest.len(),
+            1,
+            "the server saw our answering close: {rest:?}"
+        );
+        assert_eq!(code, Some(CloseCode::GOING_AWAY));
+    });
+}
+
+#[test]
+fn a_reader_that_stops_holds_its_own_stream_not_the_connection() {
+    let (_server, port) = echo_example();
+    bounded(async {
+        let url = format!("ws://127.0.0.1:{port}");
+        let mut conn = Http2Connection::connect(&url, &h2_only().with_deflate(false))
+            .await
+            .unwrap();
+        let (mut stalled, mut stalled_writer) = conn.open("/stalled").await.unwrap().split();
+        let mut busy = conn.open("/busy").await.unwrap();
+        // 4 MiB of echoes owed to a socket that does not read: far over its stream's
+        // window, so the server's writes to it wait (and so its reads, and so our
+        // writes: the writer is a task of its own)...
+        let chunk = Message::Binary(vec![1; 64 * 1024]);
+        let sent = chunk.clone();
+        let writer = tokio::spawn(async move {
+            for _ in 0..64 {
+                stalled_writer.send(sent.clone()).await.unwrap();
+            }
+        });
+        // ...while another socket on the same connection moves 16 MiB both ways.
+        let big = Message::Binary(vec![2; 16 << 20]);
+        tokio::time::timeout(STEP, busy.send(big.clone()))
+            .await
+            .expect("the other stream's window is not held by the stalled one")
+            .unwrap();
+        assert!(next(&mut busy).await == big);
+        // The stalled socket still gets every byte once it reads.
+        for _ in 0..64 {
+            let m = tokio::time::timeout(STEP, stalled.next()).await.unwrap();
+            assert!(m.unwrap().unwrap() == chunk);
+        }
+        tokio::time::timeout(STEP, writer).await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn bad_extended_connects_get_a_clear_status() {
+    let (_server, port) = echo_example();
+    bounded(async {
+        let url = format!("ws://127.0.0.1:{port}");
+        let conn = Http2Connection::connect(&url, &h2_only()).await.unwrap();
+        let authority = format!("127.0.0.1:{port}");
+        let connect = |protocol: Option<&'static str>, version: &str| {
+            let mut b = http::Request::builder()
+                .method(http::Method::CONNECT)
+                .header("sec-websocket-version", version);
+            b = match protocol {
+                Some(p) => b
+                    .uri(format!("http://{authority}/chat"))
+                    .extension(h2::ext::Protocol::from_static(p)),
+                // A plain CONNECT has only :authority (RFC 9113 §8.5).
+                None => b.uri(authority.clone()),
+            };
+            b.body(()).unwrap()
+        };
+        let rows = [
+            (connect(None, "13"), 400, "RFC 8441 §4"),
+            (connect(Some("webtransport"), "13"), 501, "RFC 8441 §5"),
+            (connect(Some("websocket"), "12"), 426, "RFC 6455 §4.4"),
+        ];
+        for (request, status, why) in rows {
+            let mut sender = conn.sender().ready().await.unwrap();
+            let (response, _) = sender.send_request(request, false).unwrap();
+            let response = tokio::time::timeout(STEP, response).await.unwrap().unwrap();
+            assert_eq!(response.status(), status, "{why}");
+            if status == 426 {
+                assert_eq!(response.headers()["sec-websocket-version"], "13");
+            }
+            let mut body = response.into_body();
+            let chunk = body.data().await.unwrap().unwrap();
+            assert!(
+                String::from_utf8_lossy(&chunk).contains(why),
+                "the body says why: {chunk:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn prefer_falls_back_to_http11_where_http2_has_no_extended_connect() {
+    bounded(async {
+        // A server of HTTP/1.1 only: the h2c preface is refused, a new connection upgrades.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(ws) = wisp_tokio::accept_async(tcp).await {
+                        echo(ws).await;
+                    }
+                });
+            }
+        });
+        // hyper with HTTP/2 but without extended CONNECT: it does not advertise it, so
+        // the client must not send one.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let no_connect = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|mut req: http::Request<_>| async move {
+                    let up = match Upgrade::from_request(&req, &ServerOptions::default()) {
+                        Ok(up) => up,
+                        Err(e) => return Ok::<_, std::convert::Infallible>(Upgrade::refusal(&e)),
+                    };
+                    let on = hyper::upgrade::on(&mut req);
+                    let response: http::Response<String> = up.response();
+                    tokio::spawn(async move {
+                        if let Ok(io) = on.await {
+                            echo(up.into_stream(hyper_util::rt::TokioIo::new(io))).await;
+                        }
+                    });
+                    Ok(response)
+                });
+                tokio::spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    let io = hyper_util::rt::TokioIo::new(tcp);
+                    let _ = builder.serve_connection_with_upgrades(io, service).await;
+                });
+            }
+        });
+        for port in [plain, no_connect] {
+            let url = format!("ws://127.0.0.1:{port}/x");
+            let prefer = ClientOptions::default().with_http2(Http2::Prefer);
+            let ws = connect_async_with(&url, &prefer).await.expect("falls back");
+            assert!(matches!(ws.get_ref(), MaybeTlsStream::Plain(_)), "{port}");
+            assert!(checklist_on(ws).await);
+            let only = connect_async_with(&url, &h2_only()).await;
+            assert!(
+                matches!(
+                    only,
+                    Err(ConnectError::NoExtendedConnect | ConnectError::Http2(_))
+                ),
+                "{only:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn wss_with_alpn_h2_and_http11_on_one_port() {
+    let certs = TestCerts::new();
+    let server_tls = certs.server_config(&[b"h2", b"http/1.1"]);
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&versions);
+        tokio::spawn(async move {
+            let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let on_socket = move |ws, opened: Opened| {
+                        seen.lock().unwrap().push(opened.http2);
+                        echo(ws)
+                    };
+                    let _ = wisp_tokio::http2::serve_connection(
+                        tls,
+                        ServerOptions::default(),
+                        on_socket,
+                        |_| http::Response::new(String::new()),
+                    )
+                    .await;
+                });
+            }
+        });
+        let url = format!("wss://localhost:{port}/tls");
+        for offer in [true, false] {
+            let options = h2_only()
+                .with_tls(certs.client_config())
+                .with_deflate(offer);
+            let ws = connect_async_with(&url, &options)
+                .await
+                .expect("h2 over TLS");
+            assert!(matches!(ws.get_ref(), MaybeTlsStream::Http2(_)));
+            assert_eq!(checklist_on(ws).await, offer);
+        }
+        let options = ClientOptions::default().with_tls(certs.client_config());
+        let ws = connect_async_with(&url, &options)
+            .await
+            .expect("HTTP/1.1 over TLS");
+        assert!(matches!(ws.get_ref(), MaybeTlsStream::Tls(_)));
+        assert!(checklist_on(ws).await);
+        assert_eq!(*versions.lock().unwrap(), [true, true, false]);
+    });
+}
+
+/// Hypercorn (Python, ASGI; wsproto's framing) serves WebSockets over HTTP/2 by RFC
+/// 8441: an independent peer for the client, over h2c, and HTTP/1.1 on the same port.
+#[test]
+fn connect_async_against_hypercorn_over_h2c() {
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg("tests/peers/hypercorn_echo.py")
+        .args(["--timeout", "120"]);
+    let (_peer, port) = start_listening(cmd);
+    let url = format!("ws://127.0.0.1:{port}/echo");
+    bounded(async {
+        for offer in [false, true] {
+            let mut ws = connect_async_with(&url, &h2_only().with_deflate(offer))
+                .await
+                .expect("extended CONNECT to hypercorn");
+            assert!(matches!(ws.get_ref(), MaybeTlsStream::Http2(_)));
+            ws.send(Message::Text("version?".into())).await.unwrap();
+            assert_eq!(next(&mut ws).await, Message::Text("http_version=2".into()));
+            let agreed = checklist_on(ws).await;
+            assert_eq!(agreed, offer, "deflate offered: {offer}");
+        }
+        let mut ws = connect_async_with(&url, &ClientOptions::default())
+            .await
+            .expect("HTTP/1.1 upgrade to hypercorn");
+        ws.send(Message::Text("version?".into())).await.unwrap();
+        assert_eq!(
+            next(&mut ws).await,
+            Message::Text("http_version=1.1".into())
+        );
+        assert!(checklist_on(ws).await);
+    });
+}
+
+/// Python's `h2` (the HTTP/2 state machine) with `wsproto` (the framing) as an
+/// independent RFC 8441 client against the echo example: SETTINGS advertised, 200
+/// without an accept key, 0 B to 16 MiB, fragments, a ping, and END_STREAM after the
+/// close handshake.
+#[test]
+fn python_h2_client_against_the_echo_example() {
+    let (_server, port) = echo_example();
+    for deflate in [false, true] {
+        let mut cmd = std::process::Command::new(python());
+        cmd.current_dir(root())
+            .arg("tests/peers/py_h2_client.py")
+            .args(["127.0.0.1", &port.to_string(), "/python/h2"]);
+        if deflate {
+            cmd.arg("--deflate");
+        }
+        let out = cmd.output().expect("run py_h2_client.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mode = if deflate { "deflate on" } else { "deflate off" };
+        assert!(stdout.starts_with(mode), "{stdout}");
+        assert!(
+            stdout.contains("\nclose 1000") && stdout.ends_with("ok close\n"),
+            "{stdout}"
+        );
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 15);
+    }
+}
+
+/// The raw exchange of one row: `bytes` written as they are, then what the server
+/// sends back, decoded by a client `Connection`, until its close frame: the messages
+/// and the close code (1006 if the transport ends without one).
+async fn raw_answer<S>(io: S, bytes: &[u8]) -> (Vec<Message>, u16)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut io = io;
+    io.write_all(bytes).await.unwrap();
+    io.flush().await.unwrap();
+    let mut client = wisp_tokio::Connection::client(Default::default(), || [0; 4]);
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match client.poll_event() {
+            Ok(Some(Message::Close(f))) => return (seen, f.map_or(1005, |f| f.code.0)),
+            Ok(Some(m)) => {
+                seen.push(m);
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => panic!("the server broke the protocol: {e}"),
+        }
+        match tokio::time::timeout(STEP, io.read(&mut buf)).await.unwrap() {
+            Ok(0) | Err(_) => return (seen, 1006),
+            Ok(n) => client.handle_input(&buf[..n]),
+        }
+    }
+}
+
+/// Autobahn's case payloads that the codec's own tests cover (1.x text and binary
+/// sizes, 2.x pings, 3.x reserved bits, 4.x reserved opcodes, 5.x fragments with
+/// pings between them, 6.x UTF-8 split across frames, 7.x close codes, 9.x a large
+/// message), and the bad-input table's rows: through an HTTP/2 stream they give the
+/// echo example's same answers (messages, close code) as over HTTP/1.1.
+#[test]
+fn autobahn_case_payloads_give_the_same_events_over_h2_as_over_http11() {
+    let (_server, port) = echo_example();
+    let close = |code: u16| client_frame(0x88, &code.to_be_bytes());
+    let then_close = |mut frames: Vec<u8>| {
+        frames.extend(close(1000));
+        frames
+    };
+    let cat = |frames: &[Vec<u8>]| then_close(frames.concat());
+    let mut rows: Vec<(&str, Vec<u8>, u16)> = Vec::new();
+    for (case, n) in [
+        ("1.1.x text", 0),
+        ("1.1.x", 125),
+        ("1.1.x", 126),
+        ("1.1.x", 127),
+    ] {
+        rows.push((case, then_close(client_frame(0x81, &vec![b'*'; n])), 1000));
+    }
+    for n in [0, 125, 126, 65535, 65536] {
+        rows.push((
+            "1.2.x binary",
+            then_close(client_frame(0x82, &vec![0xfe; n])),
+            1000,
+        ));
+    }
+    rows.extend([
+        (
+            "2.1 ping, no payload",
+            then_close(client_frame(0x89, b"")),
+            1000,
+        ),
+        (
+            "2.3 ping, binary payload",
+            then_close(client_frame(0x89, &[0, 0xff, 0xfe, 0xfd])),
+            1000,
+        ),
+        (
+            "2.4 ping, 125 bytes",
+            then_close(client_frame(0x89, &[0xfe; 125])),
+            1000,
+        ),
+        (
+            "2.5 ping, 126 bytes",
+            client_frame(0x89, &[0xfe; 126]),
+            1002,
+        ),
+        (
+            "2.6 unsolicited pong",
+            then_close(client_frame(0x8a, b"unsolicited")),
+            1000,
+        ),
+        ("3.1 RSV1", client_frame(0xc1, b"Hello"), 1002),
+        (
+            "3.2 RSV2 after a good frame",
+            cat(&[client_frame(0x81, b"Hello"), client_frame(0xa1, b"Hello")]),
+            1002,
+        ),
+        ("4.1.1 opcode 3", client_frame(0x83, b""), 1002),
+        ("4.2.1 opcode 0xb", client_frame(0x8b, b""), 1002),
+        ("5.1 fragmented ping", client_frame(0x09, b"x"), 1002),
+        (
+            "5.3 text in two fragments",
+            cat(&[client_frame(0x01, b"frag"), client_frame(0x80, b"ment")]),
+            1000,
+        ),
+        (
+            "5.6 a ping between fragments",
+            cat(&[
+                client_frame(0x01, b"frag"),
+                client_frame(0x89, b"ping"),
+                client_frame(0x80, b"ment"),
+            ]),
+            1000,
+        ),
+        ("5.9 continuation first", client_frame(0x80, b"x"), 1002),
+        (
+            "6.2.3 UTF-8 split inside a character",
+            cat(&[
+                client_frame(0x01, b"\xce"),
+                client_frame(0x80, b"\xba\xe1\xbd\xb9"),
+            ]),
+            1000,
+        ),
+        (
+            "6.3.1 invalid UTF-8",
+            client_frame(0x81, b"\xce\xba\xe1\xbd\xb9\xed\xa0\x80"),
+            1007,
+        ),
+        (
+            "6.4.x invalid UTF-8 in a later fragment",
+            cat(&[
+                client_frame(0x01, b"\xce\xba"),
+                client_frame(0x80, b"\xf4\x90\x80\x80"),
+            ]),
+            1007,
+        ),
+        ("7.3.1 empty close", client_frame(0x88, b""), 1005),
+        ("7.3.2 one-byte close", client_frame(0x88, &[0x03]), 1002),
+        (
+            "7.5.1 invalid UTF-8 reason",
+            client_frame(0x88, b"\x03\xe8\xc3\x28"),
+            1007,
+        ),
+        ("7.7.x close code 3000", close(3000), 3000),
+        ("7.9.x close code 1005 on the wire", close(1005), 1002),
+        ("7.9.x close code 999", close(999), 1002),
+        (
+            "9.1.x 8 MiB text",
+            then_close(client_frame(0x81, &vec![b'*'; 8 << 20])),
+            1000,
+        ),
+        (
+            "1 TiB claimed",
+            vec![0x82, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+            1009,
+        ),
+    ]);
+    bounded(async {
+        let h1 = ClientOptions::default().with_deflate(false);
+        let url = format!("ws://127.0.0.1:{port}/autobahn");
+        let mut conn = Http2Connection::connect(&url, &h2_only().with_deflate(false))
+            .await
+            .unwrap();
+        for (case, bytes, code) in &rows {
+            let (stream, _) = conn.open("/autobahn").await.unwrap().into_parts();
+            let over_h2 = raw_answer(stream, bytes).await;
+            let (tcp, _) = connect_async_with(&url, &h1).await.unwrap().into_parts();
+            let over_h1 = raw_answer(tcp, bytes).await;
+            assert_eq!(over_h2.1, *code, "{case}: the close code over h2");
+            assert!(over_h2 == over_h1, "{case}: h2 and HTTP/1.1 differ");
+        }
+    });
+}
+
+/// The page the browser test loads: it opens wss:// to its own host, sends a text and
+/// puts the echo (or the failure) in `body[data-done]`.
+const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>h2</title><body><script>
+const ws = new WebSocket(`wss://${location.host}/socket`);
+ws.onopen = () => ws.send("over " + location.protocol);
+ws.onmessage = (e) => { document.body.dataset.done = "echoed " + e.data; ws.close(); };
+ws.onerror = () => { document.body.dataset.done = "failed"; };
+</script>"#;
+
+/// Debian's Chromium (156 here) against a TLS server with ALPN h2 and http/1.1 that
+/// advertises extended CONNECT: the page comes over HTTP/2 (the server sees its
+/// request's version), and the socket too, as an extended CONNECT on a stream (the
+/// server records which), with Chromium as it is and with its `WebSocketOverHttp2`
+/// feature switched on. In the same run, a server whose ALPN offers http/1.1 only gets
+/// the page and the socket over HTTP/1.1.
+#[test]
+fn chromium_over_https_h2() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists()
+            && root().join("node_modules/playwright-core").exists(),
+        "Chromium or playwright-core is missing: run `bash scripts/setup.sh test`"
+    );
+    let certs = TestCerts::new();
+    let dir = std::env::temp_dir().join(format!("wisp-tokio-h2-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), &certs.cert_pem).unwrap();
+    let rt = runtime();
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let serve = |server_tls: Arc<rustls::ServerConfig>| {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen));
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let sockets = Arc::clone(&seen);
+                        let on_socket = move |ws, opened: Opened| {
+                            let how = if opened.http2 {
+                                "socket h2"
+                            } else {
+                                "socket http/1.1"
+                            };
+                            sockets.lock().unwrap().push(how.to_string());
+                            echo(ws)
+                        };
+                        let on_request = move |req: &http::Request<_>| {
+                            seen.lock()
+                                .unwrap()
+                                .push(format!("page {:?}", req.version()));
+                            let mut r = http::Response::new(PAGE.to_string());
+                            r.headers_mut()
+                                .insert("content-type", "text/html".parse().unwrap());
+                            r
+                        };
+                        let _ = wisp_tokio::http2::serve_connection(
+                            tls,
+                            ServerOptions::default(),
+                            on_socket,
+                            on_request,
+                        )
+                        .await;
+                    });
+                }
+            });
+            port
+        })
+    };
+    let h2_port = serve(certs.server_config(&[b"h2", b"http/1.1"]));
+    let h1_port = serve(certs.server_config(&[b"http/1.1"]));
+    let runs = [
+        (h2_port, "", "page HTTP/2.0", "socket h2"),
+        (h2_port, "WebSocketOverHttp2", "page HTTP/2.0", "socket h2"),
+        (h1_port, "", "page HTTP/1.1", "socket http/1.1"),
+    ];
+    for (port, features, page, socket) in runs {
+        seen.lock().unwrap().clear();
+        let out = std::process::Command::new("node")
+            .arg(root().join("tests/browser/h2.mjs"))
+            .current_dir(root())
+            .env("WISP_URL", format!("https://localhost:{port}/"))
+            .env("WISP_CERT", dir.join("cert.pem"))
+            .env("WISP_FEATURES", features)
+            .env("CHROMIUM", &chromium)
+            .output()
+            .expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "h2.mjs ({features}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), "echoed over https:", "{features}");
+        let seen = seen.lock().unwrap().clone();
+        println!("Chromium, features [{features}]: the server saw {seen:?}");
+        assert!(seen.iter().any(|s| s == page), "{seen:?}");
+        let sockets: Vec<_> = seen.iter().filter(|s| s.starts_with("socket")).collect();
+        assert_eq!(sockets, [socket], "{features}: {seen:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that never finishes its HTTP/1.1 request head is dropped after the
+/// options' handshake timeout, as `accept_async` drops it: no connection is held open
+/// by a slow or silent peer.
+#[test]
+fn a_request_head_that_never_ends_is_dropped_after_the_handshake_timeout() {
+    bounded(async {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut options = ServerOptions::default();
+            options.handshake_timeout = Some(std::time::Duration::from_millis(500));
+            let _ = wisp_tokio::http2::serve_connection(
+                tcp,
+                options,
+                |ws, _| echo(ws),
+                |_| http::Response::new(String::new()),
+            )
+            .await;
+        });
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(STEP, tcp.read_to_end(&mut answer))
+            .await
+            .expect("the server ends the connection")
+            .unwrap();
+        // hyper closes without an answer (a 408 would do too).
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    });
+}
