@@ -29,7 +29,7 @@ use crate::deflate::Deflater;
 use crate::error::{ProtocolError, UsageError};
 use crate::extension::DeflateParams;
 use crate::header::FrameHeader;
-use crate::keepalive::{Due, Keepalive};
+use crate::keepalive::{Due, Keepalive, Timers};
 use crate::message::{Message, Reassembler};
 use crate::opcode::OpCode;
 use crate::record::{Recorder, WireFrame};
@@ -799,7 +799,7 @@ impl Connection {
             return None;
         }
         self.keepalive
-            .poll(&self.config, self.close_written(), self.may_send())
+            .poll(self.timers(), self.close_written(), self.may_send())
     }
 
     /// Does what is due at `now` (see [Time](Connection#time)): sends a ping after
@@ -827,7 +827,7 @@ impl Connection {
         }
         match self
             .keepalive
-            .handle(now, &self.config, self.close_written(), self.may_send())
+            .handle(now, self.timers(), self.close_written(), self.may_send())
         {
             Due::Nothing => {}
             Due::Ping => self.write_frame(OpCode::Ping, true, KEEPALIVE_PING),
@@ -1085,6 +1085,14 @@ impl Connection {
     /// False once our Close is sent or the connection is closed: nothing may follow.
     fn may_send(&self) -> bool {
         self.state != State::Closed && self.close_sent().is_none()
+    }
+
+    fn timers(&self) -> Timers {
+        Timers {
+            ping_interval: self.config.ping_interval,
+            idle_timeout: self.config.idle_timeout,
+            close_timeout: self.config.close_timeout,
+        }
     }
 
     fn ending_mut(&mut self) -> &mut Ending {

@@ -10,8 +10,6 @@
 
 use core::time::Duration;
 
-use crate::Config;
-
 /// Bytes of an unfinished frame that count as progress.
 pub(crate) const PROGRESS_BYTES: u64 = 64 * 1024;
 
@@ -27,9 +25,17 @@ pub(crate) enum Due {
     CloseUnanswered,
 }
 
-/// The timers of one connection and the progress counters they follow. The
-/// durations are the connection's [`Config`]'s, passed in on each call rather than kept
-/// twice (an idle connection's size is the server's memory per connection).
+/// The durations of the timers: the connection's `Config`'s, passed in on each call
+/// rather than kept twice (an idle connection's size is the server's memory per
+/// connection).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timers {
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) close_timeout: Option<Duration>,
+}
+
+/// The timers of one connection and the progress counters they follow.
 #[derive(Debug, Clone)]
 pub(crate) struct Keepalive {
     /// Complete frames received: counted on the decoding hot path, so a plain add.
@@ -67,7 +73,7 @@ impl Keepalive {
     /// The next moment [`handle`](Keepalive::handle) has something to do, by `timers`'
     /// durations. `closing`: our close is written and we wait for the answer;
     /// `may_ping`: a ping may be sent now.
-    pub(crate) fn poll(&self, timers: &Config, closing: bool, may_ping: bool) -> Option<Duration> {
+    pub(crate) fn poll(&self, timers: Timers, closing: bool, may_ping: bool) -> Option<Duration> {
         let Some(now) = self.now else {
             // The clock starts at the first call.
             return Some(Duration::ZERO);
@@ -96,7 +102,7 @@ impl Keepalive {
     pub(crate) fn handle(
         &mut self,
         now: Duration,
-        timers: &Config,
+        timers: Timers,
         closing: bool,
         may_ping: bool,
     ) -> Due {
