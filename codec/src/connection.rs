@@ -35,6 +35,7 @@ use crate::record::{Recorder, WireFrame};
 use crate::recv::RecvBuffer;
 use crate::role::Role;
 use crate::send::SendQueue;
+use crate::traffic::Traffic;
 
 /// Where the closing handshake is (§7).
 ///
@@ -192,6 +193,8 @@ pub struct Connection {
     /// The driver's reads go straight into the input buffer: the last one filled the
     /// driver's scratch buffer (`io.rs`, the read policy).
     reads_flowing: bool,
+    /// Messages and payload bytes each way, by kind.
+    traffic: Traffic,
 }
 
 impl fmt::Debug for Connection {
@@ -246,6 +249,7 @@ impl Connection {
             eof: false,
             spare: Vec::new(),
             reads_flowing: false,
+            traffic: Traffic::default(),
         }
     }
 
@@ -566,6 +570,19 @@ impl Connection {
             + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
     }
 
+    /// Messages and payload bytes received and sent so far, by kind ([`Traffic`]):
+    /// counted as they are decoded and queued, with a plain add each.
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
+    }
+
+    /// The part of [`memory_held`](Connection::memory_held) that is the
+    /// permessage-deflate compressor and inflater this connection holds now (a pool's,
+    /// while lent, or its own).
+    pub fn deflate_memory(&self) -> usize {
+        self.reassembler.inflater_memory() + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
+    }
+
     /// The part of [`memory_held`](Connection::memory_held) that is the message being
     /// reassembled.
     pub fn message_memory(&self) -> usize {
@@ -638,6 +655,7 @@ impl Connection {
                 } else {
                     payload.to_vec()
                 };
+                self.traffic.received.message(header.opcode, bytes.len());
                 return match header.opcode {
                     OpCode::Text => match String::from_utf8(bytes) {
                         Ok(text) => Ok(Some(Message::Text(text))),
@@ -733,12 +751,22 @@ impl Connection {
     /// reference to it (see `benches/codec.rs`, decode rows).
     #[inline(always)]
     fn on_message(&mut self, message: Message) -> Message {
+        let received = &mut self.traffic.received;
         match &message {
-            Message::Ping(payload) => self.on_ping(payload.as_slice()),
+            Message::Text(t) => received.message(OpCode::Text, t.len()),
+            Message::Binary(b) => received.message(OpCode::Binary, b.len()),
+            Message::Pong(p) => received.message(OpCode::Pong, p.len()),
+            Message::Ping(payload) => {
+                received.message(OpCode::Ping, payload.len());
+                self.on_ping(payload.as_slice());
+            }
             Message::Close(frame) => {
+                received.message(
+                    OpCode::Close,
+                    frame.as_ref().map_or(0, |f| 2 + f.reason.len()),
+                );
                 self.on_close(frame.as_ref().map(|f| (f.code, f.reason.as_str())));
             }
-            _ => {}
         }
         message
     }
@@ -1029,12 +1057,18 @@ impl Connection {
             }
             return Ok(());
         }
-        let next = match (opcode, self.sending) {
-            (OpCode::Continuation, Some(op)) => Some(op),
-            (OpCode::Text | OpCode::Binary, None) => Some(opcode),
+        let kind = match (opcode, self.sending) {
+            (OpCode::Continuation, Some(op)) => {
+                self.traffic.sent.more_bytes(op, len);
+                op
+            }
+            (OpCode::Text | OpCode::Binary, None) => {
+                self.traffic.sent.message(opcode, len);
+                opcode
+            }
             _ => return Err(UsageError::BadFragmentSequence),
         };
-        self.sending = if fin { None } else { next };
+        self.sending = if fin { None } else { Some(kind) };
         Ok(())
     }
 
@@ -1114,7 +1148,12 @@ impl Connection {
         }));
     }
 
+    /// Queues one frame as it is (data frames were counted by `check_send`; control
+    /// frames are counted here, the automatic answers included).
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        if opcode.is_control() {
+            self.traffic.sent.message(opcode, payload.len());
+        }
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
         let bytes = self.tx.push_frame(fin, 0, opcode, mask, payload);
         if let Some(recorder) = &mut self.recorder {

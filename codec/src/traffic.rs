@@ -1,0 +1,222 @@
+//! What a connection has carried: messages and their payload bytes by kind, each way.
+//!
+//! Counted where the connection already touches each message (a plain add beside the
+//! decode and the encode, no clock, no atomics), so a driver that reports them (the
+//! server's `/metrics`) reads [`Connection::traffic`](crate::Connection::traffic) and
+//! keeps the difference from the last time it looked.
+
+use core::ops::{AddAssign, Sub};
+
+use crate::opcode::OpCode;
+
+/// The kinds counted, in the order of [`Traffic::KINDS`].
+const KINDS: usize = 5;
+
+/// The slot of a message kind: text, binary, close, ping, pong (`Continuation` has
+/// none: a fragmented message counts under the opcode of its first frame).
+#[inline(always)]
+fn slot(kind: OpCode) -> Option<usize> {
+    match kind {
+        OpCode::Continuation => None,
+        OpCode::Text | OpCode::Binary => Some(kind as usize - 1),
+        OpCode::Close | OpCode::Ping | OpCode::Pong => Some(kind as usize - 6),
+    }
+}
+
+/// Messages and their payload bytes by kind, in one direction.
+///
+/// A data message counts once (when its first frame is sent, or when it is whole on
+/// receipt), its bytes are its payload before permessage-deflate (the application's
+/// bytes, not the wire's); control frames count one each, the automatic pongs and
+/// close replies included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    messages: [u64; KINDS],
+    bytes: [u64; KINDS],
+}
+
+impl Tally {
+    /// Messages of this kind (`Continuation`: 0).
+    pub fn messages(&self, kind: OpCode) -> u64 {
+        slot(kind).map_or(0, |i| self.messages[i])
+    }
+
+    /// Payload bytes of this kind (`Continuation`: 0).
+    pub fn bytes(&self, kind: OpCode) -> u64 {
+        slot(kind).map_or(0, |i| self.bytes[i])
+    }
+
+    /// Messages of every kind.
+    pub fn total_messages(&self) -> u64 {
+        self.messages.iter().sum()
+    }
+
+    /// Payload bytes of every kind.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes.iter().sum()
+    }
+
+    /// Counts a message of `kind` with a payload of `len` bytes.
+    #[inline(always)]
+    pub(crate) fn message(&mut self, kind: OpCode, len: usize) {
+        if let Some(i) = slot(kind) {
+            self.messages[i] += 1;
+            self.bytes[i] += len as u64;
+        }
+    }
+
+    /// Counts more payload of a message already counted.
+    #[inline(always)]
+    pub(crate) fn more_bytes(&mut self, kind: OpCode, len: usize) {
+        if let Some(i) = slot(kind) {
+            self.bytes[i] += len as u64;
+        }
+    }
+}
+
+/// Messages and payload bytes a connection received and sent, by kind
+/// ([`Connection::traffic`](crate::Connection::traffic)).
+///
+/// ```
+/// use wisp_codec::{Connection, Message, OpCode};
+/// let mut s = Connection::server(Default::default());
+/// s.handle_input(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']); // "hi", masked with zeros
+/// assert_eq!(s.poll_event(), Ok(Some(Message::Text("hi".into()))));
+/// s.send_text("hello").unwrap();
+/// let t = *s.traffic();
+/// assert_eq!((t.received.messages(OpCode::Text), t.received.bytes(OpCode::Text)), (1, 2));
+/// assert_eq!((t.sent.messages(OpCode::Text), t.sent.bytes(OpCode::Text)), (1, 5));
+/// // What a reporter adds to its totals since it last looked:
+/// s.send_ping(b"").unwrap();
+/// let new = *s.traffic() - t;
+/// assert_eq!((new.sent.messages(OpCode::Ping), new.sent.total_messages()), (1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// What the peer sent.
+    pub received: Tally,
+    /// What this side sent.
+    pub sent: Tally,
+}
+
+impl Traffic {
+    /// The kinds counted.
+    pub const KINDS: [OpCode; KINDS] = [
+        OpCode::Text,
+        OpCode::Binary,
+        OpCode::Close,
+        OpCode::Ping,
+        OpCode::Pong,
+    ];
+}
+
+impl AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        for i in 0..KINDS {
+            self.messages[i] = self.messages[i].wrapping_add(other.messages[i]);
+            self.bytes[i] = self.bytes[i].wrapping_add(other.bytes[i]);
+        }
+    }
+}
+
+impl Sub for Tally {
+    type Output = Tally;
+    /// The counts since `earlier` (wrapping, as counters do).
+    fn sub(mut self, earlier: Tally) -> Tally {
+        for i in 0..KINDS {
+            self.messages[i] = self.messages[i].wrapping_sub(earlier.messages[i]);
+            self.bytes[i] = self.bytes[i].wrapping_sub(earlier.bytes[i]);
+        }
+        self
+    }
+}
+
+impl AddAssign for Traffic {
+    fn add_assign(&mut self, other: Traffic) {
+        self.received += other.received;
+        self.sent += other.sent;
+    }
+}
+
+impl Sub for Traffic {
+    type Output = Traffic;
+    /// The counts since `earlier`.
+    fn sub(self, earlier: Traffic) -> Traffic {
+        Traffic {
+            received: self.received - earlier.received,
+            sent: self.sent - earlier.sent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_slot() {
+        let mut t = Tally::default();
+        for (n, kind) in Traffic::KINDS.into_iter().enumerate() {
+            t.message(kind, n * 10);
+        }
+        t.message(OpCode::Continuation, 99);
+        for (n, kind) in Traffic::KINDS.into_iter().enumerate() {
+            assert_eq!(
+                (t.messages(kind), t.bytes(kind)),
+                (1, n as u64 * 10),
+                "{kind:?}"
+            );
+        }
+        assert_eq!((t.total_messages(), t.total_bytes()), (5, 100));
+        assert_eq!(t.messages(OpCode::Continuation), 0);
+    }
+
+    #[test]
+    fn a_connection_counts_fragments_once_and_its_automatic_answers() {
+        use crate::{CloseCode, Connection, Message};
+        let mut s = Connection::server(Default::default());
+        s.send_frame(OpCode::Binary, false, b"abc").unwrap();
+        s.send_frame(OpCode::Continuation, true, b"de").unwrap();
+        // A masked ping "p", then a masked close 1000 with no reason.
+        s.handle_input(&[
+            0x89, 0x81, 0, 0, 0, 0, b'p', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8,
+        ]);
+        assert_eq!(s.poll_event(), Ok(Some(Message::Ping(b"p".to_vec()))));
+        assert!(matches!(s.poll_event(), Ok(Some(Message::Close(Some(_))))));
+        let t = s.traffic();
+        assert_eq!(
+            (
+                t.sent.messages(OpCode::Binary),
+                t.sent.bytes(OpCode::Binary)
+            ),
+            (1, 5)
+        );
+        // The automatic pong and the close reply (the code echoed: 2 bytes).
+        assert_eq!(
+            (t.sent.messages(OpCode::Pong), t.sent.bytes(OpCode::Pong)),
+            (1, 1)
+        );
+        assert_eq!(
+            (t.sent.messages(OpCode::Close), t.sent.bytes(OpCode::Close)),
+            (1, 2)
+        );
+        assert_eq!(t.received.messages(OpCode::Ping), 1);
+        assert_eq!(t.received.bytes(OpCode::Close), 2);
+        assert_eq!(s.close_code(), Some(CloseCode::NORMAL));
+    }
+
+    #[test]
+    fn differences_add_back_up() {
+        let mut a = Traffic::default();
+        a.sent.message(OpCode::Binary, 7);
+        let mut b = a;
+        b.sent.message(OpCode::Binary, 3);
+        b.received.message(OpCode::Pong, 0);
+        let d = b - a;
+        assert_eq!(d.sent.bytes(OpCode::Binary), 3);
+        assert_eq!(d.received.messages(OpCode::Pong), 1);
+        let mut total = a;
+        total += d;
+        assert_eq!(total, b);
+    }
+}
