@@ -110,8 +110,18 @@ impl HttpResponse {
 
     /// A `200` with a JSON body (only the head, for a `HEAD`), never cached.
     pub fn json(body: &str, head_only: bool) -> HttpResponse {
+        HttpResponse::fresh("application/json", body, head_only)
+    }
+
+    /// A `200` with a body of `content_type` (only the head, for a `HEAD`), never cached.
+    ///
+    /// ```
+    /// let r = wisp_server::HttpResponse::fresh("text/plain; version=0.0.4", "up 1\n", false);
+    /// assert_eq!(r.status(), 200);
+    /// ```
+    pub fn fresh(content_type: &str, body: &str, head_only: bool) -> HttpResponse {
         let mut r = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();

@@ -114,6 +114,7 @@ mod handler;
 mod http;
 mod limits;
 mod metrics;
+mod prometheus;
 mod proxy_header;
 mod sender;
 mod server;
@@ -127,6 +128,10 @@ pub use demo::Inspect;
 pub use forwarded::{Cidr, CidrError};
 pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upgrade};
 pub use http::{HttpHandler, HttpRequest, HttpResponse};
+pub use prometheus::{Prometheus, NAMES as METRIC_NAMES};
+/// The `prometheus-client` crate this server's [`Prometheus`] is built with: register an
+/// application's own metrics with it ([`Server::register_metrics`]).
+pub use prometheus_client;
 pub use sender::{SendError, Sender};
 pub use server::{RouteError, Server, ShutdownHandle, Stats};
 pub use tls::{TlsConfig, TlsFileError};

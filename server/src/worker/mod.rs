@@ -49,7 +49,7 @@ use wisp_codec::DeflatePool;
 use crate::forwarded::is_trusted;
 use crate::limits::fmt_peer;
 use crate::limits::Admission;
-use crate::metrics::{Holder, PUBLISH_EVERY};
+use crate::metrics::{Holder, WorkerCounts, PUBLISH_EVERY};
 use crate::shared::Shared;
 use crate::tls::Stream;
 use crate::wake::Inbox;
@@ -104,6 +104,7 @@ impl Worker {
             index: self.index,
             holders_changed: false,
             holders_published: Instant::now(),
+            counts: WorkerCounts::default(),
         };
         if let Err(e) = l.run() {
             error!("worker {}: event loop failed: {e}", self.index);
@@ -130,6 +131,9 @@ struct Loop<'a> {
     /// A memory charge changed since the largest holders were published.
     holders_changed: bool,
     holders_published: Instant,
+    /// This worker's traffic and deflate memory, published once per turn while
+    /// `/metrics` is read.
+    counts: WorkerCounts,
 }
 
 struct Conn {
@@ -198,6 +202,12 @@ impl Loop<'_> {
                 self.drive(slot);
             }
             self.fire_timers();
+            if self.counts.dirty {
+                let pool = self.deflate.memory();
+                self.shared
+                    .metrics
+                    .publish_counts(self.index, &mut self.counts, pool);
+            }
         }
     }
 
@@ -275,6 +285,7 @@ impl Loop<'_> {
         let head = Head::new(admission.refused(), trusted, Instant::now(), config);
         let mut c = Conn {
             io: Io {
+                opened: Instant::now(),
                 peer: fmt_peer(addr),
                 addr,
                 proxy: None,
@@ -318,6 +329,7 @@ impl Loop<'_> {
             now: Instant::now(),
             stopping: self.stopping,
             again: false,
+            counts: self.shared.metrics.counting().then_some(&mut self.counts),
         };
         c.state = state.step(&mut c.io, &mut cx);
         if cx.again {

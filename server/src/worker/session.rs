@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use wisp_codec::extension::DeflateParams;
-use wisp_codec::{CloseCode, Connection, State};
+use wisp_codec::{CloseCode, Connection, State, Traffic};
 
 use super::linger::{self, Linger};
 use super::state::{drained, would_block, Cx, Io, Phase, READS_PER_TURN};
@@ -53,6 +53,10 @@ pub(super) struct Session {
     shrunk: bool,
     /// The queue of the connection's `Sender`s, if the route asked for one.
     outbox: Option<Arc<Outbox>>,
+    /// The connection's traffic as last added to its worker's totals (`/metrics`).
+    reported: Traffic,
+    /// Its own permessage-deflate state as last added to its worker's.
+    deflate_reported: usize,
 }
 
 impl Session {
@@ -91,6 +95,8 @@ impl Session {
             last_io: cx.now,
             shrunk: false,
             outbox,
+            reported: Traffic::default(),
+            deflate_reported: 0,
         });
         let opening = Handshake {
             request: handshake.0,
@@ -207,6 +213,7 @@ impl Session {
             let wait = *self.flush_deadline.get_or_insert(now + CLOSE_WAIT);
             if (self.pending() > 0 || io.stream.unsent()) && now < wait {
                 self.conn.return_deflate(cx.deflate);
+                self.report(cx, false);
                 return Some(self);
             }
             let how = match (self.conn.error(), self.conn.close_received()) {
@@ -222,7 +229,34 @@ impl Session {
         }
         // What the clock's turn sent compressed, if anything, goes back too.
         self.conn.return_deflate(cx.deflate);
+        self.report(cx, false);
         Some(self)
+    }
+
+    /// While `/metrics` is read: adds what the connection carried since its last report
+    /// to its worker's totals (plain adds; the worker publishes them once per turn), and
+    /// its own deflate state to the worker's (none once `ending`).
+    fn report(&mut self, cx: &mut Cx<'_>, ending: bool) {
+        let Some(counts) = cx.counts.as_deref_mut() else {
+            return;
+        };
+        let traffic = *self.conn.traffic();
+        if traffic != self.reported {
+            counts.traffic += traffic - self.reported;
+            self.reported = traffic;
+            counts.dirty = true;
+        }
+        let deflate = if ending {
+            0
+        } else {
+            self.conn.deflate_memory()
+        };
+        if deflate != self.deflate_reported {
+            counts.deflate_held =
+                (counts.deflate_held + deflate).saturating_sub(self.deflate_reported);
+            self.deflate_reported = deflate;
+            counts.dirty = true;
+        }
     }
 
     /// Past the memory budget: fail this connection and stop reading it; its buffers
@@ -309,6 +343,7 @@ impl Session {
     /// for unread input.
     fn end(mut self: Box<Self>, io: &mut Io, how: &str, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         self.conn.return_deflate(cx.deflate);
+        self.report(cx, true);
         self.end_once(&io.peer, how, cx.shared);
         let clean = self.conn.state() == State::Closed && self.conn.error().is_none();
         if clean || self.conn.close_sent().is_none() || io.eof {

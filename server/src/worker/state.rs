@@ -11,7 +11,7 @@ use std::time::Instant;
 use wisp_codec::DeflatePool;
 
 use crate::limits::Admission;
-use crate::metrics::Holder;
+use crate::metrics::{Holder, WorkerCounts};
 use crate::shared::Shared;
 use crate::tls::Stream;
 use crate::wake::Inbox;
@@ -48,6 +48,8 @@ pub(super) trait Phase: Send {
 
 /// The transport of a connection and what its readiness said, for every phase.
 pub(super) struct Io {
+    /// When the worker took the socket from the acceptor.
+    pub(super) opened: Instant,
     /// The socket, or TLS over it (`tls.rs`).
     pub(super) stream: Stream,
     /// The client's address for the log: the real one once a trusted proxy named it.
@@ -83,6 +85,8 @@ pub(super) struct Cx<'a> {
     pub(super) stopping: bool,
     /// Set by a step that yielded with more to read: drive it again next turn.
     pub(super) again: bool,
+    /// The worker's traffic totals, while `/metrics` is read (`None`: nobody asked).
+    pub(super) counts: Option<&'a mut WorkerCounts>,
 }
 
 pub(super) fn would_block(e: &io::Error) -> bool {

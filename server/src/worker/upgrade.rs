@@ -151,6 +151,10 @@ pub(super) fn start(
             .map(|p| format!(" (subprotocol {p})"))
             .unwrap_or_default()
     );
+    if cx.counts.is_some() {
+        let took = cx.now.saturating_duration_since(io.opened);
+        cx.shared.metrics.handshake(took);
+    }
     let outbox = upgrade.outbox.into_inner();
     let session = Session::open(
         id,

@@ -125,6 +125,16 @@ struct Args {
     #[arg(long)]
     stats: bool,
 
+    /// Serve GET /metrics (Prometheus text format: connections, messages and bytes by
+    /// type, refusals, memory, handshake latency) on the listening port
+    #[arg(long)]
+    metrics: bool,
+
+    /// Serve GET /metrics on this address instead, a port of its own that need not be
+    /// public (e.g. 127.0.0.1:9100) [default: none]
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    metrics_listen: Option<String>,
+
     /// On SIGTERM, answer GET /readyz with 503 (GET /healthz stays 200) and keep
     /// serving this long before the graceful shutdown, so a load balancer stops sending
     /// new connections first [default: none]
@@ -173,6 +183,8 @@ pub struct Settings {
     pub demo: Demo,
     /// After SIGTERM, /readyz says 503 this long before the graceful shutdown starts.
     pub drain_delay: Duration,
+    /// Where GET /metrics is served.
+    pub metrics: crate::monitor::Where,
 }
 
 /// What the command line asks for.
@@ -240,6 +252,10 @@ where
         server: c,
         demo,
         drain_delay: args.drain_delay.map_or(Duration::ZERO, |d| d.0),
+        metrics: crate::monitor::Where {
+            main_port: args.metrics,
+            listen: args.metrics_listen,
+        },
     })))
 }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod health;
+mod monitor;
 mod signal;
 
 use std::io::Write as _;
@@ -29,6 +30,7 @@ fn run() -> i32 {
         server: config,
         demo,
         drain_delay,
+        metrics,
     } = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(c)) => *c,
         Ok(cli::Parsed::Print(text)) => {
@@ -73,6 +75,13 @@ fn run() -> i32 {
     let web = demo.web.clone();
     let health = health::Health::default();
     health.install(&server);
+    let metrics_port = match metrics.install(&server) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("wisp-server: {e}");
+            return 1;
+        }
+    };
     let _demo = match demo.install(&server) {
         Ok(running) => running,
         Err(e) => {
@@ -122,7 +131,11 @@ fn run() -> i32 {
         config.memory_budget >> 20,
         if config.tls.is_some() { ", TLS" } else { "" }
     );
-    match server.run() {
+    let served = server.run();
+    if let Some(port) = metrics_port {
+        port.stop();
+    }
+    match served {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("wisp-server: {e}");
