@@ -73,6 +73,7 @@ fn run() -> i32 {
         }
     };
     let web = demo.web.clone();
+    let redis_required = !demo.redis_optional;
     let health = health::Health::default();
     health.install(&server);
     let metrics_port = match metrics.install(&server) {
@@ -82,13 +83,16 @@ fn run() -> i32 {
             return 1;
         }
     };
-    let _demo = match demo.install(&server) {
+    let demo = match demo.install(&server) {
         Ok(running) => running,
         Err(e) => {
             eprintln!("wisp-server: {e}");
             return 2;
         }
     };
+    if let (Some(link), true) = (demo.redis(), redis_required) {
+        health.require(link);
+    }
     let handle = server.shutdown_handle();
     let watcher = std::thread::Builder::new()
         .name("signals".into())
