@@ -383,9 +383,25 @@ impl Session {
         // A session that ends before the closing handshake does (the peer dropped TCP, a
         // write failed) ends without the peer's close: 1006.
         let code = conn.close_code().unwrap_or(CloseCode::ABNORMAL);
+        let reason = conn
+            .close_received()
+            .flatten()
+            .or(conn.close_sent())
+            .map_or("", |f| f.reason.as_str());
+        let t = conn.traffic();
+        let (messages_in, bytes_in) = (t.received.total_messages(), t.received.total_bytes());
+        let (messages_out, bytes_out) = (t.sent.total_messages(), t.sent.total_bytes());
+        let duration_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let route = self.path.as_str();
+        // One line per connection, its fields also as key-values (`--log-format json`).
         info!(
-            "#{id} {peer} closed {}: code {code}; {how}; close sent {sent}, received {received}",
-            self.path
+            id, peer, route, duration_ms, messages_in, bytes_in, messages_out, bytes_out,
+            close_code = code.0, close_reason = reason, how;
+            "#{id} {peer} closed {route} after {}.{:03} s: code {code}; {how}; close sent {sent}, \
+             received {received}; in {messages_in} messages ({bytes_in} bytes), out \
+             {messages_out} messages ({bytes_out} bytes)",
+            duration_ms / 1000,
+            duration_ms % 1000
         );
     }
 }

@@ -130,6 +130,11 @@ struct Args {
     #[arg(long)]
     metrics: bool,
 
+    /// Log lines as text, or as one JSON object per line (a connection's end line with
+    /// its fields: peer, route, duration_ms, messages and bytes each way, close code)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
+
     /// Serve GET /metrics on this address instead, a port of its own that need not be
     /// public (e.g. 127.0.0.1:9100) [default: none]
     #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
@@ -185,6 +190,8 @@ pub struct Settings {
     pub drain_delay: Duration,
     /// Where GET /metrics is served.
     pub metrics: crate::monitor::Where,
+    /// `--log-format`.
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// What the command line asks for.
@@ -256,6 +263,7 @@ where
             main_port: args.metrics,
             listen: args.metrics_listen,
         },
+        log_format: args.log_format,
     })))
 }
 

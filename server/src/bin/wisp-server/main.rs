@@ -2,6 +2,7 @@
 
 mod cli;
 mod health;
+mod logging;
 mod monitor;
 mod signal;
 
@@ -31,6 +32,7 @@ fn run() -> i32 {
         demo,
         drain_delay,
         metrics,
+        log_format,
     } = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(c)) => *c,
         Ok(cli::Parsed::Print(text)) => {
@@ -51,9 +53,7 @@ fn run() -> i32 {
             return 2;
         }
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    logging::init(log_format);
     if let Err(e) = signal::install() {
         eprintln!("wisp-server: cannot install signal handlers: {e}");
         return 1;
