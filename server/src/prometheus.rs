@@ -9,10 +9,12 @@
 //!
 //! The names, one line each, are in the README ("Monitoring") and in [`NAMES`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{
+    prometheus_text, DescriptorEncoder, EncodeLabelSet, EncodeMetric,
+};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -100,9 +102,6 @@ impl Prometheus {
     }
 }
 
-/// The server's registry of an application's own metrics.
-pub(crate) type Extra = Mutex<Registry>;
-
 /// The server's own metrics, read at each scrape.
 struct Core {
     shared: Arc<Shared>,
@@ -125,24 +124,41 @@ fn single(
     metric.encode(m)
 }
 
+/// A family of metrics of `kind`: one sample per label set.
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    samples: impl IntoIterator<Item = (L, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut m = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, metric) in samples {
+        metric.encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 impl Collector for Core {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let metrics = &self.shared.metrics;
         let totals = self.shared.totals();
         let workers: Vec<String> = (0..metrics.worker_count()).map(|w| w.to_string()).collect();
+        let per_worker = |value: &dyn Fn(usize) -> i64| {
+            workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| ([("worker", w.clone())], ConstGauge::new(value(i))))
+                .collect::<Vec<_>>()
+        };
 
-        let mut m = encoder.encode_descriptor(
+        family(
+            &mut encoder,
             "wisp_connections_open",
             "Connections being served (handshakes included), per worker",
-            None,
             MetricType::Gauge,
+            per_worker(&|i| metrics.worker_connections(i) as i64),
         )?;
-        for (i, w) in workers.iter().enumerate() {
-            let labels = [("worker", w.as_str())];
-            ConstGauge::new(metrics.worker_connections(i) as i64)
-                .encode(m.encode_family(&labels)?)?;
-        }
-        drop(m);
         single(
             &mut encoder,
             "wisp_connections_accepted",
@@ -187,31 +203,33 @@ impl Collector for Core {
             ),
         ];
         for (name, help, sent, bytes) in families {
-            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            let mut samples = Vec::new();
             for (j, slot) in traffic_slots().enumerate() {
                 if slot.sent != sent || slot.bytes != bytes {
                     continue;
                 }
                 let kind = slot.kind.name().to_ascii_lowercase();
                 for (i, w) in workers.iter().enumerate() {
-                    let labels = [("worker", w.as_str()), ("type", kind.as_str())];
                     let v = traffic[i].get(j).copied().unwrap_or(0);
-                    ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
+                    samples.push((
+                        [("worker", w.clone()), ("type", kind.clone())],
+                        ConstCounter::new(v),
+                    ));
                 }
             }
+            family(&mut encoder, name, help, MetricType::Counter, samples)?;
         }
 
-        let mut m = encoder.encode_descriptor(
+        family(
+            &mut encoder,
             "wisp_refusals",
             "Connections refused or failed by a server-wide limit, by reason",
-            None,
             MetricType::Counter,
+            REASONS
+                .iter()
+                .zip(metrics.refusal_counts())
+                .map(|(reason, n)| ([("reason", *reason)], ConstCounter::new(n))),
         )?;
-        for (reason, n) in REASONS.iter().zip(metrics.refusal_counts()) {
-            ConstCounter::new(n).encode(m.encode_family(&[("reason", *reason)])?)?;
-        }
-        drop(m);
-
         single(
             &mut encoder,
             "wisp_memory_held_bytes",
@@ -224,18 +242,14 @@ impl Collector for Core {
             "The memory budget (--memory-budget)",
             &ConstGauge::new(i64::try_from(totals.budget).unwrap_or(i64::MAX)),
         )?;
-        let mut m = encoder.encode_descriptor(
+        family(
+            &mut encoder,
             "wisp_deflate_memory_bytes",
             "permessage-deflate state held: the worker's shared compressor and inflater, \
              and its connections' own",
-            None,
             MetricType::Gauge,
+            per_worker(&|i| metrics.worker_deflate(i) as i64),
         )?;
-        for (i, w) in workers.iter().enumerate() {
-            let v = ConstGauge::new(metrics.worker_deflate(i) as i64);
-            v.encode(m.encode_family(&[("worker", w.as_str())])?)?;
-        }
-        drop(m);
         single(
             &mut encoder,
             "wisp_handshake_duration_seconds",

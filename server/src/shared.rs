@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub(crate) http: Mutex<Vec<HttpHandler>>,
     pub(crate) inboxes: Vec<Arc<Inbox>>,
     /// An application's own metrics, served after the server's by `/metrics`.
-    pub(crate) registry: crate::prometheus::Extra,
+    pub(crate) registry: Mutex<prometheus_client::registry::Registry>,
 }
 
 impl Shared {

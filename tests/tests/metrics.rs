@@ -21,7 +21,7 @@ use wisp_tests::*;
 #[derive(Debug, Clone)]
 struct Sample {
     name: String,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     value: f64,
 }
 
@@ -44,8 +44,11 @@ fn value(s: &str) -> Option<f64> {
     }
 }
 
+/// A sample's labels, in order.
+type Labels = Vec<(String, String)>;
+
 /// `{k="v",...}` at the start of `s`: the labels and the rest of the line.
-fn labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn labels(s: &str) -> Result<(Labels, &str), String> {
     let mut out = Vec::new();
     let mut rest = s.strip_prefix('{').ok_or("no {")?;
     loop {

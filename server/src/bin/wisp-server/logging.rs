@@ -63,6 +63,7 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use log::kv::Source;
 
     #[test]
     fn key_values_keep_their_types() {
