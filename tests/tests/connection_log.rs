@@ -43,9 +43,8 @@ fn a_connection_ends_with_one_text_line_that_says_it_all() {
     let lines = lines_until(&s, " closed /echo");
     let end = lines.iter().find(|l| l.contains(" closed /echo")).unwrap();
     for part in [
-        &format!(" {peer} closed /echo after "),
-        " s: code 1000; closing handshake done; ",
-        "received 1000 \"done\"",
+        &format!(" {peer} closed /echo: code 1000; closing handshake done; "),
+        "received 1000 \"done\"; open ",
         // 3 texts and the close each way: 15 + 6 bytes in, 15 + 2 out (the code echoed).
         "in 4 messages (21 bytes), out 4 messages (17 bytes)",
     ] {

@@ -397,8 +397,8 @@ impl Session {
         info!(
             id, peer, route, duration_ms, messages_in, bytes_in, messages_out, bytes_out,
             close_code = code.0, close_reason = reason, how;
-            "#{id} {peer} closed {route} after {}.{:03} s: code {code}; {how}; close sent {sent}, \
-             received {received}; in {messages_in} messages ({bytes_in} bytes), out \
+            "#{id} {peer} closed {route}: code {code}; {how}; close sent {sent}, received \
+             {received}; open {}.{:03} s, in {messages_in} messages ({bytes_in} bytes), out \
              {messages_out} messages ({bytes_out} bytes)",
             duration_ms / 1000,
             duration_ms % 1000
