@@ -554,3 +554,36 @@ fn readyz_ignores_an_optional_redis_link() {
     assert_eq!(get(s.port, "/readyz").0, 200);
     assert_eq!(get(s.port, "/healthz").0, 200);
 }
+
+#[test]
+fn a_metrics_port_that_cannot_be_had_is_one_line_and_an_exit() {
+    let run = |addr: &str| {
+        let out = Command::new(binary("wisp-server"))
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", addr])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Taken by a listener of this test's own.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&addr);
+    assert_eq!(code, Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("wisp-server: "))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!("cannot listen on {addr} for --metrics-listen")),
+        "{err}"
+    );
+    // Not an address at all: the command line's error, exit 2.
+    let (code, err) = run("nowhere");
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--metrics-listen"), "{err}");
+}
