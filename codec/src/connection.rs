@@ -180,11 +180,9 @@ pub struct Connection {
     compress_threshold: usize,
     /// The fragmented message we are sending is compressed.
     sending_compressed: bool,
-    error: Option<ProtocolError>,
-    close_sent: Option<CloseFrame>,
-    close_received: Option<Option<CloseFrame>>,
-    /// Why the connection ended without the peer's close, once it did.
-    abnormal: Option<String>,
+    /// How the connection is ending, once a close was sent or received or it failed:
+    /// boxed, so an open connection holds one pointer for it.
+    ending: Option<Box<Ending>>,
     /// The peer closed the transport: no more input after what is buffered.
     eof: bool,
     /// A small payload [`send`](Connection::send) copied into the output, kept to hold
@@ -195,6 +193,16 @@ pub struct Connection {
     reads_flowing: bool,
     /// Messages and payload bytes each way, by kind.
     traffic: Traffic,
+}
+
+/// How a connection ends (see [`Connection::close_code`]).
+#[derive(Debug, Default)]
+struct Ending {
+    error: Option<ProtocolError>,
+    close_sent: Option<CloseFrame>,
+    close_received: Option<Option<CloseFrame>>,
+    /// Why the connection ended without the peer's close, once it did.
+    abnormal: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -233,19 +241,12 @@ impl Connection {
             tx: SendQueue::default(),
             mask_source,
             recorder: config.record_frames.then(Box::default),
-            keepalive: Keepalive::new(
-                config.ping_interval,
-                config.idle_timeout,
-                config.close_timeout,
-            ),
+            keepalive: Keepalive::new(),
             sending: None,
             deflate: None,
             compress_threshold: DEFAULT_COMPRESS_THRESHOLD,
             sending_compressed: false,
-            error: None,
-            close_sent: None,
-            close_received: None,
-            abnormal: None,
+            ending: None,
             eof: false,
             spare: Vec::new(),
             reads_flowing: false,
@@ -377,7 +378,7 @@ impl Connection {
     /// assert_eq!(s.error(), Some(wisp_codec::ProtocolError::UnmaskedFrame));
     /// ```
     pub fn error(&self) -> Option<ProtocolError> {
-        self.error
+        self.ending.as_ref()?.error
     }
 
     /// The close frame we sent, if any (a close without a body reads as 1005).
@@ -388,7 +389,7 @@ impl Connection {
     /// assert_eq!(s.close_sent().unwrap().code.0, 1001);
     /// ```
     pub fn close_sent(&self) -> Option<&CloseFrame> {
-        self.close_sent.as_ref()
+        self.ending.as_ref()?.close_sent.as_ref()
     }
 
     /// The peer's close frame: `None` if none came yet, `Some(None)` for an empty one.
@@ -398,7 +399,11 @@ impl Connection {
     /// assert_eq!(s.close_received(), None);
     /// ```
     pub fn close_received(&self) -> Option<Option<&CloseFrame>> {
-        self.close_received.as_ref().map(Option::as_ref)
+        self.ending
+            .as_ref()?
+            .close_received
+            .as_ref()
+            .map(Option::as_ref)
     }
 
     /// How the connection ended, once it is [`State::Closed`]: _The WebSocket
@@ -418,7 +423,7 @@ impl Connection {
         if self.state != State::Closed {
             return None;
         }
-        Some(match &self.close_received {
+        Some(match self.close_received() {
             Some(Some(f)) => f.code,
             Some(None) => CloseCode::NO_STATUS_RECEIVED,
             None => CloseCode::ABNORMAL,
@@ -436,7 +441,10 @@ impl Connection {
     /// assert_eq!(s.close_reason(), "client frame is not masked");
     /// ```
     pub fn close_reason(&self) -> &str {
-        match (&self.close_received, &self.abnormal) {
+        let Some(ending) = &self.ending else {
+            return "";
+        };
+        match (&ending.close_received, &ending.abnormal) {
             (Some(Some(f)), _) => &f.reason,
             (None, Some(why)) => why,
             _ => "",
@@ -570,10 +578,17 @@ impl Connection {
             + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
     }
 
-    /// Messages and payload bytes received and sent so far, by kind ([`Traffic`]):
+    /// Messages and payload bytes received and sent by kind ([`Traffic`]), since the
+    /// connection began or since the last [`take_traffic`](Connection::take_traffic):
     /// counted as they are decoded and queued, with a plain add each.
     pub fn traffic(&self) -> &Traffic {
         &self.traffic
+    }
+
+    /// [`traffic`](Connection::traffic), and the counts start again from zero: what a
+    /// reporter adds to its totals, with no copy of its own kept per connection.
+    pub fn take_traffic(&mut self) -> Traffic {
+        core::mem::take(&mut self.traffic)
     }
 
     /// The part of [`memory_held`](Connection::memory_held) that is the
@@ -780,7 +795,7 @@ impl Connection {
 
     #[inline(never)]
     fn on_close(&mut self, frame: Option<(CloseCode, &str)>) {
-        self.close_received = Some(frame.map(|(code, reason)| CloseFrame {
+        self.ending_mut().close_received = Some(frame.map(|(code, reason)| CloseFrame {
             code,
             reason: String::from(reason),
         }));
@@ -807,7 +822,7 @@ impl Connection {
         use core::fmt::Write as _;
         let _ = write!(reason, "{error}");
         reason.truncate(floor_char_boundary(&reason, 123));
-        self.error = Some(error);
+        self.ending_mut().error = Some(error);
         self.end_abnormally(Some(error.close_code()), reason);
         error
     }
@@ -821,7 +836,7 @@ impl Connection {
                 reason: reason.clone(),
             }));
         }
-        self.abnormal = Some(reason);
+        self.ending_mut().abnormal = Some(reason);
         self.state = State::Closed;
         self.rx.clear();
         if let Some(recorder) = &mut self.recorder {
@@ -847,7 +862,8 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        self.keepalive.poll(self.close_written(), self.may_send())
+        self.keepalive
+            .poll(&self.config, self.close_written(), self.may_send())
     }
 
     /// Does what is due at `now` (see [Time](Connection#time)): sends a ping after
@@ -875,7 +891,7 @@ impl Connection {
         }
         match self
             .keepalive
-            .handle(now, self.close_written(), self.may_send())
+            .handle(now, &self.config, self.close_written(), self.may_send())
         {
             Due::Nothing => {}
             Due::Ping => self.write_frame(OpCode::Ping, true, KEEPALIVE_PING),
@@ -901,7 +917,7 @@ impl Connection {
     /// assert_eq!(s.poll_timeout(), Some(Duration::from_secs(9)));
     /// ```
     pub fn set_close_timeout(&mut self, timeout: Option<Duration>) {
-        self.keepalive.close_timeout = timeout;
+        self.config.close_timeout = timeout;
     }
 
     // ---- output -----------------------------------------------------------------
@@ -1133,7 +1149,11 @@ impl Connection {
 
     /// False once our Close is sent or the connection is closed: nothing may follow.
     fn may_send(&self) -> bool {
-        self.close_sent.is_none() && self.state != State::Closed
+        self.state != State::Closed && self.close_sent().is_none()
+    }
+
+    fn ending_mut(&mut self) -> &mut Ending {
+        self.ending.get_or_insert_with(Box::default)
     }
 
     fn write_close(&mut self, frame: Option<CloseFrame>) {
@@ -1142,7 +1162,7 @@ impl Connection {
             f.encode_payload(&mut payload);
         }
         self.write_frame(OpCode::Close, true, &payload);
-        self.close_sent = Some(frame.unwrap_or(CloseFrame {
+        self.ending_mut().close_sent = Some(frame.unwrap_or(CloseFrame {
             code: CloseCode::NO_STATUS_RECEIVED,
             reason: String::new(),
         }));

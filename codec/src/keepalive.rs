@@ -10,6 +10,8 @@
 
 use core::time::Duration;
 
+use crate::Config;
+
 /// Bytes of an unfinished frame that count as progress.
 pub(crate) const PROGRESS_BYTES: u64 = 64 * 1024;
 
@@ -25,12 +27,11 @@ pub(crate) enum Due {
     CloseUnanswered,
 }
 
-/// The timers of one connection and the progress counters they follow.
+/// The timers of one connection and the progress counters they follow. The
+/// durations are the connection's [`Config`]'s, passed in on each call rather than kept
+/// twice (an idle connection's size is the server's memory per connection).
 #[derive(Debug, Clone)]
 pub(crate) struct Keepalive {
-    ping_interval: Option<Duration>,
-    idle_timeout: Option<Duration>,
-    pub(crate) close_timeout: Option<Duration>,
     /// Complete frames received: counted on the decoding hot path, so a plain add.
     pub(crate) frames: u64,
     /// Bytes received.
@@ -46,15 +47,8 @@ pub(crate) struct Keepalive {
 }
 
 impl Keepalive {
-    pub(crate) fn new(
-        ping_interval: Option<Duration>,
-        idle_timeout: Option<Duration>,
-        close_timeout: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new() -> Self {
         Keepalive {
-            ping_interval,
-            idle_timeout,
-            close_timeout,
             frames: 0,
             bytes: 0,
             now: None,
@@ -70,9 +64,10 @@ impl Keepalive {
         self.frames != self.frames_seen || self.bytes - self.bytes_seen >= PROGRESS_BYTES
     }
 
-    /// The next moment [`handle`](Keepalive::handle) has something to do. `closing`: our
-    /// close is written and we wait for the answer; `may_ping`: a ping may be sent now.
-    pub(crate) fn poll(&self, closing: bool, may_ping: bool) -> Option<Duration> {
+    /// The next moment [`handle`](Keepalive::handle) has something to do, by `timers`'
+    /// durations. `closing`: our close is written and we wait for the answer;
+    /// `may_ping`: a ping may be sent now.
+    pub(crate) fn poll(&self, timers: &Config, closing: bool, may_ping: bool) -> Option<Duration> {
         let Some(now) = self.now else {
             // The clock starts at the first call.
             return Some(Duration::ZERO);
@@ -83,12 +78,12 @@ impl Keepalive {
         }
         let after = |d: Option<Duration>| d.map(|d| self.last_progress.saturating_add(d));
         let ping = if may_ping && !self.pinged {
-            after(self.ping_interval)
+            after(timers.ping_interval)
         } else {
             None
         };
         [
-            after(self.idle_timeout),
+            after(timers.idle_timeout),
             ping,
             self.close_deadline.flatten(),
         ]
@@ -98,7 +93,13 @@ impl Keepalive {
     }
 
     /// Stamps what happened since the last call with `now` and says what is due.
-    pub(crate) fn handle(&mut self, now: Duration, closing: bool, may_ping: bool) -> Due {
+    pub(crate) fn handle(
+        &mut self,
+        now: Duration,
+        timers: &Config,
+        closing: bool,
+        may_ping: bool,
+    ) -> Due {
         // The driver's clock is monotonic; a step back is read as no time passing.
         let now = self.now.map_or(now, |then| now.max(then));
         if self.now.is_none() || self.progressed() {
@@ -109,7 +110,7 @@ impl Keepalive {
         }
         self.now = Some(now);
         if closing && self.close_deadline.is_none() {
-            self.close_deadline = Some(self.close_timeout.map(|t| now.saturating_add(t)));
+            self.close_deadline = Some(timers.close_timeout.map(|t| now.saturating_add(t)));
         }
         if let Some(Some(deadline)) = self.close_deadline {
             if now >= deadline {
@@ -117,10 +118,10 @@ impl Keepalive {
             }
         }
         let elapsed = now - self.last_progress;
-        if self.idle_timeout.is_some_and(|t| elapsed >= t) {
+        if timers.idle_timeout.is_some_and(|t| elapsed >= t) {
             return Due::Idle;
         }
-        if may_ping && !self.pinged && self.ping_interval.is_some_and(|t| elapsed >= t) {
+        if may_ping && !self.pinged && timers.ping_interval.is_some_and(|t| elapsed >= t) {
             self.pinged = true;
             return Due::Ping;
         }

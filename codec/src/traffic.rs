@@ -2,8 +2,9 @@
 //!
 //! Counted where the connection already touches each message (a plain add beside the
 //! decode and the encode, no clock, no atomics), so a driver that reports them (the
-//! server's `/metrics`) reads [`Connection::traffic`](crate::Connection::traffic) and
-//! keeps the difference from the last time it looked.
+//! server's `/metrics`) takes them with
+//! [`Connection::take_traffic`](crate::Connection::take_traffic) and adds them to its
+//! own totals.
 
 use core::ops::{AddAssign, Sub};
 
@@ -86,10 +87,14 @@ impl Tally {
 /// let t = *s.traffic();
 /// assert_eq!((t.received.messages(OpCode::Text), t.received.bytes(OpCode::Text)), (1, 2));
 /// assert_eq!((t.sent.messages(OpCode::Text), t.sent.bytes(OpCode::Text)), (1, 5));
-/// // What a reporter adds to its totals since it last looked:
+/// // A reporter takes them (and they start again from zero):
 /// s.send_ping(b"").unwrap();
-/// let new = *s.traffic() - t;
-/// assert_eq!((new.sent.messages(OpCode::Ping), new.sent.total_messages()), (1, 1));
+/// let mut total = s.take_traffic();
+/// assert_eq!((total.sent.messages(OpCode::Ping), total.sent.total_messages()), (1, 2));
+/// s.send_ping(b"").unwrap();
+/// total += s.take_traffic();
+/// assert_eq!(total.sent.messages(OpCode::Ping), 2);
+/// assert_eq!(s.traffic().sent.total_messages(), 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traffic {

@@ -125,7 +125,7 @@ impl Admissions {
                 }
             }
         };
-        let peer = fmt_peer(addr);
+        let peer = Peer(addr);
         if count_in(&self.refusing, MAX_REFUSING) {
             warn!("{peer} refused: {why} (503)");
             Some(Admission {
@@ -352,9 +352,18 @@ impl PerIp {
     }
 }
 
-/// A peer address for the log (`?` when the OS no longer knows it).
-pub(crate) fn fmt_peer(peer: Option<SocketAddr>) -> String {
-    peer.map_or_else(|| "?".to_string(), |p| p.to_string())
+/// A peer address for the log (`?` when the OS no longer knows it): formatted when a
+/// line is written, so a connection holds no string of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) Option<SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("?"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ impl Server {
         if routes.contains_key(path) {
             return Err(RouteError::Taken(path.to_string()));
         }
-        routes.insert(path.to_string(), Arc::new(factory));
+        routes.insert(path.into(), Arc::new(factory));
         Ok(())
     }
 

@@ -26,7 +26,7 @@ pub(crate) struct Shared {
     /// Refusals by reason, connections per worker, the largest holders.
     pub(crate) metrics: Metrics,
     /// The WebSocket routes by path.
-    pub(crate) routes: Mutex<HashMap<String, HandlerFactory>>,
+    pub(crate) routes: Mutex<HashMap<Arc<str>, HandlerFactory>>,
     /// The handlers of plain HTTP requests, in the order added.
     pub(crate) http: Mutex<Vec<HttpHandler>>,
     pub(crate) inboxes: Vec<Arc<Inbox>>,
@@ -42,14 +42,17 @@ impl Shared {
     /// The paths of the WebSocket routes, sorted.
     pub(crate) fn route_paths(&self) -> Vec<String> {
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let mut paths: Vec<String> = routes.keys().cloned().collect();
+        let mut paths: Vec<String> = routes.keys().map(|p| p.to_string()).collect();
         paths.sort();
         paths
     }
 
-    /// The route at `path`.
-    pub(crate) fn route(&self, path: &str) -> Option<HandlerFactory> {
-        self.routes.lock().ok()?.get(path).cloned()
+    /// The route at `path`, with the table's copy of the path (which a session keeps
+    /// without a string of its own).
+    pub(crate) fn route(&self, path: &str) -> Option<(Arc<str>, HandlerFactory)> {
+        let routes = self.routes.lock().ok()?;
+        let (path, factory) = routes.get_key_value(path)?;
+        Some((Arc::clone(path), Arc::clone(factory)))
     }
 
     /// The plain HTTP handlers, in order.

@@ -371,3 +371,62 @@ fn help_shows_every_default() {
         assert!(help.contains(want), "{want} missing from --help:\n{help}");
     }
 }
+
+/// A server that completes the opening handshake, then reads everything and answers
+/// nothing (no pong, no close): the peer `--ping-timeout` is for.
+fn silent_server() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "EOF before the request head");
+            head.extend_from_slice(&b[..n]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_string())
+            })
+            .expect("a Sec-WebSocket-Key");
+        let accept = wisp_codec::handshake::accept_key(key.as_bytes());
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            std::str::from_utf8(&accept).unwrap()
+        );
+        s.write_all(response.as_bytes()).unwrap();
+        // Read (and drop) until the client goes away.
+        while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+    });
+    (port, t)
+}
+
+#[test]
+fn ping_timeout_fails_when_no_pong_comes() {
+    let (port, server) = silent_server();
+    let mut child = stdin_client(&[
+        &format!("ws://127.0.0.1:{port}/"),
+        "--ping-interval",
+        "0.1",
+        "--ping-timeout",
+        "0.3",
+    ]);
+    // stdin stays open: only the missing pong ends the session.
+    let stdin = child.stdin.take();
+    let status = exits_by_itself(&mut child);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("no pong within"), "{err}");
+    drop(stdin);
+    server.join().unwrap();
+}

@@ -319,3 +319,47 @@ fn cli_reconnect_gives_up_after_the_tries_allowed() {
         "{err}"
     );
 }
+
+/// The same rule seen from the other end: a listener that accepts and drops every
+/// connection (each try fails its handshake) logs when each try arrived, and no two
+/// arrive closer than the policy's floor.
+#[test]
+fn tries_never_come_closer_than_the_floor_as_the_server_logs_them() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    const TRIES: usize = 6;
+    let log = std::thread::spawn(move || {
+        let mut accepts = Vec::new();
+        for s in listener.incoming().take(TRIES) {
+            accepts.push(Instant::now());
+            drop(s);
+        }
+        accepts
+    });
+    let backoff = policy();
+    let mut rc = Reconnecting::new(
+        &format!("ws://127.0.0.1:{port}/"),
+        options(),
+        Backoff {
+            max_tries: Some(TRIES as u32),
+            ..backoff.clone()
+        },
+    );
+    let mut failures = 0;
+    while failures < TRIES {
+        match rc.next_event() {
+            Ok(Event::Disconnected { .. }) => failures += 1,
+            Err(Error::Timeout) => {}
+            // Giving up after the tries allowed ends the session with an error.
+            Err(_) => break,
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    let accepts = log.join().unwrap();
+    assert_eq!(accepts.len(), TRIES);
+    let gaps: Vec<Duration> = accepts.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("gaps between tries, as the listener saw them: {gaps:?}");
+    for gap in &gaps {
+        assert!(*gap >= backoff.min, "two tries {gap:?} apart: {gaps:?}");
+    }
+}

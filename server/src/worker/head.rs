@@ -27,6 +27,8 @@ const REFUSE_WAIT: Duration = Duration::from_millis(100);
 
 pub(super) struct Head {
     buf: Vec<u8>,
+    /// When the worker took the socket (for the handshake's time in `/metrics`).
+    opened: Instant,
     deadline: Instant,
     /// Admitted over the limit: answered 503 once its head is read.
     refused: bool,
@@ -57,6 +59,7 @@ impl Head {
         };
         Head {
             buf: Vec::new(),
+            opened: now,
             deadline: now + wait,
             refused,
             proxy_stage: true,
@@ -77,7 +80,7 @@ impl Head {
                     info!(
                         "{} dropped: a PROXY protocol header from an address that is not a \
                          trusted proxy (--trusted-proxy)",
-                        io.peer
+                        io.peer()
                     );
                     cx.shared.metrics.refused(Refusal::ProxyHeader);
                     Proxy::Drop
@@ -95,14 +98,14 @@ impl Head {
                     self.named = true;
                     name_client(io, addr);
                     if let Err(why) = cx.admission.enter(addr.ip(), &cx.shared.metrics) {
-                        warn!("{} refused: {why} (503)", io.peer);
+                        warn!("{} refused: {why} (503)", io.peer());
                         self.refused = true;
                     }
                 }
                 Proxy::Done
             }
             Err(e) => {
-                info!("{} dropped: malformed PROXY header: {e}", io.peer);
+                info!("{} dropped: malformed PROXY header: {e}", io.peer());
                 cx.shared.metrics.refused(Refusal::ProxyHeader);
                 Proxy::Drop
             }
@@ -124,7 +127,7 @@ impl Head {
             Ok(Some(ip)) => name_client(io, SocketAddr::new(ip, 0)),
             Ok(None) => {}
             Err(e) => {
-                info!("{} bad forwarded header: 400 {e}", io.peer);
+                info!("{} bad forwarded header: 400 {e}", io.peer());
                 cx.shared.metrics.refused(Refusal::BadRequest);
                 let body = format!("bad forwarded header: {e}\n");
                 return Err(Respond::start(HttpResponse::text(400, &body), io, cx));
@@ -134,7 +137,7 @@ impl Head {
             return Ok(());
         };
         if let Err(why) = cx.admission.enter(ip, &cx.shared.metrics) {
-            warn!("{} refused: {why} (503)", io.peer);
+            warn!("{} refused: {why} (503)", io.peer());
             return Err(Respond::bytes(503, http::service_unavailable(), io, cx));
         }
         Ok(())
@@ -157,13 +160,13 @@ impl Phase for Head {
         }
         // TLS: the handshake's answer may still wait for a writable edge.
         if let Err(e) = io.stream.flush() {
-            info!("{} dropped: {e}", io.peer);
+            info!("{} dropped: {e}", io.peer());
             return None;
         }
         while io.readable {
             match io.stream.read(cx.scratch) {
                 Ok(0) => {
-                    debug!("{} closed before a complete request head", io.peer);
+                    debug!("{} closed before a complete request head", io.peer());
                     return None;
                 }
                 Ok(n) => {
@@ -173,7 +176,7 @@ impl Phase for Head {
                 Err(e) if would_block(&e) => io.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    info!("{} dropped: {e}", io.peer);
+                    info!("{} dropped: {e}", io.peer());
                     return None;
                 }
             }
@@ -201,10 +204,10 @@ impl Phase for Head {
                         return refusal;
                     }
                     let buf = std::mem::take(&mut self.buf);
-                    return upgrade::start(req, buf, n, io, cx);
+                    return upgrade::start(req, buf, n, self.opened, io, cx);
                 }
                 Err(e) => {
-                    info!("{} bad request head: {} {e}", io.peer, e.status());
+                    info!("{} bad request head: {} {e}", io.peer(), e.status());
                     cx.shared.metrics.refused(Refusal::BadRequest);
                     return Respond::bytes(e.status(), e.response(), io, cx);
                 }
@@ -225,7 +228,7 @@ impl Phase for Head {
             };
             info!(
                 "{} dropped: no complete {what} within the handshake timeout",
-                io.peer
+                io.peer()
             );
             cx.shared.metrics.refused(Refusal::HandshakeTimeout);
             return None;
@@ -241,5 +244,4 @@ fn name_client(io: &mut Io, addr: SocketAddr) {
         io.proxy = io.addr;
     }
     io.addr = Some(addr);
-    io.peer = addr.to_string();
 }

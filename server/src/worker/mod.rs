@@ -47,7 +47,6 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use wisp_codec::DeflatePool;
 
 use crate::forwarded::is_trusted;
-use crate::limits::fmt_peer;
 use crate::limits::Admission;
 use crate::metrics::{Holder, WorkerCounts, PUBLISH_EVERY};
 use crate::shared::Shared;
@@ -221,7 +220,7 @@ impl Loop<'_> {
             .conns
             .iter()
             .flatten()
-            .filter_map(|c| c.state.as_ref()?.holder(&c.io.peer))
+            .filter_map(|c| c.state.as_ref()?.holder(c.io.peer()))
             .collect();
         self.shared.metrics.publish(self.index, holders);
         self.holders_changed = false;
@@ -285,8 +284,6 @@ impl Loop<'_> {
         let head = Head::new(admission.refused(), trusted, Instant::now(), config);
         let mut c = Conn {
             io: Io {
-                opened: Instant::now(),
-                peer: fmt_peer(addr),
                 addr,
                 proxy: None,
                 stream,
@@ -351,7 +348,7 @@ impl Loop<'_> {
     /// admission goes with it.
     fn remove(&mut self, mut c: Conn, slot: usize) {
         if let Some(s) = &mut c.state {
-            s.finish(&c.io.peer, "dropped", self.shared);
+            s.finish(c.io.peer(), "dropped", self.shared);
         }
         self.free.push(slot);
         self.shared.metrics.set_connections(self.index, self.live());
@@ -379,7 +376,7 @@ impl Loop<'_> {
         for slot in 0..self.conns.len() {
             if let Some(mut c) = self.conns[slot].take() {
                 if let Some(s) = &mut c.state {
-                    s.finish(&c.io.peer, why, self.shared);
+                    s.finish(c.io.peer(), why, self.shared);
                 }
                 self.remove(c, slot);
             }

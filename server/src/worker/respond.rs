@@ -81,7 +81,7 @@ impl Phase for Respond {
                 Err(e) if would_block(&e) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    debug!("{}: write failed: {e}", io.peer);
+                    debug!("{}: write failed: {e}", io.peer());
                     return None;
                 }
             }

@@ -18,6 +18,7 @@ use wisp_codec::{CloseCode, Connection, State, Traffic};
 use super::linger::{self, Linger};
 use super::state::{drained, would_block, Cx, Io, Phase, READS_PER_TURN};
 use crate::handler::{Accept, Handler, Handshake, Session as View};
+use crate::limits::Peer;
 use crate::metrics::{Holder, Refusal};
 use crate::sender::Outbox;
 use crate::shared::Shared;
@@ -34,7 +35,8 @@ const SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 pub(super) struct Session {
     id: u64,
-    path: String,
+    /// The route's path, shared with the route table.
+    path: Arc<str>,
     conn: Connection,
     handler: Box<dyn Handler>,
     /// The handler panicked: its connection is closing with 1011.
@@ -53,8 +55,9 @@ pub(super) struct Session {
     shrunk: bool,
     /// The queue of the connection's `Sender`s, if the route asked for one.
     outbox: Option<Arc<Outbox>>,
-    /// The connection's traffic as last added to its worker's totals (`/metrics`).
-    reported: Traffic,
+    /// Messages in, bytes in, messages out, bytes out that its worker took from the
+    /// connection's counts for `/metrics` (the end line adds what is left there).
+    taken: [u64; 4],
     /// Its own permessage-deflate state as last added to its worker's.
     deflate_reported: usize,
 }
@@ -65,7 +68,7 @@ impl Session {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn open(
         id: u64,
-        path: String,
+        path: Arc<str>,
         accept: Accept,
         deflate: Option<DeflateParams>,
         handshake: (&[u8], &[u8]),
@@ -95,7 +98,7 @@ impl Session {
             last_io: cx.now,
             shrunk: false,
             outbox,
-            reported: Traffic::default(),
+            taken: [0; 4],
             deflate_reported: 0,
         });
         let opening = Handshake {
@@ -233,17 +236,26 @@ impl Session {
         Some(self)
     }
 
-    /// While `/metrics` is read: adds what the connection carried since its last report
-    /// to its worker's totals (plain adds; the worker publishes them once per turn), and
-    /// its own deflate state to the worker's (none once `ending`).
+    /// While `/metrics` is read: takes what the connection carried since its last report
+    /// into its worker's totals (plain adds; the worker publishes them once per turn), and
+    /// its own deflate state into the worker's (none once `ending`).
     fn report(&mut self, cx: &mut Cx<'_>, ending: bool) {
         let Some(counts) = cx.counts.as_deref_mut() else {
             return;
         };
-        let traffic = *self.conn.traffic();
-        if traffic != self.reported {
-            counts.traffic += traffic - self.reported;
-            self.reported = traffic;
+        let t = self.conn.take_traffic();
+        if t != Traffic::default() {
+            let (received, sent) = (&t.received, &t.sent);
+            let now = [
+                received.total_messages(),
+                received.total_bytes(),
+                sent.total_messages(),
+                sent.total_bytes(),
+            ];
+            for (taken, n) in self.taken.iter_mut().zip(now) {
+                *taken += n;
+            }
+            counts.traffic += t;
             counts.dirty = true;
         }
         let deflate = if ending {
@@ -344,7 +356,7 @@ impl Session {
     fn end(mut self: Box<Self>, io: &mut Io, how: &str, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         self.conn.return_deflate(cx.deflate);
         self.report(cx, true);
-        self.end_once(&io.peer, how, cx.shared);
+        self.end_once(io.peer(), how, cx.shared);
         let clean = self.conn.state() == State::Closed && self.conn.error().is_none();
         if clean || self.conn.close_sent().is_none() || io.eof {
             return None;
@@ -353,7 +365,7 @@ impl Session {
     }
 
     /// The handler's `on_end` and the session's log line, once.
-    fn end_once(&mut self, peer: &str, how: &str, shared: &Shared) {
+    fn end_once(&mut self, peer: Peer, how: &str, shared: &Shared) {
         if self.ended {
             return;
         }
@@ -388,11 +400,21 @@ impl Session {
             .flatten()
             .or(conn.close_sent())
             .map_or("", |f| f.reason.as_str());
+        // What the worker took for `/metrics`, and what is left in the connection's counts.
         let t = conn.traffic();
-        let (messages_in, bytes_in) = (t.received.total_messages(), t.received.total_bytes());
-        let (messages_out, bytes_out) = (t.sent.total_messages(), t.sent.total_bytes());
+        let [messages_in, bytes_in, messages_out, bytes_out] = self.taken;
+        let (messages_in, bytes_in) = (
+            messages_in + t.received.total_messages(),
+            bytes_in + t.received.total_bytes(),
+        );
+        let (messages_out, bytes_out) = (
+            messages_out + t.sent.total_messages(),
+            bytes_out + t.sent.total_bytes(),
+        );
         let duration_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let route = self.path.as_str();
+        let route = &*self.path;
+        let peer_text = peer.to_string();
+        let peer = peer_text.as_str();
         // One line per connection, its fields also as key-values (`--log-format json`).
         info!(
             id, peer, route, duration_ms, messages_in, bytes_in, messages_out, bytes_out,
@@ -419,16 +441,16 @@ impl Phase for Session {
         self.charged
     }
 
-    fn holder(&self, peer: &str) -> Option<Holder> {
+    fn holder(&self, peer: Peer) -> Option<Holder> {
         (self.charged > 0).then(|| Holder {
             id: self.id,
             peer: peer.to_string(),
-            path: self.path.clone(),
+            path: self.path.to_string(),
             bytes: self.charged as u64,
         })
     }
 
-    fn finish(&mut self, peer: &str, why: &str, shared: &Shared) {
+    fn finish(&mut self, peer: Peer, why: &str, shared: &Shared) {
         self.end_once(peer, why, shared);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use wisp_codec::DeflatePool;
 
-use crate::limits::Admission;
+use crate::limits::{Admission, Peer};
 use crate::metrics::{Holder, WorkerCounts};
 use crate::shared::Shared;
 use crate::tls::Stream;
@@ -34,26 +34,22 @@ pub(super) trait Phase: Send {
     }
 
     /// What it holds, for the largest holders.
-    fn holder(&self, peer: &str) -> Option<Holder> {
+    fn holder(&self, peer: Peer) -> Option<Holder> {
         let _ = peer;
         None
     }
 
     /// The connection is dropped in this phase (`why`): the session's handler hears of
     /// it.
-    fn finish(&mut self, peer: &str, why: &str, shared: &Shared) {
+    fn finish(&mut self, peer: Peer, why: &str, shared: &Shared) {
         let _ = (peer, why, shared);
     }
 }
 
 /// The transport of a connection and what its readiness said, for every phase.
 pub(super) struct Io {
-    /// When the worker took the socket from the acceptor.
-    pub(super) opened: Instant,
     /// The socket, or TLS over it (`tls.rs`).
     pub(super) stream: Stream,
-    /// The client's address for the log: the real one once a trusted proxy named it.
-    pub(super) peer: String,
     /// The client's address (from a trusted proxy's PROXY header or forwarded headers,
     /// else the socket's peer).
     pub(super) addr: Option<std::net::SocketAddr>,
@@ -66,6 +62,13 @@ pub(super) struct Io {
     /// The poller said the peer's side is closed: read until the 0, never stop at a
     /// short read (the FIN raises no second edge).
     pub(super) hup: bool,
+}
+
+impl Io {
+    /// The client's address for the log: the real one once a trusted proxy named it.
+    pub(super) fn peer(&self) -> Peer {
+        Peer(self.addr)
+    }
 }
 
 /// What a phase's step may use of its worker.

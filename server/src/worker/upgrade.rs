@@ -5,6 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use log::{error, info};
 use wisp_codec::handshake::{self, Request, RequestError};
@@ -17,20 +18,24 @@ use crate::http::{self, HttpRequest, HttpResponse};
 use crate::metrics::Refusal;
 use crate::wake::Wake;
 
-/// What a complete head (`buf[..n]`, more bytes after it) turns into.
+/// What a complete head (`buf[..n]`, more bytes after it) turns into; `opened`: when the
+/// worker took the socket.
 pub(super) fn start(
     req: Request,
     buf: Vec<u8>,
     n: usize,
+    opened: Instant,
     io: &mut Io,
     cx: &mut Cx<'_>,
 ) -> Option<Box<dyn Phase>> {
     let path = req.target.split('?').next().unwrap_or("");
-    let Some(route) = cx.shared.route(path) else {
+    let Some((route_path, route)) = cx.shared.route(path) else {
         if req.has_token("upgrade", "websocket") {
             info!(
                 "{} {} {} -> 404 (no WebSocket route)",
-                io.peer, req.method, req.target
+                io.peer(),
+                req.method,
+                req.target
             );
             cx.shared.metrics.refused(Refusal::BadRequest);
             let paths = cx.shared.route_paths();
@@ -45,14 +50,17 @@ pub(super) fn start(
         let response = plain(&req, io, cx);
         info!(
             "{} {} {} -> {}",
-            io.peer, req.method, req.target, response.status
+            io.peer(),
+            req.method,
+            req.target,
+            response.status
         );
         return Respond::start(response, io, cx);
     };
     let refuse = |io: &mut Io, cx: &mut Cx<'_>, e: RequestError| {
         info!(
             "{} {} {} -> {} ({e})",
-            io.peer,
+            io.peer(),
             req.method,
             req.target,
             e.status()
@@ -100,7 +108,7 @@ pub(super) fn start(
         Ok(Err(refusal)) => {
             info!(
                 "{} {} {} -> {} (refused by the route: {})",
-                io.peer,
+                io.peer(),
                 req.method,
                 req.target,
                 refusal.sent_status(),
@@ -112,7 +120,7 @@ pub(super) fn start(
             return Respond::bytes(refusal.sent_status(), refusal.to_bytes(), io, cx);
         }
         Err(_) => {
-            error!("{} {path}: the route's handler factory panicked", io.peer);
+            error!("{} {path}: the route's handler factory panicked", io.peer());
             if let Some(o) = upgrade.outbox.get() {
                 o.end();
             }
@@ -145,20 +153,20 @@ pub(super) fn start(
     let response = response.to_bytes();
     info!(
         "#{id} {} open {path}{}",
-        io.peer,
+        io.peer(),
         protocol
             .as_deref()
             .map(|p| format!(" (subprotocol {p})"))
             .unwrap_or_default()
     );
     if cx.counts.is_some() {
-        let took = cx.now.saturating_duration_since(io.opened);
+        let took = cx.now.saturating_duration_since(opened);
         cx.shared.metrics.handshake(took);
     }
     let outbox = upgrade.outbox.into_inner();
     let session = Session::open(
         id,
-        path.to_string(),
+        route_path,
         accept,
         deflate.map(|(params, _)| params),
         (&buf[..n], &response),
@@ -182,7 +190,7 @@ fn plain(req: &Request, io: &Io, cx: &Cx<'_>) -> HttpResponse {
             Ok(Some(r)) => return r,
             Ok(None) => {}
             Err(_) => {
-                error!("{} {}: an HTTP handler panicked", io.peer, req.target);
+                error!("{} {}: an HTTP handler panicked", io.peer(), req.target);
                 return HttpResponse::text(500, "internal error\n");
             }
         }
