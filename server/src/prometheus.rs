@@ -2,9 +2,10 @@
 //! through the `prometheus-client` crate, with room for an application's own metrics.
 //!
 //! Nothing here is on the path of a message. A connection's codec counts its messages
-//! with plain adds (`Connection::traffic`); its worker adds the difference to its own
-//! totals after each step (plain adds again), and stores those totals in its atomics
-//! once per turn of its loop (relaxed stores, written by that worker only). A scrape
+//! with plain adds (`Connection::traffic`); after each step its session takes them
+//! (`Connection::take_traffic`) into its worker's totals (plain adds again), and the
+//! worker stores those totals in its atomics once per turn of its loop (relaxed stores,
+//! written by that worker only). A scrape
 //! reads them (a collector that runs per scrape) and encodes them.
 //!
 //! The names, one line each, are in the README ("Monitoring") and in [`NAMES`].
