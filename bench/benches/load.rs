@@ -6,7 +6,10 @@
 //!   with the memory budget off (`Config::memory_budget = u64::MAX`: nothing accounted);
 //!   and `wisp-tls`: the same with `Config::tls` (wss://, rustls with the ring provider; a
 //!   P-256 certificate made at start with rcgen), driven by a rustls client: its ratios to
-//!   `wisp` are the cost of TLS,
+//!   `wisp` are the cost of TLS; and `wisp-metrics`: the same as `wisp` with `/metrics`
+//!   on (`Server::prometheus`, its text encoded once a second as a scrape would): its
+//!   ratios to `wisp` are the cost of counting (`LOAD_SERVERS=wisp,wisp-metrics` for
+//!   those two alone),
 //! - `fastws`: fastwebsockets 0.10 as in its upstream echo example (hyper upgrade,
 //!   current-thread tokio runtime), `tokio-tung`: tokio-tungstenite as in its upstream
 //!   echo example (current-thread runtime), `tung`: tungstenite sync, thread per
@@ -484,9 +487,10 @@ impl Drop for Peer {
     }
 }
 
-const SERVERS: [(&str, Kind); 9] = [
+const SERVERS: [(&str, Kind); 10] = [
     ("wisp", Kind::WebSocket),
     ("wisp-nobudget", Kind::WebSocket),
+    ("wisp-metrics", Kind::WebSocket),
     ("wisp-tls", Kind::Wss),
     ("fastws", Kind::WebSocket),
     ("tokio-tung", Kind::WebSocket),
@@ -563,7 +567,7 @@ fn start_external(spec: &str) -> Peer {
 /// The server side: binds 127.0.0.1:0, prints `PORT n`, serves until killed.
 fn serve(name: &str) {
     pin(0);
-    if name == "wisp" || name == "wisp-nobudget" || name == "wisp-tls" {
+    if name.starts_with("wisp") {
         let tls = (name == "wisp-tls").then(|| {
             let dir = std::path::PathBuf::from(std::env::var_os("LOAD_TLS_DIR").unwrap());
             wisp_server::TlsConfig::from_pem_files(&dir.join("cert.pem"), &dir.join("key.pem"))
@@ -585,6 +589,14 @@ fn serve(name: &str) {
             .max_handshakes_per_ip(15_000);
         let server = wisp_server::Server::bind(config).unwrap();
         let _demo = wisp_server::demo::Demo::all().install(&server).unwrap();
+        if name == "wisp-metrics" {
+            // Counting on, and a scrape every second (its text encoded and dropped).
+            let metrics = server.prometheus();
+            thread::spawn(move || loop {
+                std::hint::black_box(metrics.encode());
+                thread::sleep(Duration::from_secs(1));
+            });
+        }
         print_port(server.local_addr().port());
         server.run().unwrap();
         return;
@@ -1086,6 +1098,14 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
         });
         ratio_line("wisp/wisp-nobudget msg per server CPU-s", &|r| {
             Some(per_cpu(&runs[w][r]) / per_cpu(&runs[n][r]))
+        });
+    }
+    if let Some(m) = idx("wisp-metrics") {
+        ratio_line("wisp-metrics/wisp msg/s", &|r| {
+            Some(rate(&runs[m][r]) / rate(&runs[w][r]))
+        });
+        ratio_line("wisp-metrics/wisp msg per server CPU-s", &|r| {
+            Some(per_cpu(&runs[m][r]) / per_cpu(&runs[w][r]))
         });
     }
     if let Some(f) = idx("fastws") {

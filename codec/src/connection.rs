@@ -36,6 +36,7 @@ use crate::record::{Recorder, WireFrame};
 use crate::recv::RecvBuffer;
 use crate::role::Role;
 use crate::send::SendQueue;
+use crate::traffic::Traffic;
 
 /// Where the closing handshake is (§7).
 ///
@@ -191,6 +192,11 @@ pub struct Connection {
     /// The driver's reads go straight into the input buffer: the last one filled the
     /// driver's scratch buffer (`io.rs`, the read policy).
     reads_flowing: bool,
+    /// Messages and payload bytes each way, by kind, since the last
+    /// [`take_traffic`](Connection::take_traffic): boxed when the first is counted and
+    /// freed when taken, so a connection whose driver takes its counts after each step
+    /// holds one pointer for them between steps.
+    traffic: Option<Box<Traffic>>,
 }
 
 /// How a connection ends (see [`Connection::close_code`]).
@@ -248,6 +254,7 @@ impl Connection {
             eof: false,
             spare: Vec::new(),
             reads_flowing: false,
+            traffic: None,
         }
     }
 
@@ -576,6 +583,30 @@ impl Connection {
             + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
     }
 
+    /// Messages and payload bytes received and sent by kind ([`Traffic`]), since the
+    /// connection began or since the last [`take_traffic`](Connection::take_traffic):
+    /// counted as they are decoded and queued, with a plain add each.
+    pub fn traffic(&self) -> &Traffic {
+        self.traffic.as_deref().unwrap_or(&Traffic::ZERO)
+    }
+
+    /// [`traffic`](Connection::traffic), and the counts start again from zero: what a
+    /// reporter adds to its totals, with no copy of its own kept per connection.
+    pub fn take_traffic(&mut self) -> Traffic {
+        self.traffic.take().map_or(Traffic::ZERO, |t| *t)
+    }
+
+    fn traffic_mut(&mut self) -> &mut Traffic {
+        self.traffic.get_or_insert_with(Box::default)
+    }
+
+    /// The part of [`memory_held`](Connection::memory_held) that is the
+    /// permessage-deflate compressor and inflater this connection holds now (a pool's,
+    /// while lent, or its own).
+    pub fn deflate_memory(&self) -> usize {
+        self.reassembler.inflater_memory() + self.deflate.as_ref().map_or(0, |(_, d)| d.memory())
+    }
+
     /// The part of [`memory_held`](Connection::memory_held) that is the message being
     /// reassembled.
     pub fn message_memory(&self) -> usize {
@@ -644,6 +675,9 @@ impl Connection {
                 } else {
                     payload.to_vec()
                 };
+                self.traffic_mut()
+                    .received
+                    .message(header.opcode, bytes.len());
                 let message = match header.opcode {
                     OpCode::Text => match String::from_utf8(bytes) {
                         Ok(text) => Message::Text(text),
@@ -706,12 +740,22 @@ impl Connection {
     /// reference to it (see `benches/codec.rs`, decode rows).
     #[inline(always)]
     fn on_message(&mut self, message: Message) -> Message {
+        let received = &mut self.traffic_mut().received;
         match &message {
-            Message::Ping(payload) => self.on_ping(payload.as_slice()),
+            Message::Text(t) => received.message(OpCode::Text, t.len()),
+            Message::Binary(b) => received.message(OpCode::Binary, b.len()),
+            Message::Pong(p) => received.message(OpCode::Pong, p.len()),
+            Message::Ping(payload) => {
+                received.message(OpCode::Ping, payload.len());
+                self.on_ping(payload.as_slice());
+            }
             Message::Close(frame) => {
+                received.message(
+                    OpCode::Close,
+                    frame.as_ref().map_or(0, |f| 2 + f.reason.len()),
+                );
                 self.on_close(frame.as_ref().map(|f| (f.code, f.reason.as_str())));
             }
-            _ => {}
         }
         message
     }
@@ -1014,12 +1058,18 @@ impl Connection {
             }
             return Ok(());
         }
-        let next = match (opcode, self.sending) {
-            (OpCode::Continuation, Some(op)) => Some(op),
-            (OpCode::Text | OpCode::Binary, None) => Some(opcode),
+        let kind = match (opcode, self.sending) {
+            (OpCode::Continuation, Some(op)) => {
+                self.traffic_mut().sent.more_bytes(op, len);
+                op
+            }
+            (OpCode::Text | OpCode::Binary, None) => {
+                self.traffic_mut().sent.message(opcode, len);
+                opcode
+            }
             _ => return Err(UsageError::BadFragmentSequence),
         };
-        self.sending = if fin { None } else { next };
+        self.sending = if fin { None } else { Some(kind) };
         Ok(())
     }
 
@@ -1111,7 +1161,12 @@ impl Connection {
         }));
     }
 
+    /// Queues one frame as it is (data frames were counted by `check_send`; control
+    /// frames are counted here, the automatic answers included).
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        if opcode.is_control() {
+            self.traffic_mut().sent.message(opcode, payload.len());
+        }
         let mask = self.mask_source.as_mut().map(|m| m.next_mask());
         let bytes = self.tx.push_frame(fin, 0, opcode, mask, payload);
         let sent = || FrameHeader {

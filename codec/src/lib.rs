@@ -83,6 +83,7 @@ mod record;
 mod recv;
 mod role;
 mod send;
+mod traffic;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
@@ -97,6 +98,7 @@ pub use message::Message;
 pub use opcode::OpCode;
 pub use record::{Direction, Reads, WireFrame, READ_SIZES_KEPT};
 pub use role::Role;
+pub use traffic::{Tally, Traffic};
 
 /// The layers under [`Connection`], for the fuzz targets, the property tests, the
 /// benchmarks and the demo page's wasm bindings (`wasm/`, which step the decoder and the

@@ -116,6 +116,11 @@ impl Reassembler {
             + self.inflater.as_ref().map_or(0, Inflater::memory)
     }
 
+    /// Bytes of memory held by the inflater's state.
+    pub(crate) fn inflater_memory(&self) -> usize {
+        self.inflater.as_ref().map_or(0, Inflater::memory)
+    }
+
     /// Inflates messages that come with RSV1 (permessage-deflate negotiated);
     /// `peer_takeover`: the peer keeps its LZ77 window across messages.
     pub fn set_inflater(&mut self, peer_takeover: bool) {

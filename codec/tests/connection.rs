@@ -234,3 +234,38 @@ fn send_by_value_close_rules() {
     assert_eq!(s.send(Message::Ping(vec![])), Err(UsageError::Closed));
     assert_eq!(s.pending_output_len(), 2);
 }
+
+/// `Connection::traffic`: a fragmented message counts once, and the automatic pong and
+/// close reply count as sent.
+#[test]
+fn traffic_counts_fragments_once_and_the_automatic_answers() {
+    let mut s = Connection::server(Default::default());
+    s.send_frame(OpCode::Binary, false, b"abc").unwrap();
+    s.send_frame(OpCode::Continuation, true, b"de").unwrap();
+    // A masked ping "p", then a masked close 1000 with no reason.
+    s.handle_input(&[
+        0x89, 0x81, 0, 0, 0, 0, b'p', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8,
+    ]);
+    assert_eq!(s.poll_event(), Ok(Some(Message::Ping(b"p".to_vec()))));
+    assert!(matches!(s.poll_event(), Ok(Some(Message::Close(Some(_))))));
+    let t = s.traffic();
+    assert_eq!(
+        (
+            t.sent.messages(OpCode::Binary),
+            t.sent.bytes(OpCode::Binary)
+        ),
+        (1, 5)
+    );
+    // The automatic pong and the close reply (the code echoed: 2 bytes).
+    assert_eq!(
+        (t.sent.messages(OpCode::Pong), t.sent.bytes(OpCode::Pong)),
+        (1, 1)
+    );
+    assert_eq!(
+        (t.sent.messages(OpCode::Close), t.sent.bytes(OpCode::Close)),
+        (1, 2)
+    );
+    assert_eq!(t.received.messages(OpCode::Ping), 1);
+    assert_eq!(t.received.bytes(OpCode::Close), 2);
+    assert_eq!(s.close_code(), Some(CloseCode::NORMAL));
+}

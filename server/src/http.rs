@@ -110,13 +110,33 @@ impl HttpResponse {
 
     /// A `200` with a JSON body (only the head, for a `HEAD`), never cached.
     pub fn json(body: &str, head_only: bool) -> HttpResponse {
-        HttpResponse::json_with(body, head_only, "")
+        HttpResponse::fresh("application/json", body, head_only)
     }
 
     /// [`json`](HttpResponse::json) with `extra_headers` (each line ending in CRLF).
     pub(crate) fn json_with(body: &str, head_only: bool, extra_headers: &str) -> HttpResponse {
+        HttpResponse::fresh_with("application/json", body, head_only, extra_headers)
+    }
+
+    /// A `200` with a body of `content_type` (only the head, for a `HEAD`), never cached.
+    ///
+    /// ```
+    /// let r = wisp_server::HttpResponse::fresh("text/plain; version=0.0.4", "up 1\n", false);
+    /// assert_eq!(r.status(), 200);
+    /// ```
+    pub fn fresh(content_type: &str, body: &str, head_only: bool) -> HttpResponse {
+        HttpResponse::fresh_with(content_type, body, head_only, "")
+    }
+
+    /// [`fresh`](HttpResponse::fresh) with `extra_headers` (each line ending in CRLF).
+    fn fresh_with(
+        content_type: &str,
+        body: &str,
+        head_only: bool,
+        extra_headers: &str,
+    ) -> HttpResponse {
         let mut r = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra_headers}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();

@@ -74,6 +74,14 @@
 //! | a handler that panics | close 1011 `internal error`; the server keeps serving |
 //! | silence (not even a pong) for `--idle-timeout` | dropped (close 1001 attempted) |
 //!
+//! ## Prometheus: [`Prometheus`] (`GET /metrics`)
+//! [`Server::prometheus`] gives the server's metrics in the Prometheus text format
+//! (the binary serves them with `--metrics` or on a port of its own with
+//! `--metrics-listen`): connections open and accepted, messages and payload bytes each
+//! way by type and worker, refusals by reason, memory held and the budget, deflate
+//! memory, the handshake latency histogram ([`METRIC_NAMES`]). An application adds its
+//! own through [`Server::register_metrics`].
+//!
 //! ## What it holds: [`Stats`] (`GET /stats`)
 //! [`Server::stats`] gives a JSON report for operators tuning its limits (the demo
 //! serves it as `GET /stats` with `--stats`, off by default): connections (total, per worker,
@@ -114,6 +122,7 @@ mod handler;
 mod http;
 mod limits;
 mod metrics;
+mod prometheus;
 mod proxy_header;
 mod sender;
 mod server;
@@ -127,6 +136,10 @@ pub use demo::Inspect;
 pub use forwarded::{Cidr, CidrError};
 pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upgrade};
 pub use http::{HttpHandler, HttpRequest, HttpResponse};
+pub use prometheus::{Prometheus, NAMES as METRIC_NAMES};
+/// The `prometheus-client` crate this server's [`Prometheus`] is built with: register an
+/// application's own metrics with it ([`Server::register_metrics`]).
+pub use prometheus_client;
 pub use sender::{SendError, Sender};
 pub use server::{RouteError, RouteList, Server, ShutdownHandle, Stats};
 pub use tls::{TlsConfig, TlsFileError};

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use serde::Serialize;
+use wisp_codec::{OpCode, Traffic};
 
 /// A worker publishes its largest holders at most this often.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(250);
@@ -55,7 +57,7 @@ pub(crate) enum Refusal {
     ProxyHeader,
 }
 
-const REASONS: [&str; 9] = [
+pub(crate) const REASONS: [&str; 9] = [
     "max_connections",
     "per_ip_connections",
     "per_ip_handshakes",
@@ -82,11 +84,49 @@ fn keep_largest(holders: &mut Vec<Holder>) {
     holders.truncate(TOP);
 }
 
+/// Counters of a worker's traffic, in the order of [`traffic_slots`].
+const TRAFFIC_SLOTS: usize = 4 * Traffic::KINDS.len();
+
+/// One counter of a worker's traffic: direction, what is counted, message kind.
+pub(crate) struct TrafficSlot {
+    pub(crate) sent: bool,
+    pub(crate) bytes: bool,
+    pub(crate) kind: OpCode,
+}
+
+/// The traffic counters in the order a worker stores them.
+pub(crate) fn traffic_slots() -> impl Iterator<Item = TrafficSlot> {
+    [false, true].into_iter().flat_map(|sent| {
+        [false, true].into_iter().flat_map(move |bytes| {
+            Traffic::KINDS
+                .into_iter()
+                .map(move |kind| TrafficSlot { sent, bytes, kind })
+        })
+    })
+}
+
+/// What a worker has counted since the last time it published, beside its totals:
+/// plain numbers, touched by its own thread only.
+#[derive(Default)]
+pub(crate) struct WorkerCounts {
+    /// Messages and payload bytes of every connection this worker served, so far.
+    pub(crate) traffic: Traffic,
+    /// permessage-deflate state its connections hold for themselves (dedicated mode).
+    pub(crate) deflate_held: usize,
+    /// Something changed since the last publication.
+    pub(crate) dirty: bool,
+}
+
 /// What one worker publishes.
 #[derive(Default)]
 struct WorkerStats {
     connections: AtomicUsize,
     holders: Mutex<Vec<Holder>>,
+    /// The worker's traffic totals, stored (not added) by the worker once per turn of
+    /// its loop, in the order of [`traffic_slots`].
+    traffic: [AtomicU64; TRAFFIC_SLOTS],
+    /// permessage-deflate memory: the worker's pool and its connections' own state.
+    deflate: AtomicU64,
 }
 
 /// The server's counters, shared by the acceptor and the workers.
@@ -96,6 +136,17 @@ pub(crate) struct Metrics {
     workers: Vec<WorkerStats>,
     /// Someone reads the reports: the workers publish their largest holders.
     tracking: AtomicBool,
+    /// Someone reads `/metrics`: the workers publish their traffic and time handshakes.
+    counting: AtomicBool,
+    /// Connections accepted (the acceptor's count, refused ones included).
+    accepted: AtomicU64,
+    /// From the accepted socket to the 101 queued, in seconds.
+    handshakes: Histogram,
+}
+
+/// The handshake histogram's upper bounds, in seconds: 100 µs to 6.6 s.
+fn handshake_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.0001, 2.0, 17)
 }
 
 impl Metrics {
@@ -105,7 +156,95 @@ impl Metrics {
             refusals: Default::default(),
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
             tracking: AtomicBool::new(false),
+            counting: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+            handshakes: Histogram::new(handshake_buckets()),
         }
+    }
+
+    /// From now on the workers publish their traffic and time their handshakes.
+    pub(crate) fn count_traffic(&self) {
+        self.counting.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the workers publish their traffic.
+    pub(crate) fn counting(&self) -> bool {
+        self.counting.load(Ordering::Relaxed)
+    }
+
+    /// Counts one accepted connection.
+    pub(crate) fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn accepted_total(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// A handshake took `d`, from the accepted socket to the 101 queued.
+    pub(crate) fn handshake(&self, d: Duration) {
+        self.handshakes.observe(d.as_secs_f64());
+    }
+
+    /// The handshake histogram, for `/metrics`.
+    pub(crate) fn handshakes(&self) -> &Histogram {
+        &self.handshakes
+    }
+
+    /// A worker's totals, stored for `/metrics` (relaxed stores of what only that worker
+    /// writes: no read-modify-write).
+    pub(crate) fn publish_counts(&self, worker: usize, counts: &mut WorkerCounts, pool: usize) {
+        let Some(w) = self.workers.get(worker) else {
+            return;
+        };
+        let t = &counts.traffic;
+        for (cell, slot) in w.traffic.iter().zip(traffic_slots()) {
+            let tally = if slot.sent { &t.sent } else { &t.received };
+            let v = if slot.bytes {
+                tally.bytes(slot.kind)
+            } else {
+                tally.messages(slot.kind)
+            };
+            cell.store(v, Ordering::Relaxed);
+        }
+        w.deflate
+            .store((counts.deflate_held + pool) as u64, Ordering::Relaxed);
+        counts.dirty = false;
+    }
+
+    /// Workers.
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// A worker's published traffic counters, in the order of [`traffic_slots`].
+    pub(crate) fn worker_traffic(&self, worker: usize) -> Vec<u64> {
+        self.workers.get(worker).map_or_else(Vec::new, |w| {
+            w.traffic
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect()
+        })
+    }
+
+    /// A worker's connections (handshakes included).
+    pub(crate) fn worker_connections(&self, worker: usize) -> usize {
+        self.workers
+            .get(worker)
+            .map_or(0, |w| w.connections.load(Ordering::Relaxed))
+    }
+
+    /// A worker's permessage-deflate memory, as last published.
+    pub(crate) fn worker_deflate(&self, worker: usize) -> u64 {
+        self.workers
+            .get(worker)
+            .map_or(0, |w| w.deflate.load(Ordering::Relaxed))
+    }
+
+    /// The refusals counted so far, by reason (in the order of [`REASONS`]).
+    pub(crate) fn refusal_counts(&self) -> [u64; REASONS.len()] {
+        std::array::from_fn(|i| self.refusals[i].load(Ordering::Relaxed))
     }
 
     /// From now on the workers publish their largest holders for the reports.

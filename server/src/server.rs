@@ -35,6 +35,7 @@ use crate::handler::{Accept, Upgrade};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{Admissions, Budget};
 use crate::metrics::Metrics;
+use crate::prometheus::Prometheus;
 use crate::shared::Shared;
 use crate::worker::Worker;
 use wisp_codec::handshake::Refusal;
@@ -158,6 +159,7 @@ impl Server {
                 routes: Mutex::new(HashMap::new()),
                 http: Mutex::new(Vec::new()),
                 inboxes,
+                registry: Mutex::new(prometheus_client::registry::Registry::default()),
             }),
         })
     }
@@ -241,6 +243,39 @@ impl Server {
         }
     }
 
+    /// The server's metrics for Prometheus ([`Prometheus::encode`]: the text format).
+    /// From this call on, the workers also publish their traffic (once per turn of their
+    /// loop) and time each handshake.
+    pub fn prometheus(&self) -> Prometheus {
+        Prometheus::new(Arc::clone(&self.shared))
+    }
+
+    /// Lets an application register its own metrics (counters, gauges, histograms, or a
+    /// `Collector` read at each scrape) in the registry that [`Prometheus::encode`]
+    /// encodes after the server's own; `wisp_server::prometheus_client` is the crate.
+    ///
+    /// ```
+    /// use wisp_server::prometheus_client::metrics::counter::Counter;
+    /// use wisp_server::{Config, Server};
+    /// let server = Server::bind(Config::default().listen("127.0.0.1:0").workers(1))?;
+    /// let jobs: Counter = Counter::default();
+    /// server.register_metrics(|r| r.register("myapp_jobs", "Jobs done", jobs.clone()));
+    /// jobs.inc();
+    /// assert!(server.prometheus().encode().contains("myapp_jobs_total 1"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn register_metrics(
+        &self,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry),
+    ) {
+        let mut r = self
+            .shared
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        register(&mut r);
+    }
+
     /// The paths of the WebSocket routes, sorted.
     pub fn routes(&self) -> Vec<String> {
         self.shared.route_paths()
@@ -289,6 +324,7 @@ impl Server {
                     continue;
                 }
             };
+            shared.metrics.accepted();
             let peer = stream.peer_addr().ok();
             let trusted = peer.is_some_and(|p| is_trusted(&shared.config.trusted_proxies, p.ip()));
             let Some(admission) = shared.admissions.admit(peer, !trusted, &shared.metrics) else {

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     /// The handlers of plain HTTP requests, in the order added.
     pub(crate) http: Mutex<Vec<HttpHandler>>,
     pub(crate) inboxes: Vec<Arc<Inbox>>,
+    /// An application's own metrics, served after the server's by `/metrics`.
+    pub(crate) registry: Mutex<prometheus_client::registry::Registry>,
 }
 
 impl Shared {

@@ -116,6 +116,11 @@ impl Rooms {
         Ok(rooms)
     }
 
+    /// The cluster link's state, if there is a link.
+    pub(crate) fn link_status(&self) -> Option<super::cluster::RedisLink> {
+        self.link.get().map(Link::status)
+    }
+
     /// Publishes what is queued and stops the cluster link, if any.
     pub(crate) fn stop(&self) {
         if let Some(link) = self.link.get() {

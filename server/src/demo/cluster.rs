@@ -22,9 +22,13 @@
 //!   their counts. Redis pub/sub delivers at most once: what is published while an
 //!   instance is cut off never reaches it.
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -141,6 +145,8 @@ struct State {
     /// Set by a thread that lost its connection: the other reconnects too.
     reset_pub: AtomicBool,
     stop: AtomicBool,
+    /// Times the link came back after it was lost.
+    reconnections: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,6 +169,7 @@ impl State {
                 self.url
             ),
             Some(_) if up => {
+                self.reconnections.fetch_add(1, Ordering::Relaxed);
                 info!("cluster: link to Redis at {} is back", self.url);
                 self.sink.link(true);
             }
@@ -248,6 +255,7 @@ impl Link {
             tried: std::sync::atomic::AtomicUsize::new(0),
             reset_pub: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            reconnections: AtomicU64::new(0),
         });
         info!("cluster: instance {} via {url}", state.instance);
         let s = Arc::clone(&state);
@@ -280,6 +288,11 @@ impl Link {
         Ok(())
     }
 
+    /// A handle on the link's state, for probes and metrics.
+    pub(crate) fn status(&self) -> RedisLink {
+        RedisLink(Arc::clone(&self.state))
+    }
+
     /// Publishes what is queued, then stops both threads and waits for them.
     pub(crate) fn stop(&self) {
         lock(&self.state.queue).stop = true;
@@ -288,6 +301,54 @@ impl Link {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+/// The state of the demo's Redis link (`--redis`), from
+/// [`Running::redis`](super::Running::redis): for a readiness probe and for `/metrics`
+/// (`wisp_redis_link_up`, `wisp_redis_reconnections_total`). Cloneable and `Send`.
+#[derive(Clone)]
+pub struct RedisLink(Arc<State>);
+
+impl std::fmt::Debug for RedisLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLink")
+            .field("up", &self.up())
+            .field("reconnections", &self.reconnections())
+            .finish()
+    }
+}
+
+impl RedisLink {
+    /// Both connections to Redis (the publisher's and the subscriber's) are up now.
+    pub fn up(&self) -> bool {
+        self.0.pub_up.load(Ordering::Acquire) && self.0.sub_up.load(Ordering::Acquire)
+    }
+
+    /// Times the link came back after it was lost.
+    pub fn reconnections(&self) -> u64 {
+        self.0.reconnections.load(Ordering::Relaxed)
+    }
+}
+
+impl Collector for RedisLink {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let up = ConstGauge::new(i64::from(self.up()));
+        let m = encoder.encode_descriptor(
+            "wisp_redis_link_up",
+            "1 while both connections to Redis (--redis) are up, else 0",
+            None,
+            up.metric_type(),
+        )?;
+        up.encode(m)?;
+        let again = ConstCounter::new(self.reconnections());
+        let m = encoder.encode_descriptor(
+            "wisp_redis_reconnections",
+            "Times the link to Redis came back after it was lost",
+            None,
+            again.metric_type(),
+        )?;
+        again.encode(m)
     }
 }
 

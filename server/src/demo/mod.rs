@@ -176,6 +176,7 @@ use crate::handler::{Accept, Echo};
 use crate::http::HttpResponse;
 use crate::server::Server;
 
+pub use cluster::RedisLink;
 pub use inspect::{Inspect, INSPECT_MAX_HEX};
 pub use watch::{ENDED_KEPT, HISTORY_BYTES};
 
@@ -357,6 +358,9 @@ impl Demo {
         if let Some(web) = self.web {
             server.serve_http(move |req| Some(files::file_response(&web, req)));
         }
+        if let Some(link) = rooms.link_status() {
+            server.register_metrics(|r| r.register_collector(Box::new(link)));
+        }
         Ok(Running { rooms })
     }
 }
@@ -389,6 +393,14 @@ pub fn redis_reachable(url: &str) -> Result<(), redis::RedisError> {
 #[derive(Debug)]
 pub struct Running {
     rooms: Arc<Rooms>,
+}
+
+impl Running {
+    /// The `/chat` cluster link to Redis (`--redis`), if there is one: up or down, and
+    /// its reconnections (what `/readyz` and `/metrics` report).
+    pub fn redis(&self) -> Option<RedisLink> {
+        self.rooms.link_status()
+    }
 }
 
 impl Drop for Running {

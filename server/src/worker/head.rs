@@ -27,6 +27,8 @@ const REFUSE_WAIT: Duration = Duration::from_millis(100);
 
 pub(super) struct Head {
     buf: Vec<u8>,
+    /// When the worker took the socket (for the handshake's time in `/metrics`).
+    opened: Instant,
     deadline: Instant,
     /// Admitted over the limit: answered 503 once its head is read.
     refused: bool,
@@ -57,6 +59,7 @@ impl Head {
         };
         Head {
             buf: Vec::new(),
+            opened: now,
             deadline: now + wait,
             refused,
             proxy_stage: true,
@@ -201,7 +204,7 @@ impl Phase for Head {
                         return refusal;
                     }
                     let buf = std::mem::take(&mut self.buf);
-                    return upgrade::start(req, buf, n, io, cx);
+                    return upgrade::start(req, buf, n, self.opened, io, cx);
                 }
                 Err(e) => {
                     info!("{} bad request head: {} {e}", io.peer(), e.status());

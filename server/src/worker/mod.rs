@@ -48,7 +48,7 @@ use wisp_codec::DeflatePool;
 
 use crate::forwarded::is_trusted;
 use crate::limits::Admission;
-use crate::metrics::{Holder, PUBLISH_EVERY};
+use crate::metrics::{Holder, WorkerCounts, PUBLISH_EVERY};
 use crate::shared::Shared;
 use crate::tls::Stream;
 use crate::wake::Inbox;
@@ -103,6 +103,7 @@ impl Worker {
             index: self.index,
             holders_changed: false,
             holders_published: Instant::now(),
+            counts: WorkerCounts::default(),
         };
         if let Err(e) = l.run() {
             error!("worker {}: event loop failed: {e}", self.index);
@@ -129,6 +130,9 @@ struct Loop<'a> {
     /// A memory charge changed since the largest holders were published.
     holders_changed: bool,
     holders_published: Instant,
+    /// This worker's traffic and deflate memory, published once per turn while
+    /// `/metrics` is read.
+    counts: WorkerCounts,
 }
 
 struct Conn {
@@ -197,6 +201,12 @@ impl Loop<'_> {
                 self.drive(slot);
             }
             self.fire_timers();
+            if self.counts.dirty {
+                let pool = self.deflate.memory();
+                self.shared
+                    .metrics
+                    .publish_counts(self.index, &mut self.counts, pool);
+            }
         }
     }
 
@@ -316,6 +326,7 @@ impl Loop<'_> {
             now: Instant::now(),
             stopping: self.stopping,
             again: false,
+            counts: self.shared.metrics.counting().then_some(&mut self.counts),
         };
         c.state = state.step(&mut c.io, &mut cx);
         if cx.again {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use wisp_codec::extension::DeflateParams;
-use wisp_codec::{CloseCode, Connection, State};
+use wisp_codec::{CloseCode, Connection, State, Traffic};
 
 use super::linger::{self, Linger};
 use super::state::{drained, would_block, Cx, Io, Phase, READS_PER_TURN};
@@ -55,6 +55,11 @@ pub(super) struct Session {
     shrunk: bool,
     /// The queue of the connection's `Sender`s, if the route asked for one.
     outbox: Option<Arc<Outbox>>,
+    /// Messages in, bytes in, messages out, bytes out that its worker took from the
+    /// connection's counts for `/metrics` (the end line adds what is left there).
+    taken: [u64; 4],
+    /// Its own permessage-deflate state as last added to its worker's.
+    deflate_reported: usize,
 }
 
 impl Session {
@@ -93,6 +98,8 @@ impl Session {
             last_io: cx.now,
             shrunk: false,
             outbox,
+            taken: [0; 4],
+            deflate_reported: 0,
         });
         let opening = Handshake {
             request: handshake.0,
@@ -209,6 +216,7 @@ impl Session {
             let wait = *self.flush_deadline.get_or_insert(now + CLOSE_WAIT);
             if (self.pending() > 0 || io.stream.unsent()) && now < wait {
                 self.conn.return_deflate(cx.deflate);
+                self.report(cx, false);
                 return Some(self);
             }
             let how = match (self.conn.error(), self.conn.close_received()) {
@@ -224,7 +232,51 @@ impl Session {
         }
         // What the clock's turn sent compressed, if anything, goes back too.
         self.conn.return_deflate(cx.deflate);
+        self.report(cx, false);
         Some(self)
+    }
+
+    /// Takes what the connection carried since its last report into the session's
+    /// totals (for its end line; the codec's counts go back after each step, so an idle
+    /// connection holds none), and while `/metrics` is read into its worker's totals
+    /// (plain adds; the worker publishes them once per turn), with its own deflate state
+    /// (none once `ending`).
+    fn report(&mut self, cx: &mut Cx<'_>, ending: bool) {
+        let t = self.conn.take_traffic();
+        let Some(counts) = cx.counts.as_deref_mut() else {
+            self.add_taken(&t);
+            return;
+        };
+        if t != Traffic::ZERO {
+            self.add_taken(&t);
+            counts.traffic += t;
+            counts.dirty = true;
+        }
+        let deflate = if ending {
+            0
+        } else {
+            self.conn.deflate_memory()
+        };
+        if deflate != self.deflate_reported {
+            counts.deflate_held =
+                (counts.deflate_held + deflate).saturating_sub(self.deflate_reported);
+            self.deflate_reported = deflate;
+            counts.dirty = true;
+        }
+    }
+
+    /// Adds `t`'s totals each way to the session's.
+    fn add_taken(&mut self, t: &Traffic) {
+        let (received, sent) = (&t.received, &t.sent);
+        let now = [
+            received.total_messages(),
+            received.total_bytes(),
+            sent.total_messages(),
+            sent.total_bytes(),
+        ];
+        for (taken, n) in self.taken.iter_mut().zip(now) {
+            *taken += n;
+        }
     }
 
     /// Past the memory budget: fail this connection and stop reading it; its buffers
@@ -311,6 +363,7 @@ impl Session {
     /// for unread input.
     fn end(mut self: Box<Self>, io: &mut Io, how: &str, cx: &mut Cx<'_>) -> Option<Box<dyn Phase>> {
         self.conn.return_deflate(cx.deflate);
+        self.report(cx, true);
         self.end_once(io.peer(), how, cx.shared);
         let clean = self.conn.state() == State::Closed && self.conn.error().is_none();
         if clean || self.conn.close_sent().is_none() || io.eof {
@@ -350,9 +403,35 @@ impl Session {
         // A session that ends before the closing handshake does (the peer dropped TCP, a
         // write failed) ends without the peer's close: 1006.
         let code = conn.close_code().unwrap_or(CloseCode::ABNORMAL);
+        let reason = conn
+            .close_received()
+            .flatten()
+            .or(conn.close_sent())
+            .map_or("", |f| f.reason.as_str());
+        // What the worker took for `/metrics`, and what is left in the connection's counts.
+        let t = conn.traffic();
+        let [messages_in, bytes_in, messages_out, bytes_out] = self.taken;
+        let (messages_in, bytes_in) = (
+            messages_in + t.received.total_messages(),
+            bytes_in + t.received.total_bytes(),
+        );
+        let (messages_out, bytes_out) = (
+            messages_out + t.sent.total_messages(),
+            bytes_out + t.sent.total_bytes(),
+        );
+        let duration_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let route = &*self.path;
+        let peer_text = peer.to_string();
+        let peer = peer_text.as_str();
+        // One line per connection, its fields also as key-values (`--log-format json`).
         info!(
-            "#{id} {peer} closed {}: code {code}; {how}; close sent {sent}, received {received}",
-            self.path
+            id, peer, route, duration_ms, messages_in, bytes_in, messages_out, bytes_out,
+            close_code = code.0, close_reason = reason, how;
+            "#{id} {peer} closed {route}: code {code}; {how}; close sent {sent}, received \
+             {received}; open {}.{:03} s, in {messages_in} messages ({bytes_in} bytes), out \
+             {messages_out} messages ({bytes_out} bytes)",
+            duration_ms / 1000,
+            duration_ms % 1000
         );
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use wisp_codec::DeflatePool;
 
 use crate::limits::{Admission, Peer};
-use crate::metrics::Holder;
+use crate::metrics::{Holder, WorkerCounts};
 use crate::shared::Shared;
 use crate::tls::Stream;
 use crate::wake::Inbox;
@@ -88,6 +88,8 @@ pub(super) struct Cx<'a> {
     pub(super) stopping: bool,
     /// Set by a step that yielded with more to read: drive it again next turn.
     pub(super) again: bool,
+    /// The worker's traffic totals, while `/metrics` is read (`None`: nobody asked).
+    pub(super) counts: Option<&'a mut WorkerCounts>,
 }
 
 pub(super) fn would_block(e: &io::Error) -> bool {

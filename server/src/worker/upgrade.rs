@@ -5,6 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use log::{error, info};
 use wisp_codec::handshake::{self, Request, RequestError};
@@ -17,11 +18,13 @@ use crate::http::{self, HttpRequest, HttpResponse};
 use crate::metrics::Refusal;
 use crate::wake::Wake;
 
-/// What a complete head (`buf[..n]`, more bytes after it) turns into.
+/// What a complete head (`buf[..n]`, more bytes after it) turns into; `opened`: when the
+/// worker took the socket.
 pub(super) fn start(
     req: Request,
     buf: Vec<u8>,
     n: usize,
+    opened: Instant,
     io: &mut Io,
     cx: &mut Cx<'_>,
 ) -> Option<Box<dyn Phase>> {
@@ -156,6 +159,10 @@ pub(super) fn start(
             .map(|p| format!(" (subprotocol {p})"))
             .unwrap_or_default()
     );
+    if cx.counts.is_some() {
+        let took = cx.now.saturating_duration_since(opened);
+        cx.shared.metrics.handshake(took);
+    }
     let outbox = upgrade.outbox.into_inner();
     let session = Session::open(
         id,

@@ -125,6 +125,21 @@ struct Args {
     #[arg(long)]
     stats: bool,
 
+    /// Serve GET /metrics (Prometheus text format: connections, messages and bytes by
+    /// type, refusals, memory, handshake latency) on the listening port
+    #[arg(long)]
+    metrics: bool,
+
+    /// Log lines as text, or as one JSON object per line (a connection's end line with
+    /// its fields: peer, route, duration_ms, messages and bytes each way, close code)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
+
+    /// Serve GET /metrics on this address instead, a port of its own that need not be
+    /// public (e.g. 127.0.0.1:9100) [default: none]
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    metrics_listen: Option<String>,
+
     /// On SIGTERM, answer GET /readyz with 503 (GET /healthz stays 200) and keep
     /// serving this long before the graceful shutdown, so a load balancer stops sending
     /// new connections first [default: none]
@@ -173,6 +188,10 @@ pub struct Settings {
     pub demo: Demo,
     /// After SIGTERM, /readyz says 503 this long before the graceful shutdown starts.
     pub drain_delay: Duration,
+    /// Where GET /metrics is served.
+    pub metrics: crate::monitor::Where,
+    /// `--log-format`.
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// What the command line asks for.
@@ -240,6 +259,11 @@ where
         server: c,
         demo,
         drain_delay: args.drain_delay.map_or(Duration::ZERO, |d| d.0),
+        metrics: crate::monitor::Where {
+            main_port: args.metrics,
+            listen: args.metrics_listen,
+        },
+        log_format: args.log_format,
     })))
 }
 

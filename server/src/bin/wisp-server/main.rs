@@ -2,6 +2,8 @@
 
 mod cli;
 mod health;
+mod logging;
+mod monitor;
 mod signal;
 
 use std::io::Write as _;
@@ -29,6 +31,8 @@ fn run() -> i32 {
         server: config,
         demo,
         drain_delay,
+        metrics,
+        log_format,
     } = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(c)) => *c,
         Ok(cli::Parsed::Print(text)) => {
@@ -49,9 +53,7 @@ fn run() -> i32 {
             return 2;
         }
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    logging::init(log_format);
     if let Err(e) = signal::install() {
         eprintln!("wisp-server: cannot install signal handlers: {e}");
         return 1;
@@ -71,15 +73,26 @@ fn run() -> i32 {
         }
     };
     let web = demo.web.clone();
+    let redis_required = !demo.redis_optional;
     let health = health::Health::default();
     health.install(&server);
-    let _demo = match demo.install(&server) {
+    let metrics_port = match metrics.install(&server) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("wisp-server: {e}");
+            return 1;
+        }
+    };
+    let demo = match demo.install(&server) {
         Ok(running) => running,
         Err(e) => {
             eprintln!("wisp-server: {e}");
             return 2;
         }
     };
+    if let (Some(link), true) = (demo.redis(), redis_required) {
+        health.require(link);
+    }
     let handle = server.shutdown_handle();
     let watcher = std::thread::Builder::new()
         .name("signals".into())
@@ -122,7 +135,11 @@ fn run() -> i32 {
         config.memory_budget >> 20,
         if config.tls.is_some() { ", TLS" } else { "" }
     );
-    match server.run() {
+    let served = server.run();
+    if let Some(port) = metrics_port {
+        port.stop();
+    }
+    match served {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("wisp-server: {e}");
