@@ -5,6 +5,7 @@ mod health;
 mod logging;
 mod monitor;
 mod signal;
+mod values;
 
 use std::io::Write as _;
 use std::time::Duration;
