@@ -36,7 +36,7 @@ use crate::opcode::OpCode;
 /// deflated.set_deflate(shared);
 /// plain.send_prepared(&msg).unwrap();
 /// deflated.send_prepared(&msg).unwrap();
-/// assert_eq!(plain.pending_output_len(), 2 + 140);
+/// assert_eq!(plain.pending_output_len(), 4 + 140); // 16-bit length form
 /// assert!(deflated.pending_output_len() < 40); // RSV1 set, compressed once for all
 /// assert_eq!(msg.compressions(), 1);
 /// let mut client = Connection::client(Default::default(), || [1, 2, 3, 4]);
