@@ -163,3 +163,55 @@ fn split_client_sends_and_receives_from_two_threads_while_answering_pings() {
     assert!(matches!(reader.receive(), Err(wisp_client::Error::Closed)));
     assert_eq!(writer.state(), wisp_codec::State::Closed);
 }
+
+/// /chat broadcasts as prepared messages (compressed once for the room in shared mode):
+/// 10 members of each peer, with each of its deflate offers, receive every text intact.
+#[test]
+fn chat_broadcast_to_python_websockets_and_node_ws_members_with_deflate() {
+    let s = Server::start(&[]);
+    for (peer, script) in [
+        ("python", "tests/peers/py_chat.py"),
+        ("node", "tests/peers/node_chat.js"),
+    ] {
+        for mode in ["off", "on", "no-takeover"] {
+            let mut cmd = if peer == "python" {
+                Command::new(python())
+            } else {
+                node()
+            };
+            let url = s.url(&format!("/chat?room={peer}-{mode}"));
+            let out = cmd
+                .args([
+                    script,
+                    &url,
+                    "--deflate",
+                    mode,
+                    "--members",
+                    "20",
+                    "--timeout",
+                    "60",
+                ])
+                .current_dir(root())
+                .output()
+                .expect("run the chat peer");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{peer} {mode}:\n{stdout}\n{stderr}");
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l == "ok broadcast 10 members 4 messages"),
+                "{peer} {mode}: {stdout}"
+            );
+            let agreed = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("extensions "))
+                .unwrap_or("");
+            assert_eq!(
+                agreed.starts_with("permessage-deflate"),
+                mode != "off",
+                "{peer} {mode}: {stdout}"
+            );
+        }
+    }
+}
