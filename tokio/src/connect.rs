@@ -291,7 +291,11 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         &options.protocols,
         options.origin.as_deref(),
         &options.headers,
-        options.deflate,
+        if options.deflate {
+            wisp_client::DeflateMode::Takeover
+        } else {
+            wisp_client::DeflateMode::Off
+        },
     )
     .map_err(ConnectError::InvalidHeader)?;
     io.write_all(&req.to_bytes()).await?;
