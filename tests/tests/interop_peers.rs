@@ -187,7 +187,7 @@ fn chat_broadcast_to_python_websockets_and_node_ws_members_with_deflate() {
                     "--deflate",
                     mode,
                     "--members",
-                    "20",
+                    "10",
                     "--timeout",
                     "60",
                 ])
