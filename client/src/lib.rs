@@ -393,9 +393,10 @@ pub struct Options {
     pub config: Config,
     /// Time allowed for the TCP connection and the opening handshake.
     pub connect_timeout: Duration,
-    /// Offer permessage-deflate (RFC 7692; default on): `permessage-deflate;
-    /// client_max_window_bits`, so the server may also limit our window.
-    pub deflate: bool,
+    /// Which permessage-deflate (RFC 7692) to offer: [`DeflateMode::Takeover`] by
+    /// default, [`DeflateMode::Shared`] or [`DeflateMode::Off`]. Either offer accepts
+    /// either answer the RFC allows (a server may add `client_no_context_takeover`).
+    pub deflate: DeflateMode,
     /// Request headers of your own (`Authorization`, `Cookie`...), sent after the
     /// handshake's, in order. A name or value that cannot be sent as it is, or a header
     /// the handshake sets itself (`Host`, `Sec-WebSocket-*`...), is
@@ -442,7 +443,7 @@ impl Default for Options {
             origin: None,
             config: Config::default(),
             connect_timeout: Duration::from_secs(10),
-            deflate: true,
+            deflate: DeflateMode::Takeover,
             headers: Vec::new(),
             read_timeout: None,
             write_timeout: None,
@@ -635,11 +636,12 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
 /// `Err`, naming it and why.
 ///
 /// ```
-/// let req = wisp_client::opening_request("h", "/chat", [7; 16], &["v1".into()], None, &[], true)?;
+/// use wisp_client::DeflateMode;
+/// let req = wisp_client::opening_request("h", "/chat", [7; 16], &["v1".into()], None, &[], DeflateMode::Takeover)?;
 /// let text = String::from_utf8(req.to_bytes()).unwrap();
 /// assert!(text.contains("Sec-WebSocket-Protocol: v1\r\n"));
 /// assert!(text.contains("permessage-deflate; client_max_window_bits"));
-/// let bad = wisp_client::opening_request("h", "/", [7; 16], &[], None, &[("Upgrade".into(), "x".into())], false);
+/// let bad = wisp_client::opening_request("h", "/", [7; 16], &[], None, &[("Upgrade".into(), "x".into())], DeflateMode::Off);
 /// assert!(bad.unwrap_err().starts_with("Upgrade: "));
 /// # Ok::<(), String>(())
 /// ```
@@ -650,7 +652,7 @@ pub fn opening_request(
     protocols: &[String],
     origin: Option<&str>,
     headers: &[(String, String)],
-    deflate: bool,
+    deflate: DeflateMode,
 ) -> Result<ClientRequest, String> {
     let mut req = ClientRequest::new(authority, path, nonce);
     for p in protocols {
@@ -664,13 +666,70 @@ pub fn opening_request(
             .header(name, value)
             .map_err(|e| format!("{name}: {e}"))?;
     }
-    if deflate {
-        req = req.deflate(DeflateOffer {
-            client_max_window_bits: Some(None),
-            ..DeflateOffer::default()
-        });
+    if let Some(offer) = deflate.offer() {
+        req = req.deflate(offer);
     }
     Ok(req)
+}
+
+/// Which permessage-deflate (RFC 7692) a client offers ([`Options::deflate`]).
+///
+/// ```
+/// use wisp_client::DeflateMode;
+/// assert_eq!(DeflateMode::Takeover.offer().unwrap().to_header(), "permessage-deflate; client_max_window_bits");
+/// assert_eq!(
+///     DeflateMode::Shared.offer().unwrap().to_header(),
+///     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
+/// );
+/// assert_eq!(DeflateMode::Off.offer(), None);
+/// assert_eq!("shared".parse(), Ok(DeflateMode::Shared));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeflateMode {
+    /// No offer: nothing is compressed.
+    Off,
+    /// `permessage-deflate; client_max_window_bits` (the default, a browser's offer):
+    /// either side may keep its window across messages (context takeover), the best
+    /// ratio; the server may still answer with no takeover either way, as wisp-server's
+    /// shared mode does, or limit our window.
+    #[default]
+    Takeover,
+    /// The shared mode: `server_no_context_takeover; client_no_context_takeover`
+    /// offered, so no window is kept either way. Compressor and inflater are freed
+    /// between messages on both sides (an idle connection holds none: less memory, a
+    /// lower ratio on a stream of similar messages).
+    Shared,
+}
+
+impl DeflateMode {
+    /// The offer this mode sends, if any.
+    pub fn offer(self) -> Option<DeflateOffer> {
+        let takeover_off = match self {
+            DeflateMode::Off => return None,
+            DeflateMode::Takeover => false,
+            DeflateMode::Shared => true,
+        };
+        Some(DeflateOffer {
+            server_no_context_takeover: takeover_off,
+            client_no_context_takeover: takeover_off,
+            client_max_window_bits: Some(None),
+            ..DeflateOffer::default()
+        })
+    }
+}
+
+impl std::str::FromStr for DeflateMode {
+    type Err = String;
+
+    /// `off`, `takeover` or `shared`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(DeflateMode::Off),
+            "takeover" => Ok(DeflateMode::Takeover),
+            "shared" => Ok(DeflateMode::Shared),
+            _ => Err(format!("{s:?}: expected off, takeover or shared")),
+        }
+    }
 }
 
 /// The opening handshake over `stream`; `early` holds bytes already read.

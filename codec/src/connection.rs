@@ -32,6 +32,7 @@ use crate::header::FrameHeader;
 use crate::keepalive::{Due, Keepalive, Timers};
 use crate::message::{Message, Reassembler};
 use crate::opcode::OpCode;
+use crate::prepared::PreparedMessage;
 use crate::record::{Recorder, WireFrame};
 use crate::recv::RecvBuffer;
 use crate::role::Role;
@@ -1041,6 +1042,47 @@ impl Connection {
         };
         let (header, body) = self.tx.push_owned(0, opcode, mask, payload);
         self.recorder.sent(sent, header, body);
+        Ok(())
+    }
+
+    /// Sends a [`PreparedMessage`] in one frame: compressed as [`send`](Connection::send)
+    /// would (same threshold, same parameters), but without context takeover on our side
+    /// the compressed bytes are the message's own, made by the first connection that
+    /// needed them and reused by every other. With context takeover the connection
+    /// compresses the payload against its own window, as `send` does: a window kept
+    /// across messages belongs to one connection (RFC 7692 §7.2.1).
+    ///
+    /// ```
+    /// use wisp_codec::{Connection, Message, PreparedMessage};
+    /// let msg = PreparedMessage::new(Message::Text("Hello".into())).unwrap();
+    /// let mut s = Connection::server(Default::default());
+    /// s.send_prepared(&msg).unwrap();
+    /// assert_eq!(s.pending_output_front(), b"\x81\x05Hello"); // §5.7
+    /// ```
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), UsageError> {
+        let (opcode, payload) = (message.opcode(), message.payload());
+        self.check_send(opcode, true, payload.len())?;
+        if !self.compresses(opcode, payload.len()) {
+            self.write_frame(opcode, true, payload);
+            return Ok(());
+        }
+        let body = match &mut self.deflate {
+            Some((_, deflater)) if !deflater.takeover() => message.deflated(deflater),
+            _ => {
+                self.write_compressed(opcode, true, payload);
+                return Ok(());
+            }
+        };
+        let mask = self.mask_source.as_mut().map(|m| m.next_mask());
+        let bytes = self.tx.push_frame(true, 4, opcode, mask, body);
+        let sent = || FrameHeader {
+            fin: true,
+            rsv: 4,
+            opcode,
+            mask,
+            payload_len: body.len() as u64,
+        };
+        self.recorder.sent(sent, bytes, &[]);
         Ok(())
     }
 

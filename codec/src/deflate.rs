@@ -48,6 +48,8 @@ pub struct Deflater {
     takeover: bool,
     /// A message is half compressed: the state may not be lent back to a pool.
     mid: bool,
+    /// The window the peer allows us (8-15 bits).
+    window_bits: u8,
 }
 
 impl Deflater {
@@ -64,7 +66,18 @@ impl Deflater {
             flags: create_comp_flags_from_zip_params(LEVEL, -15, strategy as i32),
             takeover,
             mid: false,
+            window_bits,
         }
+    }
+
+    /// The window the peer allows (8-15 bits): below 15 the RLE strategy is used.
+    pub(crate) fn window_bits(&self) -> u8 {
+        self.window_bits
+    }
+
+    /// Whether the window is kept from one message to the next.
+    pub(crate) fn takeover(&self) -> bool {
+        self.takeover
     }
 
     /// Compresses one fragment of a message onto `out`, ending with a sync flush; `fin`

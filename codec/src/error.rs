@@ -237,6 +237,9 @@ pub enum UsageError {
     /// A continuation was sent with no fragmented message in progress, or a new message
     /// was started inside one.
     BadFragmentSequence,
+    /// A [`PreparedMessage`](crate::PreparedMessage) of a control message: only text
+    /// and binary messages are prepared.
+    NotADataMessage,
 }
 
 impl fmt::Display for UsageError {
@@ -248,6 +251,7 @@ impl fmt::Display for UsageError {
                 "close code not allowed on the wire, or reason over 123 bytes"
             }
             UsageError::BadFragmentSequence => "fragments out of sequence",
+            UsageError::NotADataMessage => "only text and binary messages can be prepared",
         })
     }
 }

@@ -48,7 +48,7 @@
 //! | | `recv.rs`, `send.rs`, `record.rs`, `keepalive.rs` | input buffer, output queue, frame recording, timers |
 //! | [§7.1.7](https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7) errors | `error.rs` | [`ProtocolError`] and its close code, [`UsageError`] |
 //! | [RFC 7692 §5, §7.1](https://www.rfc-editor.org/rfc/rfc7692#section-7.1) negotiation | `extension.rs` | [`extension`]: offers, the server's choice, the client's check |
-//! | [RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2) compression | `deflate.rs` | the compressor and the bounded inflater (miniz_oxide) |
+//! | [RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2) compression | `deflate.rs`, `pool.rs`, `prepared.rs` | the compressor and the bounded inflater (miniz_oxide), a worker's shared pool of them, [`PreparedMessage`] (compress once, send to many) |
 //! | [RFC 9110 §9.3.6](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.6), [RFC 1928](https://www.rfc-editor.org/rfc/rfc1928), [RFC 1929](https://www.rfc-editor.org/rfc/rfc1929) proxies | `proxy.rs` | [`proxy`]: HTTP CONNECT and SOCKS5 handshakes, sans-IO |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
@@ -79,6 +79,7 @@ mod mask;
 mod message;
 mod opcode;
 mod pool;
+mod prepared;
 mod record;
 mod recv;
 mod role;
@@ -96,6 +97,7 @@ pub use io::{ReadSize, BIG_READ};
 pub use mask::apply_mask;
 pub use message::Message;
 pub use opcode::OpCode;
+pub use prepared::PreparedMessage;
 pub use record::{Direction, Reads, WireFrame, READ_SIZES_KEPT};
 pub use role::Role;
 pub use traffic::{Tally, Traffic};

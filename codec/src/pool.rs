@@ -13,7 +13,9 @@ impl Connection {
     /// [`return_deflate`](Connection::return_deflate), for each half that keeps no
     /// window across messages (a half with context takeover keeps its own). Call it
     /// before reading, polling or sending; without it the connection allocates its own
-    /// state at first use, as it always may.
+    /// state at first use, as it always may. Give it back before
+    /// [`shrink_buffers`](Connection::shrink_buffers), which frees state kept for no
+    /// window: the pool's own, while lent.
     pub fn lend_deflate(&mut self, pool: &mut DeflatePool) {
         if let Some((deflater, reassembler)) = self.deflate_halves() {
             deflater.borrow_from(pool);

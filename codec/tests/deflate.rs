@@ -7,7 +7,9 @@ use wisp_codec::extension::{
     parse_extensions, DeflateOffer, DeflateParams, ParamError, ServerDeflate,
 };
 use wisp_codec::handshake::{parse_request, ClientRequest, Response, ResponseError};
-use wisp_codec::{CloseCode, Config, Connection, Message, OpCode, ProtocolError};
+use wisp_codec::{
+    CloseCode, Config, Connection, Message, OpCode, PreparedMessage, ProtocolError, UsageError,
+};
 
 // ---- a DEFLATE walker (RFC 1951) -------------------------------------------------------
 
@@ -730,6 +732,70 @@ proptest! {
         }
     }
 
+    /// A [`PreparedMessage`] arrives as the same message as one sent the normal way,
+    /// for every set of parameters and both roles, interleaved with normal sends (a
+    /// side with context takeover compresses it against its own window); without
+    /// takeover on the sending side its frame is byte for byte the normal one's (one
+    /// compression serves every connection), made once per window class.
+    #[test]
+    fn prepared_messages_arrive_as_normal_ones(
+        messages in proptest::collection::vec(message(), 1..5),
+        server_bits in 8u8..=15,
+        client_bits in 8u8..=15,
+        snct in any::<bool>(),
+        cnct in any::<bool>(),
+        threshold in prop_oneof![Just(0usize), Just(32), Just(1000)],
+        from_client in any::<bool>(),
+    ) {
+        let params = DeflateParams {
+            server_no_context_takeover: snct,
+            client_no_context_takeover: cnct,
+            server_max_window_bits: server_bits,
+            client_max_window_bits: client_bits,
+        };
+        // Two pairs: one sends prepared messages, the other the same ones normally.
+        let (mut c1, mut s1) = pair(params, Config::default());
+        let (mut c2, mut s2) = pair(params, Config::default());
+        let no_takeover = if from_client { cnct } else { snct };
+        for (as_text, bytes) in messages {
+            let text_ok = as_text && std::str::from_utf8(&bytes).is_ok();
+            let expected = if text_ok {
+                Message::Text(String::from_utf8(bytes).unwrap())
+            } else {
+                Message::Binary(bytes)
+            };
+            let prepared = PreparedMessage::new(expected.clone()).unwrap();
+            let (tx1, rx1, tx2, rx2) = if from_client {
+                (&mut c1, &mut s1, &mut c2, &mut s2)
+            } else {
+                (&mut s1, &mut c1, &mut s2, &mut c2)
+            };
+            tx1.set_compress_threshold(threshold);
+            tx2.set_compress_threshold(threshold);
+            tx1.send_prepared(&prepared).unwrap();
+            tx2.send(expected.clone()).unwrap();
+            let (w1, w2) = (take_output(tx1), take_output(tx2));
+            let (f1, f2) = (frames(&w1), frames(&w2));
+            prop_assert_eq!(f1.len(), 1);
+            // Same header bits and the same payload, unmasked.
+            prop_assert_eq!(&f1, &f2);
+            if no_takeover {
+                prop_assert!(prepared.compressions() <= 1);
+                // A second connection reuses the compressed bytes.
+                let (mut c3, mut s3) = pair(params, Config::default());
+                let tx3 = if from_client { &mut c3 } else { &mut s3 };
+                tx3.set_compress_threshold(threshold);
+                tx3.send_prepared(&prepared).unwrap();
+                prop_assert_eq!(frames(&take_output(tx3)), f1.clone());
+                prop_assert!(prepared.compressions() <= 1);
+            }
+            rx1.handle_input(&w1);
+            rx2.handle_input(&w2);
+            prop_assert_eq!(rx1.poll_event(), Ok(Some(expected.clone())));
+            prop_assert_eq!(rx2.poll_event(), Ok(Some(expected)));
+        }
+    }
+
     /// The extension parser never panics, and what it accepts it reads back the same.
     #[test]
     fn extension_parser_total(s in "[ -~]{0,80}") {
@@ -772,4 +838,62 @@ fn walker_sees_long_distances_at_window_15() {
     assert_eq!(out, text);
     assert!(max > 256, "{max}");
     assert!(max <= 32768);
+}
+
+#[test]
+fn prepared_messages_follow_the_sending_rules() {
+    // A control message cannot be prepared.
+    assert_eq!(
+        PreparedMessage::new(Message::Pong(vec![1])).unwrap_err(),
+        UsageError::NotADataMessage
+    );
+    let msg = PreparedMessage::new(Message::Binary(json(5000))).unwrap();
+    let (mut client, mut server) = pair(DeflateParams::default(), Config::default());
+    // Not inside a fragmented message, and not after a close.
+    server.send_frame(OpCode::Text, false, b"half").unwrap();
+    assert_eq!(
+        server.send_prepared(&msg),
+        Err(UsageError::BadFragmentSequence)
+    );
+    server.send_frame(OpCode::Continuation, true, b"").unwrap();
+    server.send_prepared(&msg).unwrap();
+    server.send_close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(server.send_prepared(&msg), Err(UsageError::Closed));
+    // Context takeover both ways: each connection compresses it itself.
+    assert_eq!(msg.compressions(), 0);
+    client.handle_input(&take_output(&mut server));
+    assert_eq!(client.poll_event(), Ok(Some(Message::Text("half".into()))));
+    assert_eq!(client.poll_event(), Ok(Some(Message::Binary(json(5000)))));
+}
+
+#[test]
+fn a_prepared_message_is_compressed_once_per_window_class() {
+    let msg = PreparedMessage::new(Message::Text(String::from_utf8(json(3000)).unwrap())).unwrap();
+    let shared = |bits| DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: bits,
+        client_max_window_bits: 15,
+    };
+    let mut wires = Vec::new();
+    for bits in [15, 15, 9, 12, 15, 10] {
+        let (mut client, mut server) = pair(shared(bits), Config::default());
+        server.send_prepared(&msg).unwrap();
+        let wire = take_output(&mut server);
+        client.handle_input(&wire);
+        let Ok(Some(Message::Text(got))) = client.poll_event() else {
+            panic!("no text message");
+        };
+        assert_eq!(got.as_bytes(), msg.payload());
+        wires.push((bits == 15, wire));
+    }
+    assert_eq!(msg.compressions(), 2);
+    // Within a window class every connection got the same bytes.
+    for (a, wa) in &wires {
+        for (b, wb) in &wires {
+            if a == b {
+                assert_eq!(wa, wb);
+            }
+        }
+    }
 }

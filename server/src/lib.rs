@@ -150,5 +150,6 @@ pub use wisp_codec as codec;
 pub use wisp_codec::handshake::{HeaderError, Refusal};
 /// The codec types a [`Handler`] works with, so one dependency is enough.
 pub use wisp_codec::{
-    CloseCode, CloseFrame, Connection, Message, OpCode, ProtocolError, State, UsageError,
+    CloseCode, CloseFrame, Connection, Message, OpCode, PreparedMessage, ProtocolError, State,
+    UsageError,
 };

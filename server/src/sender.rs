@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use wisp_codec::{CloseCode, Connection, Message};
+use wisp_codec::{CloseCode, Connection, Message, PreparedMessage};
 
 use crate::wake::Wake;
 
@@ -71,6 +71,24 @@ impl Sender {
             .push(Out::Message(Message::Binary(data.into())), false)
     }
 
+    /// Queues a [`PreparedMessage`]: one message for many connections, framed for each
+    /// and compressed at most once for all those whose permessage-deflate keeps no
+    /// window on our side (the server's default, shared mode); a connection with context
+    /// takeover compresses it itself. `/chat` sends every room event this way.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wisp_server::{Message, PreparedMessage};
+    /// let msg = Arc::new(PreparedMessage::new(Message::Text("to everyone".into())).unwrap());
+    /// # let senders: Vec<wisp_server::Sender> = Vec::new();
+    /// for member in &senders {
+    ///     let _ = member.send_prepared(Arc::clone(&msg));
+    /// }
+    /// ```
+    pub fn send_prepared(&self, message: Arc<PreparedMessage>) -> Result<(), SendError> {
+        self.0.push(Out::Prepared(message), false)
+    }
+
     /// Queues any message: text, binary, ping or pong (a close goes through
     /// [`close`](Sender::close)).
     pub fn send(&self, message: Message) -> Result<(), SendError> {
@@ -109,6 +127,7 @@ impl Sender {
 enum Out {
     Text(Arc<str>),
     Message(Message),
+    Prepared(Arc<PreparedMessage>),
 }
 
 #[derive(Default)]
@@ -170,6 +189,11 @@ impl Outbox {
         self.push(Out::Text(Arc::clone(text)), false)
     }
 
+    /// Queues a prepared message within the limit.
+    pub(crate) fn push_prepared(&self, message: &Arc<PreparedMessage>) -> Result<(), SendError> {
+        self.push(Out::Prepared(Arc::clone(message)), false)
+    }
+
     pub(crate) fn request_close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         if !code.is_valid_on_wire() || reason.len() > 123 {
             return Err(SendError::InvalidClose);
@@ -214,6 +238,7 @@ impl Outbox {
             let _ = match out {
                 Out::Text(t) => conn.send_text(&t),
                 Out::Message(m) => conn.send(m),
+                Out::Prepared(p) => conn.send_prepared(&p),
             };
         }
         if q.items.is_empty() {

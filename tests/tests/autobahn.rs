@@ -38,6 +38,16 @@ fn deflate_selection() -> (&'static str, usize, &'static str) {
     }
 }
 
+/// Seconds a wstest run may take: 15 minutes, an hour for more than 100 cases (the whole
+/// of 12 and 13 took over 15 minutes per side on a shared two-core machine).
+fn time_limit(count: usize) -> &'static str {
+    if count > 100 {
+        "3600"
+    } else {
+        "900"
+    }
+}
+
 fn wstest() -> PathBuf {
     let path = root().join(".autobahn-venv/bin/wstest");
     assert!(
@@ -239,7 +249,7 @@ fn fuzzingclient(name: &str, cases: &str, count: usize, expected: &str) {
     )
     .unwrap();
     let status = Command::new("timeout")
-        .arg("900")
+        .arg(time_limit(count))
         .arg(wstest())
         .args(["-m", "fuzzingclient", "-s"])
         .arg(&spec)
@@ -279,7 +289,7 @@ fn fuzzingserver(name: &str, cases: &str, count: usize, expected: &str) {
     let _wstest = Guard(wstest);
     wait_for_port(port);
     let status = Command::new("timeout")
-        .arg("900")
+        .arg(time_limit(count))
         .arg(binary("wisp-client"))
         .args([
             "--autobahn",

@@ -98,7 +98,7 @@ fn split_client_sends_and_receives_from_two_threads_while_answering_pings() {
     cmd.args(["tests/peers/py_echo_server.py", "--ping-interval", "0.05"]);
     let (_peer, port) = start_peer(cmd);
     let options = Options {
-        deflate: false,
+        deflate: wisp_client::DeflateMode::Off,
         ..Options::default()
     };
     let client = connect_with(&format!("ws://127.0.0.1:{port}/"), &options).unwrap();
@@ -162,4 +162,113 @@ fn split_client_sends_and_receives_from_two_threads_while_answering_pings() {
     assert_eq!(answer.map(|f| f.code.0), Some(1000));
     assert!(matches!(reader.receive(), Err(wisp_client::Error::Closed)));
     assert_eq!(writer.state(), wisp_codec::State::Closed);
+}
+
+/// /chat broadcasts as prepared messages (compressed once for the room in shared mode):
+/// 10 members of each peer, with each of its deflate offers, receive every text intact.
+#[test]
+fn chat_broadcast_to_python_websockets_and_node_ws_members_with_deflate() {
+    let s = Server::start(&[]);
+    for (peer, script) in [
+        ("python", "tests/peers/py_chat.py"),
+        ("node", "tests/peers/node_chat.js"),
+    ] {
+        for mode in ["off", "on", "no-takeover"] {
+            let mut cmd = if peer == "python" {
+                Command::new(python())
+            } else {
+                node()
+            };
+            let url = s.url(&format!("/chat?room={peer}-{mode}"));
+            let out = cmd
+                .args([
+                    script,
+                    &url,
+                    "--deflate",
+                    mode,
+                    "--members",
+                    "10",
+                    "--timeout",
+                    "60",
+                ])
+                .current_dir(root())
+                .output()
+                .expect("run the chat peer");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{peer} {mode}:\n{stdout}\n{stderr}");
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l == "ok broadcast 10 members 4 messages"),
+                "{peer} {mode}: {stdout}"
+            );
+            let agreed = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("extensions "))
+                .unwrap_or("");
+            assert_eq!(
+                agreed.starts_with("permessage-deflate"),
+                mode != "off",
+                "{peer} {mode}: {stdout}"
+            );
+        }
+    }
+}
+
+/// wisp-client offers either mode (`DeflateMode::Takeover`, `DeflateMode::Shared`) and
+/// runs the checklist compressed against wisp-server (its default, shared, answers
+/// no takeover to both offers; a server with takeover answers each as offered) and
+/// against Python websockets (its defaults: takeover, 12-bit windows; it keeps what
+/// the shared offer asks).
+#[test]
+fn wisp_client_offers_both_modes_to_wisp_server_and_python_websockets() {
+    use wisp_client::DeflateMode;
+    use wisp_codec::extension::ServerDeflate;
+
+    let shared = Server::start(&[]);
+    let mut config = wisp_server::Config::default()
+        .listen("127.0.0.1:0")
+        .workers(1);
+    config.deflate = Some(ServerDeflate {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        ..ServerDeflate::default()
+    });
+    let takeover = wisp_server::Server::bind(config).unwrap();
+    let _demo = wisp_server::demo::Demo::all().install(&takeover).unwrap();
+    let takeover_url = format!("ws://{}/echo", takeover.local_addr());
+    let stop = takeover.shutdown_handle();
+    let running = std::thread::spawn(move || takeover.run());
+    let mut cmd = Command::new(python());
+    cmd.args(["tests/peers/py_echo_server.py", "--deflate", "on"]);
+    let (_python, port) = start_peer(cmd);
+
+    for mode in [DeflateMode::Takeover, DeflateMode::Shared] {
+        let options = Options {
+            deflate: mode,
+            ..Options::default()
+        };
+        let no_takeover = mode == DeflateMode::Shared;
+        let p = wisp_client_checklist_at(&shared.url("/echo"), &options).expect("agreed");
+        assert!(
+            p.server_no_context_takeover && p.client_no_context_takeover,
+            "{p:?}"
+        );
+        let p = wisp_client_checklist_at(&takeover_url, &options).expect("agreed");
+        assert_eq!(p.server_no_context_takeover, no_takeover, "{mode:?}: {p:?}");
+        assert_eq!(p.client_no_context_takeover, no_takeover, "{mode:?}: {p:?}");
+        let url = format!("ws://127.0.0.1:{port}/");
+        let p = wisp_client_checklist_at(&url, &options).expect("agreed");
+        assert_eq!(p.server_no_context_takeover, no_takeover, "{mode:?}: {p:?}");
+        assert_eq!(p.client_no_context_takeover, no_takeover, "{mode:?}: {p:?}");
+    }
+    // Off: no offer, nothing agreed.
+    let off = Options {
+        deflate: DeflateMode::Off,
+        ..Options::default()
+    };
+    assert_eq!(wisp_client_checklist_at(&takeover_url, &off), None);
+    stop.shutdown();
+    running.join().unwrap().unwrap();
 }

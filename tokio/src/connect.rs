@@ -444,7 +444,11 @@ pub(crate) fn opening_request(
         &options.protocols,
         options.origin.as_deref(),
         &options.headers,
-        options.deflate,
+        if options.deflate {
+            wisp_client::DeflateMode::Takeover
+        } else {
+            wisp_client::DeflateMode::Off
+        },
     )
     .map_err(ConnectError::InvalidHeader)
 }

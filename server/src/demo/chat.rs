@@ -5,13 +5,15 @@
 //! Alone, an event is delivered by the thread that makes it (the member's worker). In
 //! a cluster, every event goes through the link's publisher, which publishes it and
 //! then delivers it here, so local and remote members see the same order and counts.
-//! Either way a delivery only appends to the members' bounded queues.
+//! Either way a delivery only appends to the members' bounded queues, one
+//! [`PreparedMessage`] for all of them: with permessage-deflate in shared mode it is
+//! compressed once for the room (by the first worker to send it), not once per member.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-use wisp_codec::{CloseCode, Message};
+use wisp_codec::{CloseCode, Message, PreparedMessage};
 
 use super::cluster::{Job, Link, Sink};
 use super::inspect::{chat_name, plain_name, query_param, Member, Report};
@@ -46,11 +48,17 @@ pub(crate) struct Room {
 }
 
 impl Room {
+    /// Queues `text` to every member as one [`PreparedMessage`]: with permessage-deflate
+    /// in shared mode it is compressed once for the whole room (by the first member's
+    /// worker to send it), not once per member.
     fn deliver(&self, text: &str) {
-        let text: Arc<str> = Arc::from(text);
+        let Ok(message) = PreparedMessage::new(Message::Text(text.to_string())) else {
+            return;
+        };
+        let message = Arc::new(message);
         let members = lock(&self.members).clone();
         for m in &members {
-            m.push_text(&text);
+            m.push_prepared(&message);
         }
     }
 

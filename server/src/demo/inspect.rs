@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
-use wisp_codec::{CloseCode, Direction, Message, WireFrame};
+use wisp_codec::{CloseCode, Direction, Message, PreparedMessage, WireFrame};
 
 use crate::handler::{Echo, Handler, Session};
 use crate::sender::{SendError, Sender};
@@ -279,7 +279,18 @@ impl Member {
     /// Queues a text; a member whose queue is full is too slow: its backlog is dropped
     /// (the notice takes its place) and it is closed with 1008. Never waits for it.
     pub(crate) fn push_text(&self, text: &Arc<str>) {
-        if self.sender.outbox().push_text(text) == Err(SendError::Full) {
+        self.queued(self.sender.outbox().push_text(text));
+    }
+
+    /// Queues a prepared message (a broadcast compressed once for all), as
+    /// [`push_text`](Member::push_text) does a text.
+    pub(crate) fn push_prepared(&self, message: &Arc<PreparedMessage>) {
+        self.queued(self.sender.outbox().push_prepared(message));
+    }
+
+    /// A full queue: the member is too slow (see [`push_text`](Member::push_text)).
+    fn queued(&self, pushed: Result<(), SendError>) {
+        if pushed == Err(SendError::Full) {
             log::warn!(
                 "{} too slow: outgoing queue full, closing with 1008",
                 self.name

@@ -176,11 +176,13 @@ impl Session {
                 }
             }
         }
+        // Given back before shrinking: shrinking frees a compressor and an inflater kept
+        // for no window, which would free the worker's own if they were still lent.
+        self.conn.return_deflate(cx.deflate);
         if now >= self.last_io + SHRINK_AFTER && self.pending() == 0 && !self.shrunk {
             self.conn.shrink_buffers();
             self.shrunk = true;
         }
-        self.conn.return_deflate(cx.deflate);
         if !cx
             .shared
             .budget

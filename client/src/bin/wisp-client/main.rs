@@ -15,8 +15,8 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use output::Output;
 use wisp_client::{
-    connect_with, parse_url, Backoff, Client, CloseCode, Config, Error, Event, Message, Options,
-    Proxy, ProxyUrl, Reconnecting,
+    connect_with, parse_url, Backoff, Client, CloseCode, Config, DeflateMode, Error, Event,
+    Message, Options, Proxy, ProxyUrl, Reconnecting,
 };
 
 const AFTER_HELP: &str = "\
@@ -65,7 +65,13 @@ struct Args {
     #[arg(long = "subprotocol", value_name = "NAME")]
     protocols: Vec<String>,
 
-    /// Do not offer permessage-deflate (RFC 7692)
+    /// Which permessage-deflate (RFC 7692) to offer: takeover (a window kept across
+    /// messages allowed both ways), shared (no window kept either way: less memory on
+    /// both sides) or off
+    #[arg(long, value_name = "MODE", default_value = "takeover", value_parser = deflate_mode)]
+    deflate: DeflateMode,
+
+    /// Do not offer permessage-deflate (the same as --deflate off)
     #[arg(long)]
     no_deflate: bool,
 
@@ -180,6 +186,10 @@ fn ws_url(s: &str) -> Result<String, String> {
 }
 
 /// A request header, `Name: value`, checked before anything connects.
+fn deflate_mode(s: &str) -> Result<DeflateMode, String> {
+    s.parse()
+}
+
 fn header(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once(':')
@@ -473,7 +483,11 @@ fn run(a: Args) -> i32 {
             record_frames: a.show_frames,
             ..Config::default()
         },
-        deflate: !a.no_deflate,
+        deflate: if a.no_deflate {
+            DeflateMode::Off
+        } else {
+            a.deflate
+        },
         headers: a.headers.clone(),
         ca: a.ca.clone(),
         pin_cert: a.pin_cert.clone(),
