@@ -36,6 +36,8 @@ mod session;
 mod state;
 mod timers;
 mod upgrade;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
 
 use std::io;
 use std::sync::Arc;
@@ -51,7 +53,7 @@ use crate::limits::fmt_peer;
 use crate::limits::Admission;
 use crate::metrics::{Holder, PUBLISH_EVERY};
 use crate::shared::Shared;
-use crate::tls::Stream;
+use crate::tls::{Stream, Tcp};
 use crate::wake::Inbox;
 
 use head::Head;
@@ -67,10 +69,12 @@ pub(crate) struct Worker {
     index: usize,
     poll: Poll,
     inbox: Arc<Inbox>,
+    /// Run on io_uring (`uring/`) rather than epoll.
+    uring: bool,
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize) -> io::Result<(Worker, Arc<Inbox>)> {
+    pub(crate) fn new(index: usize, uring: bool) -> io::Result<(Worker, Arc<Inbox>)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let inbox = Arc::new(Inbox::new(waker));
@@ -79,6 +83,7 @@ impl Worker {
                 index,
                 poll,
                 inbox: Arc::clone(&inbox),
+                uring,
             },
             inbox,
         ))
@@ -105,7 +110,8 @@ impl Worker {
             holders_changed: false,
             holders_published: Instant::now(),
         };
-        if let Err(e) = l.run() {
+        let r = if self.uring { l.run_uring() } else { l.run() };
+        if let Err(e) = r {
             error!("worker {}: event loop failed: {e}", self.index);
         }
         l.close_all("the worker stopped");
@@ -143,6 +149,14 @@ struct Conn {
 }
 
 impl Loop<'_> {
+    /// The io_uring engine over the same slab, phases and timers (`uring/`).
+    fn run_uring(&mut self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return uring::run(self);
+        #[cfg(not(target_os = "linux"))]
+        self.run()
+    }
+
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
@@ -261,7 +275,7 @@ impl Loop<'_> {
             self.free.push(slot);
             return;
         }
-        let stream = match Stream::new(stream, self.shared.config.tls.as_ref()) {
+        let stream = match Stream::new(Tcp::Mio(stream), self.shared.config.tls.as_ref()) {
             Ok(s) => s,
             Err(e) => {
                 warn!("cannot start TLS on a new connection: {e}");
