@@ -341,8 +341,8 @@ impl Engine<'_, '_> {
         }
     }
 
-    /// A send's completion: the rest of the buffer goes, or the next one, or the
-    /// connection that found its output full is driven again.
+    /// A send's completion: the rest of the buffer goes, or the next one; the
+    /// connection is driven again once all is sent or when a write found no room.
     fn sent(&mut self, id: u32, res: i32) {
         let drive = {
             let mut t = self.table.borrow_mut();
@@ -362,7 +362,10 @@ impl Engine<'_, '_> {
             let Some(c) = t.get(id) else {
                 return;
             };
-            let blocked = std::mem::take(&mut c.write_blocked) || res <= 0;
+            // The writable edge of epoll: all sent (a `Sender`'s queue moves in only
+            // while little is unsent), a write that found no room, or a failure.
+            let idle = c.inflight.is_empty() && c.tx.is_empty();
+            let blocked = std::mem::take(&mut c.write_blocked) || res <= 0 || idle;
             (c.released.is_none() && blocked).then_some(c.slot)
         };
         if let Some(slot) = drive {
