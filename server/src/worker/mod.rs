@@ -69,8 +69,9 @@ pub(crate) struct Worker {
     index: usize,
     poll: Poll,
     inbox: Arc<Inbox>,
-    /// Run on io_uring (`uring/`) rather than epoll.
-    uring: bool,
+    /// Its io_uring, made before the server says it listens: `None` runs on epoll.
+    #[cfg(target_os = "linux")]
+    uring: Option<uring::Prepared>,
 }
 
 impl Worker {
@@ -83,7 +84,8 @@ impl Worker {
                 index,
                 poll,
                 inbox: Arc::clone(&inbox),
-                uring,
+                #[cfg(target_os = "linux")]
+                uring: uring.then(uring::Prepared::new).transpose()?,
             },
             inbox,
         ))
@@ -110,7 +112,13 @@ impl Worker {
             holders_changed: false,
             holders_published: Instant::now(),
         };
-        let r = if self.uring { l.run_uring() } else { l.run() };
+        #[cfg(target_os = "linux")]
+        let r = match self.uring {
+            Some(ring) => uring::run(&mut l, ring),
+            None => l.run(),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let r = l.run();
         if let Err(e) = r {
             error!("worker {}: event loop failed: {e}", self.index);
         }
@@ -149,14 +157,6 @@ struct Conn {
 }
 
 impl Loop<'_> {
-    /// The io_uring engine over the same slab, phases and timers (`uring/`).
-    fn run_uring(&mut self) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        return uring::run(self);
-        #[cfg(not(target_os = "linux"))]
-        self.run()
-    }
-
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {

@@ -69,10 +69,26 @@ struct Engine<'l, 'a> {
     events: Events,
 }
 
+/// A worker's io_uring and its buffer ring, made with the server (so its descriptor
+/// is there before the server says it listens), enabled by the worker's thread, the
+/// only one that submits.
+pub(crate) struct Prepared {
+    ring: IoUring,
+    bufs: BufRing,
+}
+
+impl Prepared {
+    pub(crate) fn new() -> io::Result<Prepared> {
+        let ring = ring::new_ring(true)?;
+        let bufs = BufRing::new(&ring)?;
+        Ok(Prepared { ring, bufs })
+    }
+}
+
 /// Runs `l` on io_uring until the shutdown is over.
-pub(super) fn run(l: &mut Loop<'_>) -> io::Result<()> {
-    let ring = ring::new_ring()?;
-    let bufs = BufRing::new(&ring)?;
+pub(super) fn run(l: &mut Loop<'_>, prepared: Prepared) -> io::Result<()> {
+    let Prepared { ring, bufs } = prepared;
+    ring.submitter().register_enable_rings()?;
     let mut e = Engine {
         l,
         ring,

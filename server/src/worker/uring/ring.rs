@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::types::{BufRingEntry, Fd};
 use io_uring::{opcode, squeue, IoUring};
 
-/// Receive buffers in a worker's ring, and the size of each: 8 MiB of address space
-/// per worker, whose pages are touched only as bytes arrive (an idle connection owns
-/// none of it).
-pub(super) const BUFFERS: u16 = 256;
-pub(super) const BUFFER_SIZE: usize = 32 * 1024;
+/// Receive buffers in a worker's ring, and the size of each: 2 MiB per worker, the
+/// whole of it resident once traffic has cycled through the ring (the kernel takes the
+/// buffers in turn), whatever the number of connections: an idle connection owns none
+/// of it. A buffer is back in the ring as soon as the step that read it is over, so
+/// 128 cover a turn of the loop over as many busy connections.
+pub(super) const BUFFERS: u16 = 128;
+pub(super) const BUFFER_SIZE: usize = 16 * 1024;
 /// The buffer group id of the ring.
 const GROUP: u16 = 0;
 
@@ -55,6 +57,11 @@ pub(super) struct BufRing {
     buffers_layout: Layout,
     tail: u16,
 }
+
+// SAFETY: a `BufRing` owns its two allocations (the raw pointers are its own, not
+// shared with other Rust values); it is made on the thread that binds the server and
+// moved once, with its ring, to the worker thread, which alone uses it from then on.
+unsafe impl Send for BufRing {}
 
 impl BufRing {
     pub(super) fn new(ring: &IoUring) -> io::Result<BufRing> {
@@ -238,13 +245,15 @@ pub(super) fn poll_in(ring: &mut IoUring, fd: RawFd) -> io::Result<()> {
     push(ring, &e)
 }
 
-/// A new io_uring for one worker thread (only that thread submits).
-pub(super) fn new_ring() -> io::Result<IoUring> {
-    IoUring::builder()
-        .setup_single_issuer()
-        .setup_coop_taskrun()
-        .setup_cqsize(16 * 1024)
-        .build(2048)
+/// A new io_uring for one worker thread (only that thread submits). `disabled`: the
+/// thread that enables it (`register_enable_rings`) is the one that may submit.
+pub(super) fn new_ring(disabled: bool) -> io::Result<IoUring> {
+    let mut b = IoUring::builder();
+    b.setup_single_issuer().setup_coop_taskrun().setup_cqsize(16 * 1024);
+    if disabled {
+        b.setup_r_disabled();
+    }
+    b.build(2048)
 }
 
 /// Whether this kernel can run the engine: an io_uring (not disabled), waits with a
@@ -260,7 +269,7 @@ pub(crate) fn check() -> Result<(), String> {
             release.trim()
         ));
     }
-    let ring = new_ring().map_err(|e| format!("io_uring_setup failed: {e}"))?;
+    let ring = new_ring(false).map_err(|e| format!("io_uring_setup failed: {e}"))?;
     if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {
         return Err("the kernel's io_uring lacks EXT_ARG or NODROP".into());
     }
