@@ -362,6 +362,7 @@ impl Engine<'_, '_> {
     fn sent(&mut self, id: u32, res: i32) {
         let drive = {
             let mut t = self.table.borrow_mut();
+            let mut spares = std::mem::take(&mut t.spares);
             let Some(c) = t.get(id) else {
                 return;
             };
@@ -372,9 +373,10 @@ impl Engine<'_, '_> {
                 c.tx = Vec::new();
                 c.inflight = Vec::new();
                 c.sent = 0;
-            } else if !c.sent(res as usize) || !c.inflight.is_empty() || c.shut_wanted {
+            } else if !c.sent(res as usize, &mut spares) || !c.inflight.is_empty() || c.shut_wanted {
                 t.to_send.push(id);
             }
+            t.spares = spares;
             let Some(c) = t.get(id) else {
                 return;
             };

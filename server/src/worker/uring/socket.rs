@@ -22,8 +22,11 @@ use std::time::Instant;
 
 /// Bytes a connection's writes may queue beyond those the kernel is sending.
 pub(super) const TX_CAP: usize = 256 * 1024;
-/// Sent buffers up to this capacity are kept for the next send.
+/// Sent buffers up to this capacity go back to the worker's spares, for the next
+/// connection that writes (an idle connection holds no send buffer).
 const KEEP_TX: usize = 4 * 1024;
+/// Spare send buffers a worker keeps.
+const SPARES: usize = 64;
 
 /// One connection's IO state, owned by the loop's [`Table`].
 pub(super) struct Chan {
@@ -135,17 +138,18 @@ impl Chan {
 
     /// A send completed: `n` bytes went. Returns whether the buffer in flight is all
     /// sent (then it is swapped with `tx` for the next send, or kept small for reuse).
-    pub(super) fn sent(&mut self, n: usize) -> bool {
+    pub(super) fn sent(&mut self, n: usize, spares: &mut Vec<Vec<u8>>) -> bool {
         self.sent += n;
         if self.sent < self.inflight.len() {
             return false;
         }
         self.sent = 0;
-        self.inflight.clear();
-        if self.inflight.capacity() > KEEP_TX {
-            self.inflight = Vec::new();
-        }
+        let done = std::mem::take(&mut self.inflight);
+        spare(done, spares);
         std::mem::swap(&mut self.inflight, &mut self.tx);
+        if self.inflight.is_empty() {
+            spare(std::mem::take(&mut self.inflight), spares);
+        }
         true
     }
 
@@ -217,11 +221,21 @@ impl Chan {
     }
 }
 
+/// Keeps a sent buffer for reuse, if it is small and there is room.
+fn spare(mut buf: Vec<u8>, spares: &mut Vec<Vec<u8>>) {
+    if buf.capacity() > 0 && buf.capacity() <= KEEP_TX && spares.len() < SPARES {
+        buf.clear();
+        spares.push(buf);
+    }
+}
+
 /// Every channel of a worker, and what the loop must look at after a step.
 #[derive(Default)]
 pub(super) struct Table {
     pub(super) chans: Vec<Option<Chan>>,
     free: Vec<u32>,
+    /// Send buffers to reuse.
+    pub(super) spares: Vec<Vec<u8>>,
     /// Channels with bytes to send and no send in flight (or a half-close to do).
     pub(super) to_send: Vec<u32>,
     /// Channels whose connection read all its input while receiving was paused.
@@ -316,7 +330,14 @@ impl Write for Socket {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let mut t = self.table.borrow_mut();
         let id = self.id;
-        let c = t.chan(id)?;
+        let Table { chans, spares, .. } = &mut *t;
+        let c = chans
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .ok_or(io::ErrorKind::NotConnected)?;
+        if c.tx.capacity() == 0 {
+            c.tx = spares.pop().unwrap_or_default();
+        }
         let was_empty = c.tx.is_empty();
         let r = c.write_vectored(bufs);
         if was_empty && !c.tx.is_empty() && !c.send_armed {
