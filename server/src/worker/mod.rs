@@ -10,6 +10,8 @@
 //!     └──(plain HTTP, errors)─────┴──────> respond.rs ─────┴──(written)──> linger.rs
 //! ```
 //!
+//! - **Engines**: this loop (`Loop::run`) is the epoll one; `uring/` runs the same
+//!   slab, phases and timers on io_uring's completions (`--io`, ARCHITECTURE.md).
 //! - **Readiness** comes from `mio` (epoll, kqueue or IOCP), edge-triggered: on an
 //!   event a connection reads until the socket says `WouldBlock` (or a read comes back
 //!   short), handling the events of each read before the next one. After

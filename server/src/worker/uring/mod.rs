@@ -51,8 +51,6 @@ use socket::{Chan, Table};
 
 /// Unread input above which a connection stops receiving even while it still reads.
 const SPILL_CAP: usize = 256 * 1024;
-/// A gone connection's last bytes may take this long to be sent.
-const SEND_GRACE: Duration = Duration::from_secs(2);
 /// After the loop: how long to wait for the last operations to complete.
 const DRAIN: Duration = Duration::from_secs(1);
 
@@ -114,8 +112,7 @@ impl Engine<'_, '_> {
                 self.l.start_shutdown();
                 self.settle(now)?;
             }
-            if self.l.stopping && (self.l.live() == 0 || now >= self.l.shared.shutdown_deadline())
-            {
+            if self.l.stopping && (self.l.live() == 0 || now >= self.l.shared.shutdown_deadline()) {
                 return Ok(());
             }
             let timeout = self.timeout(now);
@@ -373,7 +370,8 @@ impl Engine<'_, '_> {
                 c.tx = Vec::new();
                 c.inflight = Vec::new();
                 c.sent = 0;
-            } else if !c.sent(res as usize, &mut spares) || !c.inflight.is_empty() || c.shut_wanted {
+            } else if !c.sent(res as usize, &mut spares) || !c.inflight.is_empty() || c.shut_wanted
+            {
                 t.to_send.push(id);
             }
             t.spares = spares;
@@ -398,7 +396,6 @@ impl Engine<'_, '_> {
         let group = self.bufs.as_ref().map_or(0, BufRing::group);
         for id in std::mem::take(&mut t.released) {
             if let Some(c) = t.get(id) {
-                c.released = Some(now + SEND_GRACE);
                 c.spill = Vec::new();
                 if c.recv_armed && !c.recv_cancelled {
                     c.recv_cancelled = true;

@@ -103,12 +103,8 @@ impl BufRing {
         // SAFETY: `entries` is page-aligned and holds BUFFERS entries; it stays
         // allocated until `Drop` unregisters the group first (or forever, leaked).
         unsafe {
-            ring.submitter().register_buf_ring_with_flags(
-                b.entries as u64,
-                BUFFERS,
-                GROUP,
-                0,
-            )?;
+            ring.submitter()
+                .register_buf_ring_with_flags(b.entries as u64, BUFFERS, GROUP, 0)?;
         }
         for bid in 0..BUFFERS {
             b.push(bid);
@@ -249,7 +245,9 @@ pub(super) fn poll_in(ring: &mut IoUring, fd: RawFd) -> io::Result<()> {
 /// thread that enables it (`register_enable_rings`) is the one that may submit.
 pub(super) fn new_ring(disabled: bool) -> io::Result<IoUring> {
     let mut b = IoUring::builder();
-    b.setup_single_issuer().setup_coop_taskrun().setup_cqsize(16 * 1024);
+    b.setup_single_issuer()
+        .setup_coop_taskrun()
+        .setup_cqsize(16 * 1024);
     if disabled {
         b.setup_r_disabled();
     }

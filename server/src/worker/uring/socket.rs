@@ -18,10 +18,12 @@ use std::cell::RefCell;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes a connection's writes may queue beyond those the kernel is sending.
 pub(super) const TX_CAP: usize = 256 * 1024;
+/// A gone connection's last bytes may take this long to be sent.
+const SEND_GRACE: Duration = Duration::from_secs(2);
 /// Sent buffers up to this capacity go back to the worker's spares, for the next
 /// connection that writes (an idle connection holds no send buffer).
 const KEEP_TX: usize = 4 * 1024;
@@ -172,11 +174,7 @@ impl Chan {
                 // unwritten until `take_back` (the loop recycles it only after); `buf`
                 // is the caller's own memory, so the two cannot overlap.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        ptr.add(self.view_pos),
-                        buf[n..].as_mut_ptr(),
-                        k,
-                    );
+                    std::ptr::copy_nonoverlapping(ptr.add(self.view_pos), buf[n..].as_mut_ptr(), k);
                 }
                 self.view_pos += k;
                 n += k;
@@ -275,7 +273,8 @@ impl Table {
     }
 
     fn chan(&mut self, id: u32) -> io::Result<&mut Chan> {
-        self.get(id).ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.get(id)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 }
 
@@ -352,9 +351,13 @@ impl Write for Socket {
 }
 
 impl Drop for Socket {
-    /// The connection is gone: its channel finishes its sends, then closes.
+    /// The connection is gone (its slot may be reused at once): from now on its channel
+    /// is driven by nothing, only finishes its sends, then closes.
     fn drop(&mut self) {
         if let Ok(mut t) = self.table.try_borrow_mut() {
+            if let Some(c) = t.get(self.id) {
+                c.released = Some(Instant::now() + SEND_GRACE);
+            }
             t.released.push(self.id);
         }
     }
