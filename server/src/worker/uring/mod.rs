@@ -4,11 +4,12 @@
 //!
 //! - **Receive**: one multishot receive per connection into the worker's provided
 //!   buffer ring (`ring.rs`): one submission receives many times. Each completion lends
-//!   its buffer to the connection's reads for one step (`Chan::lend`), then the buffer
-//!   goes back to the ring at once; what the step did not read is copied into the
-//!   connection's own `spill`, and receiving pauses (the receive is cancelled) until the
-//!   connection has read it: a session over the high-water mark of unsent output reads
-//!   nothing, so it gets no more receives until it drains, as on epoll.
+//!   its buffer to the connection (`Chan::lend`); after the batch of completions each
+//!   connection that received takes one step over all its lent buffers, then they go
+//!   back to the ring; what the step did not read is copied into the connection's own
+//!   `spill`, and receiving pauses (the receive is cancelled) until the connection has
+//!   read it: a session over the high-water mark of unsent output reads nothing, so it
+//!   gets no more receives until it drains, as on epoll.
 //! - **Send**: a step's writes are copied into the connection's `tx`; at the end of the
 //!   loop's turn every connection with bytes and no send in flight gets one send, all
 //!   in the one `io_uring_enter` that also waits. A connection has one send in flight
@@ -63,6 +64,8 @@ struct Engine<'l, 'a> {
     closing: Vec<u32>,
     /// Channels to receive again at the end of the turn (out of buffers).
     rearm: Vec<u32>,
+    /// Channels that received in this batch of completions: stepped once after it.
+    to_step: Vec<u32>,
     cqes: Vec<(u64, i32, u32)>,
     events: Events,
 }
@@ -94,6 +97,7 @@ pub(super) fn run(l: &mut Loop<'_>, prepared: Prepared) -> io::Result<()> {
         table: Rc::default(),
         closing: Vec::new(),
         rearm: Vec::new(),
+        to_step: Vec::new(),
         cqes: Vec::with_capacity(1024),
         events: Events::with_capacity(64),
     };
@@ -202,6 +206,7 @@ impl Engine<'_, '_> {
                 }
             }
             self.cqes = cqes;
+            self.step_received();
         }
     }
 
@@ -281,61 +286,90 @@ impl Engine<'_, '_> {
         self.bufs.as_ref().map_or(0, BufRing::group)
     }
 
-    /// A receive's completion: bytes lent to the connection for one step, the end of
-    /// the stream, or an error.
+    /// A receive's completion: bytes lent to the connection for its next step (after
+    /// the batch), the end of the stream, or an error.
     fn received(&mut self, id: u32, res: i32, flags: u32) {
         let more = cqueue::more(flags);
         let bid = cqueue::buffer_select(flags);
-        let slot = {
+        let mut t = self.table.borrow_mut();
+        let Some(c) = t.get(id) else {
+            drop(t);
+            self.recycle(bid);
+            return;
+        };
+        if !more {
+            c.recv_armed = false;
+        }
+        let mut lent = false;
+        match res {
+            n if n > 0 && c.released.is_none() => {
+                if let (Some(bid), Some(bufs)) = (bid, &self.bufs) {
+                    let (ptr, len) = bufs.data(bid, n as usize);
+                    c.lend(ptr, len, bid);
+                    lent = true;
+                }
+            }
+            n if n > 0 => {}
+            0 => c.eof = true,
+            e if -e == libc::ENOBUFS => {
+                if !more && c.released.is_none() {
+                    self.rearm.push(id);
+                }
+            }
+            e if -e == libc::ECANCELED => {}
+            e => c.recv_error = Some(-e),
+        }
+        let resume = !more && !c.paused && c.released.is_none() && c.recv_error.is_none();
+        if resume && !c.eof && res != -libc::ENOBUFS {
+            self.rearm.push(id);
+        }
+        let wake = res >= 0 || (res != -libc::ENOBUFS && res != -libc::ECANCELED);
+        if c.released.is_none() && wake && !c.queued {
+            c.queued = true;
+            self.to_step.push(id);
+        }
+        drop(t);
+        if !lent {
+            self.recycle(bid);
+        }
+    }
+
+    /// Steps each connection that received in this batch once, over all its lent
+    /// buffers; then the buffers go back to the ring (what was not read is copied into
+    /// its `spill`), and a connection that left input unread stops receiving.
+    fn step_received(&mut self) {
+        for id in std::mem::take(&mut self.to_step) {
+            let slot = {
+                let mut t = self.table.borrow_mut();
+                let Some(c) = t.get(id) else {
+                    continue;
+                };
+                c.queued = false;
+                let hup = c.eof || c.recv_error.is_some();
+                c.released.is_none().then_some((c.slot, hup))
+            };
+            if let Some((slot, hup)) = slot {
+                if let Some(Some(c)) = self.l.conns.get_mut(slot) {
+                    c.io.readable = true;
+                    c.io.hup |= hup;
+                }
+                self.l.drive(slot);
+            }
+            let again = slot.is_some_and(|(s, _)| self.l.again.last() == Some(&s));
             let mut t = self.table.borrow_mut();
             let Some(c) = t.get(id) else {
-                drop(t);
-                self.recycle(bid);
-                return;
+                continue;
             };
-            if !more {
-                c.recv_armed = false;
-            }
-            match res {
-                n if n > 0 && c.released.is_none() => {
-                    if let (Some(bid), Some(bufs)) = (bid, &self.bufs) {
-                        let (ptr, len) = bufs.data(bid, n as usize);
-                        c.lend(ptr, len);
-                    }
+            let keep = c.released.is_none();
+            let bufs = &mut self.bufs;
+            c.take_back(keep, |bid| {
+                if let Some(b) = bufs.as_mut() {
+                    b.recycle(bid);
                 }
-                n if n > 0 => {}
-                0 => c.eof = true,
-                e if -e == libc::ENOBUFS => {
-                    if !more && c.released.is_none() {
-                        self.rearm.push(id);
-                    }
-                }
-                e if -e == libc::ECANCELED => {}
-                e => c.recv_error = Some(-e),
-            }
-            let resume = !more && !c.paused && c.released.is_none() && c.recv_error.is_none();
-            if resume && !c.eof && res != -libc::ENOBUFS {
-                self.rearm.push(id);
-            }
-            let wake = res >= 0 || (res != -libc::ENOBUFS && res != -libc::ECANCELED);
-            (c.released.is_none() && wake).then_some(c.slot)
-        };
-        if let Some(slot) = slot {
-            if let Some(Some(c)) = self.l.conns.get_mut(slot) {
-                c.io.readable = true;
-                if res <= 0 {
-                    c.io.hup = true;
-                }
-            }
-            self.l.drive(slot);
-        }
-        let again = slot.is_some_and(|s| self.l.again.last() == Some(&s));
-        let mut t = self.table.borrow_mut();
-        if let Some(c) = t.get(id) {
-            c.take_back();
+            });
             let unread = c.unread();
             let stop = unread > 0 && (!again || unread > SPILL_CAP);
-            if stop && c.released.is_none() && !c.paused {
+            if stop && keep && !c.paused {
                 c.paused = true;
                 if c.recv_armed && !c.recv_cancelled {
                     c.recv_cancelled = true;
@@ -343,8 +377,6 @@ impl Engine<'_, '_> {
                 }
             }
         }
-        drop(t);
-        self.recycle(bid);
     }
 
     /// Gives a receive's buffer back to the kernel, once nothing reads it any more.

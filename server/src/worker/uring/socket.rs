@@ -3,9 +3,10 @@
 //! non-blocking socket, so the phases, TLS and the codec's IO adapter run unchanged.
 //!
 //! - **Reading** takes the bytes the loop has for the connection: first what was left
-//!   over from earlier receives (`spill`, owned), then the provided buffer lent for this
-//!   step (`view`); nothing there is `WouldBlock`, and a read that takes everything is
-//!   short, as on a drained socket.
+//!   over from earlier receives (`spill`, owned), then the provided buffers lent for this
+//!   step (`lent`: every receive of the connection in one batch of completions, in
+//!   order); nothing there is `WouldBlock`, and a read that takes everything is short,
+//!   as on a drained socket.
 //! - **Writing** copies into `tx` (at most [`TX_CAP`] bytes; past it `WouldBlock`, so
 //!   the codec keeps the rest and the high-water mark works as on epoll). The loop hands
 //!   `tx` to the kernel as one send; the bytes the kernel is sending (`inflight`) are
@@ -38,10 +39,13 @@ pub(super) struct Chan {
     /// Received bytes no read took yet, from `spill_pos`.
     pub(super) spill: Vec<u8>,
     spill_pos: usize,
-    /// A provided buffer lent for one step of the connection: its address and length,
-    /// and how much of it was read. See [`Chan::lend`].
-    view: Option<(*const u8, usize)>,
-    view_pos: usize,
+    /// Provided buffers lent for one step of the connection (address, length, buffer
+    /// id), in the order received; `lent_pos` bytes of the first were read. See
+    /// [`Chan::lend`].
+    lent: Vec<(*const u8, usize, u16)>,
+    lent_pos: usize,
+    /// The connection waits in the loop's list of connections to step.
+    pub(super) queued: bool,
     /// The peer ended its side (a receive of 0).
     pub(super) eof: bool,
     /// A receive failed with this errno: reads fail with it once the bytes are read.
@@ -78,8 +82,9 @@ impl Chan {
             slot,
             spill: Vec::new(),
             spill_pos: 0,
-            view: None,
-            view_pos: 0,
+            lent: Vec::new(),
+            lent_pos: 0,
+            queued: false,
             eof: false,
             recv_error: None,
             send_error: None,
@@ -100,41 +105,55 @@ impl Chan {
 
     /// Received bytes no read took yet.
     pub(super) fn unread(&self) -> usize {
-        self.spill.len() - self.spill_pos + self.view.map_or(0, |(_, n)| n - self.view_pos)
+        let lent: usize = self.lent.iter().map(|&(_, n, _)| n).sum();
+        self.spill.len() - self.spill_pos + lent - self.lent_pos
     }
 
-    /// Lends the provided buffer at `ptr` (`len` bytes) to the connection's reads until
-    /// [`Chan::take_back`].
+    /// Lends provided buffer `bid` at `ptr` (`len` bytes) to the connection's reads
+    /// until [`Chan::take_back`], after the buffers lent before it.
     ///
     /// The caller keeps those bytes alive and unchanged until then: the buffer is
     /// out of the kernel's ring (its completion gave it to us) and goes back only after
     /// `take_back`.
-    pub(super) fn lend(&mut self, ptr: *const u8, len: usize) {
-        self.view = Some((ptr, len));
-        self.view_pos = 0;
+    pub(super) fn lend(&mut self, ptr: *const u8, len: usize, bid: u16) {
+        self.lent.push((ptr, len, bid));
     }
 
-    /// Ends the loan of [`Chan::lend`]: what no read took is copied into `spill`.
-    pub(super) fn take_back(&mut self) {
-        if let Some((ptr, len)) = self.view.take() {
-            if self.view_pos < len {
-                let rest = len - self.view_pos;
-                self.spill.reserve(rest);
+    /// Ends the loans of [`Chan::lend`]: what no read took is copied into `spill`
+    /// (unless `keep` is false: the connection is gone); returns each buffer's id to
+    /// `give_back`, for the ring.
+    pub(super) fn take_back(&mut self, keep: bool, mut give_back: impl FnMut(u16)) {
+        let mut pos = self.lent_pos;
+        for &(ptr, len, bid) in &self.lent {
+            if len == 0 {
+                // Read whole already.
+                give_back(bid);
+                continue;
+            }
+            if keep && pos < len {
+                let rest = len - pos;
                 let start = self.spill.len();
                 self.spill.resize(start + rest, 0);
                 // SAFETY: `ptr..ptr+len` is the provided buffer lent by `lend`, which
-                // the loop keeps out of the kernel's ring until after this call; the
+                // the loop keeps out of the kernel's ring until `give_back` below; the
                 // kernel wrote it before its completion, so nobody writes it now.
                 // `spill` is our own Vec, a distinct allocation.
                 unsafe {
                     std::ptr::copy_nonoverlapping(
-                        ptr.add(self.view_pos),
+                        ptr.add(pos),
                         self.spill[start..].as_mut_ptr(),
                         rest,
                     );
                 }
             }
-            self.view_pos = 0;
+            pos = 0;
+            give_back(bid);
+        }
+        self.lent_pos = 0;
+        // Most steps borrow one buffer; a list of several is not kept.
+        self.lent.clear();
+        if self.lent.capacity() > 1 {
+            self.lent = Vec::new();
         }
     }
 
@@ -167,17 +186,26 @@ impl Chan {
                 self.spill_pos = 0;
             }
         }
-        if let Some((ptr, len)) = self.view {
-            let k = (buf.len() - n).min(len - self.view_pos);
-            if k > 0 {
-                // SAFETY: the provided buffer lent by `Chan::lend` stays valid and
-                // unwritten until `take_back` (the loop recycles it only after); `buf`
-                // is the caller's own memory, so the two cannot overlap.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(ptr.add(self.view_pos), buf[n..].as_mut_ptr(), k);
+        while n < buf.len() {
+            let Some(&(ptr, len, _)) = self.lent.iter().find(|&&(_, len, _)| len > 0) else {
+                break;
+            };
+            let k = (buf.len() - n).min(len - self.lent_pos);
+            // SAFETY: the provided buffer lent by `Chan::lend` stays valid and
+            // unwritten until `take_back` (the loop recycles it only after), and
+            // `lent_pos + k <= len`; `buf` is the caller's own memory, so the two cannot
+            // overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr.add(self.lent_pos), buf[n..].as_mut_ptr(), k);
+            }
+            self.lent_pos += k;
+            n += k;
+            if self.lent_pos == len {
+                // Read whole: marked empty (its id stays for `take_back`).
+                if let Some(v) = self.lent.iter_mut().find(|v| v.1 > 0) {
+                    v.1 = 0;
                 }
-                self.view_pos += k;
-                n += k;
+                self.lent_pos = 0;
             }
         }
         if n > 0 || buf.is_empty() {
