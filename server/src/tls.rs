@@ -237,7 +237,7 @@ pub(crate) enum Stream {
 pub(crate) enum Tcp {
     Mio(TcpStream),
     #[cfg(target_os = "linux")]
-    Uring(crate::worker::uring::Socket),
+    Uring(crate::worker::uring::socket::Socket),
 }
 
 impl Tcp {

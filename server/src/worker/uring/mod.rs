@@ -25,7 +25,7 @@
 //!   the poller's descriptor says when the inbox has something.
 
 mod ring;
-mod socket;
+pub(crate) mod socket;
 
 use std::cell::RefCell;
 use std::io;
@@ -47,8 +47,7 @@ use crate::tls::{Stream, Tcp};
 
 pub(crate) use ring::check;
 use ring::{BufRing, Op};
-pub(crate) use socket::Socket;
-use socket::{Chan, Table};
+use socket::{Chan, Socket, Table};
 
 /// Unread input above which a connection stops receiving even while it still reads.
 const SPILL_CAP: usize = 256 * 1024;
