@@ -62,6 +62,10 @@ pub(super) struct BufRing {
 // shared with other Rust values); it is made on the thread that binds the server and
 // moved once, with its ring, to the worker thread, which alone uses it from then on.
 unsafe impl Send for BufRing {}
+// SAFETY: through `&BufRing` nothing is written (`data` only computes addresses; every
+// write to the entries and the tail takes `&mut self`), so sharing one across threads
+// (a `Server` not yet run is `Sync`, as before the engine existed) races with nothing.
+unsafe impl Sync for BufRing {}
 
 impl BufRing {
     pub(super) fn new(ring: &IoUring) -> io::Result<BufRing> {
