@@ -63,6 +63,21 @@ cargo build -p wisp-tokio --features http2 --examples
 cargo test -p wisp-tokio --features http2 --test http2
 done_step
 
+# The suites that exercise the server's IO engine ran above on the default, epoll; they
+# run once more on io_uring where the kernel allows it: the attacks, budgets, 19,000 idle
+# connections, routes, bad input, the fuzz corpus and TLS, as black boxes through the
+# harness's WISP_TEST_IO.
+engine_log=$(RUST_LOG=info timeout 2 target/debug/wisp-server --io auto --listen 127.0.0.1:0 2>&1 || true)
+if grep -q 'IO engine: io_uring' <<<"$engine_log"; then
+  step "the engine-specific tests again on --io uring (the run above was on epoll)"
+  WISP_TEST_IO=uring cargo test -p wisp-tests --test attacks --test budgets --test scale \
+    --test server_routes --test server_bad_input --test server_fuzz_corpus --test tls
+  done_step
+else
+  echo "note: io_uring is not available here: the suites above ran on epoll only"
+  grep 'IO engine' <<<"$engine_log" || true
+fi
+
 if [ -f scripts/test-wasm.sh ]; then
   step "wasm tests (Node and headless Chrome)"
   bash scripts/test-wasm.sh

@@ -2,7 +2,8 @@
 //! is measured against, every server in its own process pinned to core 0, the load
 //! generator pinned to core 1, all in one interleaved run:
 //!
-//! - `wisp`: wisp-server with one worker (one event loop); `wisp-nobudget`: the same
+//! - `wisp`: wisp-server with one worker (one event loop) on epoll, and `wisp-uring`:
+//!   the same on its io_uring engine (`--io uring`); `wisp-nobudget`: `wisp`
 //!   with the memory budget off (`Config::memory_budget = u64::MAX`: nothing accounted);
 //!   and `wisp-tls`: the same with `Config::tls` (wss://, rustls with the ring provider; a
 //!   P-256 certificate made at start with rcgen), driven by a rustls client: its ratios to
@@ -16,7 +17,8 @@
 //!   connection,
 //! - `tcp-thr`: a plain TCP echo, thread per connection, and `tcp-mio`: a plain TCP echo
 //!   on the same kind of mio event loop as wisp-server. "The TCP echo" in the ratios is
-//!   the faster of the two in each round: the ceiling.
+//!   the faster of the two in each round: the ceiling of readiness. `tcp-uring`: a plain
+//!   TCP echo on io_uring (`load/tcp_uring.rs`), the ceiling of completions.
 //! - `tcp-sf`: a store-and-forward TCP echo, thread per connection: it sends back whole
 //!   messages only (the load generator tells it their size first), as a WebSocket echo
 //!   must, where the TCP echoes above stream each byte back as it comes. Not part of
@@ -54,6 +56,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wisp_codec::{apply_mask, FrameHeader, OpCode};
+
+#[path = "load/tcp_uring.rs"]
+mod tcp_uring;
 
 #[derive(Clone, Copy)]
 struct Case {
@@ -487,8 +492,9 @@ impl Drop for Peer {
     }
 }
 
-const SERVERS: [(&str, Kind); 10] = [
+const SERVERS: [(&str, Kind); 12] = [
     ("wisp", Kind::WebSocket),
+    ("wisp-uring", Kind::WebSocket),
     ("wisp-nobudget", Kind::WebSocket),
     ("wisp-metrics", Kind::WebSocket),
     ("wisp-tls", Kind::Wss),
@@ -497,6 +503,7 @@ const SERVERS: [(&str, Kind); 10] = [
     ("tung", Kind::WebSocket),
     ("tcp-thr", Kind::Tcp),
     ("tcp-mio", Kind::Tcp),
+    ("tcp-uring", Kind::Tcp),
     ("tcp-sf", Kind::TcpWhole),
 ];
 
@@ -581,6 +588,11 @@ fn serve(name: &str) {
                 budget
             })
             .tls(tls)
+            .io(if name == "wisp-uring" {
+                wisp_server::IoEngine::Uring
+            } else {
+                wisp_server::IoEngine::Epoll
+            })
             .listen("127.0.0.1:0")
             .workers(1)
             .max_connections(15_000)
@@ -632,6 +644,7 @@ fn serve(name: &str) {
             }
         }),
         "tcp-mio" => tcp_mio(l),
+        "tcp-uring" => tcp_uring::serve(l),
         "tcp-sf" => thread_per_connection(l, whole_message_echo),
         "fastws" => peers::fastwebsockets(l),
         "tokio-tung" => peers::tokio_tungstenite(l),
@@ -1132,6 +1145,34 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
     if !tcp.is_empty() {
         ratio_line("wisp/TCP echo (faster of the two) msg/s", &|r| {
             Some(rate(&runs[w][r]) / best_tcp(r))
+        });
+    }
+    // The io_uring engine against epoll, fastwebsockets and the TCP echoes (the
+    // issue's targets), and the io_uring TCP echo against the readiness ones.
+    if let Some(u) = idx("wisp-uring") {
+        let against = |label: &str, o: usize| {
+            ratio_line(&format!("wisp-uring/{label} msg/s"), &|r| {
+                Some(rate(&runs[u][r]) / rate(&runs[o][r]))
+            });
+            ratio_line(&format!("wisp-uring/{label} msg per server CPU-s"), &|r| {
+                Some(per_cpu(&runs[u][r]) / per_cpu(&runs[o][r]))
+            });
+        };
+        against("wisp", w);
+        for n in ["fastws", "tcp-thr", "tcp-mio", "tcp-uring"] {
+            if let Some(o) = idx(n) {
+                against(n, o);
+            }
+        }
+        if !tcp.is_empty() {
+            ratio_line("wisp-uring/TCP echo (faster epoll one) msg/s", &|r| {
+                Some(rate(&runs[u][r]) / best_tcp(r))
+            });
+        }
+    }
+    if let (Some(t), false) = (idx("tcp-uring"), tcp.is_empty()) {
+        ratio_line("tcp-uring/TCP echo (faster epoll one) msg/s", &|r| {
+            Some(rate(&runs[t][r]) / best_tcp(r))
         });
     }
     // The store-and-forward TCP echo, fastwebsockets and the external servers, each

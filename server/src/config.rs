@@ -81,6 +81,48 @@ pub struct Config {
     /// the stats and [`Upgrade::peer`](crate::Upgrade::peer). From anyone else those
     /// headers are ignored and a PROXY header is refused. Default: none.
     pub trusted_proxies: Vec<crate::forwarded::Cidr>,
+    /// The workers' IO engine (`--io`): [`IoEngine::Epoll`] by default (measured ahead of
+    /// the io_uring engine on small and large messages, ARCHITECTURE.md); `Auto` takes
+    /// io_uring where the kernel allows it, else epoll, and logs which and why.
+    pub io: IoEngine,
+}
+
+/// How the workers do their IO (`--io uring|epoll|auto`). Both engines drive the same
+/// phases, routes, TLS, deflate, budgets and timers; only the loop differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoEngine {
+    /// io_uring where the kernel allows it (multishot receive into provided buffer
+    /// rings, checked once at start), else epoll.
+    Auto,
+    /// io_uring: completions instead of readiness; the server fails to start without it.
+    Uring,
+    /// epoll through `mio` (kqueue or IOCP elsewhere): readiness, edge-triggered. The
+    /// default.
+    #[default]
+    Epoll,
+}
+
+impl std::str::FromStr for IoEngine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<IoEngine, String> {
+        match s {
+            "auto" => Ok(IoEngine::Auto),
+            "uring" | "io_uring" => Ok(IoEngine::Uring),
+            "epoll" => Ok(IoEngine::Epoll),
+            _ => Err(format!("unknown IO engine {s:?} (uring, epoll or auto)")),
+        }
+    }
+}
+
+impl std::fmt::Display for IoEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IoEngine::Auto => "auto",
+            IoEngine::Uring => "uring",
+            IoEngine::Epoll => "epoll",
+        })
+    }
 }
 
 impl Default for Config {
@@ -104,6 +146,7 @@ impl Default for Config {
             deflate: Some(Default::default()),
             tls: None,
             trusted_proxies: Vec::new(),
+            io: IoEngine::Epoll,
         }
     }
 }
@@ -139,6 +182,7 @@ setters!(Config {
     deflate: Option<wisp_codec::extension::ServerDeflate>,
     tls: Option<crate::tls::TlsConfig>,
     trusted_proxies: Vec<crate::forwarded::Cidr>,
+    io: IoEngine,
 });
 
 impl Config {

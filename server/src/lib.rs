@@ -131,7 +131,7 @@ mod tls;
 mod wake;
 mod worker;
 
-pub use config::Config;
+pub use config::{Config, IoEngine};
 pub use demo::Inspect;
 pub use forwarded::{Cidr, CidrError};
 pub use handler::{Accept, Echo, Handler, HandlerFactory, Handshake, Session, Upgrade};

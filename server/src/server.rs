@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, IoEngine};
 use crate::forwarded::is_trusted;
 use crate::handler::{Accept, Upgrade};
 use crate::http::{HttpRequest, HttpResponse};
@@ -133,10 +133,11 @@ impl Server {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let uring = choose_engine(config.io)?;
         let mut workers = Vec::with_capacity(count);
         let mut inboxes = Vec::with_capacity(count);
         for i in 0..count {
-            let (w, inbox) = Worker::new(i)?;
+            let (w, inbox) = Worker::new(i, uring)?;
             workers.push(w);
             inboxes.push(inbox);
         }
@@ -390,5 +391,38 @@ impl Stats {
     /// holders of each worker are as of at most 250 ms ago.
     pub fn to_json(&self) -> String {
         self.shared.metrics.report(self.shared.totals())
+    }
+}
+
+/// Whether the workers run on io_uring, from `--io`: `auto` takes it where the kernel
+/// allows it. One log line says which engine and why.
+fn choose_engine(io: IoEngine) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    let check = crate::worker::uring::check();
+    #[cfg(not(target_os = "linux"))]
+    let check: Result<(), String> = Err("io_uring is Linux's".into());
+    match (io, check) {
+        (IoEngine::Epoll, _) => {
+            info!("IO engine: epoll (--io epoll)");
+            Ok(false)
+        }
+        (IoEngine::Uring, Ok(())) => {
+            info!("IO engine: io_uring (--io uring)");
+            Ok(true)
+        }
+        (IoEngine::Uring, Err(why)) => Err(io::Error::other(format!(
+            "--io uring: this kernel cannot run the io_uring engine: {why}"
+        ))),
+        (IoEngine::Auto, Ok(())) => {
+            info!(
+                "IO engine: io_uring (--io auto: the kernel has multishot receive and \
+                 provided buffer rings)"
+            );
+            Ok(true)
+        }
+        (IoEngine::Auto, Err(why)) => {
+            info!("IO engine: epoll (--io auto: no io_uring here: {why})");
+            Ok(false)
+        }
     }
 }

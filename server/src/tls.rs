@@ -226,13 +226,78 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
 
 /// A connection's transport: the plain socket, or TLS over it.
 pub(crate) enum Stream {
-    Plain(TcpStream),
+    Plain(Tcp),
     Tls(Box<TlsStream>),
+}
+
+/// A connection's socket, as the engine that drives it sees it: a non-blocking socket
+/// read and written by syscalls (epoll), or the io_uring loop's buffers for it, with the
+/// same `Read` / `Write` contract (`WouldBlock` when there is nothing to read or no room
+/// to write; a short read took everything there was).
+pub(crate) enum Tcp {
+    Mio(TcpStream),
+    #[cfg(target_os = "linux")]
+    Uring(crate::worker::uring::socket::Socket),
+}
+
+impl Tcp {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Tcp::Mio(s) => s.peer_addr(),
+            #[cfg(target_os = "linux")]
+            Tcp::Uring(s) => s.peer_addr(),
+        }
+    }
+
+    fn shutdown_write(&mut self) {
+        match self {
+            Tcp::Mio(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+            }
+            #[cfg(target_os = "linux")]
+            Tcp::Uring(s) => s.shutdown_write(),
+        }
+    }
+}
+
+impl Read for Tcp {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Tcp::Mio(s) => s.read(buf),
+            #[cfg(target_os = "linux")]
+            Tcp::Uring(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Tcp {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Tcp::Mio(s) => s.write(buf),
+            #[cfg(target_os = "linux")]
+            Tcp::Uring(s) => s.write(buf),
+        }
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Tcp::Mio(s) => s.write_vectored(bufs),
+            #[cfg(target_os = "linux")]
+            Tcp::Uring(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Stream {
     /// The plain socket, or a new TLS session over it.
-    pub(crate) fn new(tcp: TcpStream, tls: Option<&TlsConfig>) -> Result<Stream, rustls::Error> {
+    pub(crate) fn new(tcp: Tcp, tls: Option<&TlsConfig>) -> Result<Stream, rustls::Error> {
         Ok(match tls {
             None => Stream::Plain(tcp),
             Some(t) => Stream::Tls(Box::new(TlsStream {
@@ -257,13 +322,11 @@ impl Stream {
     /// Ends our side: for TLS a close_notify first (written if the socket takes it).
     pub(crate) fn shutdown_write(&mut self) {
         match self {
-            Stream::Plain(s) => {
-                let _ = s.shutdown(Shutdown::Write);
-            }
+            Stream::Plain(s) => s.shutdown_write(),
             Stream::Tls(t) => {
                 t.conn.send_close_notify();
                 let _ = t.push();
-                let _ = t.tcp.shutdown(Shutdown::Write);
+                t.tcp.shutdown_write();
             }
         }
     }
@@ -323,7 +386,7 @@ impl Write for Stream {
 /// A rustls server session over a non-blocking socket.
 pub(crate) struct TlsStream {
     conn: ServerConnection,
-    tcp: TcpStream,
+    tcp: Tcp,
     /// Raw bytes read but not yet given to rustls (its plaintext buffer was full and
     /// the caller's too), from `raw_pos`.
     raw: Vec<u8>,

@@ -104,8 +104,13 @@ impl Server {
                 .arg(binary("wisp-server"));
             sh
         };
-        cmd.args(["--listen", "127.0.0.1:0"])
-            .args(args)
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        // The engine under test (`WISP_TEST_IO=uring|epoll`; unset: the server's `auto`),
+        // so the engine-specific suites run on both (scripts/test.sh).
+        if let Ok(io) = std::env::var("WISP_TEST_IO") {
+            cmd.args(["--io", &io]);
+        }
+        cmd.args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped());
         let (mut child, line) = spawn_ready(&mut cmd);

@@ -10,6 +10,8 @@
 //!     └──(plain HTTP, errors)─────┴──────> respond.rs ─────┴──(written)──> linger.rs
 //! ```
 //!
+//! - **Engines**: this loop (`Loop::run`) is the epoll one; `uring/` runs the same
+//!   slab, phases and timers on io_uring's completions (`--io`, ARCHITECTURE.md).
 //! - **Readiness** comes from `mio` (epoll, kqueue or IOCP), edge-triggered: on an
 //!   event a connection reads until the socket says `WouldBlock` (or a read comes back
 //!   short), handling the events of each read before the next one. After
@@ -36,6 +38,8 @@ mod session;
 mod state;
 mod timers;
 mod upgrade;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
 
 use std::io;
 use std::sync::Arc;
@@ -50,7 +54,7 @@ use crate::forwarded::is_trusted;
 use crate::limits::Admission;
 use crate::metrics::{Holder, WorkerCounts, PUBLISH_EVERY};
 use crate::shared::Shared;
-use crate::tls::Stream;
+use crate::tls::{Stream, Tcp};
 use crate::wake::Inbox;
 
 use head::Head;
@@ -66,10 +70,13 @@ pub(crate) struct Worker {
     index: usize,
     poll: Poll,
     inbox: Arc<Inbox>,
+    /// Its io_uring, made before the server says it listens: `None` runs on epoll.
+    #[cfg(target_os = "linux")]
+    uring: Option<uring::Prepared>,
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize) -> io::Result<(Worker, Arc<Inbox>)> {
+    pub(crate) fn new(index: usize, uring: bool) -> io::Result<(Worker, Arc<Inbox>)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let inbox = Arc::new(Inbox::new(waker));
@@ -78,6 +85,8 @@ impl Worker {
                 index,
                 poll,
                 inbox: Arc::clone(&inbox),
+                #[cfg(target_os = "linux")]
+                uring: uring.then(uring::Prepared::new).transpose()?,
             },
             inbox,
         ))
@@ -105,7 +114,14 @@ impl Worker {
             holders_published: Instant::now(),
             counts: WorkerCounts::default(),
         };
-        if let Err(e) = l.run() {
+        #[cfg(target_os = "linux")]
+        let r = match self.uring {
+            Some(ring) => uring::run(&mut l, ring),
+            None => l.run(),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let r = l.run();
+        if let Err(e) = r {
             error!("worker {}: event loop failed: {e}", self.index);
         }
         l.close_all("the worker stopped");
@@ -270,7 +286,7 @@ impl Loop<'_> {
             self.free.push(slot);
             return;
         }
-        let stream = match Stream::new(stream, self.shared.config.tls.as_ref()) {
+        let stream = match Stream::new(Tcp::Mio(stream), self.shared.config.tls.as_ref()) {
             Ok(s) => s,
             Err(e) => {
                 warn!("cannot start TLS on a new connection: {e}");

@@ -125,7 +125,10 @@ impl Session {
         // With every codec timer off, the idle timeout still bounds a sleep.
         let codec = self.conn.poll_timeout().map(|t| self.epoch + t);
         let mut d = codec.unwrap_or_else(|| self.last_io + shared.config.idle_timeout());
-        if !self.shrunk {
+        // Buffers go back only once the output is out: while it is backed up, the drive
+        // that drains it arms this again (a deadline already past would fire at once, on
+        // every turn, as long as the peer reads nothing).
+        if !self.shrunk && self.pending() == 0 {
             d = d.min(self.last_io + SHRINK_AFTER);
         }
         if let Some(f) = self.flush_deadline {

@@ -120,6 +120,11 @@ struct Args {
     #[arg(long)]
     no_deflate: bool,
 
+    /// The workers' IO engine: epoll, uring (io_uring), or auto (io_uring where the
+    /// kernel allows it, else epoll; the log says which and why)
+    #[arg(long, value_name = "uring|epoll|auto", default_value_t = Config::default().io)]
+    io: wisp_server::IoEngine,
+
     /// Serve GET /stats: connections, memory held against the budget, the largest
     /// holders and refusals by reason, as JSON (it shows peer addresses)
     #[arg(long)]
@@ -236,7 +241,8 @@ where
         .origins(args.origins)
         .subprotocols(args.subprotocols)
         .trusted_proxies(args.trusted_proxies)
-        .deflate((!args.no_deflate).then(Default::default));
+        .deflate((!args.no_deflate).then(Default::default))
+        .io(args.io);
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         // Read and checked now, before the port is bound.
         c.tls = Some(wisp_server::TlsConfig::from_pem_files(cert, key).map_err(|e| e.to_string())?);
