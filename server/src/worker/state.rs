@@ -48,7 +48,7 @@ pub(super) trait Phase: Send {
 
 /// The transport of a connection and what its readiness said, for every phase.
 pub(super) struct Io {
-    /// The socket, or TLS over it (`tls.rs`).
+    /// The socket, or TLS over it (`tls/`).
     pub(super) stream: Stream,
     /// The client's address (from a trusted proxy's PROXY header or forwarded headers,
     /// else the socket's peer).
