@@ -295,6 +295,18 @@ impl Loop<'_> {
             }
         };
         let addr = stream.peer_addr().ok();
+        self.open(slot, stream, addr, admission);
+    }
+
+    /// A new connection in `slot`, its transport ready (either engine's): the `Head`
+    /// phase, its deadline armed, the worker's count published.
+    fn open(
+        &mut self,
+        slot: usize,
+        stream: Stream,
+        addr: Option<std::net::SocketAddr>,
+        admission: Admission,
+    ) {
         let config = &self.shared.config;
         let trusted = addr.is_some_and(|a| is_trusted(&config.trusted_proxies, a.ip()));
         let head = Head::new(admission.refused(), trusted, Instant::now(), config);

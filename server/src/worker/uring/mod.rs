@@ -38,10 +38,7 @@ use io_uring::{cqueue, types, IoUring};
 use log::{error, warn};
 use mio::Events;
 
-use super::head::Head;
-use super::state::Io;
-use super::{Conn, Loop};
-use crate::forwarded::is_trusted;
+use super::Loop;
 use crate::limits::Admission;
 use crate::metrics::PUBLISH_EVERY;
 use crate::tls::{Stream, Tcp};
@@ -254,25 +251,7 @@ impl Engine<'_, '_> {
                 return;
             }
         };
-        let config = &l.shared.config;
-        let trusted = addr.is_some_and(|a| is_trusted(&config.trusted_proxies, a.ip()));
-        let head = Head::new(admission.refused(), trusted, Instant::now(), config);
-        let mut c = Conn {
-            io: Io {
-                addr,
-                proxy: None,
-                stream,
-                readable: false,
-                eof: false,
-                hup: false,
-            },
-            admission,
-            armed: None,
-            state: Some(Box::new(head)),
-        };
-        l.arm(slot, &mut c);
-        l.conns[slot] = Some(c);
-        l.shared.metrics.set_connections(l.index, l.live());
+        l.open(slot, stream, addr, admission);
         let group = self.group();
         if let Some(c) = self.table.borrow_mut().get(id) {
             if ring::recv(&mut self.ring, fd, group, id).is_ok() {
