@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use wisp_bench::{env_or, pin};
 
 use wisp_codec::extension::{DeflateOffer, ServerDeflate};
 use wisp_codec::handshake::ClientRequest;
@@ -167,28 +168,6 @@ fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     ns as f64 / 1e9
-}
-
-fn pin(core: usize) {
-    // SAFETY: sysconf reads a constant of the system.
-    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    if cores < 2 {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; the call
-    // reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core % cores, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The server side of a wisp row, in a child process of this benchmark.

@@ -29,6 +29,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+use wisp_bench::{env_or, pin};
 
 use wisp_codec::extension::{DeflateOffer, ServerDeflate};
 use wisp_codec::handshake::ClientRequest;
@@ -165,28 +166,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-fn pin(core: usize) {
-    // SAFETY: sysconf reads a constant of the system.
-    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    if cores < 2 {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; the call
-    // reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core % cores, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The server side of a wisp mode, in a child process of this benchmark.

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use wisp_bench::env_or;
 
 use wisp_codec::blocking::{is_timeout, Error, WebSocket};
 use wisp_codec::handshake::ClientRequest;
@@ -26,13 +27,6 @@ use wisp_server::{Config, Server, ShutdownHandle};
 
 const MEMBERS: usize = 300;
 const SENDERS: usize = 10;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

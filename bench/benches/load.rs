@@ -54,6 +54,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::thread;
 use std::time::{Duration, Instant};
+use wisp_bench::{env_or, pin};
 
 use wisp_codec::{apply_mask, FrameHeader, OpCode};
 
@@ -339,24 +340,6 @@ fn kib_field(path: &str, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-/// Pins this thread (and the threads it starts) to one core, if the machine has it.
-/// The machine's count of cores, not `available_parallelism`: that is the affinity this
-/// process inherited, a single core for a server that the pinned load generator started.
-fn pin(core: usize) {
-    // SAFETY: sysconf reads a constant of the system.
-    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    if cores < 2 {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; the call
-    // reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core % cores, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 /// Runs one case against a server; returns (messages, seconds).
@@ -868,13 +851,6 @@ mod peers {
                 .await;
         });
     }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 /// What idle connections cost, in KiB per connection.

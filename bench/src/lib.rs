@@ -1,2 +1,28 @@
 //! Wisp's benchmarks live in `benches/` (`cargo bench -p wisp-bench --bench load`, `deflate`,
-//! `fanout`); this crate has no library code.
+//! `deflate_modes`, `broadcast`, `fanout`); this library holds what several of them use.
+
+/// Pins this thread (and the threads it starts) to one core, if the machine has it.
+/// The machine's count of cores, not `available_parallelism`: that is the affinity this
+/// process inherited, a single core for a server that the pinned load generator started.
+pub fn pin(core: usize) {
+    // SAFETY: sysconf reads a constant of the system.
+    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    if cores < 2 {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; the call
+    // reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core % cores, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// The environment variable `name` parsed, else `default` (the benchmarks' knobs).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
