@@ -56,7 +56,8 @@ pub(crate) enum Stream {
 pub(crate) enum Tcp {
     Mio(TcpStream),
     #[cfg(target_os = "linux")]
-    Uring(crate::worker::uring::socket::Socket),
+    /// Boxed: the epoll variant is a descriptor, and every idle connection holds one.
+    Uring(Box<crate::worker::uring::socket::Socket>),
 }
 
 impl Tcp {

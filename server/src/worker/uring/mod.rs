@@ -242,7 +242,7 @@ impl Engine<'_, '_> {
         });
         let id = self.table.borrow_mut().insert(Chan::new(stream, slot));
         let socket = Socket::new(Rc::clone(&self.table), id, addr);
-        let stream = match Stream::new(Tcp::Uring(socket), l.shared.config.tls.as_ref()) {
+        let stream = match Stream::new(Tcp::Uring(Box::new(socket)), l.shared.config.tls.as_ref()) {
             Ok(s) => s,
             Err(e) => {
                 // The socket went with the error: its channel closes as released.
