@@ -39,10 +39,16 @@ fn server_port() -> u16 {
             idle_timeout: Some(Duration::from_secs(2)),
             ..wisp_server::Config::default().codec
         };
+        // The engine under test, as the test harness's servers take it (`WISP_TEST_IO`).
+        let io = std::env::var("WISP_TEST_IO")
+            .ok()
+            .map(|v| v.parse().expect("WISP_TEST_IO: uring, epoll or auto"))
+            .unwrap_or_default();
         let config = wisp_server::Config::default()
             .listen("127.0.0.1:0")
             .codec(codec)
-            .handshake_timeout(Duration::from_secs(2));
+            .handshake_timeout(Duration::from_secs(2))
+            .io(io);
         let server = wisp_server::Server::bind(config).expect("bind 127.0.0.1:0");
         let demo = wisp_server::demo::Demo::all()
             .install(&server)

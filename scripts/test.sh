@@ -65,14 +65,13 @@ done_step
 
 # The suites that exercise the server's IO engine ran above on the default, epoll; they
 # run once more on io_uring where the kernel allows it: the attacks, budgets, 19,000 idle
-# connections, routes, bad input and TLS, as black boxes through the harness's
-# WISP_TEST_IO (which reaches the servers the harness starts, not one a test builds in
-# its own process, as the fuzz corpus replay does).
+# connections, routes, bad input, the fuzz corpus and TLS, as black boxes through
+# WISP_TEST_IO (the harness's servers and the fuzz replay's in-process one read it).
 engine_log=$(RUST_LOG=info timeout 2 target/debug/wisp-server --io auto --listen 127.0.0.1:0 2>&1 || true)
 if grep -q 'IO engine: io_uring' <<<"$engine_log"; then
   step "the engine-specific tests again on --io uring (the run above was on epoll)"
   WISP_TEST_IO=uring cargo test -p wisp-tests --test attacks --test budgets --test scale \
-    --test server_routes --test server_bad_input --test tls
+    --test server_routes --test server_bad_input --test server_fuzz_corpus --test tls
   done_step
 else
   echo "note: io_uring is not available here: the suites above ran on epoll only"
