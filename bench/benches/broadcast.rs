@@ -27,12 +27,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use wisp_bench::{env_or, pin};
+use wisp_bench::{env_or, pin, serve_deflate_mode};
 
-use wisp_codec::extension::{DeflateOffer, ServerDeflate};
+use wisp_codec::extension::DeflateOffer;
 use wisp_codec::handshake::ClientRequest;
 use wisp_codec::{Config as CodecConfig, Connection, Message};
-use wisp_server::{Config, Server};
 
 /// The marker every broadcast text carries, and nothing else does.
 const MARK: &str = "bcast-";
@@ -168,31 +167,6 @@ fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     ns as f64 / 1e9
-}
-
-/// The server side of a wisp row, in a child process of this benchmark.
-fn serve(mode: &str) {
-    pin(0);
-    let mut config = Config::default()
-        .listen("127.0.0.1:0")
-        .workers(1)
-        .max_connections_per_ip(100_000)
-        .max_handshakes_per_ip(100_000);
-    match mode {
-        "shared" => {}
-        "dedicated" => {
-            config.deflate = Some(ServerDeflate {
-                server_no_context_takeover: false,
-                client_no_context_takeover: false,
-                ..ServerDeflate::default()
-            })
-        }
-        _ => config.deflate = None,
-    }
-    let server = Server::bind(config).unwrap();
-    let _demo = wisp_server::demo::Demo::all().install(&server).unwrap();
-    println!("PORT {}", server.local_addr().port());
-    server.run().unwrap();
 }
 
 struct Peer {
@@ -343,7 +317,7 @@ fn measure(row: &str, members: usize, messages: usize) -> Option<(f64, String)> 
 
 fn main() {
     if let Ok(mode) = std::env::var("BROADCAST_SERVE") {
-        return serve(&mode);
+        return serve_deflate_mode(&mode);
     }
     if std::env::args().any(|a| a == "--list") {
         return;

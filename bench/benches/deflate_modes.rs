@@ -29,12 +29,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use wisp_bench::{env_or, pin};
+use wisp_bench::{env_or, pin, serve_deflate_mode};
 
-use wisp_codec::extension::{DeflateOffer, ServerDeflate};
+use wisp_codec::extension::DeflateOffer;
 use wisp_codec::handshake::ClientRequest;
 use wisp_codec::{Config as CodecConfig, Connection, Message};
-use wisp_server::{Config, Server};
 
 struct Rng(u64);
 
@@ -166,31 +165,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-/// The server side of a wisp mode, in a child process of this benchmark.
-fn serve(mode: &str) {
-    pin(0);
-    let mut config = Config::default()
-        .listen("127.0.0.1:0")
-        .workers(1)
-        .max_connections_per_ip(100_000)
-        .max_handshakes_per_ip(100_000);
-    match mode {
-        "shared" => {}
-        "dedicated" => {
-            config.deflate = Some(ServerDeflate {
-                server_no_context_takeover: false,
-                client_no_context_takeover: false,
-                ..ServerDeflate::default()
-            })
-        }
-        _ => config.deflate = None,
-    }
-    let server = Server::bind(config).unwrap();
-    let _demo = wisp_server::demo::Demo::all().install(&server).unwrap();
-    println!("PORT {}", server.local_addr().port());
-    server.run().unwrap();
 }
 
 struct Peer {
@@ -326,7 +300,7 @@ fn measure(peer: &Peer, clients: usize, messages: usize, idle: usize) -> Figures
 
 fn main() {
     if let Ok(mode) = std::env::var("DEFLATE_MODES_SERVE") {
-        return serve(&mode);
+        return serve_deflate_mode(&mode);
     }
     if std::env::args().any(|a| a == "--list") {
         return;

@@ -26,3 +26,32 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The server side of a deflate mode's row (`shared`, `dedicated`: context takeover both
+/// ways, else deflate off), in a child process of a benchmark: the demo's routes on one
+/// worker pinned to core 0, its port printed as `PORT n`, then served until killed.
+pub fn serve_deflate_mode(mode: &str) {
+    use wisp_server::codec::extension::ServerDeflate;
+    use wisp_server::{Config, Server};
+    pin(0);
+    let mut config = Config::default()
+        .listen("127.0.0.1:0")
+        .workers(1)
+        .max_connections_per_ip(100_000)
+        .max_handshakes_per_ip(100_000);
+    match mode {
+        "shared" => {}
+        "dedicated" => {
+            config.deflate = Some(ServerDeflate {
+                server_no_context_takeover: false,
+                client_no_context_takeover: false,
+                ..ServerDeflate::default()
+            })
+        }
+        _ => config.deflate = None,
+    }
+    let server = Server::bind(config).unwrap();
+    let _demo = wisp_server::demo::Demo::all().install(&server).unwrap();
+    println!("PORT {}", server.local_addr().port());
+    server.run().unwrap();
+}
