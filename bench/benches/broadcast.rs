@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use wisp_bench::{env_or, pin, serve_deflate_mode};
+use wisp_bench::{env_or, masks, pin, serve_deflate_mode};
 
 use wisp_codec::extension::DeflateOffer;
 use wisp_codec::handshake::ClientRequest;
@@ -62,14 +62,6 @@ fn json(seed: u64) -> String {
     }
     s.push_str("{}],\"end\":true}");
     s
-}
-
-fn masks() -> impl FnMut() -> [u8; 4] {
-    let mut n = 0u32;
-    move || {
-        n = n.wrapping_add(0x9e37_79b9);
-        n.to_be_bytes()
-    }
 }
 
 struct Member {

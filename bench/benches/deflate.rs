@@ -20,6 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
+use wisp_bench::masks;
 
 use wisp_codec::extension::{DeflateOffer, DeflateParams};
 use wisp_codec::handshake::ClientRequest;
@@ -150,14 +151,6 @@ struct Row {
     compressed: usize,
     compress_s: f64,
     inflate_s: f64,
-}
-
-fn masks() -> impl FnMut() -> [u8; 4] {
-    let mut n = 0u32;
-    move || {
-        n = n.wrapping_add(0x9e37_79b9);
-        n.to_be_bytes()
-    }
 }
 
 /// The payload bytes of a stream of frames (headers left out).

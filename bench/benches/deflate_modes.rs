@@ -29,7 +29,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use wisp_bench::{env_or, pin, serve_deflate_mode};
+use wisp_bench::{env_or, masks, pin, serve_deflate_mode};
 
 use wisp_codec::extension::DeflateOffer;
 use wisp_codec::handshake::ClientRequest;
@@ -79,14 +79,6 @@ fn json(seed: u64) -> String {
     }
     s.push_str("],\"end\":true}");
     s
-}
-
-fn masks() -> impl FnMut() -> [u8; 4] {
-    let mut n = 0u32;
-    move || {
-        n = n.wrapping_add(0x9e37_79b9);
-        n.to_be_bytes()
-    }
 }
 
 struct Client {

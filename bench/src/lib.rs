@@ -55,3 +55,13 @@ pub fn serve_deflate_mode(mode: &str) {
     println!("PORT {}", server.local_addr().port());
     server.run().unwrap();
 }
+
+/// The masks of a benchmark's client connections: a cheap sequence that differs from
+/// frame to frame (no randomness needed to measure a server).
+pub fn masks() -> impl FnMut() -> [u8; 4] {
+    let mut n = 0u32;
+    move || {
+        n = n.wrapping_add(0x9e37_79b9);
+        n.to_be_bytes()
+    }
+}
