@@ -120,8 +120,9 @@ impl Deflater {
         }
     }
 
-    /// Heap bytes held now.
-    pub(crate) fn memory(&self) -> usize {
+    /// Heap bytes held now: nothing before the first message (or between messages
+    /// without context takeover, once released), else what the window needs.
+    pub fn memory(&self) -> usize {
         self.state
             .as_ref()
             .map_or(0, |s| window::memory(s.window_bits()))

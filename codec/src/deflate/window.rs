@@ -38,8 +38,8 @@ const TOO_FAR: usize = 4096;
 
 /// Length codes 257..285: base lengths and extra bits (RFC 1951 §3.2.5).
 const LEN_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
-    131, 163, 195, 227, 258,
+    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
+    163, 195, 227, 258,
 ];
 const LEN_EXTRA: [u8; 29] = [
     0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
@@ -497,7 +497,8 @@ impl Compressor {
 
     fn record_match(&mut self, len: usize, dist: usize) {
         debug_assert!(dist >= 1 && dist <= self.wsize && (MIN_MATCH..=MAX_MATCH).contains(&len));
-        self.syms.push((len - MIN_MATCH) as u32 | (dist as u32) << 8);
+        self.syms
+            .push((len - MIN_MATCH) as u32 | (dist as u32) << 8);
         self.lit_freq[257 + len_code(len)] += 1;
         self.dist_freq[dist_code(dist)] += 1;
     }
@@ -518,7 +519,11 @@ impl Compressor {
         let mut dist_len = [0u8; DIST_CODES];
         huffman_lengths(&self.lit_freq, 15, &mut lit_len);
         huffman_lengths(&self.dist_freq, 15, &mut dist_len);
-        let hlit = 257 + lit_len[257..].iter().rposition(|&l| l != 0).map_or(0, |i| i + 1);
+        let hlit = 257
+            + lit_len[257..]
+                .iter()
+                .rposition(|&l| l != 0)
+                .map_or(0, |i| i + 1);
         let hdist = 1 + dist_len.iter().rposition(|&l| l != 0).unwrap_or(0);
 
         // The code lengths, run-length coded (§3.2.7): (symbol, extra bits value).
@@ -542,17 +547,30 @@ impl Compressor {
             .chain((0..DIST_CODES).map(|c| u64::from(self.dist_freq[c]) * u64::from(DIST_EXTRA[c])))
             .sum();
         let cost = |lens: &[u8], freq: &[u32]| -> u64 {
-            lens.iter().zip(freq).map(|(&l, &f)| u64::from(l) * u64::from(f)).sum()
+            lens.iter()
+                .zip(freq)
+                .map(|(&l, &f)| u64::from(l) * u64::from(f))
+                .sum()
         };
         let header: u64 = 14
             + 3 * hclen as u64
             + runs
                 .iter()
-                .map(|&(s, _)| u64::from(cl_len[usize::from(s)]) + [2, 3, 7].get(usize::from(s).wrapping_sub(16)).copied().unwrap_or(0))
+                .map(|&(s, _)| {
+                    u64::from(cl_len[usize::from(s)])
+                        + [2, 3, 7]
+                            .get(usize::from(s).wrapping_sub(16))
+                            .copied()
+                            .unwrap_or(0)
+                })
                 .sum::<u64>();
-        let dynamic = 3 + header + cost(&lit_len, &self.lit_freq) + cost(&dist_len, &self.dist_freq) + extra;
+        let dynamic =
+            3 + header + cost(&lit_len, &self.lit_freq) + cost(&dist_len, &self.dist_freq) + extra;
         let (fixed_lit, fixed_dist) = fixed_lengths();
-        let fixed = 3 + cost(&fixed_lit[..LIT_CODES], &self.lit_freq) + cost(&fixed_dist, &self.dist_freq) + extra;
+        let fixed = 3
+            + cost(&fixed_lit[..LIT_CODES], &self.lit_freq)
+            + cost(&fixed_dist, &self.dist_freq)
+            + extra;
         let raw = &data[(start - base) as usize..(end as isize - base) as usize];
         let chunks = raw.len().div_ceil(0xffff).max(1) as u64;
         let stored = chunks * (3 + 7 + 32) + 8 * raw.len() as u64;
@@ -623,13 +641,22 @@ impl Compressor {
                 let len = (sym & 0xff) as usize + MIN_MATCH;
                 let lc = len_code(len);
                 bits.put(u32::from(lit_code[257 + lc]), u32::from(lit_len[257 + lc]));
-                bits.put((len - usize::from(LEN_BASE[lc])) as u32, u32::from(LEN_EXTRA[lc]));
+                bits.put(
+                    (len - usize::from(LEN_BASE[lc])) as u32,
+                    u32::from(LEN_EXTRA[lc]),
+                );
                 let dc = dist_code(dist);
                 bits.put(u32::from(dist_code_[dc]), u32::from(dist_len[dc]));
-                bits.put((dist - usize::from(DIST_BASE[dc])) as u32, u32::from(DIST_EXTRA[dc]));
+                bits.put(
+                    (dist - usize::from(DIST_BASE[dc])) as u32,
+                    u32::from(DIST_EXTRA[dc]),
+                );
             }
         }
-        bits.put(u32::from(lit_code[END_OF_BLOCK]), u32::from(lit_len[END_OF_BLOCK]));
+        bits.put(
+            u32::from(lit_code[END_OF_BLOCK]),
+            u32::from(lit_len[END_OF_BLOCK]),
+        );
     }
 }
 
@@ -733,12 +760,24 @@ mod tests {
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 // Skewed counts (some huge, many 1) push lengths past the limit.
-                *f = if seed % 3 == 0 { (seed % 16) as u32 } else { 1 << (seed % 20) };
+                *f = if seed % 3 == 0 {
+                    (seed % 16) as u32
+                } else {
+                    1 << (seed % 20)
+                };
             }
             for max in [7, 15] {
                 let mut lens = [0u8; LIT_CODES];
-                huffman_lengths(&freq[..if max == 7 { 19 } else { LIT_CODES }], max, &mut lens);
-                let kraft: u64 = lens.iter().filter(|&&l| l > 0).map(|&l| 1u64 << (15 - l)).sum();
+                huffman_lengths(
+                    &freq[..if max == 7 { 19 } else { LIT_CODES }],
+                    max,
+                    &mut lens,
+                );
+                let kraft: u64 = lens
+                    .iter()
+                    .filter(|&&l| l > 0)
+                    .map(|&l| 1u64 << (15 - l))
+                    .sum();
                 assert_eq!(kraft, 1 << 15, "round {round} max {max}");
                 assert!(lens.iter().all(|&l| u32::from(l) <= max));
                 let freq_used = freq.iter().take(if max == 7 { 19 } else { LIT_CODES });
