@@ -3,7 +3,7 @@
 //! 1. **Compression** on a JSON corpus generated here, deterministically (chat messages,
 //!    market ticks, API objects and event logs, 60 B to 6 KB, about 1.6 MB in all), each
 //!    message compressed and then inflated one after the other, as on one connection:
-//!    wisp-codec (miniz_oxide, through `Connection`: framing and the UTF-8 check
+//!    wisp-codec (its own compressor, through `Connection`: framing and the UTF-8 check
 //!    included) against Python websockets' own extension with its default parameters
 //!    and Python's zlib at the same settings (`deflate_peer.py`, run through the
 //!    repository's `.venv` in the same run). Ratio = compressed payload / raw bytes; MB/s
@@ -386,7 +386,7 @@ fn main() {
         corpus.iter().map(String::len).max().unwrap()
     );
     let mut rows = vec![
-        wisp_run("wisp 12 bits, takeover (RLE)", &corpus, 12, true, passes),
+        wisp_run("wisp 12 bits, takeover", &corpus, 12, true, passes),
         wisp_run("wisp 15 bits, takeover", &corpus, 15, true, passes),
         wisp_run(
             "wisp 15 bits, no takeover (server)",
