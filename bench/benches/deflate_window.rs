@@ -11,7 +11,8 @@
 //! message: the best of `DEFLATE_WINDOW_PASSES` passes (default 5) over the corpus,
 //! divided by its length (Python's side includes the interpreter's call overhead, about
 //! a microsecond a message). Also miniz_oxide at 15 bits, the compressor before this one.
-//! Every wisp stream is inflated back and checked.
+//! Every wisp stream is inflated back and checked. `DEFLATE_WINDOW_BITS=n` runs window
+//! `n` alone (for a profile).
 //!
 //! Memory per dedicated connection's compressor: wisp-codec's (what `Deflater::memory`
 //! reports, which `codec/tests/deflate_memory.rs` checks against a counting allocator)
@@ -140,6 +141,13 @@ fn zlib(corpus: &[String], passes: usize) -> Option<Vec<(u8, bool, Row)>> {
 fn main() {
     let messages: usize = env_or("DEFLATE_WINDOW_MESSAGES", 2000);
     let passes: usize = env_or("DEFLATE_WINDOW_PASSES", 5);
+    // One window only (for a profile), else all from 9 to 15.
+    let only: u8 = env_or("DEFLATE_WINDOW_BITS", 0);
+    let windows = if (9..=15).contains(&only) {
+        only..=only
+    } else {
+        9..=15
+    };
     let corpus: Vec<String> = (0..messages as u64).map(json).collect();
     let raw: usize = corpus.iter().map(String::len).sum();
     let n = corpus.len() as f64;
@@ -161,7 +169,7 @@ fn main() {
         "wisp memory",
         "zlib memory"
     );
-    for bits in 9..=15u8 {
+    for bits in windows {
         for takeover in [false, true] {
             let (w, memory) = wisp(&corpus, bits, takeover, passes);
             let z = zlib
