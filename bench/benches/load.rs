@@ -24,7 +24,9 @@
 //!   must, where the TCP echoes above stream each byte back as it comes. Not part of
 //!   "the TCP echo": it shows what echoing whole messages costs without any WebSocket.
 //! - external servers (`LOAD_EXTERNAL`, below): any WebSocket echo binary, such as an
-//!   older build of wisp-server, run in the same interleaved rounds.
+//!   older build of wisp-server, or uWebSockets (`bench/uws/build.sh` builds its echo,
+//!   `uws=target/uws/uws_echo {port}` with an absolute path),
+//!   run in the same interleaved rounds.
 //!
 //! `cargo bench -p wisp-bench --bench load`. Knobs: `LOAD_SECS` (each run, default 1),
 //! `LOAD_ROUNDS` (interleaved rounds, default 5: medians and the range of the per-round
