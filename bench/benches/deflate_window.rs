@@ -19,14 +19,12 @@
 //! against zlib's formula for deflate, `(1 << (windowBits + 2)) + (1 << (memLevel + 9))`
 //! at memLevel 8.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use miniz_oxide::deflate::core::{
     compress_to_output, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
 };
-use wisp_bench::{env_or, json};
+use wisp_bench::{env_or, json, python_peer};
 use wisp_codec::internals::{Deflater, Inflater, TAIL};
 
 struct Row {
@@ -97,32 +95,9 @@ fn miniz(corpus: &[String], takeover: bool, passes: usize) -> Row {
 
 /// `deflate_window_peer.py` on the same corpus: rows by (window, takeover).
 fn zlib(corpus: &[String], passes: usize) -> Option<Vec<(u8, bool, Row)>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv/bin/python");
-    if !python.exists() {
-        println!(
-            "(no {}: run scripts/setup.sh for zlib's rows)",
-            python.display()
-        );
-        return None;
-    }
-    let file =
-        std::env::temp_dir().join(format!("wisp-window-corpus-{}.jsonl", std::process::id()));
-    std::fs::write(&file, corpus.join("\n")).unwrap();
-    let out = Command::new(&python)
-        .arg(root.join("bench/benches/deflate_window_peer.py"))
-        .arg(&file)
-        .arg(passes.to_string())
-        .output()
-        .expect("run deflate_window_peer.py");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "deflate_window_peer.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let lines = python_peer("deflate_window_peer.py", corpus, passes)?;
+    let rows = lines
+        .iter()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             (

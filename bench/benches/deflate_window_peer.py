@@ -7,37 +7,17 @@ sync flush after each message (context takeover), the `00 00 ff ff` tail removed
 RFC 7692 §7.2.1 says. Every message is inflated back and checked.
 
 Prints one JSON object per line: wbits, takeover, raw bytes, compressed payload bytes,
-and the best seconds over the passes for compressing the whole corpus.
+and the best seconds over the passes for compressing the whole corpus. The run itself
+is deflate_peer.py's `zlib_run`.
 
 usage: python deflate_window_peer.py CORPUS PASSES
 """
 import json
+import os
 import sys
-import time
-import zlib
 
-TAIL = b"\x00\x00\xff\xff"
-
-
-def run(messages, wbits, takeover):
-    def new_c():
-        return zlib.compressobj(6, zlib.DEFLATED, -wbits, 8)
-
-    c = new_c()
-    out = []
-    t = time.perf_counter()
-    for m in messages:
-        if not takeover:
-            c = new_c()
-        data = c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH)
-        out.append(data[:-4] if data.endswith(TAIL) else data)
-    seconds = time.perf_counter() - t
-    d = zlib.decompressobj(-wbits)
-    for m, data in zip(messages, out):
-        if not takeover:
-            d = zlib.decompressobj(-wbits)
-        assert d.decompress(data + TAIL) == m
-    return sum(map(len, out)), seconds
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from deflate_peer import zlib_run  # noqa: E402  (the same zlib run as deflate's bench)
 
 
 def main():
@@ -48,7 +28,7 @@ def main():
         for takeover in (False, True):
             best = None
             for _ in range(passes):
-                size, seconds = run(messages, wbits, takeover)
+                size, seconds, _ = zlib_run(messages, wbits, 8, takeover)
                 best = seconds if best is None else min(best, seconds)
             print(json.dumps({"wbits": wbits, "takeover": takeover, "raw": raw,
                               "compressed": size, "seconds": best}), flush=True)
