@@ -258,6 +258,11 @@ fn huffman_codes(lens: &[u8], codes: &mut [u16]) {
 pub(crate) struct Compressor {
     window_bits: u8,
     wsize: usize,
+    /// The farthest a match reaches back: the window, or at 15 bits (whose buffer is
+    /// 64 KiB, positions being u16) the window less the lookahead, as zlib's. Every
+    /// candidate that near survives a slide, so without context takeover a message's
+    /// bytes depend only on the message and the window, not on what came before.
+    max_dist: usize,
     /// Two windows of input and the lookahead; slid down by a window when full.
     buf: Vec<u8>,
     /// Bytes of `buf` filled.
@@ -290,6 +295,7 @@ impl Compressor {
         Compressor {
             window_bits,
             wsize,
+            max_dist: wsize.min(buffer - LOOKAHEAD - wsize),
             buf: vec![0; buffer],
             end: 1,
             pos: 1,
@@ -432,7 +438,7 @@ impl Compressor {
 
     /// Candidates must lie above this: within the window and not before the floor.
     fn limit(&self, cur: usize) -> usize {
-        cur.saturating_sub(self.wsize).max(self.floor - 1)
+        cur.saturating_sub(self.max_dist).max(self.floor - 1)
     }
 
     /// Enters the string at `p` in its hash chain; returns the chain's previous head.
@@ -788,6 +794,47 @@ mod tests {
                 for (&f, &l) in freq_used.zip(&lens) {
                     assert!(f == 0 || l > 0);
                 }
+            }
+        }
+    }
+
+    /// Without context takeover a message compresses to the same bytes whatever the
+    /// compressor did before (a fresh one, or one that slid its buffer many times):
+    /// what lets one compressed form of a prepared message serve every connection. The
+    /// message: JSON, and a random block repeated at a period just under 2^w, whose
+    /// matches reach as far back as the window allows.
+    #[test]
+    fn a_message_alone_compresses_the_same_after_any_history() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect()
+        };
+        for bits in 8..=15u8 {
+            let mut text: Vec<u8> = (0..3000u32)
+                .flat_map(|n| {
+                    alloc::format!("{{\"n\":{},\"k\":\"v{}\"}},", n % 977, n % 13).into_bytes()
+                })
+                .collect();
+            text.extend(random((1 << bits) - 100).repeat(4));
+            let mut fresh = Compressor::new(bits);
+            let mut alone = Vec::new();
+            fresh.compress(&text, &mut alone);
+            let mut used = Compressor::new(bits);
+            for skip in [1usize, 777, 30_000, 5, 65_000, 12_345] {
+                let mut out = Vec::new();
+                used.compress(&text[..skip.min(text.len())], &mut out);
+                used.forget();
+                out.clear();
+                used.compress(&text, &mut out);
+                used.forget();
+                assert!(out == alone, "window {bits}, after {skip} B");
             }
         }
     }
