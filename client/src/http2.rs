@@ -383,6 +383,11 @@ impl Http2Session {
         Ok((io, accepted))
     }
 
+    /// The `:authority` of the requests.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
     /// A handle for ordinary requests on the same connection (h2's `SendRequest`).
     pub fn sender(&self) -> h2::client::SendRequest<Bytes> {
         self.send.clone()
