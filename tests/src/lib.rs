@@ -3,8 +3,9 @@
 //! Workspace-level tests live in `tests/tests/`, one binary each; this library is their
 //! harness, shared by all of them (`use wisp_tests::...`): the workspace binaries, a
 //! wisp-server process on an ephemeral port, and a raw WebSocket client on the codec;
-//! the interop peers ([`peers`]), a real redis-server ([`redis`]) and TLS ([`tls`]).
+//! Autobahn ([`autobahn`]), the interop peers ([`peers`]), a real redis-server ([`redis`]) and TLS ([`tls`]).
 
+pub mod autobahn;
 pub mod peers;
 pub mod proxies;
 pub mod redis;
