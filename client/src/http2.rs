@@ -547,9 +547,11 @@ pub(crate) fn connect(
     tls: Option<Arc<rustls::ClientConfig>>,
     request: ClientRequest,
 ) -> Result<(Bridged, Accepted), Error> {
+    // http/1.1 too, so that a server without h2 says so in ALPN (then `NoAlpnH2`, a
+    // clear error or the fall-back) rather than with a TLS alert.
     let tls = tls.map(|config| {
         let mut with_alpn = (*config).clone();
-        with_alpn.alpn_protocols = vec![b"h2".to_vec()];
+        with_alpn.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Arc::new(with_alpn)
     });
     let (near, far) = socket_pair().map_err(Error::Io)?;

@@ -383,33 +383,7 @@ fn wss_with_alpn_h2_and_http11_on_one_port() {
     let certs = TestCerts::new();
     let server_tls = certs.server_config(&[b"h2", b"http/1.1"]);
     bounded(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = Arc::clone(&versions);
-        tokio::spawn(async move {
-            let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                let seen = Arc::clone(&seen);
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let on_socket = move |ws, opened: Opened| {
-                        seen.lock().unwrap().push(opened.http2);
-                        echo(ws)
-                    };
-                    let _ = wisp_tokio::http2::serve_connection(
-                        tls,
-                        ServerOptions::default(),
-                        on_socket,
-                        |_| http::Response::new(String::new()),
-                    )
-                    .await;
-                });
-            }
-        });
+        let (port, versions) = serve_tls_recording(server_tls).await;
         let url = format!("wss://localhost:{port}/tls");
         for offer in [true, false] {
             let options = h2_only()
@@ -812,4 +786,389 @@ fn a_request_head_that_never_ends_is_dropped_after_the_handshake_timeout() {
             String::from_utf8_lossy(&answer)
         );
     });
+}
+
+// ---- `wisp-client --http2`: the blocking client's CLI on an HTTP/2 stream ----
+
+/// What a run of the `wisp-client` binary gave: exit status, stdout, stderr.
+struct Cli {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `wisp-client` (target/debug, built by `cargo build --workspace --bins` or by
+/// the harness) with `args` on a blocking thread: writes `stdin`, closes it unless
+/// `keep_stdin`, and waits for the exit, 60 s at most (then it is killed: a client that
+/// hangs fails the test).
+async fn cli(args: &[&str], stdin: &str, keep_stdin: bool) -> Cli {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(wisp_tests::binary("wisp-client"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wisp-client");
+        let mut input = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(stdin.as_bytes());
+            if keep_stdin {
+                Some(input)
+            } else {
+                None
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("wisp-client {args:?} did not exit within 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(writer.join());
+        Cli {
+            status: status.code(),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// The line `wisp-client --http2` prints when the socket rides on stream 1.
+const ON_STREAM_1: &str = "wisp-client: HTTP/2 stream 1 (extended CONNECT, RFC 8441)";
+/// ... and when it took the HTTP/1.1 upgrade instead.
+const ON_HTTP11: &str = "wisp-client: HTTP/1.1 upgrade";
+
+/// The echo example over h2c: stdin lines (one of 1 MiB, more than a stream's window),
+/// a ping with -P, `//` escaping, then a close from the client (`/close`, answered);
+/// deflate agreed or not as offered (the RSV1 bit of the frames shown); then the
+/// one-shot modes (--send with --count, --max-messages, --jsonl, --timestamps).
+#[test]
+fn cli_over_h2c_against_the_echo_example() {
+    let (_server, port) = echo_example();
+    let url = format!("ws://127.0.0.1:{port}/cli");
+    let big = "x".repeat(1 << 20);
+    bounded(async {
+        for deflate in ["off", "takeover", "shared"] {
+            let input = format!("hello\n/ping abc\n//slash\n{big}\n/close 1000 done\n");
+            let run = cli(
+                &[
+                    "--http2=only",
+                    "--slash",
+                    "-P",
+                    "--show-frames",
+                    "--deflate",
+                    deflate,
+                    &url,
+                ],
+                &input,
+                true,
+            )
+            .await;
+            assert_eq!(run.status, Some(0), "{deflate}: {}", run.stderr);
+            assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+            let lines: Vec<&str> = run.stdout.lines().collect();
+            assert_eq!(
+                lines,
+                ["hello", "[pong] abc", "/slash", big.as_str()],
+                "{deflate}"
+            );
+            let compressed = run.stderr.contains("RSV=100 opcode=0x1");
+            assert_eq!(compressed, deflate != "off", "{deflate}: {}", run.stderr);
+            // Our close, and the server's answer with its code.
+            assert!(run.stderr.contains("> FIN=1 RSV=000 opcode=0x8 (close)"));
+            assert!(run.stderr.contains("< FIN=1 RSV=000 opcode=0x8 (close) MASK=0"));
+        }
+        let run = cli(
+            &[
+                "--http2", "--send", "a", "--send", "b", "--count", "2", "--jsonl", &url,
+            ],
+            "",
+            false,
+        )
+        .await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+        let ins = run
+            .stdout
+            .lines()
+            .filter(|l| l.contains(r#""direction":"in""#));
+        assert_eq!(ins.count(), 4, "{}", run.stdout);
+        let run = cli(
+            &["--http2", "--max-messages", "2", "--timestamps", &url],
+            "1\n2\n3\n",
+            true,
+        )
+        .await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", run.stdout);
+        assert!(
+            lines[0].ends_with(" 1") && lines[0].contains('T'),
+            "{}",
+            run.stdout
+        );
+    });
+}
+
+/// A close from the server over h2c: the server (this process) sees the socket come
+/// on an HTTP/2 stream, sends a message and closes; the CLI prints the message, answers
+/// the close and exits 0 with its stdin still open.
+#[test]
+fn cli_over_h2_the_server_closes() {
+    bounded(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let port = serve_here(move |mut ws, opened| {
+            let tx = tx.clone();
+            async move {
+                ws.send(Message::Text("welcome".into())).await.unwrap();
+                ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
+                let mut rest = Vec::new();
+                while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+                    rest.push(format!("{m:?}"));
+                }
+                let _ = tx.send((opened.http2, rest, ws.connection().close_code()));
+            }
+        })
+        .await;
+        let url = format!("ws://127.0.0.1:{port}/bye");
+        let run = cli(&["--http2", &url], "", true).await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+        assert_eq!(run.stdout, "welcome\n");
+        let (http2, rest, code) = tokio::time::timeout(STEP, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(http2, "the server got an extended CONNECT");
+        assert_eq!(
+            rest.len(),
+            1,
+            "the server saw our answering close: {rest:?}"
+        );
+        assert_eq!(code, Some(CloseCode::NORMAL));
+    });
+}
+
+/// wss:// with ALPN: h2 when the server offers it (seen from the server), the HTTP/1.1
+/// upgrade when it offers http/1.1 only (prefer), and a one-line error for `only`.
+#[test]
+fn cli_over_tls_with_alpn() {
+    let certs = TestCerts::new();
+    let ca = std::env::temp_dir().join(format!("wisp-h2-cli-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, certs.ca.pem()).unwrap();
+    let ca_arg = ca.to_str().unwrap().to_string();
+    bounded(async {
+        let both: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let old: &[&[u8]] = &[b"http/1.1"];
+        for alpn in [both, old] {
+            let server_tls = certs.server_config(alpn);
+            let (port, versions) = serve_tls_recording(server_tls).await;
+            let url = format!("wss://localhost:{port}/tls");
+            let run = cli(&["--http2", "--ca", &ca_arg, &url], "over tls\n", false).await;
+            assert_eq!(run.status, Some(0), "{}", run.stderr);
+            assert_eq!(run.stdout, "over tls\n");
+            let h2 = alpn.len() == 2;
+            let line = if h2 { ON_STREAM_1 } else { ON_HTTP11 };
+            assert!(run.stderr.starts_with(line), "{alpn:?}: {}", run.stderr);
+            let only = cli(&["--http2=only", "--ca", &ca_arg, &url], "again\n", false).await;
+            if h2 {
+                assert_eq!(only.status, Some(0), "{}", only.stderr);
+                assert_eq!(*versions.lock().unwrap(), [true, true]);
+            } else {
+                assert_eq!(only.status, Some(1));
+                assert_eq!(
+                    only.stderr,
+                    "wisp-client: no WebSocket over HTTP/2 (RFC 8441) here: the server did not \
+                     agree to HTTP/2 in the TLS handshake (no ALPN h2)\n"
+                );
+                assert_eq!(*versions.lock().unwrap(), [false]);
+            }
+        }
+    });
+    let _ = std::fs::remove_file(&ca);
+}
+
+/// Hypercorn, a real RFC 8441 server: the CLI's socket is on HTTP/2 by Hypercorn's own
+/// account (`http_version=2` in the ASGI scope), with and without deflate.
+#[test]
+fn cli_against_hypercorn_over_h2c() {
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg("tests/peers/hypercorn_echo.py")
+        .args(["--timeout", "120"]);
+    let (_peer, port) = start_listening(cmd);
+    let url = format!("ws://127.0.0.1:{port}/echo");
+    bounded(async {
+        for deflate in ["off", "takeover"] {
+            let run = cli(
+                // Hypercorn answers a close at once, before its app has echoed what
+                // came before it: wait for the two echoes, then close.
+                &["--http2=only", "--max-messages", "2", "--deflate", deflate, &url],
+                "version?\nhello hypercorn\n",
+                true,
+            )
+            .await;
+            assert_eq!(run.status, Some(0), "{}", run.stderr);
+            assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+            assert_eq!(run.stdout, "http_version=2\nhello hypercorn\n", "{deflate}");
+        }
+    });
+}
+
+/// wisp-server speaks HTTP/1.1 only (it advertises no ALPN h2, and takes no h2c
+/// preface): `--http2` upgrades over HTTP/1.1 as before, `--http2=only` fails with one
+/// clear line, over ws:// and wss://.
+#[test]
+fn cli_falls_back_to_http11_against_wisp_server() {
+    let plain = wisp_tests::Server::start(&[]);
+    let pki = wisp_tests::tls::Pki::localhost();
+    let tls = wisp_tests::Server::start_tls(&pki, &[]);
+    let ca = wisp_tests::tls::Pki::path(&pki.ca).to_string();
+    bounded(async {
+        for (url, extra) in [
+            (plain.url("/echo"), vec![]),
+            (tls.wss_url("/echo"), vec!["--ca", &ca]),
+        ] {
+            let mut args = extra.clone();
+            args.extend(["--http2", url.as_str()]);
+            let run = cli(&args, "still works\n", false).await;
+            assert_eq!(run.status, Some(0), "{url}: {}", run.stderr);
+            assert!(run.stderr.starts_with(ON_HTTP11), "{url}: {}", run.stderr);
+            assert_eq!(run.stdout, "still works\n");
+            let mut args = extra.clone();
+            args.extend(["--http2=only", url.as_str()]);
+            let only = cli(&args, "no\n", false).await;
+            assert_eq!(only.status, Some(1), "{url}");
+            assert_eq!(only.stdout, "");
+            assert_eq!(only.stderr.lines().count(), 1, "one line: {}", only.stderr);
+            assert!(
+                only.stderr
+                    .starts_with("wisp-client: no WebSocket over HTTP/2 (RFC 8441) here: "),
+                "{url}: {}",
+                only.stderr
+            );
+        }
+    });
+}
+
+/// A RST_STREAM in the middle of a message (h2's own server here, so the test picks
+/// the moment): the CLI prints what came before, then one line naming the reset (1006),
+/// and exits 1, never hangs.
+#[test]
+fn cli_stream_reset_mid_message_is_a_clear_error() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::Builder::new()
+                .enable_connect_protocol()
+                .handshake::<_, bytes::Bytes>(tcp)
+                .await
+                .unwrap();
+            let (req, mut respond) = conn.accept().await.unwrap().unwrap();
+            assert_eq!(req.method(), http::Method::CONNECT);
+            // The connection's frames go on being read and written meanwhile.
+            tokio::spawn(async move { while let Some(Ok(_)) = conn.accept().await {} });
+            let mut body = req.into_body();
+            let mut send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            // A whole text message, a ping, and the start of a binary message announcing
+            // 1000 bytes: 10 of them. The client's pong says it has all of it.
+            let mut data = vec![0x81, 5];
+            data.extend_from_slice(b"first");
+            data.extend_from_slice(&[0x89, 3]);
+            data.extend_from_slice(b"mid");
+            data.extend_from_slice(&[0x82, 0x7e, 0x03, 0xe8]);
+            data.extend_from_slice(&[0; 10]);
+            send.send_data(bytes::Bytes::from(data), false).unwrap();
+            let mut got = Vec::new();
+            while got.first() != Some(&0x8a) {
+                match body.data().await {
+                    Some(Ok(chunk)) => {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        got.extend_from_slice(&chunk);
+                    }
+                    other => panic!("no pong from the client: {other:?}"),
+                }
+            }
+            send.send_reset(h2::Reason::INTERNAL_ERROR);
+            // Held until the client goes.
+            let _ = body.data().await;
+        });
+        let url = format!("ws://127.0.0.1:{port}/reset");
+        let run = cli(&["--http2=only", "-P", &url], "", true).await;
+        assert_eq!(run.status, Some(1), "{}", run.stderr);
+        assert_eq!(run.stdout, "first\n[ping] mid\n");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", run.stderr);
+        assert_eq!(lines[0], ON_STREAM_1);
+        assert!(
+            lines[1]
+                .starts_with("wisp-client: connection failed: the peer reset the HTTP/2 stream")
+                && lines[1].ends_with("(1006)"),
+            "{}",
+            lines[1]
+        );
+    });
+}
+
+/// Serves `serve_connection` over TLS (the given config and its ALPN) in this process,
+/// every socket echoed, recording whether each came on an HTTP/2 stream.
+async fn serve_tls_recording(
+    server_tls: Arc<rustls::ServerConfig>,
+) -> (u16, Arc<std::sync::Mutex<Vec<bool>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&versions);
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let on_socket = move |ws, opened: Opened| {
+                    seen.lock().unwrap().push(opened.http2);
+                    echo(ws)
+                };
+                let _ = wisp_tokio::http2::serve_connection(
+                    tls,
+                    ServerOptions::default(),
+                    on_socket,
+                    |_| http::Response::new(String::new()),
+                )
+                .await;
+            });
+        }
+    });
+    (port, versions)
 }
