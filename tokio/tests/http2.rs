@@ -197,22 +197,8 @@ fn a_stream_reset_mid_message_is_1006_and_the_other_streams_go_on() {
 #[test]
 fn a_close_from_the_server_ends_the_stream() {
     bounded(async {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let port = serve_here(move |mut ws, _| {
-            let tx = tx.clone();
-            async move {
-                ws.send(Message::Text("bye soon".into())).await.unwrap();
-                ws.close_with(CloseCode::GOING_AWAY, "server leaves")
-                    .await
-                    .unwrap();
-                let mut rest = Vec::new();
-                while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
-                    rest.push(format!("{m:?}"));
-                }
-                let _ = tx.send((rest, ws.connection().close_code()));
-            }
-        })
-        .await;
+        let (port, mut rx) =
+            serve_then_close("bye soon", CloseCode::GOING_AWAY, "server leaves").await;
         let url = format!("ws://127.0.0.1:{port}/");
         let mut ws = connect_async_with(&url, &h2_only()).await.unwrap();
         assert_eq!(next(&mut ws).await, Message::Text("bye soon".into()));
@@ -224,7 +210,7 @@ fn a_close_from_the_server_ends_the_stream() {
             matches!(&got[..], [Message::Close(Some(c))] if c.code == CloseCode::GOING_AWAY),
             "{got:?}"
         );
-        let (rest, code) = tokio::time::timeout(STEP, rx.recv())
+        let (_, rest, code) = tokio::time::timeout(STEP, rx.recv())
             .await
             .unwrap()
             .unwrap();
@@ -235,6 +221,34 @@ fn a_close_from_the_server_ends_the_stream() {
         );
         assert_eq!(code, Some(CloseCode::GOING_AWAY));
     });
+}
+
+/// What a socket of [`serve_then_close`] saw: whether it came on an HTTP/2 stream,
+/// what came after its close (the answering close), how it ended.
+type Closed = (bool, Vec<String>, Option<CloseCode>);
+
+/// Serves sockets in this process that each get `text`, then a close with `code` and
+/// `reason`, and say what they saw.
+async fn serve_then_close(
+    text: &'static str,
+    code: CloseCode,
+    reason: &'static str,
+) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Closed>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let port = serve_here(move |mut ws, opened| {
+        let tx = tx.clone();
+        async move {
+            ws.send(Message::Text(text.into())).await.unwrap();
+            ws.close_with(code, reason).await.unwrap();
+            let mut rest = Vec::new();
+            while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+                rest.push(format!("{m:?}"));
+            }
+            let _ = tx.send((opened.http2, rest, ws.connection().close_code()));
+        }
+    })
+    .await;
+    (port, rx)
 }
 
 #[test]
@@ -405,15 +419,20 @@ fn wss_with_alpn_h2_and_http11_on_one_port() {
     });
 }
 
+/// Hypercorn's echo (`tests/peers/hypercorn_echo.py`) on a free port, and its URL.
+fn hypercorn() -> (Guard, String) {
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg("tests/peers/hypercorn_echo.py")
+        .args(["--timeout", "120"]);
+    let (peer, port) = start_listening(cmd);
+    (peer, format!("ws://127.0.0.1:{port}/echo"))
+}
+
 /// Hypercorn (Python, ASGI; wsproto's framing) serves WebSockets over HTTP/2 by RFC
 /// 8441: an independent peer for the client, over h2c, and HTTP/1.1 on the same port.
 #[test]
 fn connect_async_against_hypercorn_over_h2c() {
-    let mut cmd = std::process::Command::new(python());
-    cmd.arg("tests/peers/hypercorn_echo.py")
-        .args(["--timeout", "120"]);
-    let (_peer, port) = start_listening(cmd);
-    let url = format!("ws://127.0.0.1:{port}/echo");
+    let (_peer, url) = hypercorn();
     bounded(async {
         for offer in [false, true] {
             let mut ws = connect_async_with(&url, &h2_only().with_deflate(offer))
@@ -901,7 +920,9 @@ fn cli_over_h2c_against_the_echo_example() {
             assert_eq!(compressed, deflate != "off", "{deflate}: {}", run.stderr);
             // Our close, and the server's answer with its code.
             assert!(run.stderr.contains("> FIN=1 RSV=000 opcode=0x8 (close)"));
-            assert!(run.stderr.contains("< FIN=1 RSV=000 opcode=0x8 (close) MASK=0"));
+            assert!(run
+                .stderr
+                .contains("< FIN=1 RSV=000 opcode=0x8 (close) MASK=0"));
         }
         let run = cli(
             &[
@@ -941,20 +962,7 @@ fn cli_over_h2c_against_the_echo_example() {
 #[test]
 fn cli_over_h2_the_server_closes() {
     bounded(async {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let port = serve_here(move |mut ws, opened| {
-            let tx = tx.clone();
-            async move {
-                ws.send(Message::Text("welcome".into())).await.unwrap();
-                ws.close_with(CloseCode::NORMAL, "done").await.unwrap();
-                let mut rest = Vec::new();
-                while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
-                    rest.push(format!("{m:?}"));
-                }
-                let _ = tx.send((opened.http2, rest, ws.connection().close_code()));
-            }
-        })
-        .await;
+        let (port, mut rx) = serve_then_close("welcome", CloseCode::NORMAL, "done").await;
         let url = format!("ws://127.0.0.1:{port}/bye");
         let run = cli(&["--http2", &url], "", true).await;
         assert_eq!(run.status, Some(0), "{}", run.stderr);
@@ -1017,17 +1025,20 @@ fn cli_over_tls_with_alpn() {
 /// account (`http_version=2` in the ASGI scope), with and without deflate.
 #[test]
 fn cli_against_hypercorn_over_h2c() {
-    let mut cmd = std::process::Command::new(python());
-    cmd.arg("tests/peers/hypercorn_echo.py")
-        .args(["--timeout", "120"]);
-    let (_peer, port) = start_listening(cmd);
-    let url = format!("ws://127.0.0.1:{port}/echo");
+    let (_peer, url) = hypercorn();
     bounded(async {
         for deflate in ["off", "takeover"] {
             let run = cli(
                 // Hypercorn answers a close at once, before its app has echoed what
                 // came before it: wait for the two echoes, then close.
-                &["--http2=only", "--max-messages", "2", "--deflate", deflate, &url],
+                &[
+                    "--http2=only",
+                    "--max-messages",
+                    "2",
+                    "--deflate",
+                    deflate,
+                    &url,
+                ],
                 "version?\nhello hypercorn\n",
                 true,
             )
