@@ -115,6 +115,9 @@ pub enum NoExtendedConnect {
     /// HTTP/2, but without `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3): a server
     /// that does not advertise it must not be sent an extended CONNECT.
     NotAdvertised,
+    /// No SETTINGS within the connect timeout (a server of HTTP/1.1 that waits for the
+    /// rest of what it takes for a request head).
+    NoSettings,
 }
 
 impl std::fmt::Display for NoExtendedConnect {
@@ -125,6 +128,9 @@ impl std::fmt::Display for NoExtendedConnect {
             }
             NoExtendedConnect::NoHttp2(e) => {
                 write!(f, "the server does not speak HTTP/2 on this port ({e})")
+            }
+            NoExtendedConnect::NoSettings => {
+                f.write_str("the server sent no HTTP/2 SETTINGS within the connect timeout")
             }
             NoExtendedConnect::NotAdvertised => f.write_str(
                 "the server speaks HTTP/2 but does not advertise \
@@ -613,18 +619,10 @@ fn bridge(opening: Opening, far: TcpStream, link: Arc<Link>, tx: mpsc::SyncSende
         }
     };
     runtime.block_on(async move {
-        let timeout = opening.timeout;
-        let (session, stream, accepted) = match tokio::time::timeout(timeout, open(opening)).await {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(e)) => {
+        let (session, stream, accepted) = match open(opening).await {
+            Ok(opened) => opened,
+            Err(e) => {
                 let _ = tx.send(Err(e));
-                return;
-            }
-            Err(_) => {
-                let _ = tx.send(Err(Error::Io(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no HTTP/2 handshake and answer to the extended CONNECT in time",
-                ))));
                 return;
             }
         };
@@ -643,12 +641,16 @@ fn bridge(opening: Opening, far: TcpStream, link: Arc<Link>, tx: mpsc::SyncSende
     });
 }
 
-/// TLS (ALPN `h2`) or h2c, the HTTP/2 handshake, and the extended CONNECT.
+/// TLS (ALPN `h2`) or h2c, the HTTP/2 handshake, and the extended CONNECT, each within
+/// the connect timeout (as TLS and the handshake are over HTTP/1.1).
 async fn open(o: Opening) -> Result<(Http2Session, H2Stream, Accepted), Error> {
+    let within =
+        |what: &'static str| move |_| Error::Io(io::Error::new(io::ErrorKind::TimedOut, what));
+    let t = o.timeout;
     let (read, write) = tokio::net::TcpStream::from_std(o.tcp)?.into_split();
     let tcp = tokio::io::join(AsyncReadExt::chain(io::Cursor::new(o.early), read), write);
     let mut session = match o.tls {
-        None => Http2Session::handshake(tcp, false, &o.url.authority).await?,
+        None => settings_within(t, Http2Session::handshake(tcp, false, &o.url.authority)).await?,
         Some(config) => {
             let name =
                 rustls::pki_types::ServerName::try_from(o.url.host.clone()).map_err(|error| {
@@ -657,18 +659,32 @@ async fn open(o: Opening) -> Result<(Http2Session, H2Stream, Accepted), Error> {
                         error,
                     })
                 })?;
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
+            let connect = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+            let tls = tokio::time::timeout(t, connect)
                 .await
+                .map_err(within("no TLS handshake in time"))?
                 .map_err(|e| crate::tls_error(&o.url.host, e))?;
             if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
                 return Err(Error::NoExtendedConnect(NoExtendedConnect::NoAlpnH2));
             }
-            Http2Session::handshake(tls, true, &o.url.authority).await?
+            settings_within(t, Http2Session::handshake(tls, true, &o.url.authority)).await?
         }
     };
-    let (stream, accepted) = session.open(&o.url.path, &o.request).await?;
+    let (stream, accepted) = tokio::time::timeout(t, session.open(&o.url.path, &o.request))
+        .await
+        .map_err(within("no answer to the extended CONNECT in time"))??;
     Ok((session, stream, accepted))
+}
+
+/// The HTTP/2 handshake within `t`: a server that sends no SETTINGS by then is taken for
+/// one without HTTP/2 ([`NoExtendedConnect::NoSettings`]).
+async fn settings_within(
+    t: Duration,
+    handshake: impl std::future::Future<Output = Result<Http2Session, Error>>,
+) -> Result<Http2Session, Error> {
+    tokio::time::timeout(t, handshake)
+        .await
+        .unwrap_or(Err(Error::NoExtendedConnect(NoExtendedConnect::NoSettings)))
 }
 
 /// Carries the stream's bytes both ways between the stream and the bridge's end of the

@@ -1183,3 +1183,29 @@ async fn serve_tls_recording(
     });
     (port, versions)
 }
+
+/// The blocking library over h2: a server that takes the connection and says nothing
+/// (as an HTTP/1.1 server waiting for the rest of a request head may) is no HTTP/2 by
+/// the connect timeout: `NoSettings`, which `Prefer` would fall back from.
+#[test]
+fn a_silent_server_is_no_http2_after_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || listener.accept().map(|(tcp, _)| tcp));
+    let options = wisp_client::Options {
+        http2: Http2::Only,
+        connect_timeout: std::time::Duration::from_millis(500),
+        ..wisp_client::Options::default()
+    };
+    let e = wisp_client::connect_with(&url, &options).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            wisp_client::Error::NoExtendedConnect(
+                wisp_client::http2::NoExtendedConnect::NoSettings
+            )
+        ),
+        "{e:?}"
+    );
+    drop(held.join());
+}
