@@ -32,6 +32,7 @@
 //! client: when its end of the socket closes, the stream ends, the server gets 5 s to end
 //! its side, and the connection goes (a GOAWAY).
 
+use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::pin::Pin;
@@ -712,20 +713,26 @@ async fn pump(stream: H2Stream, far: tokio::net::TcpStream, link: &Link) {
         let _ = to_client.shutdown().await;
         r
     };
-    tokio::pin!(up, down);
-    tokio::select! {
-        r = &mut up => {
-            if r.is_ok() {
-                // The server has LINGER to end its side; then the stream is dropped (reset).
-                let _ = tokio::time::timeout(LINGER, &mut down).await;
-            }
+    let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
+    // Whichever direction ends first.
+    let up_first = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = up.as_mut().poll(cx) {
+            return Poll::Ready((true, r.is_ok()));
         }
-        r = &mut down => {
-            if r.is_ok() {
-                // The server's side ended first: the client still reads what it has and
-                // may still answer (its close), until its end of the socket.
-                let _ = (&mut up).await;
-            }
+        down.as_mut().poll(cx).map(|r| (false, r.is_ok()))
+    });
+    match up_first.await {
+        // The client's end: the server has LINGER to end its side; then the stream is
+        // dropped (reset).
+        (true, true) => {
+            let _ = tokio::time::timeout(LINGER, down).await;
         }
+        // The server's side ended first: the client still reads what it has and may
+        // still answer (its close), until its end of the socket.
+        (false, true) => {
+            let _ = up.await;
+        }
+        // A failure either way: the stream is dropped (reset, if still open).
+        (_, false) => {}
     }
 }
