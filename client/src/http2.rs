@@ -78,7 +78,7 @@ pub enum Http2 {
     /// connection.
     Prefer,
     /// An extended CONNECT over HTTP/2, or an error saying why not
-    /// ([`Error::NoExtendedConnect`](crate::Error::NoExtendedConnect)).
+    /// ([`Error::NoExtendedConnect`]).
     Only,
 }
 
@@ -103,7 +103,7 @@ impl std::str::FromStr for Http2 {
 }
 
 /// Why a server cannot take a WebSocket on an HTTP/2 stream
-/// ([`Error::NoExtendedConnect`](crate::Error::NoExtendedConnect)); [`Http2::Prefer`]
+/// ([`Error::NoExtendedConnect`]); [`Http2::Prefer`]
 /// upgrades over HTTP/1.1 instead.
 #[derive(Debug)]
 #[non_exhaustive]
