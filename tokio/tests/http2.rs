@@ -1209,3 +1209,87 @@ fn a_silent_server_is_no_http2_after_the_connect_timeout() {
     );
     drop(held.join());
 }
+
+/// `--http2` through an HTTP CONNECT proxy (tinyproxy, Basic auth): h2c inside the
+/// tunnel, to the echo example.
+#[test]
+fn cli_over_h2c_through_a_proxy() {
+    let (_server, port) = echo_example();
+    let proxy = wisp_tests::proxies::Proxy::tinyproxy(Some(("wisp", "s3cret")));
+    let via = format!("http://wisp:s3cret@127.0.0.1:{}", proxy.port);
+    let url = format!("ws://127.0.0.1:{port}/tunnel");
+    bounded(async {
+        let run = cli(&["--http2=only", "--proxy", &via, &url], "through\n", false).await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+        assert_eq!(run.stdout, "through\n");
+    });
+    assert!(
+        proxy.log().contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        proxy.log()
+    );
+}
+
+/// The names of this process's threads that carry an HTTP/2 stream for a client.
+fn bridge_threads() -> usize {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "wisp-client-h2")
+        .count()
+}
+
+/// The blocking library over h2: `split()` works on the bridged socket (a reader and a
+/// writer on two threads), and the bridge's thread ends with the client: dropped
+/// without a close, its end of the socket goes, the stream ends, and the thread is
+/// joined.
+#[test]
+fn the_blocking_client_splits_over_h2_and_its_thread_ends_with_it() {
+    let (_server, port) = echo_example();
+    let url = format!("ws://127.0.0.1:{port}/split");
+    let options = wisp_client::Options {
+        http2: Http2::Only,
+        ..wisp_client::Options::default()
+    };
+    let client = wisp_client::connect_with(&url, &options).unwrap();
+    assert_eq!(client.http2_stream(), Some(1));
+    let (mut reader, writer) = client.split().unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..100 {
+            writer.send_text(&format!("message {i}")).unwrap();
+        }
+        writer.close(CloseCode::NORMAL, "done")
+    });
+    let mut echoed = 0;
+    loop {
+        match reader.receive().unwrap() {
+            wisp_client::Message::Text(t) => {
+                assert_eq!(t, format!("message {echoed}"));
+                echoed += 1;
+            }
+            wisp_client::Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    sender.join().unwrap().unwrap();
+    assert_eq!(echoed, 100);
+    // The split's halves gone, its (unjoined) thread ends with their socket.
+    drop(reader);
+    wait_until(30, "the split client's thread ends", || {
+        bridge_threads() == 0
+    });
+    // Without the split: the thread lives while the client does, and not after (other
+    // tests of this process may have one for a moment, hence the wait).
+    let mut client = wisp_client::connect_with(&url, &options).unwrap();
+    client.send_text("one").unwrap();
+    assert_eq!(
+        client.receive().unwrap(),
+        wisp_client::Message::Text("one".into())
+    );
+    assert!(bridge_threads() >= 1);
+    drop(client);
+    wait_until(30, "the client's thread ends with it", || {
+        bridge_threads() == 0
+    });
+}
