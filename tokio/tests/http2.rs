@@ -885,7 +885,8 @@ const ON_HTTP11: &str = "wisp-client: HTTP/1.1 upgrade";
 /// The echo example over h2c: stdin lines (one of 1 MiB, more than a stream's window),
 /// a ping with -P, `//` escaping, then a close from the client (`/close`, answered);
 /// deflate agreed or not as offered (the RSV1 bit of the frames shown); then the
-/// one-shot modes (--send with --count, --max-messages, --jsonl, --timestamps).
+/// one-shot modes (--send with --count, --max-messages, --jsonl, --timestamps) and
+/// --reconnect.
 #[test]
 fn cli_over_h2c_against_the_echo_example() {
     let (_server, port) = echo_example();
@@ -953,6 +954,10 @@ fn cli_over_h2c_against_the_echo_example() {
             "{}",
             run.stdout
         );
+        let run = cli(&["--http2", "--reconnect", &url], "again\n", false).await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.contains(ON_STREAM_1), "{}", run.stderr);
+        assert_eq!(run.stdout, "again\n");
     });
 }
 

@@ -467,6 +467,19 @@ fn stdin_lines() -> mpsc::Receiver<String> {
     rx
 }
 
+/// With --http2: whether the socket rides on an HTTP/2 stream, and which.
+fn say_http2(a: &Args, client: &Client) {
+    if a.http2.is_none() {
+        return;
+    }
+    match client.http2_stream() {
+        Some(id) => eprintln!("wisp-client: HTTP/2 stream {id} (extended CONNECT, RFC 8441)"),
+        None => {
+            eprintln!("wisp-client: HTTP/1.1 upgrade (the server takes no WebSocket over HTTP/2)")
+        }
+    }
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
@@ -542,14 +555,7 @@ fn run(a: Args) -> i32 {
             return 1;
         }
     };
-    if a.http2.is_some() {
-        match client.http2_stream() {
-            Some(id) => eprintln!("wisp-client: HTTP/2 stream {id} (extended CONNECT, RFC 8441)"),
-            None => eprintln!(
-                "wisp-client: HTTP/1.1 upgrade (the server takes no WebSocket over HTTP/2)"
-            ),
-        }
-    }
+    say_http2(&a, &client);
     if let Some(p) = client.protocol() {
         eprintln!("wisp-client: subprotocol {p}");
     }
@@ -690,6 +696,9 @@ fn run_reconnecting(a: &Args, url: &str, mut options: Options, mut s: Session) -
                     "connected"
                 };
                 eprintln!("wisp-client: {what} to {url}");
+                if let Some(client) = rc.client() {
+                    say_http2(a, client);
+                }
             }
             Ok(Event::Message(m)) => {
                 let Some(client) = rc.client() else { continue };
