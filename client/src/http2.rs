@@ -74,11 +74,12 @@ pub enum Http2 {
     #[default]
     Never,
     /// An extended CONNECT over HTTP/2 when the server advertises it (ALPN `h2` for
-    /// `wss://`, prior knowledge for `ws://`), else the HTTP/1.1 upgrade on a new
-    /// connection.
+    /// `wss://`, prior knowledge for `ws://`), else the HTTP/1.1 upgrade (the blocking
+    /// client: on a new connection; wisp-tokio: on the same TLS connection when ALPN
+    /// chose `http/1.1`).
     Prefer,
     /// An extended CONNECT over HTTP/2, or an error saying why not
-    /// ([`Error::NoExtendedConnect`]).
+    /// ([`Error::NoExtendedConnect`]; wisp-tokio's `ConnectError::NoExtendedConnect`).
     Only,
 }
 

@@ -57,6 +57,13 @@
 //! handshakes are the codec's sans-IO [`wisp_codec::proxy`]. [`Reconnecting`] keeps a
 //! connection up with exponential backoff and jitter ([`Backoff`]) and says when it
 //! reconnected.
+//!
+//! ## Over HTTP/2
+//! With feature `http2` (on with the default `cli`), `Options::http2` opens the socket as
+//! an extended CONNECT on an HTTP/2 stream (RFC 8441): h2 with ALPN for `wss://`, h2c by
+//! prior knowledge for `ws://`, falling back to the HTTP/1.1 upgrade (`Http2::Prefer`) or
+//! not (`Http2::Only`). The client stays blocking: the HTTP/2 connection runs on a
+//! single-threaded tokio runtime in a thread of the client's own (module `http2`).
 
 use std::fmt;
 use std::io::{self, Read, Write};
