@@ -418,6 +418,9 @@ struct Link {
     /// The stream's failure (a `RST_STREAM`, the connection lost), set before the
     /// client's end of the socket sees the end of its input.
     error: Mutex<Option<(io::ErrorKind, String)>>,
+    /// The client is gone (dropped): the bridge has [`LINGER`] left, even if the
+    /// server stopped reading and the client's last bytes wait for its window.
+    gone: tokio::sync::Notify,
 }
 
 impl Link {
@@ -445,14 +448,16 @@ pub(crate) struct Bridged {
     thread: Joiner,
 }
 
-/// The bridge's thread, joined when the client's end of the socket is gone (it ends
-/// within 2 x [`LINGER`] of that, whatever the server does).
+/// The bridge's thread, told the client is gone and joined when the client's end of
+/// the socket is gone (it ends within [`LINGER`] and 1 s of that, whatever the server
+/// does).
 #[derive(Debug)]
-struct Joiner(Option<JoinHandle<()>>);
+struct Joiner(Option<JoinHandle<()>>, Arc<Link>);
 
 impl Drop for Joiner {
     fn drop(&mut self) {
         if let Some(thread) = self.0.take() {
+            self.1.gone.notify_one();
             let _ = thread.join();
         }
     }
@@ -580,7 +585,7 @@ pub(crate) fn connect(
         .name("wisp-client-h2".into())
         .spawn(move || bridge(opening, far, thread_link, tx))
         .map_err(Error::Io)?;
-    let thread = Joiner(Some(thread));
+    let thread = Joiner(Some(thread), Arc::clone(&link));
     // The thread answers once, within the connect timeout, or ends (its sender dropped).
     let opened = rx.recv();
     // From here on the socket goes before the thread is joined (`Bridged`'s fields).
@@ -638,7 +643,13 @@ fn bridge(opening: Opening, far: TcpStream, link: Arc<Link>, tx: mpsc::SyncSende
         if tx.send(Ok((accepted, stream.stream_id()))).is_err() {
             return;
         }
-        pump(stream, far, &link).await;
+        // Once the client is gone, LINGER at most (the pump waits on a server that
+        // stopped reading otherwise).
+        let gone = async {
+            link.gone.notified().await;
+            tokio::time::sleep(LINGER).await;
+        };
+        let _ = first(pump(stream, far, &link), gone).await;
         session.close(Duration::from_secs(1)).await;
     });
 }
@@ -689,6 +700,19 @@ async fn settings_within(
         .unwrap_or(Err(Error::NoExtendedConnect(NoExtendedConnect::NoSettings)))
 }
 
+/// Polls both, and gives the output of whichever ends first (`Ok`: `a`'s). Pass
+/// pinned references to go on with the other one after.
+async fn first<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        b.as_mut().poll(cx).map(Err)
+    })
+    .await
+}
+
 /// Carries the stream's bytes both ways between the stream and the bridge's end of the
 /// socket pair, the ends included, until both directions are done: the server's
 /// `END_STREAM` shuts the socket's write side (the client reads its end); the client's
@@ -716,24 +740,19 @@ async fn pump(stream: H2Stream, far: tokio::net::TcpStream, link: &Link) {
     };
     let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
     // Whichever direction ends first.
-    let up_first = std::future::poll_fn(|cx| {
-        if let Poll::Ready(r) = up.as_mut().poll(cx) {
-            return Poll::Ready((true, r.is_ok()));
-        }
-        down.as_mut().poll(cx).map(|r| (false, r.is_ok()))
-    });
-    match up_first.await {
+    let ended = first(up.as_mut(), down.as_mut()).await;
+    match ended.map(|r| r.is_ok()).map_err(|r| r.is_ok()) {
         // The client's end: the server has LINGER to end its side; then the stream is
         // dropped (reset).
-        (true, true) => {
+        Ok(true) => {
             let _ = tokio::time::timeout(LINGER, down).await;
         }
         // The server's side ended first: the client still reads what it has and may
         // still answer (its close), until its end of the socket.
-        (false, true) => {
+        Err(true) => {
             let _ = up.await;
         }
         // A failure either way: the stream is dropped (reset, if still open).
-        (_, false) => {}
+        Ok(false) | Err(false) => {}
     }
 }

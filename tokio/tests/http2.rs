@@ -1097,19 +1097,9 @@ fn cli_falls_back_to_http11_against_wisp_server() {
 #[test]
 fn cli_stream_reset_mid_message_is_a_clear_error() {
     bounded(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (port, first) = raw_h2_server().await;
         tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let mut conn = h2::server::Builder::new()
-                .enable_connect_protocol()
-                .handshake::<_, bytes::Bytes>(tcp)
-                .await
-                .unwrap();
-            let (req, mut respond) = conn.accept().await.unwrap().unwrap();
-            assert_eq!(req.method(), http::Method::CONNECT);
-            // The connection's frames go on being read and written meanwhile.
-            tokio::spawn(async move { while let Some(Ok(_)) = conn.accept().await {} });
+            let (req, mut respond) = first.await.unwrap();
             let mut body = req.into_body();
             let mut send = respond
                 .send_response(http::Response::new(()), false)
@@ -1296,5 +1286,75 @@ fn the_blocking_client_splits_over_h2_and_its_thread_ends_with_it() {
     drop(client);
     wait_until(30, "the client's thread ends with it", || {
         bridge_threads() == 0
+    });
+}
+
+/// The first request and its answer's handle.
+type Accepted = (
+    http::Request<h2::RecvStream>,
+    h2::server::SendResponse<bytes::Bytes>,
+);
+
+/// h2's own server in this process, extended CONNECT advertised, for a test that picks
+/// each frame: gives the first request (checked to be a CONNECT) with its answer's
+/// handle, and drives the connection meanwhile.
+async fn raw_h2_server() -> (u16, tokio::sync::oneshot::Receiver<Accepted>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::Builder::new()
+            .enable_connect_protocol()
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        let (req, respond) = conn.accept().await.unwrap().unwrap();
+        assert_eq!(req.method(), http::Method::CONNECT);
+        let _ = tx.send((req, respond));
+        while let Some(Ok(_)) = conn.accept().await {}
+    });
+    (port, rx)
+}
+
+/// The blocking library over h2 against a server that answers and then never reads: a
+/// send waits for the stream's window until the write timeout, and dropping the client
+/// then still ends its thread (after 5 s for the server), never hangs.
+#[test]
+fn a_client_dropped_while_its_stream_waits_for_the_window_does_not_hang() {
+    bounded(async {
+        let (port, first) = raw_h2_server().await;
+        tokio::spawn(async move {
+            let (req, mut respond) = first.await.unwrap();
+            let send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            // Held, never read.
+            let body = req.into_body();
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+            drop((send, body));
+        });
+        let url = format!("ws://127.0.0.1:{port}/stalled");
+        tokio::task::spawn_blocking(move || {
+            let options = wisp_client::Options {
+                http2: Http2::Only,
+                write_timeout: Some(std::time::Duration::from_millis(200)),
+                ..wisp_client::Options::default()
+            };
+            let mut client = wisp_client::connect_with(&url, &options).unwrap();
+            let big = vec![1u8; 64 << 20];
+            let e = client.send_binary(&big).unwrap_err();
+            assert!(e.is_timeout(), "{e:?}");
+            let (done, dropped) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                drop(client);
+                let _ = done.send(());
+            });
+            dropped
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the client's drop returns");
+        })
+        .await
+        .unwrap();
     });
 }
