@@ -724,9 +724,14 @@ async fn pump(stream: H2Stream, far: tokio::net::TcpStream, link: &Link) {
     let (mut from_client, mut to_client) = far.into_split();
     let up = async {
         let r = tokio::io::copy(&mut from_client, &mut to_server).await;
-        if r.is_ok() {
+        match &r {
             // The client's end: END_STREAM.
-            let _ = to_server.shutdown().await;
+            Ok(_) => {
+                let _ = to_server.shutdown().await;
+            }
+            // A reset seen while sending (or the client's socket failed: then nobody
+            // reads this).
+            Err(e) => link.set(e),
         }
         r
     };
