@@ -191,14 +191,17 @@ fn h2_io_error(e: h2::Error) -> io::Error {
         return e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into());
     }
     match e.reason() {
-        Some(reason) if e.is_reset() => io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            format!(
-                "the peer reset the HTTP/2 stream ({reason}): closed without a close frame (1006)"
-            ),
-        ),
+        Some(reason) if e.is_reset() => reset_error(reason),
         _ => io::Error::other(e),
     }
+}
+
+/// The peer's `RST_STREAM` with `reason`, as the IO error the socket reports.
+fn reset_error(reason: h2::Reason) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        format!("the peer reset the HTTP/2 stream ({reason}): closed without a close frame (1006)"),
+    )
 }
 
 impl AsyncRead for H2Stream {
@@ -235,7 +238,7 @@ impl AsyncWrite for H2Stream {
         }
         if let Poll::Ready(reset) = self.send.poll_reset(cx) {
             return Poll::Ready(Err(match reset {
-                Ok(reason) => h2_io_error(h2::Error::from(reason)),
+                Ok(reason) => reset_error(reason),
                 Err(e) => h2_io_error(e),
             }));
         }

@@ -1342,7 +1342,7 @@ fn a_client_dropped_while_its_stream_waits_for_the_window_does_not_hang() {
                 ..wisp_client::Options::default()
             };
             let mut client = wisp_client::connect_with(&url, &options).unwrap();
-            let big = vec![1u8; 64 << 20];
+            let big = vec![1u8; 16 << 20];
             let e = client.send_binary(&big).unwrap_err();
             assert!(e.is_timeout(), "{e:?}");
             let (done, dropped) = std::sync::mpsc::channel();
@@ -1353,6 +1353,46 @@ fn a_client_dropped_while_its_stream_waits_for_the_window_does_not_hang() {
             dropped
                 .recv_timeout(std::time::Duration::from_secs(60))
                 .expect("the client's drop returns");
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// The blocking library over h2: a stream the server resets while the client is in the
+/// middle of sending a large message fails that send with the reset, never hangs.
+#[test]
+fn a_reset_while_the_client_sends_fails_the_send_with_the_reset() {
+    bounded(async {
+        let (port, first) = raw_h2_server().await;
+        tokio::spawn(async move {
+            let (req, mut respond) = first.await.unwrap();
+            let mut send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            let mut body = req.into_body();
+            // Some of the message, then the reset.
+            let chunk = body.data().await.unwrap().unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            send.send_reset(h2::Reason::CANCEL);
+            let _ = body.data().await;
+        });
+        let url = format!("ws://127.0.0.1:{port}/reset-while-sending");
+        tokio::task::spawn_blocking(move || {
+            let options = wisp_client::Options {
+                http2: Http2::Only,
+                ..wisp_client::Options::default()
+            };
+            let mut client = wisp_client::connect_with(&url, &options).unwrap();
+            let big = vec![1u8; 16 << 20];
+            match client.send_binary(&big) {
+                Err(wisp_client::Error::Io(e)) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with("the peer reset the HTTP/2 stream"), "{e}");
+                    assert!(e.ends_with("(1006)"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
         })
         .await
         .unwrap();
