@@ -14,6 +14,9 @@
 //!   inflater per connection for the client's window); skipped when unset.
 //! - **node ws**: npm `ws` with `perMessageDeflate` (`tests/peers/node_echo_server.js
 //!   --deflate on`: takeover both ways, every message compressed); skipped without node.
+//! - **uWS SHARED_COMPRESSOR** and **uWS DEDICATED (takeover)**: uWebSockets'
+//!   `bench/uws/echo.cpp` in its two deflate modes, from the binary named by
+//!   `DEFLATE_MODES_UWS` (`uws_echo_z`, built by `bench/uws/build.sh`); skipped when unset.
 //! - **wisp, no deflate**: this tree with `Config::deflate = None`, for scale.
 //!
 //! The load: `DEFLATE_MODES_CLIENTS` connections (default 50), each offering
@@ -342,6 +345,17 @@ fn main() {
             ],
         )
     }));
+    if let Ok(bin) = std::env::var("DEFLATE_MODES_UWS") {
+        for (name, mode) in [
+            ("uWS SHARED_COMPRESSOR", "shared"),
+            ("uWS DEDICATED (takeover)", "dedicated"),
+        ] {
+            let bin = bin.clone();
+            peers.push(Box::new(move || {
+                start_external(name, &bin, &["{port}", mode])
+            }));
+        }
+    }
     peers.push(Box::new(|| Some(start_mode("wisp, no deflate", "plain"))));
     println!(
         "| server | agreed | server CPU per echoed message | RSS per idle connection |\n|---|---|---:|---:|"

@@ -24,7 +24,9 @@
 //!   must, where the TCP echoes above stream each byte back as it comes. Not part of
 //!   "the TCP echo": it shows what echoing whole messages costs without any WebSocket.
 //! - external servers (`LOAD_EXTERNAL`, below): any WebSocket echo binary, such as an
-//!   older build of wisp-server, run in the same interleaved rounds.
+//!   older build of wisp-server, or uWebSockets (`bench/uws/build.sh` builds its echo,
+//!   `uws=target/uws/uws_echo {port}` with an absolute path),
+//!   run in the same interleaved rounds.
 //!
 //! `cargo bench -p wisp-bench --bench load`. Knobs: `LOAD_SECS` (each run, default 1),
 //! `LOAD_ROUNDS` (interleaved rounds, default 5: medians and the range of the per-round
@@ -33,7 +35,8 @@
 //! server RSS and machine memory per connection; default 10000, 0 to skip),
 //! `LOAD_EXTERNAL='name=command args;name2=...'` (WebSocket echo servers started as
 //! `taskset -c 0 command args`, `{port}` in the arguments replaced by a free port; each
-//! is reported beside wisp and the TCP echo).
+//! is reported beside wisp and the TCP echo), `LOAD_RATIOS='a/b,c/d'` (the ratios of
+//! those servers per round, median and range, besides the ratios to wisp).
 //!
 //! Cases:
 //! - small: 1 connection x bursts of 32 pipelined 16-byte messages (one write each way),
@@ -1067,12 +1070,11 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
             median(rs.iter().map(|r| r.generator / r.secs * 100.0).collect()),
         );
     }
-    let Some(w) = peers.iter().position(|p| p.name == "wisp") else {
-        return;
-    };
     let idx = |n: &str| peers.iter().position(|p| p.name == n);
     let ratio_line = |label: &str, f: &dyn Fn(usize) -> Option<f64>| {
-        let v: Vec<f64> = (0..runs[w].len()).filter_map(f).collect();
+        let v: Vec<f64> = (0..runs.first().map_or(0, Vec::len))
+            .filter_map(f)
+            .collect();
         if v.is_empty() {
             return;
         }
@@ -1080,6 +1082,21 @@ fn report(peers: &[Peer], runs: &[Vec<Run>], case: Case) {
             .iter()
             .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         println!("  {label}: {:.2} ({lo:.2}-{hi:.2})", median(v.clone()));
+    };
+    // Any pair asked for: `LOAD_RATIOS=tokio-ct/fastws-ct,tokio-mt2/fastws-mt2`.
+    for pair in std::env::var("LOAD_RATIOS").unwrap_or_default().split(',') {
+        let Some((Some(a), Some(b))) = pair.split_once('/').map(|(a, b)| (idx(a), idx(b))) else {
+            continue;
+        };
+        ratio_line(&format!("{pair} msg/s"), &|r| {
+            Some(rate(&runs[a][r]) / rate(&runs[b][r]))
+        });
+        ratio_line(&format!("{pair} msg per server CPU-s"), &|r| {
+            Some(per_cpu(&runs[a][r]) / per_cpu(&runs[b][r]))
+        });
+    }
+    let Some(w) = idx("wisp") else {
+        return;
     };
     if let Some(n) = idx("wisp-nobudget") {
         ratio_line("wisp/wisp-nobudget msg/s", &|r| {

@@ -701,6 +701,23 @@ impl Connection {
     /// path of [`poll_event`](Connection::poll_event) stays small.
     #[inline(never)]
     fn incremental_step(&mut self) -> Option<Result<Option<Message>, ProtocolError>> {
+        // A data payload that goes into the message as it is: unmasked as it is copied,
+        // in one pass (the recorder, when on, takes the general path below).
+        if self.reassembler.takes_plain_data() && !self.recorder.is_on() {
+            if let Some(piece) = self.decoder.payload_piece(self.rx.data().len()) {
+                let data = &self.rx.data()[..piece.len];
+                let r = self
+                    .reassembler
+                    .on_masked_payload(data, piece.mask, piece.last);
+                self.keepalive.frames += u64::from(piece.last);
+                self.rx.consume(piece.len);
+                return match r {
+                    Err(e) => Some(Err(self.fail(e))),
+                    Ok(None) => None,
+                    Ok(Some(message)) => Some(Ok(Some(self.on_message(message)))),
+                };
+            }
+        }
         let (used, event) = match self.decoder.decode(self.rx.data()) {
             Ok(d) => d,
             Err(e) => return Some(Err(self.fail(e))),

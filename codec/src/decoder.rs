@@ -37,6 +37,19 @@ pub enum Decoded<'a> {
     NeedMore,
 }
 
+/// The next piece of a payload, still masked, from [`FrameDecoder::payload_piece`]: the
+/// first `len` bytes of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadPiece {
+    /// Bytes of input the piece takes.
+    pub len: usize,
+    /// This piece ends the frame.
+    pub last: bool,
+    /// The masking key and the offset of the piece's first byte in the payload, as
+    /// [`apply_mask`] takes them (`None`: the frame is not masked).
+    pub mask: Option<([u8; 4], usize)>,
+}
+
 /// A whole frame decoded in one step by [`FrameDecoder::decode_frame`]: its bytes are
 /// `buf[..frame_len]`, the header as received, then the payload, unmasked in place, from
 /// `header_len` on.
@@ -189,27 +202,67 @@ impl FrameDecoder {
                 };
                 Ok((n, Decoded::Header(header)))
             }
-            DecoderState::Payload { header, received } => {
-                let left = header.payload_len - received;
-                if left > 0 && buf.is_empty() {
+            DecoderState::Payload { .. } => {
+                let Some(piece) = self.payload_piece(buf.len()) else {
                     return Ok((0, Decoded::NeedMore));
-                }
-                let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                let data = &mut buf[..take];
-                if let Some(key) = header.mask {
-                    // `received % 4` is all the offset the mask needs.
-                    apply_mask(data, key, (received % 4) as usize);
-                }
-                let received = received + take as u64;
-                let last = received == header.payload_len;
-                self.state = if last {
-                    DecoderState::Header
-                } else {
-                    DecoderState::Payload { header, received }
                 };
-                Ok((take, Decoded::Payload { data, last }))
+                let data = &mut buf[..piece.len];
+                if let Some((key, offset)) = piece.mask {
+                    apply_mask(data, key, offset);
+                }
+                Ok((
+                    piece.len,
+                    Decoded::Payload {
+                        data,
+                        last: piece.last,
+                    },
+                ))
             }
         }
+    }
+
+    /// The next piece of the current frame's payload, as [`decode`](FrameDecoder::decode)
+    /// would deliver it from `available` bytes of input, but left masked: the caller
+    /// unmasks it (with [`PayloadPiece::mask`]) as it copies it, in one pass. `None`
+    /// between frames, or when no byte is available for a payload not yet complete.
+    ///
+    /// ```
+    /// use wisp_codec::internals::{Decoded, FrameDecoder};
+    /// use wisp_codec::Role;
+    /// let mut dec = FrameDecoder::new(Role::Server, 1024);
+    /// let mut frame = [0x82, 0x85, 1, 2, 3, 4, 9, 9, 9, 9, 9];
+    /// assert!(matches!(dec.decode(&mut frame[..6]), Ok((6, Decoded::Header(_)))));
+    /// let piece = dec.payload_piece(3).unwrap();
+    /// assert_eq!((piece.len, piece.last, piece.mask), (3, false, Some(([1, 2, 3, 4], 0))));
+    /// let piece = dec.payload_piece(2).unwrap();
+    /// assert_eq!((piece.len, piece.last, piece.mask), (2, true, Some(([1, 2, 3, 4], 3))));
+    /// assert_eq!(dec.payload_piece(5), None); // between frames
+    /// ```
+    #[inline]
+    pub fn payload_piece(&mut self, available: usize) -> Option<PayloadPiece> {
+        let DecoderState::Payload { header, received } = self.state else {
+            return None;
+        };
+        let left = header.payload_len - received;
+        if left > 0 && available == 0 {
+            return None;
+        }
+        let len = usize::try_from(left).map_or(available, |l| l.min(available));
+        let now = received + len as u64;
+        let last = now == header.payload_len;
+        self.state = if last {
+            DecoderState::Header
+        } else {
+            DecoderState::Payload {
+                header,
+                received: now,
+            }
+        };
+        Some(PayloadPiece {
+            len,
+            last,
+            mask: header.mask.map(|key| (key, (received % 4) as usize)),
+        })
     }
 
     /// Decodes a whole frame in one step when `buf` holds all of it, between frames: the

@@ -107,9 +107,11 @@ pub use traffic::{Tally, Traffic};
 /// permessage-deflate halves one at a time). Not a stable API: use [`Connection`].
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::decoder::{decode_header, Decoded, DecoderState, FrameDecoder, WholeFrame};
+    pub use crate::decoder::{
+        decode_header, Decoded, DecoderState, FrameDecoder, PayloadPiece, WholeFrame,
+    };
     pub use crate::deflate::{Deflater, InflateError, Inflater, TAIL};
-    pub use crate::mask::apply_mask_naive;
+    pub use crate::mask::{apply_mask_naive, extend_unmasked};
     pub use crate::message::{parse_close, Reassembler};
     pub use crate::utf8::{Utf8Error, Utf8Validator};
 }

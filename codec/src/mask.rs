@@ -4,6 +4,8 @@
 //! octet at index i modulo 4 of the masking key." Masking and unmasking are the same
 //! operation.
 
+use alloc::vec::Vec;
+
 /// XORs `buf` in place with `key`, as if `buf` started at byte `offset` of a payload.
 ///
 /// Correct at any offset and length; fast without `unsafe`: the bulk is processed eight
@@ -66,6 +68,51 @@ fn mask_bulk(buf: &mut [u8], k8: u64) {
         }
     }
     mask_words(blocks.into_remainder(), k8);
+}
+
+/// Appends `src` to `dst` XORed with `key`, as if `src` started at byte `offset` of a
+/// payload: [`apply_mask`] and a copy in one pass over the bytes, not two (a large
+/// payload is read once, where unmasking in place and then copying read it twice).
+///
+/// Without `unsafe` a `Vec`'s spare capacity cannot be written directly, so each piece is
+/// unmasked into a small buffer on the stack (which stays in the L1 cache) and appended
+/// from there.
+///
+/// ```
+/// # use wisp_codec::internals::extend_unmasked;
+/// let key = [0x37, 0xfa, 0x21, 0x3d];
+/// let mut out = b"He".to_vec();
+/// extend_unmasked(&mut out, &[0x4d, 0x51, 0x58], key, 2); // RFC 6455 §5.7, from byte 2
+/// assert_eq!(out, b"Hello");
+/// ```
+#[inline(never)]
+pub fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    const PIECE: usize = 1024;
+    let k4 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    let k8 = u64::from(k4) | (u64::from(k4) << 32);
+    let mut buf = [0u8; PIECE];
+    dst.reserve(src.len());
+    // Every piece but the last is a multiple of 8 bytes long, so each starts on the same
+    // key byte as `src` does and `k8` lines up with all of them.
+    for piece in src.chunks(PIECE) {
+        let out = &mut buf[..piece.len()];
+        let mut outs = out.chunks_exact_mut(8);
+        let mut ins = piece.chunks_exact(8);
+        for (o, i) in (&mut outs).zip(&mut ins) {
+            let w = u64::from_le_bytes([i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7]]) ^ k8;
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+        let key = k8.to_le_bytes();
+        for ((o, i), k) in outs
+            .into_remainder()
+            .iter_mut()
+            .zip(ins.remainder())
+            .zip(key)
+        {
+            *o = i ^ k;
+        }
+        dst.extend_from_slice(out);
+    }
 }
 
 /// The reference implementation: one byte at a time, exactly as §5.3 words it. Used by

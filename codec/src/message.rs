@@ -8,6 +8,7 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::deflate::{InflateError, Inflater};
 use crate::error::ProtocolError;
 use crate::header::FrameHeader;
+use crate::mask::extend_unmasked;
 use crate::opcode::OpCode;
 use crate::utf8::Utf8Validator;
 
@@ -297,9 +298,8 @@ impl Reassembler {
                 }))
             }
             Current::Data => {
-                let is_text = self.message == Some(OpCode::Text);
                 let before = self.data.len();
-                let inflated = match (&mut self.inflater, self.compressed) {
+                let appended = match (&mut self.inflater, self.compressed) {
                     (Some(inflater), true) => inflater
                         .inflate(
                             data,
@@ -319,34 +319,90 @@ impl Reassembler {
                         Ok(())
                     }
                 };
-                // What inflated before an inflate error is checked first: fed a byte at a
-                // time, that text would have been checked before the error was reached, so
-                // the error must not depend on how the input was split.
-                if is_text {
-                    self.utf8
-                        .feed(&self.data[before..])
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-                inflated?;
-                if !(last && self.fin) {
-                    if last {
-                        self.current = Current::None;
-                    }
-                    return Ok(None);
-                }
-                self.current = Current::None;
-                self.message = None;
-                self.compressed = false;
-                let payload = core::mem::take(&mut self.data);
-                if is_text {
-                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-                    let text =
-                        String::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
-                    Ok(Some(Message::Text(text)))
-                } else {
-                    Ok(Some(Message::Binary(payload)))
-                }
+                self.appended(before, appended, last)
             }
+        }
+    }
+
+    /// Whether the current frame's payload goes into the message byte for byte (a data
+    /// frame, not compressed): then [`on_masked_payload`](Reassembler::on_masked_payload)
+    /// may take it.
+    #[inline]
+    pub fn takes_plain_data(&self) -> bool {
+        matches!(self.current, Current::Data) && !(self.compressed && self.inflater.is_some())
+    }
+
+    /// [`on_payload`](Reassembler::on_payload) for a piece still masked (`mask`: the key
+    /// and the piece's offset in the payload), which is unmasked as it is copied into the
+    /// message: one pass over a large payload instead of two. Only while
+    /// [`takes_plain_data`](Reassembler::takes_plain_data) holds.
+    ///
+    /// ```
+    /// use wisp_codec::internals::Reassembler;
+    /// use wisp_codec::{FrameHeader, Message, OpCode};
+    /// let mut r = Reassembler::new(1024);
+    /// let key = [0x37, 0xfa, 0x21, 0x3d];
+    /// r.on_header(&FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: Some(key), payload_len: 5 }).unwrap();
+    /// assert!(r.takes_plain_data());
+    /// assert_eq!(r.on_masked_payload(&[0x7f, 0x9f], Some((key, 0)), false), Ok(None));
+    /// let hello = r.on_masked_payload(&[0x4d, 0x51, 0x58], Some((key, 2)), true);
+    /// assert_eq!(hello, Ok(Some(Message::Text("Hello".into())))); // RFC 6455 §5.7
+    /// ```
+    pub fn on_masked_payload(
+        &mut self,
+        data: &[u8],
+        mask: Option<([u8; 4], usize)>,
+        last: bool,
+    ) -> Result<Option<Message>, ProtocolError> {
+        if !self.takes_plain_data() {
+            let mut plain = data.to_vec();
+            if let Some((key, offset)) = mask {
+                crate::mask::apply_mask(&mut plain, key, offset);
+            }
+            return self.on_payload(&plain, last);
+        }
+        let before = self.data.len();
+        match mask {
+            Some((key, offset)) => extend_unmasked(&mut self.data, data, key, offset),
+            None => self.data.extend_from_slice(data),
+        }
+        self.appended(before, Ok(()), last)
+    }
+
+    /// What follows appending a data frame's piece (`appended`: whether inflating it
+    /// went well) from `before` on: UTF-8 checks, and the message once it is whole.
+    fn appended(
+        &mut self,
+        before: usize,
+        appended: Result<(), ProtocolError>,
+        last: bool,
+    ) -> Result<Option<Message>, ProtocolError> {
+        let is_text = self.message == Some(OpCode::Text);
+        // What inflated before an inflate error is checked first: fed a byte at a
+        // time, that text would have been checked before the error was reached, so
+        // the error must not depend on how the input was split.
+        if is_text {
+            self.utf8
+                .feed(&self.data[before..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        appended?;
+        if !(last && self.fin) {
+            if last {
+                self.current = Current::None;
+            }
+            return Ok(None);
+        }
+        self.current = Current::None;
+        self.message = None;
+        self.compressed = false;
+        let payload = core::mem::take(&mut self.data);
+        if is_text {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            let text = String::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(Message::Text(text)))
+        } else {
+            Ok(Some(Message::Binary(payload)))
         }
     }
 }

@@ -101,6 +101,12 @@ impl Recorder {
         Recorder(on.then(Box::default))
     }
 
+    /// Whether frames are recorded.
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// A whole received frame: `raw_header` as it arrived, `payload` unmasked. One that
     /// then fails the connection is struck off with [`strike_last`](Recorder::strike_last).
     #[inline(always)]

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use wisp_codec::internals::{
-    apply_mask_naive, decode_header, Decoded, FrameDecoder, Utf8Validator,
+    apply_mask_naive, decode_header, extend_unmasked, Decoded, FrameDecoder, Utf8Validator,
 };
 use wisp_codec::{
     apply_mask, Config, Connection, FrameHeader, Message, OpCode, ProtocolError, Role,
@@ -148,6 +148,23 @@ proptest! {
         // Masking twice is the identity.
         apply_mask(&mut fast, key, offset);
         prop_assert_eq!(fast, data);
+    }
+
+    /// Unmasking while copying equals copying and then the byte-at-a-time loop, at every
+    /// offset and length (several of its 1 KiB pieces included), after any prefix.
+    #[test]
+    fn extend_unmasked_equals_naive(
+        prefix in proptest::collection::vec(any::<u8>(), 0..20),
+        data in proptest::collection::vec(any::<u8>(), 0..3000),
+        key in any::<[u8; 4]>(),
+        offset in 0usize..64,
+    ) {
+        let mut fast = prefix.clone();
+        extend_unmasked(&mut fast, &data, key, offset);
+        let mut naive = data.clone();
+        apply_mask_naive(&mut naive, key, offset);
+        prop_assert_eq!(&fast[..prefix.len()], &prefix[..]);
+        prop_assert_eq!(&fast[prefix.len()..], &naive[..]);
     }
 
     /// Frames encoded and decoded give back the same header and payload, whatever the

@@ -34,12 +34,12 @@ pub fn node() -> Command {
 
 /// Runs a peer's checklist client against `url` and checks every step passed.
 pub fn run_checklist(cmd: Command, url: &str) {
-    run_checklist_deflate(cmd, url, "off");
+    let _agreed = run_checklist_deflate(cmd, url, "off");
 }
 
 /// [`run_checklist`] with the peer's `--deflate` mode (off, on, no-takeover): with
-/// compression on, the agreed extension the peer printed must be permessage-deflate.
-pub fn run_checklist_deflate(mut cmd: Command, url: &str, deflate: &str) {
+/// compression on, the agreed extension the peer printed must be permessage-deflate; it is returned.
+pub fn run_checklist_deflate(mut cmd: Command, url: &str, deflate: &str) -> String {
     cmd.args(["--deflate", deflate]);
     let out = cmd
         .arg(url)
@@ -92,6 +92,7 @@ pub fn run_checklist_deflate(mut cmd: Command, url: &str, deflate: &str) {
         stdout.lines().any(|l| l.starts_with("close 1000")),
         "{stdout}"
     );
+    agreed.to_string()
 }
 
 /// Starts a peer echo server and returns it with its port.

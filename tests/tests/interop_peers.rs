@@ -47,6 +47,32 @@ fn node_ws_client_against_wisp_server_with_deflate() {
     }
 }
 
+/// Both peers' clients, with each of their offers, against the dedicated mode (context
+/// takeover both ways, as offered) with a small window (`--deflate dedicated
+/// --deflate-window 10`): the checklist passes compressed, and Python's agreed header
+/// (Node shows only the extension's name) keeps the window, and takeover unless the
+/// offer declined it.
+#[test]
+fn python_and_node_clients_against_wisp_server_in_dedicated_mode() {
+    let s = Server::start(&["--deflate", "dedicated", "--deflate-window", "10"]);
+    for mode in ["on", "no-takeover"] {
+        let mut cmd = Command::new(python());
+        cmd.arg("tests/peers/py_client.py");
+        let agreed = run_checklist_deflate(cmd, &s.url("/echo"), mode);
+        assert!(agreed.contains("server_max_window_bits=10"), "{agreed}");
+        // The "no-takeover" offer asks for it itself.
+        let asked = mode == "no-takeover";
+        assert_eq!(
+            agreed.contains("server_no_context_takeover"),
+            asked,
+            "{agreed}"
+        );
+        let mut cmd = node();
+        cmd.arg("tests/peers/node_client.js");
+        run_checklist_deflate(cmd, &s.url("/echo"), mode);
+    }
+}
+
 #[test]
 fn wisp_client_against_python_websockets_server_with_deflate() {
     for mode in ["on", "no-takeover"] {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use wisp_client::DeflateMode;
 use wisp_codec::handshake::{Accepted, ClientRequest, ResponseError, DEFAULT_MAX_HEAD};
 use wisp_codec::{Config, Connection};
 
@@ -83,9 +84,11 @@ impl From<io::Error> for ConnectError {
 pub struct ClientOptions {
     /// Codec limits and timers.
     pub config: Config,
-    /// Offer permessage-deflate (default on), as wisp-client does:
-    /// `permessage-deflate; client_max_window_bits`.
-    pub deflate: bool,
+    /// The permessage-deflate offer, as wisp-client's: [`DeflateMode::Takeover`] (the
+    /// default, a browser's offer: `permessage-deflate; client_max_window_bits`),
+    /// [`DeflateMode::Shared`] (no window kept either way: nothing held between
+    /// messages) or [`DeflateMode::Off`].
+    pub deflate: DeflateMode,
     /// Subprotocols to offer, in order of preference.
     pub protocols: Vec<String>,
     /// An `Origin` header to send.
@@ -109,7 +112,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             config: Config::default(),
-            deflate: true,
+            deflate: DeflateMode::Takeover,
             protocols: Vec::new(),
             origin: None,
             headers: Vec::new(),
@@ -123,9 +126,26 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
-    /// The options with `deflate` offered or not.
-    pub fn with_deflate(mut self, deflate: bool) -> Self {
-        self.deflate = deflate;
+    /// The options with permessage-deflate offered (the default offer,
+    /// [`DeflateMode::Takeover`]) or not.
+    pub fn with_deflate(self, deflate: bool) -> Self {
+        let mode = if deflate {
+            DeflateMode::Takeover
+        } else {
+            DeflateMode::Off
+        };
+        self.with_deflate_mode(mode)
+    }
+
+    /// The options with this permessage-deflate offer.
+    ///
+    /// ```
+    /// use wisp_tokio::{ClientOptions, DeflateMode};
+    /// let o = ClientOptions::default().with_deflate_mode(DeflateMode::Shared);
+    /// assert_eq!(o.deflate, DeflateMode::Shared);
+    /// ```
+    pub fn with_deflate_mode(mut self, mode: DeflateMode) -> Self {
+        self.deflate = mode;
         self
     }
 
@@ -444,11 +464,7 @@ pub(crate) fn opening_request(
         &options.protocols,
         options.origin.as_deref(),
         &options.headers,
-        if options.deflate {
-            wisp_client::DeflateMode::Takeover
-        } else {
-            wisp_client::DeflateMode::Off
-        },
+        options.deflate,
     )
     .map_err(ConnectError::InvalidHeader)
 }

@@ -87,6 +87,7 @@ pub use connect::{
 };
 pub use split::{split, WsReader, WsWriter};
 pub use stream::{Error, WebSocketStream, DEFAULT_WRITE_BUFFER};
+pub use wisp_client::DeflateMode;
 pub use wisp_codec::{
     extension, handshake, CloseCode, CloseFrame, Config, Connection, Message, OpCode,
     ProtocolError, Role, UsageError,

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use wisp_tokio::{connect_async_with, ClientOptions, CloseCode, Message};
+use wisp_tokio::{connect_async_with, ClientOptions, CloseCode, DeflateMode, Message};
 
 #[test]
 fn python_websockets_client_against_the_echo_example() {
@@ -52,6 +52,32 @@ fn client_against(peer: Command) {
             let agreed = runtime().block_on(checklist(&url, &options));
             assert_eq!(agreed, offer && mode != "off", "{mode}, offered: {offer}");
         }
+    }
+}
+
+/// The shared offer (`DeflateMode::Shared`) to Python websockets and Node ws servers,
+/// which keep no window either way when asked: both `*_no_context_takeover` agreed, and
+/// the checklist passes compressed.
+#[test]
+fn connect_async_offers_the_shared_mode_to_python_and_node_servers() {
+    let mut python_server = Command::new(python());
+    python_server.arg("tests/peers/py_echo_server.py");
+    let mut node_server = Command::new("node");
+    node_server.arg("tests/peers/node_echo_server.js");
+    for mut cmd in [python_server, node_server] {
+        cmd.args(["--deflate", "on", "--timeout", "120"]);
+        let (_peer, port) = start_listening(cmd);
+        let url = format!("ws://127.0.0.1:{port}/echo");
+        let options = ClientOptions::default().with_deflate_mode(DeflateMode::Shared);
+        runtime().block_on(async {
+            let ws = connect_async_with(&url, &options).await.expect("connect");
+            let p = ws.connection().deflate_params().expect("deflate agreed");
+            assert!(
+                p.server_no_context_takeover && p.client_no_context_takeover,
+                "{p:?}"
+            );
+            assert!(checklist_on(ws).await);
+        });
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::Parser;
+use wisp_codec::extension::ServerDeflate;
 use wisp_server::demo::Demo;
 use wisp_server::Config;
 
@@ -116,8 +117,20 @@ struct Args {
     /// With --redis: start even if Redis is unreachable, serving alone until it is
     #[arg(long, requires = "redis")]
     redis_optional: bool,
-    /// Decline permessage-deflate (RFC 7692) offers
-    #[arg(long)]
+    /// permessage-deflate (RFC 7692): shared (no window kept either way: one compressor
+    /// and one inflater per worker serve every connection, an idle one holds none),
+    /// dedicated (context takeover both ways, as offered: a window per connection,
+    /// charged to the memory budget; a better ratio), or off (decline every offer)
+    #[arg(long, value_name = "shared|dedicated|off", default_value = "shared")]
+    deflate: DeflateMode,
+
+    /// The largest window (9-15 bits) the server compresses with, in either mode
+    #[arg(long, value_name = "BITS", default_value_t = 15,
+          value_parser = clap::value_parser!(u8).range(9..=15))]
+    deflate_window: u8,
+
+    /// The same as --deflate off
+    #[arg(long, conflicts_with = "deflate")]
     no_deflate: bool,
 
     /// The workers' IO engine: epoll, uring (io_uring), or auto (io_uring where the
@@ -241,7 +254,11 @@ where
         .origins(args.origins)
         .subprotocols(args.subprotocols)
         .trusted_proxies(args.trusted_proxies)
-        .deflate((!args.no_deflate).then(Default::default))
+        .deflate(server_deflate(
+            args.deflate,
+            args.deflate_window,
+            args.no_deflate,
+        ))
         .io(args.io);
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         // Read and checked now, before the port is bound.
@@ -291,6 +308,34 @@ fn wisp_codec_config(
 
 /// clap's error as one line: its first paragraph, without `error: `, plus a pointer
 /// to `--help`.
+/// How `--deflate` answers permessage-deflate offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DeflateMode {
+    /// No window kept either way (the server adds both `*_no_context_takeover`).
+    Shared,
+    /// Context takeover both ways where the offer allows it.
+    Dedicated,
+    /// Every offer declined.
+    Off,
+}
+
+/// The server's permessage-deflate policy for `--deflate`, `--deflate-window` and
+/// `--no-deflate`.
+fn server_deflate(mode: DeflateMode, window: u8, no_deflate: bool) -> Option<ServerDeflate> {
+    let no_takeover = match mode {
+        _ if no_deflate => return None,
+        DeflateMode::Off => return None,
+        DeflateMode::Shared => true,
+        DeflateMode::Dedicated => false,
+    };
+    Some(ServerDeflate {
+        server_no_context_takeover: no_takeover,
+        client_no_context_takeover: no_takeover,
+        server_max_window_bits: window,
+        ..ServerDeflate::default()
+    })
+}
+
 fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let first: Vec<&str> = text
@@ -367,6 +412,21 @@ mod tests {
     }
 
     #[test]
+    fn deflate_modes_and_windows() {
+        let policy = |args: &[&str]| run(args).unwrap().server.deflate;
+        let shared = policy(&[]).expect("on by default");
+        assert_eq!(shared, ServerDeflate::default());
+        let dedicated = policy(&["--deflate", "dedicated", "--deflate-window=10"]).unwrap();
+        assert!(!dedicated.server_no_context_takeover && !dedicated.client_no_context_takeover);
+        assert_eq!(dedicated.server_max_window_bits, 10);
+        let small = policy(&["--deflate-window", "9"]).unwrap();
+        assert!(small.server_no_context_takeover && small.client_no_context_takeover);
+        assert_eq!(small.server_max_window_bits, 9);
+        assert_eq!(policy(&["--deflate", "off"]), None);
+        assert_eq!(policy(&["--no-deflate"]), None);
+    }
+
+    #[test]
     fn bad_values_are_one_line() {
         for bad in [
             &["--max-message-size", "lots"][..],
@@ -383,6 +443,10 @@ mod tests {
             &["--redis-optional"],
             &["--tls-cert", "cert.pem"],
             &["--tls-key", "key.pem"],
+            &["--deflate", "sometimes"],
+            &["--deflate-window", "8"],
+            &["--deflate-window", "16"],
+            &["--deflate", "off", "--no-deflate"],
         ] {
             let e = run(bad).unwrap_err();
             assert_eq!(e.lines().count(), 1, "{bad:?}: {e}");

@@ -10,7 +10,8 @@
 //! - **Writing** copies into `tx` (at most [`TX_CAP`] bytes; past it `WouldBlock`, so
 //!   the codec keeps the rest and the high-water mark works as on epoll). The loop hands
 //!   `tx` to the kernel as one send; the bytes the kernel is sending (`inflight`) are
-//!   never touched by a write.
+//!   never touched by a write. A large write with nothing queued or in flight is sent
+//!   at once instead ([`DIRECT_SEND`]).
 //! - The socket itself (`Chan::tcp`) belongs to the channel, not to the connection: when
 //!   the connection goes, its channel stays until every operation on it has completed
 //!   and its last bytes are sent, then the socket closes.
@@ -23,6 +24,11 @@ use std::time::{Duration, Instant};
 
 /// Bytes a connection's writes may queue beyond those the kernel is sending.
 pub(super) const TX_CAP: usize = 256 * 1024;
+/// A write at least this large, with nothing queued or in flight, goes to the kernel at
+/// once (a non-blocking `sendmsg`, as on epoll) instead of being copied into `tx` for a
+/// send to submit: a large message is not copied once more. What the kernel does not
+/// take is queued as usual. Smaller writes wait for the turn's one `io_uring_enter`.
+const DIRECT_SEND: usize = 64 * 1024;
 /// A gone connection's last bytes may take this long to be sent.
 const SEND_GRACE: Duration = Duration::from_secs(2);
 /// Sent buffers up to this capacity go back to the worker's spares, for the next
@@ -227,8 +233,23 @@ impl Chan {
         if self.shut_wanted {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        let mut room = TX_CAP.saturating_sub(self.tx.len());
         let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if want >= DIRECT_SEND && self.tx.is_empty() && self.inflight.is_empty() {
+            // Nothing queued or in flight, so the order of the bytes is kept.
+            match send_now(&self.tcp, bufs) {
+                Ok(n) => return Ok(n),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    self.send_error = e.raw_os_error();
+                    return Err(e);
+                }
+            }
+        }
+        let mut room = TX_CAP.saturating_sub(self.tx.len());
         if room == 0 && want > 0 {
             self.write_blocked = true;
             return Err(io::ErrorKind::WouldBlock.into());
@@ -245,6 +266,32 @@ impl Chan {
         }
         Ok(n)
     }
+}
+
+/// One non-blocking `sendmsg` of `bufs` on the connection's socket (the socket itself
+/// is blocking, for io_uring; `MSG_DONTWAIT` makes this call alone not wait).
+fn send_now(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero `msghdr` is a valid value (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSlice` is ABI-compatible with `iovec` on Unix (std guarantees it); the kernel
+    // only reads through these pointers.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: `msg` points at `bufs`, slices the caller borrows for the whole call, and
+    // `tcp` is an open socket this channel owns; the call copies the bytes into the
+    // kernel before it returns and keeps no pointer to them.
+    let n = unsafe {
+        libc::sendmsg(
+            tcp.as_raw_fd(),
+            &msg,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Keeps a sent buffer for reuse, if it is small and there is room.
