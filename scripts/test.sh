@@ -58,7 +58,8 @@ cargo test --workspace
 done_step
 
 step "WebSockets over HTTP/2 (wisp-tokio feature http2)"
-# The echo example built with the feature serves h2c too; its test starts it.
+# The echo example built with the feature serves h2c too; its test starts it, and runs
+# target/debug/wisp-client --http2 (built above) against it, Hypercorn and wisp-server.
 cargo build -p wisp-tokio --features http2 --examples
 cargo test -p wisp-tokio --features http2 --test http2
 done_step

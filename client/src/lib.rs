@@ -57,6 +57,13 @@
 //! handshakes are the codec's sans-IO [`wisp_codec::proxy`]. [`Reconnecting`] keeps a
 //! connection up with exponential backoff and jitter ([`Backoff`]) and says when it
 //! reconnected.
+//!
+//! ## Over HTTP/2
+//! With feature `http2` (on with the default `cli`), `Options::http2` opens the socket as
+//! an extended CONNECT on an HTTP/2 stream (RFC 8441): h2 with ALPN for `wss://`, h2c by
+//! prior knowledge for `ws://`, falling back to the HTTP/1.1 upgrade (`Http2::Prefer`) or
+//! not (`Http2::Only`). The client stays blocking: the HTTP/2 connection runs on a
+//! single-threaded tokio runtime in a thread of the client's own (module `http2`).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -79,6 +86,8 @@ mod reconnect;
 pub use reconnect::{is_retryable, Backoff, Event, Reconnecting};
 mod split;
 pub use split::{Reader, Writer};
+#[cfg(feature = "http2")]
+pub mod http2;
 mod tls;
 use tls::Stream;
 pub use tls::TlsError;
@@ -136,6 +145,15 @@ pub enum Error {
     Closed,
     /// The OS random source failed.
     Random(getrandom::Error),
+    /// [`Options::http2`]: the server cannot take the socket on an HTTP/2 stream, and
+    /// why ([`Http2::Only`](http2::Http2::Only); [`Http2::Prefer`](http2::Http2::Prefer)
+    /// upgrades over HTTP/1.1 instead). Feature `http2`.
+    #[cfg(feature = "http2")]
+    NoExtendedConnect(http2::NoExtendedConnect),
+    /// The HTTP/2 connection or stream failed while the socket was being opened
+    /// (feature `http2`).
+    #[cfg(feature = "http2")]
+    Http2(h2::Error),
 }
 
 /// What is wrong with a URL ([`Error::InvalidUrl`]).
@@ -227,6 +245,12 @@ impl fmt::Display for Error {
             Error::Usage(e) => write!(f, "{e}"),
             Error::Closed => f.write_str("the connection is closed"),
             Error::Random(e) => write!(f, "random source failed: {e}"),
+            #[cfg(feature = "http2")]
+            Error::NoExtendedConnect(why) => {
+                write!(f, "no WebSocket over HTTP/2 (RFC 8441) here: {why}")
+            }
+            #[cfg(feature = "http2")]
+            Error::Http2(e) => write!(f, "HTTP/2: {e}"),
         }
     }
 }
@@ -243,6 +267,10 @@ impl std::error::Error for Error {
             Error::Protocol(e) => Some(e),
             Error::Usage(e) => Some(e),
             Error::Random(e) => Some(e),
+            #[cfg(feature = "http2")]
+            Error::NoExtendedConnect(e) => Some(e),
+            #[cfg(feature = "http2")]
+            Error::Http2(e) => Some(e),
             Error::Refused { .. } | Error::Timeout | Error::InvalidHeader(_) | Error::Closed => {
                 None
             }
@@ -434,6 +462,20 @@ pub struct Options {
     /// # Ok::<(), wisp_client::Error>(())
     /// ```
     pub proxy: Proxy,
+    /// Open the socket as an extended CONNECT on an HTTP/2 stream (RFC 8441) when the
+    /// server advertises it: h2 over TLS with ALPN for `wss://`, h2c by prior knowledge
+    /// for `ws://` (feature `http2`; default [`Http2::Never`](http2::Http2::Never)). The
+    /// client works the same either way (see [`http2`] for how).
+    ///
+    /// ```no_run
+    /// use wisp_client::{connect_with, http2::Http2, Options};
+    /// let options = Options { http2: Http2::Prefer, ..Options::default() };
+    /// let client = connect_with("wss://example.com/chat", &options)?;
+    /// println!("HTTP/2 stream: {:?}", client.http2_stream());
+    /// # Ok::<(), wisp_client::Error>(())
+    /// ```
+    #[cfg(feature = "http2")]
+    pub http2: http2::Http2,
 }
 
 impl Default for Options {
@@ -452,6 +494,8 @@ impl Default for Options {
             client_cert: None,
             tls: None,
             proxy: Proxy::Direct,
+            #[cfg(feature = "http2")]
+            http2: http2::Http2::Never,
         }
     }
 }
@@ -572,13 +616,15 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
         ),
     };
     let proxy = options.proxy.for_url(&url)?;
-    let (stream, early) = match &proxy {
-        Some(p) => proxy::open_tunnel(p, &url, options.connect_timeout)?,
-        None => (
-            connect_tcp(&url.host, url.port, options.connect_timeout, "")?,
-            Vec::new(),
-        ),
-    };
+    #[cfg(feature = "http2")]
+    if options.http2 != http2::Http2::Never {
+        match connect_http2(&url, options, tls.clone(), proxy.as_ref()) {
+            // Prefer: the HTTP/1.1 upgrade on a new connection.
+            Err(Error::NoExtendedConnect(_)) if options.http2 == http2::Http2::Prefer => {}
+            r => return r,
+        }
+    }
+    let (stream, early) = open_tcp(&url, options, proxy.as_ref())?;
     let proxied = proxy.is_some();
     // The proxy closed the tunnel: say so, not "end of file"; a TLS alert during the
     // WebSocket handshake (a client certificate refused after TLS 1.3's handshake) is
@@ -604,13 +650,7 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
                  (does it want a client certificate? --cert FILE --key FILE)",
             ))
         }
-        Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(t) => Error::Tls(TlsError::Handshake {
-                host: url.host.clone(),
-                error: t.clone(),
-            }),
-            None => Error::Io(io),
-        },
+        Error::Io(io) => tls_error(&url.host, io),
         e => e,
     };
     let (mut stream, early) = match tls {
@@ -628,6 +668,89 @@ pub fn connect_with(url: &str, options: &Options) -> Result<Client, Error> {
             protocol,
             epoch: Instant::now(),
         })
+}
+
+/// TCP to the server of `url`, or the tunnel of `proxy` to it, within the connect
+/// timeout; with the bytes read past the proxy's answer.
+fn open_tcp(
+    url: &Url,
+    options: &Options,
+    proxy: Option<&ProxyUrl>,
+) -> Result<(TcpStream, Vec<u8>), Error> {
+    match proxy {
+        Some(p) => proxy::open_tunnel(p, url, options.connect_timeout),
+        None => Ok((
+            connect_tcp(&url.host, url.port, options.connect_timeout, "")?,
+            Vec::new(),
+        )),
+    }
+}
+
+/// An IO error that holds a `rustls::Error` as [`Error::Tls`] for `host`, others as
+/// [`Error::Io`].
+fn tls_error(host: &str, e: io::Error) -> Error {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(t) => Error::Tls(TlsError::Handshake {
+            host: host.to_string(),
+            error: t.clone(),
+        }),
+        None => Error::Io(e),
+    }
+}
+
+/// [`connect_with`] over an HTTP/2 stream ([`http2`]): the same TCP connection or
+/// tunnel, then TLS with ALPN `h2` or h2c, and an extended CONNECT.
+#[cfg(feature = "http2")]
+fn connect_http2(
+    url: &Url,
+    options: &Options,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    proxy: Option<&ProxyUrl>,
+) -> Result<Client, Error> {
+    let req = request_for(url, options)?;
+    let (tcp, early) = open_tcp(url, options, proxy)?;
+    let (bridged, accepted) = http2::connect(url, options, tcp, early, tls, req)?;
+    let conn = client_connection(options, accepted.deflate, &[]);
+    Ok(Client {
+        ws: WebSocket::new(Stream::Http2(bridged), conn),
+        protocol: accepted.protocol,
+        epoch: Instant::now(),
+    })
+}
+
+/// The opening request of `options` for `url`, keyed by a nonce from the OS.
+fn request_for(url: &Url, options: &Options) -> Result<ClientRequest, Error> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(Error::Random)?;
+    opening_request(
+        &url.authority,
+        &url.path,
+        nonce,
+        &options.protocols,
+        options.origin.as_deref(),
+        &options.headers,
+        options.deflate,
+    )
+    .map_err(Error::InvalidHeader)
+}
+
+/// The client's connection once the server accepted: masks from the OS, the deflate
+/// agreed, and the bytes that came after the handshake.
+fn client_connection(
+    options: &Options,
+    deflate: Option<wisp_codec::extension::DeflateParams>,
+    early: &[u8],
+) -> Connection {
+    let mut masks = Masks {
+        buf: [0; 256],
+        used: 256,
+    };
+    let mut conn = Connection::client(options.config, move || masks.next());
+    if let Some(params) = deflate {
+        conn.set_deflate(params);
+    }
+    conn.handle_input(early);
+    conn
 }
 
 /// The opening handshake's request (RFC 6455 §4.1) for `authority` and `path`, with
@@ -739,18 +862,7 @@ fn handshake(
     stream: &mut Stream,
     early: Vec<u8>,
 ) -> Result<(Connection, Option<String>), Error> {
-    let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce).map_err(Error::Random)?;
-    let req = opening_request(
-        &url.authority,
-        &url.path,
-        nonce,
-        &options.protocols,
-        options.origin.as_deref(),
-        &options.headers,
-        options.deflate,
-    )
-    .map_err(Error::InvalidHeader)?;
+    let req = request_for(url, options)?;
     let deadline = Instant::now() + options.connect_timeout;
     stream.set_write_timeout(Some(options.connect_timeout))?;
     // A timeout here fails the connection: it is not Error::Timeout.
@@ -793,15 +905,7 @@ fn handshake(
     };
     stream.set_read_timeout(options.read_timeout)?;
     stream.set_write_timeout(options.write_timeout)?;
-    let mut masks = Masks {
-        buf: [0; 256],
-        used: 256,
-    };
-    let mut conn = Connection::client(options.config, move || masks.next());
-    if let Some(params) = accepted.deflate {
-        conn.set_deflate(params);
-    }
-    conn.handle_input(&buf[n..]);
+    let conn = client_connection(options, accepted.deflate, &buf[n..]);
     Ok((conn, accepted.protocol))
 }
 
@@ -816,15 +920,7 @@ fn tls_stream(
     let layer = tls::TlsLayer::new(config, host).map_err(Error::Tls)?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
-    Stream::tls(tcp, layer, early).map_err(|e| {
-        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(t) => Error::Tls(TlsError::Handshake {
-                host: host.to_string(),
-                error: t.clone(),
-            }),
-            None => Error::Io(e),
-        }
-    })
+    Stream::tls(tcp, layer, early).map_err(|e| tls_error(host, e))
 }
 
 /// Reads what the server says about a refusal: the body after the head in `buf`, up
@@ -863,6 +959,16 @@ impl Client {
     /// The subprotocol the server chose, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The HTTP/2 stream that carries the socket ([`Options::http2`]), or `None` for an
+    /// HTTP/1.1 upgrade (feature `http2`).
+    #[cfg(feature = "http2")]
+    pub fn http2_stream(&self) -> Option<u32> {
+        match self.ws.get_ref() {
+            Stream::Http2(b) => Some(b.stream_id()),
+            _ => None,
+        }
     }
 
     /// The permessage-deflate parameters agreed in the handshake, if any.

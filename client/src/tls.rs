@@ -372,6 +372,9 @@ impl TlsLayer {
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
+    /// A loopback socket to the thread that runs an HTTP/2 stream (feature `http2`).
+    #[cfg(feature = "http2")]
+    Http2(crate::http2::Bridged),
 }
 
 /// The socket with its TLS layer and the plaintext not yet read.
@@ -412,6 +415,8 @@ impl Stream {
     pub(crate) fn into_parts(self) -> (TcpStream, Option<TlsLayer>, Vec<u8>) {
         match self {
             Stream::Plain(s) => (s, None, Vec::new()),
+            #[cfg(feature = "http2")]
+            Stream::Http2(b) => (b.into_tcp(), None, Vec::new()),
             Stream::Tls(t) => {
                 let t = *t;
                 let rest = t.plain[t.pos..].to_vec();
@@ -424,6 +429,8 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(t) => &t.tcp,
+            #[cfg(feature = "http2")]
+            Stream::Http2(b) => b.tcp(),
         }
     }
 
@@ -501,6 +508,8 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let t = match self {
             Stream::Plain(s) => return s.read(buf),
+            #[cfg(feature = "http2")]
+            Stream::Http2(b) => return b.read(buf),
             Stream::Tls(t) => t,
         };
         while t.pos == t.plain.len() {
@@ -523,6 +532,8 @@ impl Write for Stream {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let t = match self {
             Stream::Plain(s) => return s.write_vectored(bufs),
+            #[cfg(feature = "http2")]
+            Stream::Http2(b) => return b.write_vectored(bufs),
             Stream::Tls(t) => t,
         };
         let mut out = Vec::new();
@@ -534,6 +545,8 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "http2")]
+            Stream::Http2(b) => b.flush(),
             Stream::Tls(t) => t.write_out(),
         }
     }

@@ -50,48 +50,21 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use wisp_codec::handshake::{Accepted, Offer, ResponseError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use wisp_client::http2::Http2Session;
+use wisp_codec::handshake::{Accepted, Offer};
 
 use crate::{ClientOptions, ConnectError, ServerOptions, Upgrade, WebSocketStream};
 
-/// HTTP/2 error codes, for [`H2Stream::reset`] (h2's type).
-pub use h2::Reason;
-
-/// Each stream's flow-control window, both ways (256 KiB): what one socket may have in
-/// flight before its reader releases it.
-pub const STREAM_WINDOW: u32 = 256 * 1024;
-
-/// The most streams a peer may open at once on one connection.
-pub const MAX_STREAMS: u32 = 256;
-
-/// The connection's window: every stream's window at once, so a stalled reader holds
-/// its own stream's window and never the connection's (64 MiB, a credit: memory is
-/// only what readers leave unread, at most [`STREAM_WINDOW`] each).
-pub const CONNECTION_WINDOW: u32 = STREAM_WINDOW * MAX_STREAMS;
-
-/// How a client opens a socket ([`ClientOptions::http2`](crate::ClientOptions::http2)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Http2 {
-    /// The HTTP/1.1 upgrade (RFC 6455 §4), as always.
-    #[default]
-    Never,
-    /// An extended CONNECT over HTTP/2 when the server advertises it (ALPN `h2` for
-    /// `wss://`, prior knowledge for `ws://`), else the HTTP/1.1 upgrade (on a new
-    /// connection where the first one was HTTP/2).
-    Prefer,
-    /// An extended CONNECT over HTTP/2, or
-    /// [`ConnectError::NoExtendedConnect`].
-    Only,
-}
+// One client side for both Wisp clients: the windows, the preference, the stream.
+pub use wisp_client::http2::{
+    H2Stream, Http2, Reason, CONNECTION_WINDOW, MAX_STREAMS, STREAM_WINDOW,
+};
 
 /// The transport of a socket on an HTTP/2 stream that hyper's server upgraded.
 pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
@@ -208,139 +181,6 @@ fn wants_websocket<B>(req: &http::Request<B>) -> bool {
         || req.headers().contains_key(http::header::SEC_WEBSOCKET_KEY)
 }
 
-/// A socket's transport on the client side: one HTTP/2 stream, as `AsyncRead +
-/// AsyncWrite`. Reads release the stream's window as the bytes are taken (so a reader
-/// that stops holds back its own stream only); writes wait for the peer's window;
-/// `poll_shutdown` ends the stream (`END_STREAM`); dropping it without one resets the
-/// stream (`RST_STREAM` `CANCEL`).
-pub struct H2Stream {
-    send: h2::SendStream<Bytes>,
-    recv: h2::RecvStream,
-    /// Received and not yet read.
-    buf: Bytes,
-    ended: bool,
-}
-
-impl std::fmt::Debug for H2Stream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H2Stream")
-            .field("stream_id", &self.send.stream_id())
-            .finish_non_exhaustive()
-    }
-}
-
-impl H2Stream {
-    /// The HTTP/2 stream's id (odd: the client opened it).
-    pub fn stream_id(&self) -> u32 {
-        self.send.stream_id().as_u32()
-    }
-
-    /// Resets the stream (`RST_STREAM` with `reason`): the peer's socket ends as an
-    /// abnormal closure (1006), the connection's other streams go on.
-    pub fn reset(&mut self, reason: h2::Reason) {
-        self.send.send_reset(reason);
-    }
-}
-
-/// A stream reset or a failed connection, as the IO error the socket reports.
-fn h2_io_error(e: h2::Error) -> io::Error {
-    if e.is_io() {
-        return e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into());
-    }
-    match e.reason() {
-        Some(reason) if e.is_reset() => io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            format!(
-                "the peer reset the HTTP/2 stream ({reason}): closed without a close frame (1006)"
-            ),
-        ),
-        _ => io::Error::other(e),
-    }
-}
-
-impl AsyncRead for H2Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        while self.buf.is_empty() {
-            match std::task::ready!(self.recv.poll_data(cx)) {
-                // END_STREAM: the peer's end of the transport.
-                None => return Poll::Ready(Ok(())),
-                Some(Ok(data)) => self.buf = data,
-                Some(Err(e)) => return Poll::Ready(Err(h2_io_error(e))),
-            }
-        }
-        let n = self.buf.len().min(out.remaining());
-        out.put_slice(&self.buf[..n]);
-        self.buf.advance(n);
-        // The window reopens as the bytes are taken, not as they arrive.
-        let _ = self.recv.flow_control().release_capacity(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for H2Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        if let Poll::Ready(reset) = self.send.poll_reset(cx) {
-            return Poll::Ready(Err(match reset {
-                Ok(reason) => h2_io_error(h2::Error::from(reason)),
-                Err(e) => h2_io_error(e),
-            }));
-        }
-        // Ask for the window this write needs, and wait until some of it is ours: the
-        // peer's window is the backpressure.
-        self.send.reserve_capacity(buf.len());
-        let capacity = loop {
-            let capacity = self.send.capacity();
-            if capacity > 0 {
-                break capacity;
-            }
-            match std::task::ready!(self.send.poll_capacity(cx)) {
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Poll::Ready(Err(h2_io_error(e))),
-                None => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the HTTP/2 stream is closed for sending",
-                    )))
-                }
-            }
-        };
-        let n = capacity.min(buf.len());
-        self.send
-            .send_data(Bytes::copy_from_slice(&buf[..n]), false)
-            .map_err(h2_io_error)?;
-        // Give back what this write did not use: an idle socket holds none of the
-        // connection's window.
-        self.send.reserve_capacity(0);
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // The connection's task writes the frames as they are queued.
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.ended {
-            self.ended = true;
-            // END_STREAM: RFC 8441 §5, the orderly close of the transport. A stream the
-            // peer reset already has nothing to end.
-            let _ = self.send.send_data(Bytes::new(), true);
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// One HTTP/2 connection to a server that serves WebSockets on it (RFC 8441): opens
 /// sockets ([`open`](Self::open)) and ordinary requests ([`sender`](Self::sender)) on
 /// the same connection, which lives until this and every stream on it are dropped.
@@ -354,16 +194,14 @@ impl AsyncWrite for H2Stream {
 /// # Ok(()) }
 /// ```
 pub struct Http2Connection {
-    send: h2::client::SendRequest<Bytes>,
-    scheme: &'static str,
-    authority: String,
+    session: Http2Session,
     options: ClientOptions,
 }
 
 impl std::fmt::Debug for Http2Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Http2Connection")
-            .field("authority", &self.authority)
+            .field("session", &self.session)
             .finish_non_exhaustive()
     }
 }
@@ -390,7 +228,8 @@ impl Http2Connection {
     }
 
     /// The HTTP/2 handshake over a transport already connected (and ALPN `h2` agreed
-    /// if it is TLS), then the wait for the server's SETTINGS.
+    /// if it is TLS), then the wait for the server's SETTINGS (wisp-client's
+    /// [`Http2Session`]).
     pub(crate) async fn handshake<S>(
         io: S,
         tls: bool,
@@ -400,32 +239,11 @@ impl Http2Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, mut connection) = h2::client::Builder::new()
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_concurrent_streams(MAX_STREAMS)
-            .handshake::<_, Bytes>(io)
+        let session = Http2Session::handshake(io, tls, authority)
             .await
-            .map_err(ConnectError::Http2)?;
-        let mut ping = connection.ping_pong();
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        // The server's SETTINGS is the first frame it sends (RFC 9113 §3.4), so by the
-        // time our PING's answer is back, SETTINGS_ENABLE_CONNECT_PROTOCOL is known.
-        if let Some(ping) = ping.as_mut() {
-            ping.ping(h2::Ping::opaque())
-                .await
-                .map_err(ConnectError::Http2)?;
-        }
-        let send = send.ready().await.map_err(ConnectError::Http2)?;
-        if !send.is_extended_connect_protocol_enabled() {
-            return Err(ConnectError::NoExtendedConnect);
-        }
+            .map_err(connect_error)?;
         Ok(Http2Connection {
-            send,
-            scheme: if tls { "https" } else { "http" },
-            authority: authority.to_string(),
+            session,
             options: options.clone(),
         })
     }
@@ -448,50 +266,27 @@ impl Http2Connection {
         &mut self,
         path: &str,
     ) -> Result<(H2Stream, Accepted), ConnectError> {
-        let req = crate::connect::opening_request(&self.authority, path, &self.options)?;
-        let path = if path.is_empty() { "/" } else { path };
-        let uri = format!("{}://{}{}", self.scheme, self.authority, path);
-        let mut builder = http::Request::builder()
-            .method(http::Method::CONNECT)
-            .uri(uri)
-            .extension(h2::ext::Protocol::from_static("websocket"));
-        for (name, value) in req.h2_headers() {
-            builder = builder.header(name, value);
-        }
-        let request = builder
-            .body(())
-            .map_err(|e| ConnectError::InvalidHeader(e.to_string()))?;
-        let mut send = self
-            .send
-            .clone()
-            .ready()
-            .await
-            .map_err(ConnectError::Http2)?;
-        let (response, stream) = send
-            .send_request(request, false)
-            .map_err(ConnectError::Http2)?;
-        let (head, recv) = response.await.map_err(ConnectError::Http2)?.into_parts();
-        let headers = head
-            .headers
-            .iter()
-            .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        let accepted = match req.check_h2_response(head.status.as_u16(), headers) {
-            Ok(a) => a,
-            Err(ResponseError::NotOk(status)) => return Err(ConnectError::Refused(status)),
-            Err(e) => return Err(ConnectError::Handshake(e)),
-        };
-        let io = H2Stream {
-            send: stream,
-            recv,
-            buf: Bytes::new(),
-            ended: false,
-        };
-        Ok((io, accepted))
+        let authority = self.session.authority().to_string();
+        let req = crate::connect::opening_request(&authority, path, &self.options)?;
+        self.session.open(path, &req).await.map_err(connect_error)
     }
 
     /// A handle for ordinary requests on the same connection (h2's `SendRequest`).
     pub fn sender(&self) -> h2::client::SendRequest<Bytes> {
-        self.send.clone()
+        self.session.sender()
+    }
+}
+
+/// The shared client's error as this crate's.
+fn connect_error(e: wisp_client::Error) -> ConnectError {
+    use wisp_client::Error as E;
+    match e {
+        E::NoExtendedConnect(_) => ConnectError::NoExtendedConnect,
+        E::Http2(e) => ConnectError::Http2(e),
+        E::Refused { status, .. } => ConnectError::Refused(status),
+        E::Handshake(e) => ConnectError::Handshake(e),
+        E::InvalidHeader(why) => ConnectError::InvalidHeader(why),
+        E::Io(e) => ConnectError::Io(e),
+        other => ConnectError::Io(io::Error::other(other.to_string())),
     }
 }

@@ -197,22 +197,8 @@ fn a_stream_reset_mid_message_is_1006_and_the_other_streams_go_on() {
 #[test]
 fn a_close_from_the_server_ends_the_stream() {
     bounded(async {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let port = serve_here(move |mut ws, _| {
-            let tx = tx.clone();
-            async move {
-                ws.send(Message::Text("bye soon".into())).await.unwrap();
-                ws.close_with(CloseCode::GOING_AWAY, "server leaves")
-                    .await
-                    .unwrap();
-                let mut rest = Vec::new();
-                while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
-                    rest.push(format!("{m:?}"));
-                }
-                let _ = tx.send((rest, ws.connection().close_code()));
-            }
-        })
-        .await;
+        let (port, mut rx) =
+            serve_then_close("bye soon", CloseCode::GOING_AWAY, "server leaves").await;
         let url = format!("ws://127.0.0.1:{port}/");
         let mut ws = connect_async_with(&url, &h2_only()).await.unwrap();
         assert_eq!(next(&mut ws).await, Message::Text("bye soon".into()));
@@ -224,7 +210,7 @@ fn a_close_from_the_server_ends_the_stream() {
             matches!(&got[..], [Message::Close(Some(c))] if c.code == CloseCode::GOING_AWAY),
             "{got:?}"
         );
-        let (rest, code) = tokio::time::timeout(STEP, rx.recv())
+        let (_, rest, code) = tokio::time::timeout(STEP, rx.recv())
             .await
             .unwrap()
             .unwrap();
@@ -235,6 +221,34 @@ fn a_close_from_the_server_ends_the_stream() {
         );
         assert_eq!(code, Some(CloseCode::GOING_AWAY));
     });
+}
+
+/// What a socket of [`serve_then_close`] saw: whether it came on an HTTP/2 stream,
+/// what came after its close (the answering close), how it ended.
+type Closed = (bool, Vec<String>, Option<CloseCode>);
+
+/// Serves sockets in this process that each get `text`, then a close with `code` and
+/// `reason`, and say what they saw.
+async fn serve_then_close(
+    text: &'static str,
+    code: CloseCode,
+    reason: &'static str,
+) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Closed>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let port = serve_here(move |mut ws, opened| {
+        let tx = tx.clone();
+        async move {
+            ws.send(Message::Text(text.into())).await.unwrap();
+            ws.close_with(code, reason).await.unwrap();
+            let mut rest = Vec::new();
+            while let Some(m) = tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+                rest.push(format!("{m:?}"));
+            }
+            let _ = tx.send((opened.http2, rest, ws.connection().close_code()));
+        }
+    })
+    .await;
+    (port, rx)
 }
 
 #[test]
@@ -383,33 +397,7 @@ fn wss_with_alpn_h2_and_http11_on_one_port() {
     let certs = TestCerts::new();
     let server_tls = certs.server_config(&[b"h2", b"http/1.1"]);
     bounded(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = Arc::clone(&versions);
-        tokio::spawn(async move {
-            let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                let seen = Arc::clone(&seen);
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let on_socket = move |ws, opened: Opened| {
-                        seen.lock().unwrap().push(opened.http2);
-                        echo(ws)
-                    };
-                    let _ = wisp_tokio::http2::serve_connection(
-                        tls,
-                        ServerOptions::default(),
-                        on_socket,
-                        |_| http::Response::new(String::new()),
-                    )
-                    .await;
-                });
-            }
-        });
+        let (port, versions) = serve_tls_recording(server_tls).await;
         let url = format!("wss://localhost:{port}/tls");
         for offer in [true, false] {
             let options = h2_only()
@@ -431,15 +419,20 @@ fn wss_with_alpn_h2_and_http11_on_one_port() {
     });
 }
 
+/// Hypercorn's echo (`tests/peers/hypercorn_echo.py`) on a free port, and its URL.
+fn hypercorn() -> (Guard, String) {
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg("tests/peers/hypercorn_echo.py")
+        .args(["--timeout", "120"]);
+    let (peer, port) = start_listening(cmd);
+    (peer, format!("ws://127.0.0.1:{port}/echo"))
+}
+
 /// Hypercorn (Python, ASGI; wsproto's framing) serves WebSockets over HTTP/2 by RFC
 /// 8441: an independent peer for the client, over h2c, and HTTP/1.1 on the same port.
 #[test]
 fn connect_async_against_hypercorn_over_h2c() {
-    let mut cmd = std::process::Command::new(python());
-    cmd.arg("tests/peers/hypercorn_echo.py")
-        .args(["--timeout", "120"]);
-    let (_peer, port) = start_listening(cmd);
-    let url = format!("ws://127.0.0.1:{port}/echo");
+    let (_peer, url) = hypercorn();
     bounded(async {
         for offer in [false, true] {
             let mut ws = connect_async_with(&url, &h2_only().with_deflate(offer))
@@ -811,5 +804,597 @@ fn a_request_head_that_never_ends_is_dropped_after_the_handshake_timeout() {
             "{:?}",
             String::from_utf8_lossy(&answer)
         );
+    });
+}
+
+// ---- `wisp-client --http2`: the blocking client's CLI on an HTTP/2 stream ----
+
+/// What a run of the `wisp-client` binary gave: exit status, stdout, stderr.
+struct Cli {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `wisp-client` (target/debug, built by `cargo build --workspace --bins` or by
+/// the harness) with `args` on a blocking thread: writes `stdin`, closes it unless
+/// `keep_stdin`, and waits for the exit, 60 s at most (then it is killed: a client that
+/// hangs fails the test).
+async fn cli(args: &[&str], stdin: &str, keep_stdin: bool) -> Cli {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(wisp_tests::binary("wisp-client"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wisp-client");
+        let mut input = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(stdin.as_bytes());
+            if keep_stdin {
+                Some(input)
+            } else {
+                None
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("wisp-client {args:?} did not exit within 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(writer.join());
+        Cli {
+            status: status.code(),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// The line `wisp-client --http2` prints when the socket rides on stream 1.
+const ON_STREAM_1: &str = "wisp-client: HTTP/2 stream 1 (extended CONNECT, RFC 8441)";
+/// ... and when it took the HTTP/1.1 upgrade instead.
+const ON_HTTP11: &str = "wisp-client: HTTP/1.1 upgrade";
+
+/// The echo example over h2c: stdin lines (one of 1 MiB, more than a stream's window),
+/// a ping with -P, `//` escaping, then a close from the client (`/close`, answered);
+/// deflate agreed or not as offered (the RSV1 bit of the frames shown); then the
+/// one-shot modes (--send with --count, --max-messages, --jsonl, --timestamps) and
+/// --reconnect.
+#[test]
+fn cli_over_h2c_against_the_echo_example() {
+    let (_server, port) = echo_example();
+    let url = format!("ws://127.0.0.1:{port}/cli");
+    let big = "x".repeat(1 << 20);
+    bounded(async {
+        for deflate in ["off", "takeover", "shared"] {
+            let input = format!("hello\n/ping abc\n//slash\n{big}\n/close 1000 done\n");
+            let run = cli(
+                &[
+                    "--http2=only",
+                    "--slash",
+                    "-P",
+                    "--show-frames",
+                    "--deflate",
+                    deflate,
+                    &url,
+                ],
+                &input,
+                true,
+            )
+            .await;
+            assert_eq!(run.status, Some(0), "{deflate}: {}", run.stderr);
+            assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+            let lines: Vec<&str> = run.stdout.lines().collect();
+            assert_eq!(
+                lines,
+                ["hello", "[pong] abc", "/slash", big.as_str()],
+                "{deflate}"
+            );
+            let compressed = run.stderr.contains("RSV=100 opcode=0x1");
+            assert_eq!(compressed, deflate != "off", "{deflate}: {}", run.stderr);
+            // Our close, and the server's answer with its code.
+            assert!(run.stderr.contains("> FIN=1 RSV=000 opcode=0x8 (close)"));
+            assert!(run
+                .stderr
+                .contains("< FIN=1 RSV=000 opcode=0x8 (close) MASK=0"));
+        }
+        let run = cli(
+            &[
+                "--http2", "--send", "a", "--send", "b", "--count", "2", "--jsonl", &url,
+            ],
+            "",
+            false,
+        )
+        .await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+        let ins = run
+            .stdout
+            .lines()
+            .filter(|l| l.contains(r#""direction":"in""#));
+        assert_eq!(ins.count(), 4, "{}", run.stdout);
+        let run = cli(
+            &["--http2", "--max-messages", "2", "--timestamps", &url],
+            "1\n2\n3\n",
+            true,
+        )
+        .await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", run.stdout);
+        assert!(
+            lines[0].ends_with(" 1") && lines[0].contains('T'),
+            "{}",
+            run.stdout
+        );
+        let run = cli(&["--http2", "--reconnect", &url], "again\n", false).await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.contains(ON_STREAM_1), "{}", run.stderr);
+        assert_eq!(run.stdout, "again\n");
+    });
+}
+
+/// A close from the server over h2c: the server (this process) sees the socket come
+/// on an HTTP/2 stream, sends a message and closes; the CLI prints the message, answers
+/// the close and exits 0 with its stdin still open.
+#[test]
+fn cli_over_h2_the_server_closes() {
+    bounded(async {
+        let (port, mut rx) = serve_then_close("welcome", CloseCode::NORMAL, "done").await;
+        let url = format!("ws://127.0.0.1:{port}/bye");
+        let run = cli(&["--http2", &url], "", true).await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+        assert_eq!(run.stdout, "welcome\n");
+        let (http2, rest, code) = tokio::time::timeout(STEP, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(http2, "the server got an extended CONNECT");
+        assert_eq!(
+            rest.len(),
+            1,
+            "the server saw our answering close: {rest:?}"
+        );
+        assert_eq!(code, Some(CloseCode::NORMAL));
+    });
+}
+
+/// wss:// with ALPN: h2 when the server offers it (seen from the server), the HTTP/1.1
+/// upgrade when it offers http/1.1 only (prefer), and a one-line error for `only`.
+#[test]
+fn cli_over_tls_with_alpn() {
+    let certs = TestCerts::new();
+    let ca = std::env::temp_dir().join(format!("wisp-h2-cli-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, certs.ca.pem()).unwrap();
+    let ca_arg = ca.to_str().unwrap().to_string();
+    bounded(async {
+        let both: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let old: &[&[u8]] = &[b"http/1.1"];
+        for alpn in [both, old] {
+            let server_tls = certs.server_config(alpn);
+            let (port, versions) = serve_tls_recording(server_tls).await;
+            let url = format!("wss://localhost:{port}/tls");
+            let run = cli(&["--http2", "--ca", &ca_arg, &url], "over tls\n", false).await;
+            assert_eq!(run.status, Some(0), "{}", run.stderr);
+            assert_eq!(run.stdout, "over tls\n");
+            let h2 = alpn.len() == 2;
+            let line = if h2 { ON_STREAM_1 } else { ON_HTTP11 };
+            assert!(run.stderr.starts_with(line), "{alpn:?}: {}", run.stderr);
+            let only = cli(&["--http2=only", "--ca", &ca_arg, &url], "again\n", false).await;
+            if h2 {
+                assert_eq!(only.status, Some(0), "{}", only.stderr);
+                assert_eq!(*versions.lock().unwrap(), [true, true]);
+            } else {
+                assert_eq!(only.status, Some(1));
+                assert_eq!(
+                    only.stderr,
+                    "wisp-client: no WebSocket over HTTP/2 (RFC 8441) here: the server did not \
+                     agree to HTTP/2 in the TLS handshake (no ALPN h2)\n"
+                );
+                assert_eq!(*versions.lock().unwrap(), [false]);
+            }
+        }
+    });
+    let _ = std::fs::remove_file(&ca);
+}
+
+/// Hypercorn, a real RFC 8441 server: the CLI's socket is on HTTP/2 by Hypercorn's own
+/// account (`http_version=2` in the ASGI scope), with and without deflate.
+#[test]
+fn cli_against_hypercorn_over_h2c() {
+    let (_peer, url) = hypercorn();
+    bounded(async {
+        for deflate in ["off", "takeover"] {
+            let run = cli(
+                // Hypercorn answers a close at once, before its app has echoed what
+                // came before it: wait for the two echoes, then close.
+                &[
+                    "--http2=only",
+                    "--max-messages",
+                    "2",
+                    "--deflate",
+                    deflate,
+                    &url,
+                ],
+                "version?\nhello hypercorn\n",
+                true,
+            )
+            .await;
+            assert_eq!(run.status, Some(0), "{}", run.stderr);
+            assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+            assert_eq!(run.stdout, "http_version=2\nhello hypercorn\n", "{deflate}");
+        }
+    });
+}
+
+/// wisp-server speaks HTTP/1.1 only (it advertises no ALPN h2, and takes no h2c
+/// preface): `--http2` upgrades over HTTP/1.1 as before, `--http2=only` fails with one
+/// clear line, over ws:// and wss://.
+#[test]
+fn cli_falls_back_to_http11_against_wisp_server() {
+    let plain = wisp_tests::Server::start(&[]);
+    let pki = wisp_tests::tls::Pki::localhost();
+    let tls = wisp_tests::Server::start_tls(&pki, &[]);
+    let ca = wisp_tests::tls::Pki::path(&pki.ca).to_string();
+    bounded(async {
+        for (url, extra) in [
+            (plain.url("/echo"), vec![]),
+            (tls.wss_url("/echo"), vec!["--ca", &ca]),
+        ] {
+            let mut args = extra.clone();
+            args.extend(["--http2", url.as_str()]);
+            let run = cli(&args, "still works\n", false).await;
+            assert_eq!(run.status, Some(0), "{url}: {}", run.stderr);
+            assert!(run.stderr.starts_with(ON_HTTP11), "{url}: {}", run.stderr);
+            assert_eq!(run.stdout, "still works\n");
+            let mut args = extra.clone();
+            args.extend(["--http2=only", url.as_str()]);
+            let only = cli(&args, "no\n", false).await;
+            assert_eq!(only.status, Some(1), "{url}");
+            assert_eq!(only.stdout, "");
+            assert_eq!(only.stderr.lines().count(), 1, "one line: {}", only.stderr);
+            assert!(
+                only.stderr
+                    .starts_with("wisp-client: no WebSocket over HTTP/2 (RFC 8441) here: "),
+                "{url}: {}",
+                only.stderr
+            );
+        }
+    });
+}
+
+/// A RST_STREAM in the middle of a message (h2's own server here, so the test picks
+/// the moment): the CLI prints what came before, then one line naming the reset (1006),
+/// and exits 1, never hangs.
+#[test]
+fn cli_stream_reset_mid_message_is_a_clear_error() {
+    bounded(async {
+        let (port, first) = raw_h2_server().await;
+        tokio::spawn(async move {
+            let (req, mut respond) = first.await.unwrap();
+            let mut body = req.into_body();
+            let mut send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            // A whole text message, a ping, and the start of a binary message announcing
+            // 1000 bytes: 10 of them. The client's pong says it has all of it.
+            let mut data = vec![0x81, 5];
+            data.extend_from_slice(b"first");
+            data.extend_from_slice(&[0x89, 3]);
+            data.extend_from_slice(b"mid");
+            data.extend_from_slice(&[0x82, 0x7e, 0x03, 0xe8]);
+            data.extend_from_slice(&[0; 10]);
+            send.send_data(bytes::Bytes::from(data), false).unwrap();
+            let mut got = Vec::new();
+            while got.first() != Some(&0x8a) {
+                match body.data().await {
+                    Some(Ok(chunk)) => {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        got.extend_from_slice(&chunk);
+                    }
+                    other => panic!("no pong from the client: {other:?}"),
+                }
+            }
+            send.send_reset(h2::Reason::INTERNAL_ERROR);
+            // Held until the client goes.
+            let _ = body.data().await;
+        });
+        let url = format!("ws://127.0.0.1:{port}/reset");
+        let run = cli(&["--http2=only", "-P", &url], "", true).await;
+        assert_eq!(run.status, Some(1), "{}", run.stderr);
+        assert_eq!(run.stdout, "first\n[ping] mid\n");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", run.stderr);
+        assert_eq!(lines[0], ON_STREAM_1);
+        assert!(
+            lines[1]
+                .starts_with("wisp-client: connection failed: the peer reset the HTTP/2 stream")
+                && lines[1].ends_with("(1006)"),
+            "{}",
+            lines[1]
+        );
+    });
+}
+
+/// Serves `serve_connection` over TLS (the given config and its ALPN) in this process,
+/// every socket echoed, recording whether each came on an HTTP/2 stream.
+async fn serve_tls_recording(
+    server_tls: Arc<rustls::ServerConfig>,
+) -> (u16, Arc<std::sync::Mutex<Vec<bool>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&versions);
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let on_socket = move |ws, opened: Opened| {
+                    seen.lock().unwrap().push(opened.http2);
+                    echo(ws)
+                };
+                let _ = wisp_tokio::http2::serve_connection(
+                    tls,
+                    ServerOptions::default(),
+                    on_socket,
+                    |_| http::Response::new(String::new()),
+                )
+                .await;
+            });
+        }
+    });
+    (port, versions)
+}
+
+/// The blocking library over h2: a server that takes the connection and says nothing
+/// (as an HTTP/1.1 server waiting for the rest of a request head may) is no HTTP/2 by
+/// the connect timeout: `NoSettings`, which `Prefer` would fall back from.
+#[test]
+fn a_silent_server_is_no_http2_after_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || listener.accept().map(|(tcp, _)| tcp));
+    let options = wisp_client::Options {
+        http2: Http2::Only,
+        connect_timeout: std::time::Duration::from_millis(500),
+        ..wisp_client::Options::default()
+    };
+    let e = wisp_client::connect_with(&url, &options).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            wisp_client::Error::NoExtendedConnect(
+                wisp_client::http2::NoExtendedConnect::NoSettings
+            )
+        ),
+        "{e:?}"
+    );
+    drop(held.join());
+}
+
+/// `--http2` through an HTTP CONNECT proxy (tinyproxy, Basic auth): h2c inside the
+/// tunnel, to the echo example.
+#[test]
+fn cli_over_h2c_through_a_proxy() {
+    let (_server, port) = echo_example();
+    let proxy = wisp_tests::proxies::Proxy::tinyproxy(Some(("wisp", "s3cret")));
+    let via = format!("http://wisp:s3cret@127.0.0.1:{}", proxy.port);
+    let url = format!("ws://127.0.0.1:{port}/tunnel");
+    bounded(async {
+        let run = cli(&["--http2=only", "--proxy", &via, &url], "through\n", false).await;
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        assert!(run.stderr.starts_with(ON_STREAM_1), "{}", run.stderr);
+        assert_eq!(run.stdout, "through\n");
+    });
+    assert!(
+        proxy.log().contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        proxy.log()
+    );
+}
+
+/// The names of this process's threads that carry an HTTP/2 stream for a client.
+fn bridge_threads() -> usize {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "wisp-client-h2")
+        .count()
+}
+
+/// The blocking library over h2: `split()` works on the bridged socket (a reader and a
+/// writer on two threads), and the bridge's thread ends with the client: dropped
+/// without a close, its end of the socket goes, the stream ends, and the thread is
+/// joined.
+#[test]
+fn the_blocking_client_splits_over_h2_and_its_thread_ends_with_it() {
+    let (_server, port) = echo_example();
+    let url = format!("ws://127.0.0.1:{port}/split");
+    let options = wisp_client::Options {
+        http2: Http2::Only,
+        ..wisp_client::Options::default()
+    };
+    let client = wisp_client::connect_with(&url, &options).unwrap();
+    assert_eq!(client.http2_stream(), Some(1));
+    let (mut reader, writer) = client.split().unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..100 {
+            writer.send_text(&format!("message {i}")).unwrap();
+        }
+        writer.close(CloseCode::NORMAL, "done")
+    });
+    let mut echoed = 0;
+    loop {
+        match reader.receive().unwrap() {
+            wisp_client::Message::Text(t) => {
+                assert_eq!(t, format!("message {echoed}"));
+                echoed += 1;
+            }
+            wisp_client::Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    sender.join().unwrap().unwrap();
+    assert_eq!(echoed, 100);
+    // The split's halves gone, its (unjoined) thread ends with their socket.
+    drop(reader);
+    wait_until(30, "the split client's thread ends", || {
+        bridge_threads() == 0
+    });
+    // Without the split: the thread lives while the client does, and not after (other
+    // tests of this process may have one for a moment, hence the wait).
+    let mut client = wisp_client::connect_with(&url, &options).unwrap();
+    client.send_text("one").unwrap();
+    assert_eq!(
+        client.receive().unwrap(),
+        wisp_client::Message::Text("one".into())
+    );
+    assert!(bridge_threads() >= 1);
+    drop(client);
+    wait_until(30, "the client's thread ends with it", || {
+        bridge_threads() == 0
+    });
+}
+
+/// The first request and its answer's handle.
+type Accepted = (
+    http::Request<h2::RecvStream>,
+    h2::server::SendResponse<bytes::Bytes>,
+);
+
+/// h2's own server in this process, extended CONNECT advertised, for a test that picks
+/// each frame: gives the first request (checked to be a CONNECT) with its answer's
+/// handle, and drives the connection meanwhile.
+async fn raw_h2_server() -> (u16, tokio::sync::oneshot::Receiver<Accepted>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::Builder::new()
+            .enable_connect_protocol()
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        let (req, respond) = conn.accept().await.unwrap().unwrap();
+        assert_eq!(req.method(), http::Method::CONNECT);
+        let _ = tx.send((req, respond));
+        while let Some(Ok(_)) = conn.accept().await {}
+    });
+    (port, rx)
+}
+
+/// The blocking library over h2 against a server that answers and then never reads: a
+/// send waits for the stream's window until the write timeout, and dropping the client
+/// then still ends its thread (after 5 s for the server), never hangs.
+#[test]
+fn a_client_dropped_while_its_stream_waits_for_the_window_does_not_hang() {
+    bounded(async {
+        let (port, first) = raw_h2_server().await;
+        tokio::spawn(async move {
+            let (req, mut respond) = first.await.unwrap();
+            let send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            // Held, never read.
+            let body = req.into_body();
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+            drop((send, body));
+        });
+        let url = format!("ws://127.0.0.1:{port}/stalled");
+        tokio::task::spawn_blocking(move || {
+            let options = wisp_client::Options {
+                http2: Http2::Only,
+                write_timeout: Some(std::time::Duration::from_millis(200)),
+                ..wisp_client::Options::default()
+            };
+            let mut client = wisp_client::connect_with(&url, &options).unwrap();
+            let big = vec![1u8; 16 << 20];
+            let e = client.send_binary(&big).unwrap_err();
+            assert!(e.is_timeout(), "{e:?}");
+            let (done, dropped) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                drop(client);
+                let _ = done.send(());
+            });
+            dropped
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the client's drop returns");
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// The blocking library over h2: a stream the server resets while the client is in the
+/// middle of sending a large message fails that send with the reset, never hangs.
+#[test]
+fn a_reset_while_the_client_sends_fails_the_send_with_the_reset() {
+    bounded(async {
+        let (port, first) = raw_h2_server().await;
+        tokio::spawn(async move {
+            let (req, mut respond) = first.await.unwrap();
+            let mut send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            let mut body = req.into_body();
+            // Some of the message, then the reset.
+            let chunk = body.data().await.unwrap().unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            send.send_reset(h2::Reason::CANCEL);
+            let _ = body.data().await;
+        });
+        let url = format!("ws://127.0.0.1:{port}/reset-while-sending");
+        tokio::task::spawn_blocking(move || {
+            let options = wisp_client::Options {
+                http2: Http2::Only,
+                ..wisp_client::Options::default()
+            };
+            let mut client = wisp_client::connect_with(&url, &options).unwrap();
+            let big = vec![1u8; 16 << 20];
+            match client.send_binary(&big) {
+                Err(wisp_client::Error::Io(e)) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with("the peer reset the HTTP/2 stream"), "{e}");
+                    assert!(e.ends_with("(1006)"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+        })
+        .await
+        .unwrap();
     });
 }

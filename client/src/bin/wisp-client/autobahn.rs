@@ -8,13 +8,23 @@
 
 use std::time::Duration;
 
+use wisp_client::http2::Http2;
 use wisp_client::{connect_with, Error, Message, Options};
 
 /// Runs the whole suite against `base` (e.g. `ws://127.0.0.1:9001`) as `agent`, calling
-/// `progress(i, n)` before each case. Returns the number of cases run.
-pub fn run(base: &str, agent: &str, mut progress: impl FnMut(u32, u32)) -> Result<u32, Error> {
+/// `progress(i, n)` before each case, each connection opened as `http2` says. Returns
+/// the number of cases run.
+pub fn run(
+    base: &str,
+    agent: &str,
+    http2: Http2,
+    mut progress: impl FnMut(u32, u32),
+) -> Result<u32, Error> {
     let base = base.trim_end_matches('/');
-    let options = Options::default();
+    let options = Options {
+        http2,
+        ..Options::default()
+    };
     let mut c = connect_with(&format!("{base}/getCaseCount"), &options)?;
     let count: u32 = match c.receive()? {
         Message::Text(t) => t.trim().parse().map_err(|_| {

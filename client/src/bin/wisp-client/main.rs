@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::error::ErrorKind;
 use clap::Parser;
 use output::Output;
+use wisp_client::http2::Http2;
 use wisp_client::{
     connect_with, parse_url, Backoff, Client, CloseCode, Config, DeflateMode, Error, Event,
     Message, Options, Proxy, ProxyUrl, Reconnecting,
@@ -25,6 +26,11 @@ on stdout, until stdin ends, the server closes, or Ctrl-C (which closes with 100
 With --slash, stdin lines /ping [text], /pong [text] and /close [code [reason]] send
 those frames instead, and //text sends /text (off by default, so that piped data
 starting with / goes out as it is).
+
+HTTP/2 (RFC 8441): --http2 opens the socket as an extended CONNECT on an HTTP/2
+stream (h2 with ALPN for wss://, h2c by prior knowledge for ws://) when the server
+advertises SETTINGS_ENABLE_CONNECT_PROTOCOL, else the HTTP/1.1 upgrade as usual;
+--http2=only fails instead. stderr says which it was.
 
 Proxies: --proxy URL (http://[user:pass@]host:port, socks5://..., socks5h://... for
 DNS on the proxy); without it, HTTPS_PROXY (wss://), HTTP_PROXY (ws://), ALL_PROXY
@@ -105,6 +111,12 @@ struct Args {
     #[arg(long, value_name = "ORIGIN")]
     origin: Option<String>,
 
+    /// Open the socket on an HTTP/2 stream (RFC 8441): prefer (the default of a bare
+    /// --http2: else the HTTP/1.1 upgrade) or only
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "prefer", value_parser = http2_mode)]
+    http2: Option<Http2>,
+
     /// Go through this proxy: http://[user:pass@]host:port, socks5://, socks5h://
     #[arg(long, value_name = "URL", value_parser = proxy_url, conflicts_with = "no_proxy")]
     proxy: Option<ProxyUrl>,
@@ -183,6 +195,10 @@ fn ws_url(s: &str) -> Result<String, String> {
         Err(Error::InvalidUrl(why)) => Err(why.to_string()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+fn http2_mode(s: &str) -> Result<Http2, String> {
+    s.parse()
 }
 
 /// A request header, `Name: value`, checked before anything connects.
@@ -451,13 +467,27 @@ fn stdin_lines() -> mpsc::Receiver<String> {
     rx
 }
 
+/// With --http2: whether the socket rides on an HTTP/2 stream, and which.
+fn say_http2(a: &Args, client: &Client) {
+    if a.http2.is_none() {
+        return;
+    }
+    match client.http2_stream() {
+        Some(id) => eprintln!("wisp-client: HTTP/2 stream {id} (extended CONNECT, RFC 8441)"),
+        None => {
+            eprintln!("wisp-client: HTTP/1.1 upgrade (the server takes no WebSocket over HTTP/2)")
+        }
+    }
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
 fn run(a: Args) -> i32 {
     if let Some(base) = a.autobahn {
-        return match autobahn::run(&base, &a.agent, |i, n| {
+        let http2 = a.http2.unwrap_or_default();
+        return match autobahn::run(&base, &a.agent, http2, |i, n| {
             eprint!("\rcase {i}/{n}");
         }) {
             Ok(n) => {
@@ -493,6 +523,7 @@ fn run(a: Args) -> i32 {
         pin_cert: a.pin_cert.clone(),
         client_cert: a.cert.clone().zip(a.key.clone()),
         proxy,
+        http2: a.http2.unwrap_or_default(),
         ..Options::default()
     };
     let mut session = Session {
@@ -524,6 +555,7 @@ fn run(a: Args) -> i32 {
             return 1;
         }
     };
+    say_http2(&a, &client);
     if let Some(p) = client.protocol() {
         eprintln!("wisp-client: subprotocol {p}");
     }
@@ -664,6 +696,9 @@ fn run_reconnecting(a: &Args, url: &str, mut options: Options, mut s: Session) -
                     "connected"
                 };
                 eprintln!("wisp-client: {what} to {url}");
+                if let Some(client) = rc.client() {
+                    say_http2(a, client);
+                }
             }
             Ok(Event::Message(m)) => {
                 let Some(client) = rc.client() else { continue };
