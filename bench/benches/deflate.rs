@@ -3,7 +3,7 @@
 //! 1. **Compression** on a JSON corpus generated here, deterministically (chat messages,
 //!    market ticks, API objects and event logs, 60 B to 6 KB, about 1.6 MB in all), each
 //!    message compressed and then inflated one after the other, as on one connection:
-//!    wisp-codec (miniz_oxide, through `Connection`: framing and the UTF-8 check
+//!    wisp-codec (its own compressor, through `Connection`: framing and the UTF-8 check
 //!    included) against Python websockets' own extension with its default parameters
 //!    and Python's zlib at the same settings (`deflate_peer.py`, run through the
 //!    repository's `.venv` in the same run). Ratio = compressed payload / raw bytes; MB/s
@@ -16,11 +16,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
-use wisp_bench::masks;
+use wisp_bench::{masks, python_peer, Rng};
 
 use wisp_codec::extension::{DeflateOffer, DeflateParams};
 use wisp_codec::handshake::ClientRequest;
@@ -29,23 +27,6 @@ use wisp_codec::{Config as CodecConfig, Connection, Message};
 use wisp_server::{Config, Server};
 
 // ---- the corpus ----------------------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 const WORDS: &[&str] = &[
     "the", "socket", "frame", "message", "server", "client", "window", "deflate", "ok", "is",
@@ -213,32 +194,9 @@ fn wisp_run(name: &str, corpus: &[String], bits: u8, takeover: bool, passes: usi
 
 /// `deflate_peer.py` on the same corpus, through the repository's `.venv`.
 fn python_rows(corpus: &[String], passes: usize) -> Vec<Row> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv/bin/python");
-    if !python.exists() {
-        println!(
-            "(no {}: run scripts/setup.sh for the Python rows)",
-            python.display()
-        );
-        return Vec::new();
-    }
-    let file =
-        std::env::temp_dir().join(format!("wisp-deflate-corpus-{}.jsonl", std::process::id()));
-    std::fs::write(&file, corpus.join("\n")).unwrap();
-    let out = Command::new(&python)
-        .arg(root.join("bench/benches/deflate_peer.py"))
-        .arg(&file)
-        .arg(passes.to_string())
-        .output()
-        .expect("run deflate_peer.py");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "deflate_peer.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    python_peer("deflate_peer.py", corpus, passes)
+        .unwrap_or_default()
+        .iter()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             Row {
@@ -386,7 +344,7 @@ fn main() {
         corpus.iter().map(String::len).max().unwrap()
     );
     let mut rows = vec![
-        wisp_run("wisp 12 bits, takeover (RLE)", &corpus, 12, true, passes),
+        wisp_run("wisp 12 bits, takeover", &corpus, 12, true, passes),
         wisp_run("wisp 15 bits, takeover", &corpus, 15, true, passes),
         wisp_run(
             "wisp 15 bits, no takeover (server)",

@@ -32,57 +32,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use wisp_bench::{env_or, masks, pin, serve_deflate_mode};
+use wisp_bench::{env_or, json, masks, pin, serve_deflate_mode};
 
 use wisp_codec::extension::DeflateOffer;
 use wisp_codec::handshake::ClientRequest;
 use wisp_codec::{Config as CodecConfig, Connection, Message};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-const WORDS: &[&str] = &[
-    "the", "socket", "frame", "message", "server", "client", "window", "deflate", "ok", "is",
-    "ready", "price", "order", "cancel", "room", "hello", "again", "late", "today", "build",
-];
-
-/// A JSON message of 200 to 2,000 bytes, different for each `seed`.
-fn json(seed: u64) -> String {
-    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let target = 200 + r.below(1801) as usize;
-    let mut s = format!(
-        "{{\"id\":{},\"ts\":{},\"user\":\"u{}\",\"items\":[",
-        seed,
-        1_764_547_200_000 + seed * 137,
-        r.below(1000)
-    );
-    let mut first = true;
-    while s.len() + 40 < target {
-        if !first {
-            s.push(',');
-        }
-        first = false;
-        let word = WORDS[r.below(WORDS.len() as u64) as usize];
-        s.push_str(&format!(
-            "{{\"k\":\"{word}\",\"v\":{},\"ok\":{}}}",
-            r.below(100_000),
-            r.below(2) == 0
-        ));
-    }
-    s.push_str("],\"end\":true}");
-    s
-}
 
 struct Client {
     s: TcpStream,

@@ -1,6 +1,6 @@
 //! The compressor and the bounded decompressor of permessage-deflate
-//! ([RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2)), over miniz_oxide
-//! (no_std, itself free of unsafe code).
+//! ([RFC 7692 §7.2](https://www.rfc-editor.org/rfc/rfc7692#section-7.2)); the inflater is
+//! miniz_oxide's (no_std, itself free of unsafe code).
 //!
 //! Sending: each message (or each fragment of one) is compressed with a sync flush; the
 //! final fragment drops the `00 00 ff ff` the flush ends with (§7.2.1). Receiving: the
@@ -8,42 +8,36 @@
 //! (§7.2.2), and the output never grows past the message limit: inflating stops as soon
 //! as one byte more than the limit has come out.
 //!
-//! The window: miniz_oxide's window parameter does not bound the distances it emits, so
-//! when the peer limits our window below 15 bits the compressor runs the RLE strategy,
-//! whose every back-reference has distance 1 (valid in any window, 8 bits included). A
-//! 15-bit window uses ordinary LZ77 matching, whose distances stay within 32 KiB.
+//! The compressor is our own (`window.rs`): LZ77 whose every distance stays within the
+//! window the peer allows (8 to 15 bits, RFC 7692 §7.1.2), so a small window costs
+//! ratio, never correctness. miniz_oxide's window parameter does not bound the
+//! distances it emits, which is why it only inflates here.
+
+mod window;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use miniz_oxide::deflate::core::{
-    compress_to_output, create_comp_flags_from_zip_params, CompressionStrategy, CompressorOxide,
-    TDEFLFlush, TDEFLStatus,
-};
 use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+
+use window::Compressor;
 
 /// The tail a sync flush ends with, removed by the sender and restored by the receiver.
 pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// Compression level: zlib's default; higher costs time for little gain on JSON.
-const LEVEL: i32 = 6;
-
 /// How much output space the inflater asks for at a time.
 const INFLATE_STEP: usize = 16 * 1024;
 
-/// Bytes a compressor holds on the heap (its LZ buffer, hash chains and dictionary);
-/// `tests/deflate_memory.rs` checks these two against a counting allocator.
-pub(crate) const DEFLATER_MEMORY: usize = 320 * 1024;
-/// Bytes an inflater holds (its state and the 32 KiB window).
+/// Bytes an inflater holds (its state and the 32 KiB window); `tests/deflate_memory.rs`
+/// checks it, and the compressor's `window::memory`, against a counting allocator.
 pub(crate) const INFLATER_MEMORY: usize = 44 * 1024;
 
 /// A permessage-deflate compressor for one direction of one connection.
 pub struct Deflater {
     /// Allocated at the first compressed message, dropped by `release` when no context
     /// is kept across messages.
-    state: Option<Box<CompressorOxide>>,
-    flags: u32,
+    state: Option<Box<Compressor>>,
     /// Keep the LZ77 window from one message to the next (no `*_no_context_takeover`).
     takeover: bool,
     /// A message is half compressed: the state may not be lent back to a pool.
@@ -53,24 +47,18 @@ pub struct Deflater {
 }
 
 impl Deflater {
-    /// A compressor whose stream is valid for a peer window of `window_bits` (8-15).
+    /// A compressor whose stream is valid for a peer window of `window_bits` (8-15):
+    /// no back-reference reaches further than `2^window_bits` bytes.
     pub fn new(window_bits: u8, takeover: bool) -> Self {
-        let strategy = if window_bits < 15 {
-            CompressionStrategy::RLE
-        } else {
-            CompressionStrategy::Default
-        };
         Deflater {
             state: None,
-            // A negative window asks for raw deflate (no zlib header).
-            flags: create_comp_flags_from_zip_params(LEVEL, -15, strategy as i32),
             takeover,
             mid: false,
-            window_bits,
+            window_bits: window_bits.clamp(8, 15),
         }
     }
 
-    /// The window the peer allows (8-15 bits): below 15 the RLE strategy is used.
+    /// The window the peer allows (8-15 bits).
     pub(crate) fn window_bits(&self) -> u8 {
         self.window_bits
     }
@@ -84,30 +72,18 @@ impl Deflater {
     /// (the message's last fragment) drops the flush's `00 00 ff ff` and, without context
     /// takeover, starts the next message afresh.
     pub fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
-        let flags = self.flags;
+        let bits = self.window_bits;
         let state = self
             .state
-            .get_or_insert_with(|| Box::new(CompressorOxide::new(flags)));
+            .get_or_insert_with(|| Box::new(Compressor::new(bits)));
         self.mid = !fin;
-        let mut input = data;
-        loop {
-            let (status, used) = compress_to_output(state, input, TDEFLFlush::Sync, |bytes| {
-                out.extend_from_slice(bytes);
-                true
-            });
-            input = &input[used..];
-            // With a callback that takes everything, the compressor only stops when all
-            // input is in and flushed (`Okay`); anything else leaves nothing to retry.
-            if input.is_empty() || status != TDEFLStatus::Okay {
-                break;
-            }
-        }
+        state.compress(data, out);
         if fin {
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
             }
             if !self.takeover {
-                state.reset();
+                state.forget();
             }
         }
     }
@@ -119,13 +95,14 @@ impl Deflater {
         }
     }
 
-    /// Borrows the pool's compressor when no window is kept and none is held.
+    /// Borrows the pool's compressor when no window is kept and none is held (only one
+    /// made for the same window: its memory is sized by it).
     pub(crate) fn borrow_from(&mut self, pool: &mut DeflatePool) {
         if self.takeover || self.state.is_some() {
             return;
         }
         match pool.compressor.take() {
-            Some((flags, state)) if flags == self.flags => self.state = Some(state),
+            Some(state) if state.window_bits() == self.window_bits => self.state = Some(state),
             other => pool.compressor = other,
         }
     }
@@ -138,18 +115,17 @@ impl Deflater {
         }
         if let Some(state) = self.state.take() {
             if pool.compressor.is_none() {
-                pool.compressor = Some((self.flags, state));
+                pool.compressor = Some(state);
             }
         }
     }
 
-    /// Heap bytes held now.
-    pub(crate) fn memory(&self) -> usize {
-        if self.state.is_some() {
-            DEFLATER_MEMORY
-        } else {
-            0
-        }
+    /// Heap bytes held now: nothing before the first message (or between messages
+    /// without context takeover, once released), else what the window needs.
+    pub fn memory(&self) -> usize {
+        self.state
+            .as_ref()
+            .map_or(0, |s| window::memory(s.window_bits()))
     }
 }
 
@@ -179,15 +155,15 @@ impl Deflater {
 /// ```
 #[derive(Default)]
 pub struct DeflatePool {
-    /// The compressor and the flags it was made with (a window below 15 bits uses
-    /// another strategy).
-    compressor: Option<(u32, Box<CompressorOxide>)>,
+    /// The compressor (it knows its window).
+    compressor: Option<Box<Compressor>>,
     inflater: Option<Box<InflateState>>,
 }
 
 impl DeflatePool {
-    /// The most a pool holds: one compressor and one inflater.
-    pub const MAX_MEMORY: usize = DEFLATER_MEMORY + INFLATER_MEMORY;
+    /// The most a pool holds: one compressor (for a 15-bit window, the largest) and
+    /// one inflater.
+    pub const MAX_MEMORY: usize = window::MAX_MEMORY + INFLATER_MEMORY;
 
     /// An empty pool; nothing is allocated until a connection first needs it.
     pub fn new() -> Self {
@@ -196,7 +172,9 @@ impl DeflatePool {
 
     /// Heap bytes the pool holds now (what is lent out is counted by its connection).
     pub fn memory(&self) -> usize {
-        self.compressor.as_ref().map_or(0, |_| DEFLATER_MEMORY)
+        self.compressor
+            .as_ref()
+            .map_or(0, |c| window::memory(c.window_bits()))
             + self.inflater.as_ref().map_or(0, |_| INFLATER_MEMORY)
     }
 }

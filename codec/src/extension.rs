@@ -442,8 +442,8 @@ pub struct ServerDeflate {
     /// inflater, not one of 44 KiB per connection; off, the peer may keep its window
     /// for a better ratio, and the connection keeps an inflater for it).
     pub client_no_context_takeover: bool,
-    /// The largest window the server compresses with (15 by default); below 15 it
-    /// compresses with the RLE strategy (see the `deflate` module).
+    /// The largest window the server compresses with (15 by default); a smaller one
+    /// costs less memory per compressor and some ratio (see the `deflate` module).
     pub server_max_window_bits: u8,
     /// The window asked of a client that offers `client_max_window_bits` (`None`: not
     /// limited).

@@ -4,9 +4,10 @@
 //!
 //! Without context takeover on our side (`server_no_context_takeover` for a server), a
 //! message's compressed bytes depend on nothing but the message and the compressor's
-//! settings, which here are only the window: 15 bits (LZ77 matching) or less (the RLE
-//! strategy, see the `deflate` module). So a broadcast needs at most two compressions,
-//! whatever the number of members. A connection with context takeover on our side
+//! settings, which here are only the window (8 to 15 bits: a stream made for a larger
+//! window may refer further back than a smaller one allows). So a broadcast needs at
+//! most one compression per window its members agreed on (in practice one: the
+//! server's), whatever the number of members. A connection with context takeover on our side
 //! compresses against its own window: it compresses the prepared payload itself, as
 //! [`Connection::send`](crate::Connection::send) would (RFC 7692 §7.2.1 leaves no other choice).
 
@@ -22,7 +23,7 @@ use crate::opcode::OpCode;
 
 /// A data message to send to many connections: its payload is kept once, and its
 /// compressed form is made at the first connection that needs it and kept for the
-/// others (one per compressor window: 15 bits, or below). `Send` and `Sync`: share it
+/// others (one per compressor window, 8 to 15 bits). `Send` and `Sync`: share it
 /// in an `Arc` between threads; the first thread to need a compressed form makes it
 /// (two threads racing may both compress; one result is kept).
 ///
@@ -48,7 +49,7 @@ pub struct PreparedMessage {
     opcode: OpCode,
     payload: Vec<u8>,
     /// The compressed payload for a 15-bit window ([0]) and for a smaller one ([1]).
-    deflated: [OnceBox<Vec<u8>>; 2],
+    deflated: [OnceBox<Vec<u8>>; 8],
     /// How many compressed forms were made (for tests and metrics).
     made: core::sync::atomic::AtomicUsize,
 }
@@ -82,7 +83,7 @@ impl PreparedMessage {
         Ok(PreparedMessage {
             opcode,
             payload,
-            deflated: [OnceBox::new(), OnceBox::new()],
+            deflated: core::array::from_fn(|_| OnceBox::new()),
             made: core::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -98,7 +99,7 @@ impl PreparedMessage {
     }
 
     /// How many compressed forms of the message were made so far: 0 while no
-    /// connection needed one, at most 2 (one per window class) unless threads raced.
+    /// connection needed one, at most one per window (8 of them) unless threads raced.
     pub fn compressions(&self) -> usize {
         self.made.load(core::sync::atomic::Ordering::Relaxed)
     }
@@ -106,7 +107,7 @@ impl PreparedMessage {
     /// The compressed payload for `deflater` (which keeps no window across messages),
     /// made with it at the first call.
     pub(crate) fn deflated(&self, deflater: &mut Deflater) -> &[u8] {
-        let slot = &self.deflated[usize::from(deflater.window_bits() < 15)];
+        let slot = &self.deflated[usize::from(deflater.window_bits() - 8)];
         slot.get_or_init(|| {
             let mut out = Vec::with_capacity(self.payload.len() / 2 + 64);
             deflater.compress(&self.payload, true, &mut out);

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Mutex;
 
 use wisp_codec::extension::DeflateParams;
+use wisp_codec::internals::Deflater;
 use wisp_codec::{Config, Connection, DeflatePool};
 
 struct Counting;
@@ -93,6 +94,43 @@ fn compressor_and_inflater_cost_what_memory_held_says() {
     println!("idle without takeover: {idle} B");
     assert_eq!(server.memory_held(), 0);
     assert!(idle < 4096, "{idle}");
+}
+
+/// A compressor's memory is sized by its window (2^8 to 2^15 bytes), is what
+/// `Deflater::memory` (and so `memory_held`) reports, and stays under what zlib needs
+/// for the same window at its default memLevel 8: `(1 << (windowBits + 2)) + (1 << 17)`.
+#[test]
+fn a_compressor_costs_what_its_window_needs() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let text = "{\"id\":1,\"text\":\"hello hello hello hello\"}".repeat(50);
+    let mut out = Vec::with_capacity(1 << 16);
+    let mut last = 0;
+    for bits in 8..=15u8 {
+        // The counter is the process's: the test harness's own thread may allocate
+        // meanwhile, so of three tries the one nearest what is reported counts.
+        let (measured, held) = (0..3)
+            .map(|_| {
+                let before = live();
+                let mut d = Deflater::new(bits, true);
+                out.clear();
+                d.compress(text.as_bytes(), true, &mut out);
+                (live() - before, d.memory() as isize)
+            })
+            .min_by_key(|(m, h)| (m - h).abs())
+            .unwrap();
+        let zlib = (1isize << (bits.max(9) + 2)) + (1 << 17);
+        println!("window {bits}: measured {measured} B, memory {held} B, zlib {zlib} B");
+        assert!(
+            (measured - held).abs() * 50 < measured,
+            "{bits}: {measured} {held}"
+        );
+        assert!(
+            measured < zlib,
+            "{bits}: {measured} B against zlib's {zlib} B"
+        );
+        assert!(measured > last, "{bits}: a larger window costs more");
+        last = measured;
+    }
 }
 
 /// An echo of small messages (the server's `/echo`: each received message sent back by
