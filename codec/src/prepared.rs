@@ -48,7 +48,7 @@ use crate::opcode::OpCode;
 pub struct PreparedMessage {
     opcode: OpCode,
     payload: Vec<u8>,
-    /// The compressed payload for a 15-bit window ([0]) and for a smaller one ([1]).
+    /// The compressed payload for each window, 8 to 15 bits (index: bits - 8).
     deflated: [OnceBox<Vec<u8>>; 8],
     /// How many compressed forms were made (for tests and metrics).
     made: core::sync::atomic::AtomicUsize,
