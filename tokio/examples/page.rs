@@ -25,7 +25,8 @@
 //! connection carried before the socket (`"earlier"`), and shows the request and the
 //! answer as the HTTP/2 fields the server decoded (`:method: CONNECT`, `:protocol:
 //! websocket`, ..., `:status: 200`). It runs no scenarios (fragments, ping, close:
-//! wisp-server's demo does) and has no watchers.
+//! wisp-server's demo does) and has no watchers. Each socket is logged on stderr
+//! (`page: socket /inspect over HTTP/2, stream 5`).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -348,6 +349,7 @@ async fn h2_socket(
     let Ok(send) = respond.send_response(response, false) else {
         return;
     };
+    eprintln!("page: socket {target} over HTTP/2, stream {stream}");
     let ws = up.into_stream(H2Stream::new(send, req.into_body()));
     let opening = Opening::Http2 {
         request,
@@ -508,6 +510,7 @@ where
         }
         response += "\r\n";
         io.write_all(response.as_bytes()).await?;
+        eprintln!("page: socket {} over HTTP/1.1", req.target);
         let ws = up.into_stream(Rewind {
             first: std::mem::take(&mut buf),
             io,
