@@ -45,6 +45,10 @@ use wisp_tokio::{Message, ServerOptions, Upgrade, WebSocketStream};
 const MAX_HEX: usize = 64 * 1024;
 /// The largest HTTP/1.1 request head.
 const MAX_HEAD: usize = 16 * 1024;
+/// The time allowed for an HTTP/1.1 request head, and for the TLS handshake.
+const HEAD_TIME: Duration = Duration::from_secs(10);
+/// The most earlier requests of an HTTP/2 connection a report lists (it counts them all).
+const MAX_EARLIER: usize = 32;
 
 /// What every connection shares.
 struct Site {
@@ -97,12 +101,13 @@ enum Opening {
     /// The RFC 6455 upgrade: the request head as it came, the 101 as it went.
     Http1 { request: String, response: String },
     /// An extended CONNECT on an HTTP/2 stream: the fields as decoded, the stream's id,
-    /// and the requests the connection carried before it (`(stream, "GET /path")`).
+    /// and the requests the connection carried before it (their count, and the first
+    /// [`MAX_EARLIER`] as `(stream, "GET /path")`).
     Http2 {
         request: String,
         response: String,
         stream: u32,
-        earlier: Vec<(u32, String)>,
+        earlier: Earlier,
     },
 }
 
@@ -120,19 +125,28 @@ impl Opening {
                 stream,
                 earlier,
             } => {
-                let earlier: Vec<String> = earlier
+                let listed: Vec<String> = earlier
+                    .listed
                     .iter()
                     .map(|(id, what)| format!(r#"{{"stream":{id},"request":{}}}"#, json(what)))
                     .collect();
                 format!(
-                    r#"{{"type":"handshake","transport":"HTTP/2","stream":{stream},"earlier":[{}],"request":{},"response":{}}}"#,
-                    earlier.join(","),
+                    r#"{{"type":"handshake","transport":"HTTP/2","stream":{stream},"earlier_count":{},"earlier":[{}],"request":{},"response":{}}}"#,
+                    earlier.count,
+                    listed.join(","),
                     json(request),
                     json(response)
                 )
             }
         }
     }
+}
+
+/// The requests an HTTP/2 connection carried so far: how many, and the first few.
+#[derive(Clone, Default)]
+struct Earlier {
+    count: usize,
+    listed: Vec<(u32, String)>,
 }
 
 /// The options of a socket to `target`: frames recorded, deflate declined on
@@ -241,7 +255,7 @@ where
         .max_concurrent_streams(MAX_STREAMS)
         .handshake(io)
         .await?;
-    let earlier: Arc<Mutex<Vec<(u32, String)>>> = Arc::default();
+    let earlier: Arc<Mutex<Earlier>> = Arc::default();
     while let Some(accepted) = conn.accept().await {
         let (req, respond) = accepted?;
         let stream = respond.stream_id().as_u32();
@@ -252,7 +266,11 @@ where
         } else {
             let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
             if let Ok(mut e) = earlier.lock() {
-                e.push((stream, format!("{} {target}", req.method())));
+                e.count += 1;
+                if e.listed.len() < MAX_EARLIER {
+                    e.listed
+                        .push((stream, format!("{} {target}", req.method())));
+                }
             }
             tokio::spawn(h2_file(req, respond, site));
         }
@@ -311,7 +329,7 @@ async fn h2_socket(
     req: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
     stream: u32,
-    earlier: Vec<(u32, String)>,
+    earlier: Earlier,
 ) {
     let target = req
         .uri()
@@ -416,6 +434,8 @@ fn h1_response(status: u16, kind: &str, body: &[u8], close: bool) -> Vec<u8> {
         404 => "Not Found",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
         _ => "Error",
     };
     let mut out = format!(
@@ -435,7 +455,8 @@ where
 {
     let mut buf = Vec::new();
     loop {
-        // One request head, within 10 s.
+        // One request head, within HEAD_TIME.
+        let deadline = tokio::time::Instant::now() + HEAD_TIME;
         let parsed = loop {
             match wisp_codec::handshake::parse_request(&buf, MAX_HEAD) {
                 Ok(Some(done)) => break done,
@@ -453,7 +474,7 @@ where
                 }
             }
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(Duration::from_secs(10), io.read(&mut chunk))
+            let n = tokio::time::timeout_at(deadline, io.read(&mut chunk))
                 .await
                 .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
             if n == 0 {
@@ -469,11 +490,13 @@ where
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
         if !upgrade {
-            let (status, kind, body) = if req.method == "GET" {
-                file(&site, &req.target).await
-            } else {
-                (405, "text/plain", b"GET only\n".to_vec())
-            };
+            if req.method != "GET" {
+                // A body may follow, which this server does not read: the connection ends.
+                io.write_all(&h1_response(405, "text/plain", b"GET only\n", true))
+                    .await?;
+                return Ok(());
+            }
+            let (status, kind, body) = file(&site, &req.target).await;
             io.write_all(&h1_response(status, kind, &body, false))
                 .await?;
             continue;
@@ -552,7 +575,7 @@ fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
 /// One connection: TLS, then HTTP/2 or HTTP/1.1 as ALPN agreed.
 async fn connection(tcp: tokio::net::TcpStream, tls: tokio_rustls::TlsAcceptor, site: Arc<Site>) {
     let _ = tcp.set_nodelay(true);
-    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await else {
+    let Ok(Ok(tls)) = tokio::time::timeout(HEAD_TIME, tls.accept(tcp)).await else {
         return;
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");

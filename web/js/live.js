@@ -724,7 +724,7 @@
   /**
    * The handshake panel for a socket that came over HTTP/2 (RFC 8441): no 101, no key or
    * accept, the stream that carried it and what else its connection carried, every field
-   * explained. The report: {"transport":"HTTP/2","stream":N,"earlier":[{stream,request}],
+   * explained. The report: {"transport":"HTTP/2","stream":N,"earlier_count":N,"earlier":[{stream,request}],
    * "request":"<fields>","response":"<fields>"}.
    */
   function renderH2Handshake(report, box) {
@@ -734,6 +734,7 @@
     const status = (res.headers.find(([n]) => n === ":status") || [])[1] || "";
     const stream = Number(report.stream);
     const earlier = Array.isArray(report.earlier) ? report.earlier : [];
+    const count = Number.isInteger(report.earlier_count) ? report.earlier_count : earlier.length;
     const explain = (name, value) => {
       if (H2_FIELDS[name]) {
         const [text, ...links] = H2_FIELDS[name](value);
@@ -768,9 +769,9 @@
         el("li", { id: "l-hs-stream" }, `Stream ${stream}: ${odd ? "an odd id, so the client opened it" : "the id the server saw"} `,
           "(client-initiated streams have odd ids ", link9113("5.1.1"), "). The browser could send an extended CONNECT only "
           + "because the server's SETTINGS frame carried SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 ", link8441("3"), "."),
-        el("li", { id: "l-hs-shared", "data-earlier": String(earlier.length) }, earlier.length
-          ? `The same TCP and TLS connection had already carried ${earlier.length} of the page's own request${earlier.length > 1 ? "s" : ""} `
-            + `(${shared.slice(0, 8).join(", ")}${shared.length > 8 ? ", …" : ""}): the socket is one more stream beside them, and `
+        el("li", { id: "l-hs-shared", "data-earlier": String(count) }, count
+          ? `The same TCP and TLS connection had already carried ${count} request${count > 1 ? "s" : ""} before the socket `
+            + `(${shared.slice(0, 8).join(", ")}${count > 8 ? ", …" : ""}): the socket is one more stream beside them, and `
             + "other requests may go on while it is open."
           : "The server saw no other request on this connection before the socket: it is the connection's first stream the "
             + "server served, and later requests of the page may share it."),
