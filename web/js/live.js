@@ -680,7 +680,7 @@
     return { h2, req: read(report.request), res: read(report.response) };
   }
 
-  function headerTable(first, firstMeaning, headers, explain) {
+  function headerTable(first, firstMeaning, headers, explain, what = "Line") {
     const body = el("tbody", {}, first === null ? null : el("tr", { "data-header": ":start" },
       el("th", { scope: "row", class: "mono", text: first }), el("td", {}, firstMeaning)));
     for (const [name, value] of headers) {
@@ -690,7 +690,7 @@
         el("td", {}, text, section ? " " : "", section ? rfcLink(section) : "")));
     }
     return el("div", { class: "table-wrap" }, el("table", { class: "headers" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Line" }), el("th", { scope: "col", text: "What it does" }))), body));
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: what }), el("th", { scope: "col", text: "What it does" }))), body));
   }
 
   function handshakeNote(text) {
@@ -709,14 +709,15 @@
       + "this request replaces the GET of RFC 6455 ", link8441("5")],
     ":protocol": () => ["“websocket”: the pseudo-header RFC 8441 adds; a CONNECT that carries it is an extended CONNECT, "
       + "and this value asks for the WebSocket Protocol on the stream ", link8441("4"), ", ", link8441("5")],
-    ":scheme": (v) => [`“${v}”: an extended CONNECT names the target's scheme (a plain CONNECT has none): “https” for a wss:// URL, `
-      + "“http” for ws:// ", link8441("5")],
-    ":authority": () => ["The authority of the target URI, as HTTP/1.1's Host header names it; an extended CONNECT changes its "
-      + "meaning from the host to tunnel to ", link8441("4")],
+    ":scheme": (v) => [`“${v}”: a request with :protocol also carries :scheme and :path (a plain CONNECT has neither) `,
+      link8441("4"), ": “https” for a wss:// URL, “http” for ws:// ", link8441("5")],
+    ":authority": () => ["The authority of the target URI, as HTTP/1.1's Host header gives it. In a plain CONNECT it would name "
+      + "the host and port to tunnel to; with :protocol it means what it means in any other request ", link8441("4")],
     ":path": () => ["The path and query of the target URI, the resource to connect to, as the request line's target in HTTP/1.1 ",
       link8441("5")],
-    ":status": () => ["200: the server agrees to the WebSocket connection; this answer on the stream stands for the 101, and "
-      + "any other status ends the handshake ", link8441("5")],
+    ":status": () => ["200: the CONNECT succeeded (a CONNECT succeeds with a 2xx ", link9113("8.5"), "): the server agrees to the "
+      + "WebSocket connection, and this answer on the stream stands for the 101; any other status ends the handshake ",
+    link8441("5")],
     "sec-websocket-version": () => ["13, as over HTTP/1.1: Origin, Sec-WebSocket-Version, -Protocol and -Extensions are used as "
       + "RFC 6455 defines them (in lower case: HTTP/2 sends field names in lower case) ", link8441("5")],
   };
@@ -736,10 +737,7 @@
     const earlier = Array.isArray(report.earlier) ? report.earlier : [];
     const count = Number.isInteger(report.earlier_count) ? report.earlier_count : earlier.length;
     const explain = (name, value) => {
-      if (H2_FIELDS[name]) {
-        const [text, ...links] = H2_FIELDS[name](value);
-        return [null, el("span", {}, text, ...links)];
-      }
+      if (H2_FIELDS[name]) return [null, el("span", {}, ...H2_FIELDS[name](value))];
       if (name === "sec-websocket-extensions") {
         const offer = /permessage-deflate/i.test(value)
           ? "An offer of permessage-deflate (RFC 7692): compress each message's payload, with these parameters. " : "An offer of extensions. ";
@@ -785,9 +783,9 @@
         link9113("8.2.2"), ") and “MUST NOT be included in the CONNECT request” ", link8441("5")))),
       el("div", { class: "cols" },
         el("div", { class: "col", id: "l-hs-request" }, el("h4", { text: `Request the server received (HEADERS, stream ${stream})` }),
-          headerTable(null, null, req.headers, explain)),
+          headerTable(null, null, req.headers, explain, "Field")),
         el("div", { class: "col", id: "l-hs-response" }, el("h4", { text: `Response the server sent (HEADERS, stream ${stream})` }),
-          headerTable(null, null, res.headers, explainResponse),
+          headerTable(null, null, res.headers, explainResponse, "Field"),
           answered ? null : el("p", { class: "note", id: "l-hs-noext" },
             "No sec-websocket-extensions field: the server accepted no extension ", rfcLink("9.1")))),
       el("details", {}, el("summary", { text: "Both header blocks, as the server decoded them" }),
