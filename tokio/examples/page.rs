@@ -30,7 +30,7 @@
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -255,22 +255,20 @@ where
         .max_concurrent_streams(MAX_STREAMS)
         .handshake(io)
         .await?;
-    let earlier: Arc<Mutex<Earlier>> = Arc::default();
+    // Only this loop sees the connection's requests, in order; a socket gets a copy.
+    let mut earlier = Earlier::default();
     while let Some(accepted) = conn.accept().await {
         let (req, respond) = accepted?;
         let stream = respond.stream_id().as_u32();
         let site = Arc::clone(&site);
         if req.method() == http::Method::CONNECT {
-            let before = earlier.lock().map(|e| e.clone()).unwrap_or_default();
-            tokio::spawn(h2_socket(req, respond, stream, before));
+            tokio::spawn(h2_socket(req, respond, stream, earlier.clone()));
         } else {
             let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            if let Ok(mut e) = earlier.lock() {
-                e.count += 1;
-                if e.listed.len() < MAX_EARLIER {
-                    e.listed
-                        .push((stream, format!("{} {target}", req.method())));
-                }
+            earlier.count += 1;
+            if earlier.listed.len() < MAX_EARLIER {
+                let what = format!("{} {target}", req.method());
+                earlier.listed.push((stream, what));
             }
             tokio::spawn(h2_file(req, respond, site));
         }
@@ -426,7 +424,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     }
 }
 
-/// A plain HTTP/1.1 response head and body.
+/// A plain HTTP/1.1 response head and body (a 426 names the version this server
+/// speaks, RFC 6455 §4.4).
 fn h1_response(status: u16, kind: &str, body: &[u8], close: bool) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
@@ -439,8 +438,13 @@ fn h1_response(status: u16, kind: &str, body: &[u8], close: bool) -> Vec<u8> {
         _ => "Error",
     };
     let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n{}\r\n",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n{}{}\r\n",
         body.len(),
+        if status == 426 {
+            "sec-websocket-version: 13\r\n"
+        } else {
+            ""
+        },
         if close { "connection: close\r\n" } else { "" }
     )
     .into_bytes();
