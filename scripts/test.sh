@@ -62,6 +62,8 @@ step "WebSockets over HTTP/2 (wisp-tokio feature http2)"
 # target/debug/wisp-client --http2 (built above) against it, Hypercorn and wisp-server.
 cargo build -p wisp-tokio --features http2 --examples
 cargo test -p wisp-tokio --features http2 --test http2
+# The page example: the teaching page over HTTPS/h2 in Chromium (web/pkg built above).
+cargo test -p wisp-tokio --features http2 --test page_h2
 done_step
 
 # The suites that exercise the server's IO engine ran above on the default, epoll; they

@@ -173,6 +173,19 @@ impl std::fmt::Debug for H2Stream {
 }
 
 impl H2Stream {
+    /// The stream of an accepted extended CONNECT as a transport, from its two halves:
+    /// the client's (the [`SendStream`](h2::SendStream) of the request and the
+    /// response's body) or a server's on h2 itself (the `SendStream` that
+    /// `SendResponse::send_response` returned after the 200, and the request's body).
+    pub fn new(send: h2::SendStream<Bytes>, recv: h2::RecvStream) -> H2Stream {
+        H2Stream {
+            send,
+            recv,
+            buf: Bytes::new(),
+            ended: false,
+        }
+    }
+
     /// The HTTP/2 stream's id (odd: the client opened it).
     pub fn stream_id(&self) -> u32 {
         self.send.stream_id().as_u32()
@@ -385,13 +398,7 @@ impl Http2Session {
             }
             Err(e) => return Err(Error::Handshake(e)),
         };
-        let io = H2Stream {
-            send: stream,
-            recv,
-            buf: Bytes::new(),
-            ended: false,
-        };
-        Ok((io, accepted))
+        Ok((H2Stream::new(stream, recv), accepted))
     }
 
     /// The `:authority` of the requests.

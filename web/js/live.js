@@ -102,10 +102,11 @@
 
   /** permessage-deflate as a handshake report shows it agreed: `{state, problem}`. */
   function deflateFor(report) {
-    const value = (head) => headLines(head || "").headers
+    const heads = reportHeads(report);
+    const value = (head) => head.headers
       .filter(([n]) => n.toLowerCase() === "sec-websocket-extensions").map(([, v]) => v).join(", ");
     try {
-      const params = W.negotiatedDeflate(value(report.request), value(report.response));
+      const params = W.negotiatedDeflate(value(heads.req), value(heads.res));
       return { state: params ? deflateState(params) : null, problem: null };
     } catch (e) {
       return { state: null, problem: e.message };
@@ -443,6 +444,8 @@
     }
     renderHandshake(report);
     if (typeof report.id === "number") openWatcher(report.id);
+    else Wisp.timeline.reset("No timeline: this server reports the frames on the socket itself, but offers no watcher "
+      + "(/inspect?watch=ID is wisp-server's).");
   }
 
   function onScenario(report) {
@@ -659,8 +662,26 @@
     }) };
   }
 
-  function headerTable(first, firstMeaning, headers, explain) {
-    const body = el("tbody", {}, el("tr", { "data-header": ":start" },
+  /**
+   * The fields of an HTTP/2 handshake report, one "name: value" a line: HTTP/2 has no
+   * start line, its pseudo-headers (":method", ":status", ...) begin with a colon.
+   */
+  function fieldLines(text) {
+    return text.split("\r\n").filter((l) => l !== "").map((l) => {
+      const i = l.indexOf(":", l.startsWith(":") ? 1 : 0);
+      return i < 0 ? [l, ""] : [l.slice(0, i).trim(), l.slice(i + 1).trim()];
+    });
+  }
+
+  /** The two heads of a handshake report, `{h2, req, res}`, each `{first, headers}` (`first` null over HTTP/2). */
+  function reportHeads(report) {
+    const h2 = report.transport === "HTTP/2";
+    const read = (text) => (h2 ? { first: null, headers: fieldLines(text || "") } : headLines(text || ""));
+    return { h2, req: read(report.request), res: read(report.response) };
+  }
+
+  function headerTable(first, firstMeaning, headers, explain, what = "Line") {
+    const body = el("tbody", {}, first === null ? null : el("tr", { "data-header": ":start" },
       el("th", { scope: "row", class: "mono", text: first }), el("td", {}, firstMeaning)));
     for (const [name, value] of headers) {
       const [section, text] = explain(name.toLowerCase(), value);
@@ -669,11 +690,117 @@
         el("td", {}, text, section ? " " : "", section ? rfcLink(section) : "")));
     }
     return el("div", { class: "table-wrap" }, el("table", { class: "headers" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Line" }), el("th", { scope: "col", text: "What it does" }))), body));
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: what }), el("th", { scope: "col", text: "What it does" }))), body));
   }
 
   function handshakeNote(text) {
     $("#l-handshake").replaceChildren(el("p", { class: "note", text }));
+  }
+
+  const RFC8441 = "https://www.rfc-editor.org/rfc/rfc8441";
+  const link8441 = (section) => el("a", { class: "rfc", href: `${RFC8441}#section-${section}`, title: `RFC 8441 section ${section}` },
+    `RFC 8441 §${section}`);
+  const link9113 = (section) => el("a", { class: "rfc", href: `https://www.rfc-editor.org/rfc/rfc9113#section-${section}`,
+    title: `RFC 9113 section ${section}` }, `RFC 9113 §${section}`);
+
+  /** What each field of an extended CONNECT and its answer is for (RFC 8441 §4-5). */
+  const H2_FIELDS = {
+    ":method": () => ["“CONNECT”: in HTTP/2 a socket is a tunnel on one stream, not a GET that switches protocols; "
+      + "this request replaces the GET of RFC 6455 ", link8441("5")],
+    ":protocol": () => ["“websocket”: the pseudo-header RFC 8441 adds; a CONNECT that carries it is an extended CONNECT, "
+      + "and this value asks for the WebSocket Protocol on the stream ", link8441("4"), ", ", link8441("5")],
+    ":scheme": (v) => [`“${v}”: a request with :protocol also carries :scheme and :path (a plain CONNECT has neither) `,
+      link8441("4"), ": “https” for a wss:// URL, “http” for ws:// ", link8441("5")],
+    ":authority": () => ["The authority of the target URI, as HTTP/1.1's Host header gives it. In a plain CONNECT it would name "
+      + "the host and port to tunnel to; with :protocol it means what it means in any other request ", link8441("4")],
+    ":path": () => ["The path and query of the target URI, the resource to connect to, as the request line's target in HTTP/1.1 ",
+      link8441("5")],
+    ":status": () => ["200: the CONNECT succeeded (a CONNECT succeeds with a 2xx ", link9113("8.5"), "): the server agrees to the "
+      + "WebSocket connection, and this answer on the stream stands for the 101; any other status ends the handshake ",
+    link8441("5")],
+    "sec-websocket-version": () => ["13, as over HTTP/1.1: Origin, Sec-WebSocket-Version, -Protocol and -Extensions are used as "
+      + "RFC 6455 defines them (in lower case: HTTP/2 sends field names in lower case) ", link8441("5")],
+  };
+
+  /**
+   * The handshake panel for a socket that came over HTTP/2 (RFC 8441): no 101, no key or
+   * accept, the stream that carried it and what else its connection carried, every field
+   * explained. The report: {"transport":"HTTP/2","stream":N,"earlier_count":N,"earlier":[{stream,request}],
+   * "request":"<fields>","response":"<fields>"}.
+   */
+  function renderH2Handshake(report, box) {
+    const { req, res } = reportHeads(report);
+    const has = (head, name) => head.headers.some(([n]) => n.toLowerCase() === name);
+    const answered = res.headers.find(([n]) => n.toLowerCase() === "sec-websocket-extensions");
+    const status = (res.headers.find(([n]) => n === ":status") || [])[1] || "";
+    const stream = Number(report.stream);
+    const earlier = Array.isArray(report.earlier) ? report.earlier : [];
+    const count = Number.isInteger(report.earlier_count) ? report.earlier_count : earlier.length;
+    const explain = (name, value) => {
+      if (H2_FIELDS[name]) return [null, el("span", {}, ...H2_FIELDS[name](value))];
+      if (name === "sec-websocket-extensions") {
+        const offer = /permessage-deflate/i.test(value)
+          ? "An offer of permessage-deflate (RFC 7692): compress each message's payload, with these parameters. " : "An offer of extensions. ";
+        return ["9.1", offer + (answered ? `The server accepted “${answered[1]}”.`
+          : "The server's answer has no sec-websocket-extensions: it accepted none, so RSV1-3 stay 0.")];
+      }
+      return HEADERS[name] || [null, "Not part of the WebSocket handshake."];
+    };
+    const explainResponse = (name, value) => {
+      if (name === "sec-websocket-extensions") {
+        return ["9.1", "The server's answer: it accepts permessage-deflate (RFC 7692) with these parameters, "
+          + "so RSV1 = 1 now marks a compressed message, in both directions."];
+      }
+      return explain(name, value);
+    };
+    const odd = Number.isInteger(stream) && stream % 2 === 1;
+    const shared = earlier.map((e) => `stream ${e.stream}: ${e.request}`);
+    box.append(
+      el("div", { id: "l-hs-transport", class: "ok", "data-transport": "HTTP/2", "data-stream": String(stream),
+        "data-status": status },
+      el("p", {}, el("strong", { text: `This socket came over HTTP/2, on stream ${stream}. ` }),
+        `There was no 101 Switching Protocols: the browser sent an extended CONNECT (:method CONNECT with :protocol websocket) `
+        + `on a new stream of its HTTP/2 connection, and the server answered :status ${status || "?"} on that stream `,
+        link8441("5"), ". From then on the stream's DATA frames carry the RFC 6455 frames below, masks included, "
+        + "as if the stream were the TCP connection of RFC 6455."),
+      el("ul", {},
+        el("li", { id: "l-hs-stream" }, `Stream ${stream}: ${odd ? "an odd id, so the client opened it" : "the id the server saw"} `,
+          "(client-initiated streams have odd ids ", link9113("5.1.1"), "). The browser could send an extended CONNECT only "
+          + "because the server's SETTINGS frame carried SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 ", link8441("3"), "."),
+        el("li", { id: "l-hs-shared", "data-earlier": String(count) }, count
+          ? `The same TCP and TLS connection had already carried ${count} request${count > 1 ? "s" : ""} before the socket `
+            + `(${shared.slice(0, 8).join(", ")}${count > 8 ? ", …" : ""}): the socket is one more stream beside them, and `
+            + "other requests may go on while it is open."
+          : "The server saw no other request on this connection before the socket: it is the connection's first stream the "
+            + "server served, and later requests of the page may share it."),
+        el("li", { id: "l-hs-nokey" }, has(req, "sec-websocket-key") || has(res, "sec-websocket-accept")
+          ? "✗ A Sec-WebSocket-Key or Sec-WebSocket-Accept field is present, which an extended CONNECT does not use "
+          : "No Sec-WebSocket-Key in the request and no Sec-WebSocket-Accept in the answer: “that functionality has been "
+            + "superseded by the :protocol pseudo-header field”, so there is no key to hash here ", link8441("5")),
+        el("li", {}, has(req, "upgrade") || has(req, "connection")
+          ? "✗ The request carries Upgrade or Connection, which RFC 8441 forbids in this CONNECT "
+          : "No Upgrade and no Connection field: they are not part of HTTP/2 (connection-specific fields are forbidden ",
+        link9113("8.2.2"), ") and “MUST NOT be included in the CONNECT request” ", link8441("5")))),
+      el("div", { class: "cols" },
+        el("div", { class: "col", id: "l-hs-request" }, el("h4", { text: `Request the server received (HEADERS, stream ${stream})` }),
+          headerTable(null, null, req.headers, explain, "Field")),
+        el("div", { class: "col", id: "l-hs-response" }, el("h4", { text: `Response the server sent (HEADERS, stream ${stream})` }),
+          headerTable(null, null, res.headers, explainResponse, "Field"),
+          answered ? null : el("p", { class: "note", id: "l-hs-noext" },
+            "No sec-websocket-extensions field: the server accepted no extension ", rfcLink("9.1")))),
+      el("details", {}, el("summary", { text: "Both header blocks, as the server decoded them" }),
+        el("p", { class: "note", text: "HTTP/2 sends these fields in binary HEADERS frames, compressed with HPACK, not as lines "
+          + "of text: here they are one a line, as the server decoded them (pseudo-headers first)." }),
+        el("pre", { text: report.request.trimEnd() }), el("pre", { text: (report.response || "").trimEnd() })));
+    const d = conn && conn.deflate;
+    if (d) {
+      const p = d.params;
+      box.append(el("p", { id: "l-hs-deflate", class: "ok" },
+        "✓ Checked in wasm as a client checks the answer (", link7692("7.1"), "): permessage-deflate agreed, ",
+        el("code", { text: p.header }), ", as over HTTP/1.1."));
+    } else if (conn && conn.deflateProblem) {
+      box.append(el("p", { class: "bad", id: "l-hs-deflate" }, `✗ The server's permessage-deflate answer is refused: ${conn.deflateProblem} `, link7692("7.1")));
+    }
   }
 
   /**
@@ -684,6 +811,10 @@
   function renderHandshake(report) {
     const box = $("#l-handshake");
     box.replaceChildren();
+    if (report && typeof report.request === "string" && report.transport === "HTTP/2") {
+      renderH2Handshake(report, box);
+      return;
+    }
     if (report && typeof report.request === "string") {
       const req = headLines(report.request);
       const res = headLines(report.response || "");
