@@ -253,7 +253,10 @@ impl<S: Read + Write> WebSocket<S> {
     /// frame with its code is written and [`Error::Protocol`] returned. A message is
     /// never lost to a failed write of those answers (a peer that closed first may be
     /// gone already): the message is returned, and the write error, if it persists,
-    /// with the next call.
+    /// with the next call. Output a write timeout left queued is tried first, and
+    /// while it still cannot go (the stream's write timeout, or `WouldBlock`) the read
+    /// happens anyway, so a peer that reads only once its own output is read is
+    /// never waited on by both sides.
     ///
     /// ```
     /// use wisp_codec::{blocking::{Error, WebSocket}, Connection, Message};
@@ -264,9 +267,14 @@ impl<S: Read + Write> WebSocket<S> {
     /// ```
     pub fn read_message(&mut self) -> Result<Message, Error> {
         loop {
+            let queued = self.conn.pending_output_len();
             match self.conn.poll_event() {
                 Ok(Some(message)) => {
-                    let _ = self.flush();
+                    // Answers it queued (a pong, the close's echo) go at once; output
+                    // queued before, that a write timeout left, waits for the next read.
+                    if self.conn.pending_output_len() > queued {
+                        let _ = self.flush();
+                    }
                     return Ok(message);
                 }
                 Ok(None) => {}
@@ -279,7 +287,14 @@ impl<S: Read + Write> WebSocket<S> {
                 self.flush()?;
                 return Err(Error::Closed);
             }
-            self.flush()?;
+            // A write that times out does not hold the read back: a peer that stops
+            // reading until its own output is read (an echo server's backpressure)
+            // would otherwise wait on us as we wait on it. The output stays queued
+            // and each call tries it again first.
+            match self.flush() {
+                Err(e) if is_timeout(&e) => {}
+                r => r?,
+            }
             if self.read_some()? == 0 {
                 // Nothing complete is buffered (poll_event said so): the connection
                 // ends here, 1006.

@@ -105,6 +105,50 @@ fn wisp_client_against_python_websockets_server() {
     assert_eq!(wisp_client_checklist(port), None);
 }
 
+/// The CLI sends 20,000 messages of 1 KiB and only then expects their echoes; the
+/// Python websockets server stops reading while its echoes wait to be read, so a
+/// client that waited on its own writes would wait for ever (as the CLI once did).
+/// Every echo comes back, in order, and the CLI closes with 1000. The same lines
+/// piped to the CLI's stdin all go out too.
+#[test]
+fn wisp_client_cli_sends_20000_messages_to_a_python_server_that_pushes_back() {
+    let mut cmd = Command::new(python());
+    cmd.arg("tests/peers/py_echo_server.py");
+    let (_peer, port) = start_peer(cmd);
+    let url = format!("ws://127.0.0.1:{port}/");
+    let text = "k".repeat(1024);
+    const N: usize = 20_000;
+    let out = Command::new(binary("wisp-client"))
+        .args([url.as_str(), "--send", &text, "--count", &N.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert_eq!(stdout.lines().count(), N, "{stderr}");
+    assert!(stdout.lines().all(|l| l == text), "{stderr}");
+
+    let mut child = Command::new(binary("wisp-client"))
+        .arg(&url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = format!("{text}\n").repeat(N);
+    let feeder =
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, lines.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    // Python websockets drops the echoes it still owed once our close arrives (it
+    // answers the close first, RFC 6455 §5.5.1), so stdin mode sees most, not all.
+    let echoed = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(echoed > 0 && echoed <= N, "{echoed} echoes: {stderr}");
+}
+
 #[test]
 fn wisp_client_against_node_ws_server() {
     let mut cmd = node();

@@ -258,6 +258,9 @@ const REPLY_WAIT: Duration = Duration::from_secs(10);
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Reads wake up this often to notice stdin lines, pings due and Ctrl-C.
 const POLL: Duration = Duration::from_millis(20);
+/// How long a write waits for room in the socket before what is left stays queued:
+/// short, since every read first tries the queued output again (see Session::unblock).
+const WRITE_POLL: Duration = Duration::from_millis(1);
 
 /// What a session does with messages, lines and time.
 struct Session {
@@ -306,7 +309,10 @@ impl Session {
         let r = match m {
             Message::Ping(p) => client.ping(&p),
             m => client.send(m),
-        };
+        }
+        // A write timeout leaves the message queued whole: it goes out with the next
+        // write, once `unblock` has read what holds the server back.
+        .or_else(|e| if e.is_timeout() { Ok(()) } else { Err(e) });
         show(client, self.show_frames);
         if let (Ok(()), Some(m)) = (&r, copy) {
             self.out.outgoing(&m);
@@ -423,9 +429,50 @@ impl Session {
         }
     }
 
+    /// While our output waits (the socket's write timeout passed), reads and prints
+    /// what the server sent: a server that reads only once its own output is read
+    /// (Python `websockets` does so) would otherwise wait on us as we wait on it.
+    /// `None` once the output is written; else how the session ends: --max-messages
+    /// reached, the server's close, an error, Ctrl-C, or neither side moving for
+    /// `REPLY_WAIT`.
+    fn unblock(&mut self, client: &mut Client) -> Option<i32> {
+        let mut left = client.connection().pending_output_len();
+        let mut moved = Instant::now();
+        while left > 0 {
+            if interrupted() {
+                return Some(self.close_on_interrupt(client));
+            }
+            // The read tries the output first, then reads even if it could not go.
+            match client.receive() {
+                Ok(m) => {
+                    moved = Instant::now();
+                    if self.received(client, &m) {
+                        return Some(self.close(client));
+                    }
+                }
+                Err(Error::Timeout) => {}
+                Err(Error::Closed) => return Some(self.ending(client, None)),
+                Err(e) => return Some(self.ending(client, Some(e))),
+            }
+            let now = client.connection().pending_output_len();
+            if now < left {
+                moved = Instant::now();
+            }
+            left = now;
+            if moved.elapsed() >= REPLY_WAIT {
+                eprintln!(
+                    "wisp-client: the server has read none of our last {left} bytes and sent nothing for {REPLY_WAIT:?}"
+                );
+                return Some(1);
+            }
+        }
+        None
+    }
+
     /// Closes with 1000 (unless a close went out already) and waits for the answer.
     fn close(&mut self, client: &mut Client) -> i32 {
         let _ = client.set_read_timeout(Some(CLOSE_WAIT));
+        let _ = client.set_write_timeout(Some(CLOSE_WAIT));
         if client.connection().close_sent().is_none() {
             if let Err(e) = client.start_close(CloseCode::NORMAL, "") {
                 return self.ending(client, Some(e));
@@ -441,6 +488,7 @@ impl Session {
     /// close, and exit 130.
     fn close_on_interrupt(&mut self, client: &mut Client) -> i32 {
         let _ = client.set_read_timeout(Some(CLOSE_WAIT));
+        let _ = client.set_write_timeout(Some(CLOSE_WAIT));
         if client.connection().close_sent().is_none() {
             let _ = client.start_close(CloseCode::NORMAL, "");
         }
@@ -561,6 +609,10 @@ fn run(a: Args) -> i32 {
     }
     install_ctrl_c();
     let s = &mut session;
+    // Both ways time out so that neither a read nor a write waits for ever on a server
+    // that waits on us (see Session::unblock).
+    let _ = client.set_read_timeout(Some(POLL));
+    let _ = client.set_write_timeout(Some(WRITE_POLL));
     if !a.sends.is_empty() {
         let mut expected = 0u64;
         for _ in 0..a.count {
@@ -569,21 +621,19 @@ fn run(a: Args) -> i32 {
                     return s.ending(&client, Some(e));
                 }
                 expected += 1;
+                if let Some(status) = s.unblock(&mut client) {
+                    return status;
+                }
             }
         }
-        let _ = client.set_read_timeout(Some(POLL));
         let deadline = Instant::now() + REPLY_WAIT;
-        let mut got = 0;
-        while got < expected {
+        while s.received < expected {
             if interrupted() {
                 return s.close_on_interrupt(&mut client);
             }
             let r = client.receive();
             match r {
                 Ok(m) => {
-                    if matches!(m, Message::Text(_) | Message::Binary(_)) {
-                        got += 1;
-                    }
                     if s.received(&mut client, &m) {
                         break;
                     }
@@ -601,7 +651,6 @@ fn run(a: Args) -> i32 {
     }
     // Interactive: stdin lines out, messages in, until stdin ends or the server closes.
     let rx = stdin_lines();
-    let _ = client.set_read_timeout(Some(POLL));
     loop {
         if interrupted() {
             return s.close_on_interrupt(&mut client);
@@ -611,6 +660,9 @@ fn run(a: Args) -> i32 {
                 Ok(line) => {
                     if let Err(e) = s.line(&mut client, &line) {
                         return s.ending(&client, Some(e));
+                    }
+                    if let Some(status) = s.unblock(&mut client) {
+                        return status;
                     }
                 }
                 Err(mpsc::TryRecvError::Empty) => break,
