@@ -76,8 +76,14 @@ impl Deflater {
         let state = self
             .state
             .get_or_insert_with(|| Box::new(Compressor::new(bits)));
+        // A whole message without context takeover: one pass over the payload itself.
+        let whole = fin && !self.mid && !self.takeover && data.len() <= window::WHOLE_MAX;
         self.mid = !fin;
-        state.compress(data, out);
+        if whole {
+            state.compress_whole(data, out);
+        } else {
+            state.compress(data, out);
+        }
         if fin {
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());

@@ -62,28 +62,60 @@ const END_OF_BLOCK: usize = 256;
 const LIT_CODES: usize = 286;
 const DIST_CODES: usize = 30;
 
-/// The length code (0..28, for symbol 257 + code) of a match of `len` bytes.
-fn len_code(len: usize) -> usize {
-    let l = len - MIN_MATCH;
-    if l < 8 {
-        l
-    } else if l == 255 {
-        28
-    } else {
-        let top = 31 - (l as u32).leading_zeros() as usize;
-        4 * (top - 1) + ((l >> (top - 2)) & 3)
+/// The length code (0..28, for symbol 257 + code) of each match length less 3.
+const LEN_CODE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 29 {
+        let base = LEN_BASE[c] as usize - MIN_MATCH;
+        let mut i = 0;
+        // Code 28 (258 alone) overwrites the last entry of code 27, as RFC 1951 wants.
+        while i < 1 << LEN_EXTRA[c] && base + i < 256 {
+            t[base + i] = c as u8;
+            i += 1;
+        }
+        c += 1;
     }
+    t
+};
+
+/// The distance code of each distance less 1: below 256 at its own index, from 256 on
+/// at `256 + (d >> 7)` (codes 16 and up start at multiples of 128), as zlib's table.
+const DIST_CODE: [u8; 512] = {
+    let mut t = [0u8; 512];
+    let mut c = 0;
+    while c < 30 {
+        let base = DIST_BASE[c] as usize - 1;
+        let mut i = 0;
+        while i < 1 << DIST_EXTRA[c] {
+            let d = base + i;
+            if d < 256 {
+                t[d] = c as u8;
+            } else {
+                t[256 + (d >> 7)] = c as u8;
+            }
+            i += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// The length code (0..28, for symbol 257 + code) of a match of `len` bytes.
+#[inline(always)]
+fn len_code(len: usize) -> usize {
+    usize::from(LEN_CODE[(len - MIN_MATCH) & 255])
 }
 
-/// The distance code (0..29) of a distance of `dist` bytes.
+/// The distance code (0..29) of a distance of `dist` bytes (1..=32768).
+#[inline(always)]
 fn dist_code(dist: usize) -> usize {
     let d = dist - 1;
-    if d < 4 {
-        d
+    usize::from(if d < 256 {
+        DIST_CODE[d]
     } else {
-        let top = 31 - (d as u32).leading_zeros() as usize;
-        2 * top + ((d >> (top - 1)) & 1)
-    }
+        DIST_CODE[(256 + (d >> 7)) & 511]
+    })
 }
 
 /// The sizes a window of `window_bits` gets: (buffer, hash bits, symbols per block).
@@ -177,40 +209,62 @@ fn huffman_lengths(freq: &[u32], max: u32, lens: &mut [u8]) {
     }
     let order = &mut order[..n];
     order.sort_unstable();
-    // Huffman's tree by two queues: the leaves (sorted) and the inner nodes (made in
-    // order of weight); a node's parent always has a higher index.
-    let mut weight = [0u32; 2 * LIT_CODES];
-    let mut parent = [0u16; 2 * LIT_CODES];
-    for (w, &o) in weight.iter_mut().zip(order.iter()) {
+    // The code lengths of the sorted weights, in place (Moffat and Katajainen's
+    // algorithm, as miniz's): the least frequent first, so depths come out
+    // non-increasing.
+    let mut a = [0u32; LIT_CODES];
+    for (w, &o) in a.iter_mut().zip(order.iter()) {
         *w = (o >> 9).max(1);
     }
-    let (mut leaf, mut node, mut next) = (0, n, n);
-    while next < 2 * n - 1 {
-        let mut pick = || {
-            if leaf < n && (node >= next || weight[leaf] <= weight[node]) {
-                leaf += 1;
-                leaf - 1
-            } else {
-                node += 1;
-                node - 1
-            }
-        };
-        let (a, b) = (pick(), pick());
-        weight[next] = weight[a] + weight[b];
-        parent[a] = next as u16;
-        parent[b] = next as u16;
-        next += 1;
+    let a = &mut a[..n];
+    // Phase 1: the tree, each inner node's weight then its parent's index.
+    a[0] += a[1];
+    let (mut root, mut leaf) = (0usize, 2usize);
+    for next in 1..n - 1 {
+        if leaf >= n || a[root] < a[leaf] {
+            a[next] = a[root];
+            a[root] = next as u32;
+            root += 1;
+        } else {
+            a[next] = a[leaf];
+            leaf += 1;
+        }
+        if leaf >= n || (root < next && a[root] < a[leaf]) {
+            a[next] += a[root];
+            a[root] = next as u32;
+            root += 1;
+        } else {
+            a[next] += a[leaf];
+            leaf += 1;
+        }
     }
-    // Depths, from the root (the last node) down; `weight` is reused for them.
-    let root = 2 * n - 2;
-    weight[root] = 0;
-    for i in (0..root).rev() {
-        weight[i] = weight[usize::from(parent[i])] + 1;
+    // Phase 2: the inner nodes' depths.
+    a[n - 2] = 0;
+    for next in (0..n.saturating_sub(2)).rev() {
+        a[next] = a[a[next] as usize] + 1;
+    }
+    // Phase 3: the leaves' depths, from the most frequent (the last) down.
+    let (mut avail, mut used, mut depth) = (1u32, 0u32, 0u32);
+    let mut root = n as isize - 2;
+    let mut next = n as isize - 1;
+    while avail > 0 {
+        while root >= 0 && a[root as usize] == depth {
+            used += 1;
+            root -= 1;
+        }
+        while avail > used {
+            a[next as usize] = depth;
+            next -= 1;
+            avail -= 1;
+        }
+        avail = 2 * used;
+        depth += 1;
+        used = 0;
     }
     // Count the leaves per length, the long ones folded into `max`, then make the code
     // fit again: each step takes one code of `max` bits away and splits a shorter one.
     let mut count = [0u32; 16];
-    for &d in &weight[..n] {
+    for &d in a.iter() {
         count[d.min(max) as usize] += 1;
     }
     let mut total: u32 = (1..=max).map(|l| count[l as usize] << (max - l)).sum();
@@ -254,6 +308,115 @@ fn huffman_codes(lens: &[u8], codes: &mut [u16]) {
     }
 }
 
+/// The largest message [`Compressor::compress_whole`] takes: its positions, one more
+/// than the byte's index (0 is "none"), are u16.
+pub(crate) const WHOLE_MAX: usize = u16::MAX as usize - 1;
+
+/// The hash of the 3 bytes at `p` in `hash_bits` bits (`shift` = 32 - bits).
+#[inline(always)]
+fn hash3(buf: &[u8], p: usize, shift: u32) -> usize {
+    let b = &buf[p..p + MIN_MATCH];
+    let v = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+    (v.wrapping_mul(0x9e37_79b1) >> shift) as usize
+}
+
+/// The hash chains: the most recent entry of each hash, and each entry's previous one
+/// (by entry modulo the window). An entry is a position plus `off` (0 means none).
+struct Chains<'a> {
+    head: &'a mut [u16],
+    prev: &'a mut [u16],
+    mask: usize,
+    shift: u32,
+    off: usize,
+}
+
+impl Chains<'_> {
+    /// Enters the string at `p` of `buf`; returns the chain's previous head (an entry).
+    #[inline(always)]
+    fn insert(&mut self, buf: &[u8], p: usize) -> usize {
+        let h = hash3(buf, p, self.shift);
+        let e = p + self.off;
+        let old = self.head[h];
+        self.head[h] = e as u16;
+        self.prev[e & self.mask] = old;
+        usize::from(old)
+    }
+
+    /// The longest match for `cur` longer than `prev_len` (and at most `max_len`) along
+    /// the chain from entry `first`, whose entries must lie above `limit`: (length,
+    /// distance), or (2, 0) when there is none. zlib's `longest_match`.
+    #[inline(always)]
+    fn longest_match(
+        &self,
+        buf: &[u8],
+        cur: usize,
+        first: usize,
+        limit: usize,
+        prev_len: usize,
+        max_len: usize,
+    ) -> (usize, usize) {
+        let nice = NICE_LENGTH.min(max_len);
+        let mut chain = if prev_len >= GOOD_LENGTH {
+            MAX_CHAIN / 4
+        } else {
+            MAX_CHAIN
+        };
+        let (mut best, mut best_dist) = (prev_len, 0);
+        let mut e = first;
+        loop {
+            if best >= max_len {
+                break;
+            }
+            let cand = e - self.off;
+            if buf[cand + best] == buf[cur + best] && buf[cand] == buf[cur] {
+                let len = common(buf, cand, cur, max_len);
+                if len > best {
+                    best = len;
+                    best_dist = cur - cand;
+                    if len >= nice {
+                        break;
+                    }
+                }
+            }
+            e = usize::from(self.prev[e & self.mask]);
+            chain -= 1;
+            if e <= limit || chain == 0 {
+                break;
+            }
+        }
+        if best_dist == 0 {
+            (MIN_MATCH - 1, 0)
+        } else {
+            (best, best_dist)
+        }
+    }
+}
+
+/// Records a literal in the block's symbols.
+#[inline(always)]
+fn record_literal(syms: &mut Vec<u32>, lit_freq: &mut [u32; LIT_CODES], byte: u8) {
+    syms.push(u32::from(byte));
+    lit_freq[usize::from(byte)] += 1;
+}
+
+/// Records a match in the block's symbols.
+#[inline(always)]
+fn record_match(
+    syms: &mut Vec<u32>,
+    lit_freq: &mut [u32; LIT_CODES],
+    dist_freq: &mut [u32; DIST_CODES],
+    len: usize,
+    dist: usize,
+) {
+    debug_assert!((1..=32768).contains(&dist) && (MIN_MATCH..=MAX_MATCH).contains(&len));
+    syms.push((len - MIN_MATCH) as u32 | (dist as u32) << 8);
+    lit_freq[257 + len_code(len)] += 1;
+    dist_freq[dist_code(dist)] += 1;
+}
+
+/// The sync flush's empty stored block, after its 3 header bits and the padding.
+const TAIL_BYTES: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
 /// A compressor for one window size.
 pub(crate) struct Compressor {
     window_bits: u8,
@@ -274,11 +437,13 @@ pub(crate) struct Compressor {
     /// No match may start before this position: where the message began when no context
     /// is kept, else 1 (position 0 means "none" in the chains).
     floor: usize,
+    /// `compress_whole` used the chains for its own entries: the stream starts afresh.
+    restart: bool,
     /// The most recent position of each 3-byte hash.
     head: Vec<u16>,
     /// The previous position with the same hash, by position modulo the window.
     prev: Vec<u16>,
-    hash_shift: u32,
+    hash_bits: u32,
     /// The block's symbols: a literal byte, or (length - 3) | distance << 8.
     syms: Vec<u32>,
     sym_limit: usize,
@@ -301,9 +466,10 @@ impl Compressor {
             pos: 1,
             ins: 1,
             floor: 1,
+            restart: false,
             head: vec![0; 1 << hash_bits],
             prev: vec![0; wsize],
-            hash_shift: 32 - hash_bits,
+            hash_bits,
             syms: Vec::with_capacity(symbols),
             sym_limit: symbols,
             lit_freq: [0; LIT_CODES],
@@ -323,9 +489,130 @@ impl Compressor {
         self.ins = self.pos;
     }
 
+    /// Compresses a whole message that refers to nothing before it, and leaves nothing
+    /// for the next (no context takeover), onto `out`, ending as [`compress`] does with
+    /// a sync flush: one pass over `data` itself (at most [`WHOLE_MAX`] bytes), not
+    /// copied into the window's buffer. Its hash chains use the part of the table the
+    /// message needs (a table of at least as many entries as bytes, cleared first), so
+    /// a short message clears and touches a few KiB, not the whole table. The same
+    /// matcher as the stream's (lazy matching, level 6), every distance below the
+    /// window.
+    ///
+    /// [`compress`]: Compressor::compress
+    pub(crate) fn compress_whole(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let n = data.len();
+        debug_assert!(n <= WHOLE_MAX);
+        self.restart = true;
+        let mut table_bits = self.hash_bits;
+        while table_bits > 8 && 1usize << (table_bits - 1) >= n {
+            table_bits -= 1;
+        }
+        let head = &mut self.head[..1 << table_bits];
+        head.fill(0);
+        let mut chains = Chains {
+            head,
+            prev: &mut self.prev,
+            mask: self.wsize - 1,
+            shift: 32 - table_bits,
+            off: 1,
+        };
+        // The window less one: the entry a window back shares its `prev` slot with the
+        // current one, already overwritten.
+        let max_dist = self.wsize - 1;
+        let mut bits = Bits { out, acc: 0, n: 0 };
+        let mut block_start = 0;
+        let mut pending_literal = false;
+        let mut prev_len = MIN_MATCH - 1;
+        let mut prev_dist = 0;
+        let mut cur = 0;
+        while cur < n {
+            let look = n - cur;
+            let first = if look >= MIN_MATCH {
+                chains.insert(data, cur)
+            } else {
+                0
+            };
+            // Entries above this are within the window (an entry is its position + 1).
+            let limit = cur.saturating_sub(max_dist);
+            let mut len = MIN_MATCH - 1;
+            let mut dist = 0;
+            if prev_len < MAX_LAZY && first > limit {
+                (len, dist) =
+                    chains.longest_match(data, cur, first, limit, prev_len, look.min(MAX_MATCH));
+                if len == MIN_MATCH && dist > TOO_FAR {
+                    len = MIN_MATCH - 1;
+                }
+            }
+            if prev_len >= MIN_MATCH && len <= prev_len {
+                let stop = cur - 1 + prev_len;
+                record_match(
+                    &mut self.syms,
+                    &mut self.lit_freq,
+                    &mut self.dist_freq,
+                    prev_len,
+                    prev_dist,
+                );
+                for p in cur + 1..stop.min((n + 1).saturating_sub(MIN_MATCH)) {
+                    chains.insert(data, p);
+                }
+                cur = stop;
+                pending_literal = false;
+                prev_len = MIN_MATCH - 1;
+                if self.syms.len() >= self.sym_limit {
+                    self.flush_block(&mut bits, data, 0, block_start, stop);
+                    block_start = stop as isize;
+                    chains = Chains {
+                        head: &mut self.head[..1 << table_bits],
+                        prev: &mut self.prev,
+                        mask: self.wsize - 1,
+                        shift: 32 - table_bits,
+                        off: 1,
+                    };
+                }
+            } else {
+                if pending_literal {
+                    record_literal(&mut self.syms, &mut self.lit_freq, data[cur - 1]);
+                    if self.syms.len() >= self.sym_limit {
+                        self.flush_block(&mut bits, data, 0, block_start, cur);
+                        block_start = cur as isize;
+                        chains = Chains {
+                            head: &mut self.head[..1 << table_bits],
+                            prev: &mut self.prev,
+                            mask: self.wsize - 1,
+                            shift: 32 - table_bits,
+                            off: 1,
+                        };
+                    }
+                }
+                pending_literal = true;
+                prev_len = len;
+                prev_dist = dist;
+                cur += 1;
+            }
+        }
+        if pending_literal {
+            record_literal(&mut self.syms, &mut self.lit_freq, data[cur - 1]);
+        }
+        if !self.syms.is_empty() {
+            self.flush_block(&mut bits, data, 0, block_start, n);
+        }
+        bits.put(0, 3);
+        bits.align();
+        bits.out.extend_from_slice(&TAIL_BYTES);
+    }
+
     /// Compresses `data` onto `out` and ends with a sync flush (all of `data` is in the
     /// output, byte-aligned, followed by an empty stored block: `00 00 ff ff`).
     pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if self.restart {
+            // `compress_whole` filled the chains with its own entries.
+            self.head.fill(0);
+            self.end = 1;
+            self.pos = 1;
+            self.ins = 1;
+            self.floor = 1;
+            self.restart = false;
+        }
         let mut bits = Bits { out, acc: 0, n: 0 };
         let mut rest = data;
         // Where `data[0]` is (or was) in the buffer, and where the current block began.
@@ -334,10 +621,24 @@ impl Compressor {
         let mut pending_literal = false;
         let mut prev_len = MIN_MATCH - 1;
         let mut prev_dist = 0;
+        let shift = 32 - self.hash_bits;
+        let mask = self.wsize - 1;
         self.fill(&mut rest);
         // Strings left uninserted by the previous call now have their 3 bytes.
         while self.ins < self.pos && self.ins + MIN_MATCH <= self.end {
-            self.insert(self.ins);
+            let p = self.ins;
+            let Compressor {
+                buf, head, prev, ..
+            } = self;
+            Chains {
+                head,
+                prev,
+                mask,
+                shift,
+                off: 0,
+            }
+            .insert(buf, p);
+            self.ins = p + 1;
         }
         loop {
             if self.end - self.pos < LOOKAHEAD && !rest.is_empty() {
@@ -353,15 +654,30 @@ impl Compressor {
                 break;
             }
             let cur = self.pos;
-            let head = if look >= MIN_MATCH {
-                usize::from(self.insert(cur))
+            let limit = self.limit(cur);
+            let end = self.end;
+            let Compressor {
+                buf, head, prev, ..
+            } = self;
+            let mut chains = Chains {
+                head,
+                prev,
+                mask,
+                shift,
+                off: 0,
+            };
+            let buf = &buf[..end];
+            let first = if look >= MIN_MATCH {
+                self.ins = cur + 1;
+                chains.insert(buf, cur)
             } else {
                 0
             };
             let mut len = MIN_MATCH - 1;
             let mut dist = 0;
-            if prev_len < MAX_LAZY && head > self.limit(cur) {
-                (len, dist) = self.longest_match(cur, head, prev_len, look);
+            if prev_len < MAX_LAZY && first > limit {
+                (len, dist) =
+                    chains.longest_match(buf, cur, first, limit, prev_len, look.min(MAX_MATCH));
                 if len == MIN_MATCH && dist > TOO_FAR {
                     len = MIN_MATCH - 1;
                 }
@@ -369,12 +685,20 @@ impl Compressor {
             if prev_len >= MIN_MATCH && len <= prev_len {
                 // The match found at the previous position is at least as long.
                 let stop = cur - 1 + prev_len;
-                self.record_match(prev_len, prev_dist);
-                for p in cur + 1..stop {
-                    if p + MIN_MATCH <= self.end {
-                        self.insert(p);
-                    }
+                let upper = stop.min((end + 1).saturating_sub(MIN_MATCH));
+                for p in cur + 1..upper {
+                    chains.insert(buf, p);
                 }
+                if upper > cur + 1 {
+                    self.ins = upper;
+                }
+                record_match(
+                    &mut self.syms,
+                    &mut self.lit_freq,
+                    &mut self.dist_freq,
+                    prev_len,
+                    prev_dist,
+                );
                 self.pos = stop;
                 pending_literal = false;
                 prev_len = MIN_MATCH - 1;
@@ -384,7 +708,7 @@ impl Compressor {
                 }
             } else {
                 if pending_literal {
-                    self.record_literal(self.buf[cur - 1]);
+                    record_literal(&mut self.syms, &mut self.lit_freq, self.buf[cur - 1]);
                     if self.syms.len() >= self.sym_limit {
                         self.flush_block(&mut bits, data, base, block_start, cur);
                         block_start = cur as isize;
@@ -397,7 +721,7 @@ impl Compressor {
             }
         }
         if pending_literal {
-            self.record_literal(self.buf[self.pos - 1]);
+            record_literal(&mut self.syms, &mut self.lit_freq, self.buf[self.pos - 1]);
         }
         if !self.syms.is_empty() {
             let end = self.pos;
@@ -406,7 +730,7 @@ impl Compressor {
         // The sync flush: an empty stored block, not final.
         bits.put(0, 3);
         bits.align();
-        bits.out.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        bits.out.extend_from_slice(&TAIL_BYTES);
     }
 
     /// Copies as much of `rest` into the buffer as fits.
@@ -439,78 +763,6 @@ impl Compressor {
     /// Candidates must lie above this: within the window and not before the floor.
     fn limit(&self, cur: usize) -> usize {
         cur.saturating_sub(self.max_dist).max(self.floor - 1)
-    }
-
-    /// Enters the string at `p` in its hash chain; returns the chain's previous head.
-    fn insert(&mut self, p: usize) -> u16 {
-        let b = &self.buf[p..p + MIN_MATCH];
-        let v = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
-        let h = (v.wrapping_mul(0x9e37_79b1) >> self.hash_shift) as usize;
-        let old = self.head[h];
-        self.head[h] = p as u16;
-        self.prev[p & (self.wsize - 1)] = old;
-        self.ins = p + 1;
-        old
-    }
-
-    /// The longest match for `cur` longer than `prev_len` along the chain from `head`:
-    /// (length, distance), or (2, 0) when there is none.
-    fn longest_match(
-        &self,
-        cur: usize,
-        head: usize,
-        prev_len: usize,
-        look: usize,
-    ) -> (usize, usize) {
-        let max_len = look.min(MAX_MATCH);
-        let nice = NICE_LENGTH.min(max_len);
-        let limit = self.limit(cur);
-        let mut chain = if prev_len >= GOOD_LENGTH {
-            MAX_CHAIN / 4
-        } else {
-            MAX_CHAIN
-        };
-        let (mut best, mut best_dist) = (prev_len, 0);
-        let buf = &self.buf[..self.end];
-        let mut cand = head;
-        loop {
-            if best >= max_len {
-                break;
-            }
-            if buf[cand + best] == buf[cur + best] && buf[cand] == buf[cur] {
-                let len = common(buf, cand, cur, max_len);
-                if len > best {
-                    best = len;
-                    best_dist = cur - cand;
-                    if len >= nice {
-                        break;
-                    }
-                }
-            }
-            cand = usize::from(self.prev[cand & (self.wsize - 1)]);
-            chain -= 1;
-            if cand <= limit || chain == 0 {
-                break;
-            }
-        }
-        if best_dist == 0 {
-            (MIN_MATCH - 1, 0)
-        } else {
-            (best, best_dist)
-        }
-    }
-
-    fn record_literal(&mut self, byte: u8) {
-        self.syms.push(u32::from(byte));
-        self.lit_freq[usize::from(byte)] += 1;
-    }
-
-    fn record_match(&mut self, len: usize, dist: usize) {
-        debug_assert!(dist >= 1 && dist <= self.wsize && (MIN_MATCH..=MAX_MATCH).contains(&len));
-        self.syms
-            .push((len - MIN_MATCH) as u32 | (dist as u32) << 8);
-        self.lit_freq[257 + len_code(len)] += 1;
-        self.dist_freq[dist_code(dist)] += 1;
     }
 
     /// Writes the block of the symbols recorded, which encode buffer positions
@@ -576,10 +828,9 @@ impl Compressor {
                 .sum::<u64>();
         let dynamic =
             3 + header + cost(&lit_len, &self.lit_freq) + cost(&dist_len, &self.dist_freq) + extra;
-        let (fixed_lit, fixed_dist) = fixed_lengths();
         let fixed = 3
-            + cost(&fixed_lit[..LIT_CODES], &self.lit_freq)
-            + cost(&fixed_dist, &self.dist_freq)
+            + cost(&FIXED_LIT_LEN[..LIT_CODES], &self.lit_freq)
+            + cost(&FIXED_DIST_LEN, &self.dist_freq)
             + extra;
         let raw = &data[(start - base) as usize..(end as isize - base) as usize];
         let chunks = raw.len().div_ceil(0xffff).max(1) as u64;
@@ -597,11 +848,13 @@ impl Compressor {
             }
         } else if fixed <= dynamic {
             bits.put(0b010, 3);
-            let mut lit_code = [0u16; 288];
-            let mut dist_code = [0u16; DIST_CODES];
-            huffman_codes(&fixed_lit, &mut lit_code);
-            huffman_codes(&fixed_dist, &mut dist_code);
-            self.write_symbols(bits, &fixed_lit, &lit_code, &fixed_dist, &dist_code);
+            self.write_symbols(
+                bits,
+                &FIXED_LIT_LEN,
+                &FIXED_LIT_CODE,
+                &FIXED_DIST_LEN,
+                &FIXED_DIST_CODE,
+            );
         } else {
             bits.put(0b100, 3);
             bits.put((hlit - 257) as u32, 5);
@@ -633,7 +886,8 @@ impl Compressor {
         self.dist_freq = [0; DIST_CODES];
     }
 
-    /// The block's symbols and its end, in the codes given.
+    /// The block's symbols and its end, in the codes given: a literal in one write, a
+    /// match in two (the length's code and extra bits, the distance's).
     fn write_symbols(
         &self,
         bits: &mut Bits<'_>,
@@ -642,24 +896,27 @@ impl Compressor {
         dist_len: &[u8],
         dist_code_: &[u16],
     ) {
+        let (lit_len, lit_code) = (&lit_len[..LIT_CODES], &lit_code[..LIT_CODES]);
+        let (dist_len, dist_code_) = (&dist_len[..DIST_CODES], &dist_code_[..DIST_CODES]);
         for &sym in &self.syms {
             let dist = (sym >> 8) as usize;
             if dist == 0 {
-                let c = sym as usize;
+                let c = (sym & 0xff) as usize;
                 bits.put(u32::from(lit_code[c]), u32::from(lit_len[c]));
             } else {
-                let len = (sym & 0xff) as usize + MIN_MATCH;
-                let lc = len_code(len);
-                bits.put(u32::from(lit_code[257 + lc]), u32::from(lit_len[257 + lc]));
+                let l = (sym & 0xff) as usize;
+                let lc = usize::from(LEN_CODE[l]);
+                let n = u32::from(lit_len[257 + lc]);
                 bits.put(
-                    (len - usize::from(LEN_BASE[lc])) as u32,
-                    u32::from(LEN_EXTRA[lc]),
+                    u32::from(lit_code[257 + lc])
+                        | ((l + MIN_MATCH - usize::from(LEN_BASE[lc])) as u32) << n,
+                    n + u32::from(LEN_EXTRA[lc]),
                 );
                 let dc = dist_code(dist);
-                bits.put(u32::from(dist_code_[dc]), u32::from(dist_len[dc]));
+                let n = u32::from(dist_len[dc]);
                 bits.put(
-                    (dist - usize::from(DIST_BASE[dc])) as u32,
-                    u32::from(DIST_EXTRA[dc]),
+                    u32::from(dist_code_[dc]) | ((dist - usize::from(DIST_BASE[dc])) as u32) << n,
+                    n + u32::from(DIST_EXTRA[dc]),
                 );
             }
         }
@@ -671,11 +928,48 @@ impl Compressor {
 }
 
 /// The fixed Huffman code's lengths (§3.2.6).
-fn fixed_lengths() -> ([u8; 288], [u8; DIST_CODES]) {
+const FIXED_LIT_LEN: [u8; 288] = {
     let mut lit = [8u8; 288];
-    lit[144..256].fill(9);
-    lit[256..280].fill(7);
-    (lit, [5; DIST_CODES])
+    let mut i = 144;
+    while i < 280 {
+        lit[i] = if i < 256 { 9 } else { 7 };
+        i += 1;
+    }
+    lit
+};
+const FIXED_DIST_LEN: [u8; DIST_CODES] = [5; DIST_CODES];
+/// The fixed code's codes, bit-reversed (`huffman_codes` of the lengths above).
+const FIXED_LIT_CODE: [u16; 288] = canonical(&FIXED_LIT_LEN);
+const FIXED_DIST_CODE: [u16; DIST_CODES] = canonical(&FIXED_DIST_LEN);
+
+/// [`huffman_codes`] at compile time, for the fixed code.
+const fn canonical<const N: usize>(lens: &[u8; N]) -> [u16; N] {
+    let mut count = [0u16; 16];
+    let mut i = 0;
+    while i < N {
+        count[lens[i] as usize] += 1;
+        i += 1;
+    }
+    count[0] = 0;
+    let mut next = [0u16; 16];
+    let mut code = 0u16;
+    let mut bits = 1;
+    while bits < 16 {
+        code = (code + count[bits - 1]) << 1;
+        next[bits] = code;
+        bits += 1;
+    }
+    let mut codes = [0u16; N];
+    let mut i = 0;
+    while i < N {
+        let l = lens[i] as usize;
+        if l != 0 {
+            codes[i] = next[l].reverse_bits() >> (16 - l);
+            next[l] += 1;
+        }
+        i += 1;
+    }
+    codes
 }
 
 /// Run-length codes `lens` with symbols 16 (repeat the previous 3-6 times), 17 (3-10
