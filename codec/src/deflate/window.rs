@@ -189,16 +189,15 @@ impl Bits<'_> {
 /// Code lengths for `freq` (those with a zero count get 0), none longer than `max`
 /// bits; at least two symbols get a code, so every code is complete (as zlib does for
 /// inflaters that refuse a one-code tree).
-fn huffman_lengths(freq: &[u32], max: u32, lens: &mut [u8]) {
+fn huffman_lengths(freq: &[u32], max: u32, lens: &mut [u8]) -> [u16; 16] {
     lens.fill(0);
-    // (count << 9 | symbol), sorted by count: the least frequent first.
-    let mut order = [0u32; LIT_CODES];
+    // (count << 9 | symbol), sorted by count: the least frequent first. Written for
+    // every symbol, kept for the used ones (no branch per symbol).
+    let mut order = [0u32; LIT_CODES + 1];
     let mut n = 0;
     for (s, &f) in freq.iter().enumerate() {
-        if f > 0 {
-            order[n] = (f << 9) | s as u32;
-            n += 1;
-        }
+        order[n] = (f << 9) | s as u32;
+        n += usize::from(f > 0);
     }
     // Fewer than two used: give symbols 0 and 1 (or the used one and another) a bit.
     while n < 2 {
@@ -278,22 +277,21 @@ fn huffman_lengths(freq: &[u32], max: u32, lens: &mut [u8]) {
     }
     // The least frequent symbols get the longest codes.
     let mut i = 0;
+    let mut per_length = [0u16; 16];
     for l in (1..=max as usize).rev() {
         for _ in 0..count[l] {
             lens[(order[i] & 511) as usize] = l as u8;
             i += 1;
         }
+        per_length[l] = count[l] as u16;
     }
+    per_length
 }
 
 /// Canonical codes for `lens` (§3.2.2), bit-reversed for the least-significant-first
 /// writer.
-fn huffman_codes(lens: &[u8], codes: &mut [u16]) {
-    let mut count = [0u16; 16];
-    for &l in lens {
-        count[usize::from(l)] += 1;
-    }
-    count[0] = 0;
+/// `count`: how many codes of each length (`huffman_lengths`' answer; 0 for length 0).
+fn huffman_codes(lens: &[u8], count: &[u16; 16], codes: &mut [u16]) {
     let mut next = [0u16; 16];
     let mut code = 0u16;
     for bits in 1..16 {
@@ -779,8 +777,8 @@ impl Compressor {
         self.lit_freq[END_OF_BLOCK] = 1;
         let mut lit_len = [0u8; LIT_CODES];
         let mut dist_len = [0u8; DIST_CODES];
-        huffman_lengths(&self.lit_freq, 15, &mut lit_len);
-        huffman_lengths(&self.dist_freq, 15, &mut dist_len);
+        let lit_count = huffman_lengths(&self.lit_freq, 15, &mut lit_len);
+        let dist_count = huffman_lengths(&self.dist_freq, 15, &mut dist_len);
         let hlit = 257
             + lit_len[257..]
                 .iter()
@@ -800,38 +798,34 @@ impl Compressor {
             cl_freq[usize::from(s)] += 1;
         }
         let mut cl_len = [0u8; 19];
-        huffman_lengths(&cl_freq, 7, &mut cl_len);
+        let cl_count = huffman_lengths(&cl_freq, 7, &mut cl_len);
         let hclen = 4.max(1 + CL_ORDER.iter().rposition(|&s| cl_len[s] != 0).unwrap_or(0));
 
-        // Sizes in bits of the three ways to send the block.
-        let extra: u64 = (0..29)
-            .map(|c| u64::from(self.lit_freq[257 + c]) * u64::from(LEN_EXTRA[c]))
-            .chain((0..DIST_CODES).map(|c| u64::from(self.dist_freq[c]) * u64::from(DIST_EXTRA[c])))
-            .sum();
-        let cost = |lens: &[u8], freq: &[u32]| -> u64 {
-            lens.iter()
-                .zip(freq)
-                .map(|(&l, &f)| u64::from(l) * u64::from(f))
-                .sum()
-        };
-        let header: u64 = 14
-            + 3 * hclen as u64
-            + runs
-                .iter()
-                .map(|&(s, _)| {
-                    u64::from(cl_len[usize::from(s)])
-                        + [2, 3, 7]
-                            .get(usize::from(s).wrapping_sub(16))
-                            .copied()
-                            .unwrap_or(0)
-                })
-                .sum::<u64>();
-        let dynamic =
-            3 + header + cost(&lit_len, &self.lit_freq) + cost(&dist_len, &self.dist_freq) + extra;
-        let fixed = 3
-            + cost(&FIXED_LIT_LEN[..LIT_CODES], &self.lit_freq)
-            + cost(&FIXED_DIST_LEN, &self.dist_freq)
-            + extra;
+        // Sizes in bits of the three ways to send the block (u32: a block holds at most
+        // 8,192 symbols, each under 64 bits).
+        let mut dynamic = 0u32;
+        let mut fixed = 0u32;
+        for ((&f, &l), &x) in self.lit_freq.iter().zip(&lit_len).zip(&FIXED_LIT_LEN) {
+            dynamic += f * u32::from(l);
+            fixed += f * u32::from(x);
+        }
+        for (&f, &l) in self.dist_freq.iter().zip(&dist_len) {
+            dynamic += f * u32::from(l);
+            fixed += f * 5;
+        }
+        let mut extra = 0u32;
+        for (&f, &x) in self.lit_freq[257..].iter().zip(&LEN_EXTRA) {
+            extra += f * u32::from(x);
+        }
+        for (&f, &x) in self.dist_freq.iter().zip(&DIST_EXTRA) {
+            extra += f * u32::from(x);
+        }
+        let mut header = 14 + 3 * hclen as u32;
+        for (s, (&f, &l)) in cl_freq.iter().zip(&cl_len).enumerate() {
+            header += f * (u32::from(l) + [0, 2, 3, 7][s.saturating_sub(15)]);
+        }
+        let dynamic = u64::from(3 + header + dynamic + extra);
+        let fixed = u64::from(3 + fixed + extra);
         let raw = &data[(start - base) as usize..(end as isize - base) as usize];
         let chunks = raw.len().div_ceil(0xffff).max(1) as u64;
         let stored = chunks * (3 + 7 + 32) + 8 * raw.len() as u64;
@@ -864,7 +858,7 @@ impl Compressor {
                 bits.put(u32::from(cl_len[s]), 3);
             }
             let mut cl_code = [0u16; 19];
-            huffman_codes(&cl_len, &mut cl_code);
+            huffman_codes(&cl_len, &cl_count, &mut cl_code);
             for &(s, x) in runs {
                 let s = usize::from(s);
                 bits.put(u32::from(cl_code[s]), u32::from(cl_len[s]));
@@ -877,8 +871,8 @@ impl Compressor {
             }
             let mut lit_code = [0u16; LIT_CODES];
             let mut dist_code = [0u16; DIST_CODES];
-            huffman_codes(&lit_len, &mut lit_code);
-            huffman_codes(&dist_len, &mut dist_code);
+            huffman_codes(&lit_len, &lit_count, &mut lit_code);
+            huffman_codes(&dist_len, &dist_count, &mut dist_code);
             self.write_symbols(bits, &lit_len, &lit_code, &dist_len, &dist_code);
         }
         self.syms.clear();
@@ -976,36 +970,41 @@ const fn canonical<const N: usize>(lens: &[u8; N]) -> [u16; N] {
 /// zeros) and 18 (11-138 zeros); returns how many (symbol, extra) pairs were written.
 fn run_lengths(lens: &[u8], runs: &mut [(u8, u8)]) -> usize {
     let mut n = 0;
-    let mut emit = |s: u8, x: u8| {
-        runs[n] = (s, x);
-        n += 1;
-    };
     let mut i = 0;
     while i < lens.len() {
         let v = lens[i];
-        let mut run = lens[i..].iter().take_while(|&&l| l == v).count();
-        i += run;
+        let mut j = i + 1;
+        while j < lens.len() && lens[j] == v {
+            j += 1;
+        }
+        let mut run = j - i;
+        i = j;
         if v == 0 {
             while run >= 11 {
                 let r = run.min(138);
-                emit(18, (r - 11) as u8);
+                runs[n] = (18, (r - 11) as u8);
+                n += 1;
                 run -= r;
             }
             if run >= 3 {
-                emit(17, (run - 3) as u8);
+                runs[n] = (17, (run - 3) as u8);
+                n += 1;
                 run = 0;
             }
         } else {
-            emit(v, 0);
+            runs[n] = (v, 0);
+            n += 1;
             run -= 1;
             while run >= 3 {
                 let r = run.min(6);
-                emit(16, (r - 3) as u8);
+                runs[n] = (16, (r - 3) as u8);
+                n += 1;
                 run -= r;
             }
         }
         for _ in 0..run {
-            emit(v, 0);
+            runs[n] = (v, 0);
+            n += 1;
         }
     }
     n
