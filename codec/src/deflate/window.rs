@@ -310,12 +310,23 @@ fn huffman_codes(lens: &[u8], count: &[u16; 16], codes: &mut [u16]) {
 /// than the byte's index (0 is "none"), are u16.
 pub(crate) const WHOLE_MAX: usize = u16::MAX as usize - 1;
 
+/// Bytes a whole message's hash covers.
+const WHOLE_HASHED: usize = 4;
+
 /// The hash of the 3 bytes at `p` in `hash_bits` bits (`shift` = 32 - bits).
 #[inline(always)]
 fn hash3(buf: &[u8], p: usize, shift: u32) -> usize {
     let b = &buf[p..p + MIN_MATCH];
     let v = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
     (v.wrapping_mul(0x9e37_79b1) >> shift) as usize
+}
+
+/// The hash of the 4 bytes at `p`.
+#[inline(always)]
+fn hash4(buf: &[u8], p: usize, shift: u32) -> usize {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&buf[p..p + 4]);
+    (u32::from_le_bytes(b).wrapping_mul(0x9e37_79b1) >> shift) as usize
 }
 
 /// The hash chains: the most recent entry of each hash, and each entry's previous one
@@ -326,13 +337,19 @@ struct Chains<'a> {
     mask: usize,
     shift: u32,
     off: usize,
+    /// Bytes hashed: 3 (the stream's) or 4 (a whole message's).
+    hashed: usize,
 }
 
 impl Chains<'_> {
     /// Enters the string at `p` of `buf`; returns the chain's previous head (an entry).
     #[inline(always)]
     fn insert(&mut self, buf: &[u8], p: usize) -> usize {
-        let h = hash3(buf, p, self.shift);
+        let h = if self.hashed == 4 {
+            hash4(buf, p, self.shift)
+        } else {
+            hash3(buf, p, self.shift)
+        };
         let e = p + self.off;
         let old = self.head[h];
         self.head[h] = e as u16;
@@ -502,7 +519,7 @@ impl Compressor {
         debug_assert!(n <= WHOLE_MAX);
         self.restart = true;
         let mut table_bits = self.hash_bits;
-        while table_bits > 8 && 1usize << (table_bits - 1) >= n {
+        while table_bits > 8 && 1usize << (table_bits - 1) >= 2 * n {
             table_bits -= 1;
         }
         let head = &mut self.head[..1 << table_bits];
@@ -513,6 +530,7 @@ impl Compressor {
             mask: self.wsize - 1,
             shift: 32 - table_bits,
             off: 1,
+            hashed: WHOLE_HASHED,
         };
         // The window less one: the entry a window back shares its `prev` slot with the
         // current one, already overwritten.
@@ -525,7 +543,7 @@ impl Compressor {
         let mut cur = 0;
         while cur < n {
             let look = n - cur;
-            let first = if look >= MIN_MATCH {
+            let first = if look >= WHOLE_HASHED {
                 chains.insert(data, cur)
             } else {
                 0
@@ -550,7 +568,7 @@ impl Compressor {
                     prev_len,
                     prev_dist,
                 );
-                for p in cur + 1..stop.min((n + 1).saturating_sub(MIN_MATCH)) {
+                for p in cur + 1..stop.min((n + 1).saturating_sub(WHOLE_HASHED)) {
                     chains.insert(data, p);
                 }
                 cur = stop;
@@ -565,6 +583,7 @@ impl Compressor {
                         mask: self.wsize - 1,
                         shift: 32 - table_bits,
                         off: 1,
+                        hashed: WHOLE_HASHED,
                     };
                 }
             } else {
@@ -579,6 +598,7 @@ impl Compressor {
                             mask: self.wsize - 1,
                             shift: 32 - table_bits,
                             off: 1,
+                            hashed: WHOLE_HASHED,
                         };
                     }
                 }
@@ -634,6 +654,7 @@ impl Compressor {
                 mask,
                 shift,
                 off: 0,
+                hashed: MIN_MATCH,
             }
             .insert(buf, p);
             self.ins = p + 1;
@@ -663,6 +684,7 @@ impl Compressor {
                 mask,
                 shift,
                 off: 0,
+                hashed: MIN_MATCH,
             };
             let buf = &buf[..end];
             let first = if look >= MIN_MATCH {
