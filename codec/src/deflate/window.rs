@@ -1073,6 +1073,32 @@ mod tests {
         }
     }
 
+    /// The const tables are what the functions and RFC 1951's tables give.
+    #[test]
+    fn const_tables_match_the_functions() {
+        let mut lit = [0u16; 288];
+        let mut count = [0u16; 16];
+        for &l in &FIXED_LIT_LEN {
+            count[usize::from(l)] += 1;
+        }
+        huffman_codes(&FIXED_LIT_LEN, &count, &mut lit);
+        assert_eq!(lit, FIXED_LIT_CODE);
+        // RFC 1951 §3.2.6: literal 0 is 00110000, 144 is 110010000, 256 is 0000000.
+        assert_eq!(FIXED_LIT_CODE[0], 0b0011_0000u16.reverse_bits() >> 8);
+        assert_eq!(FIXED_LIT_CODE[144], 0b1_1001_0000u16.reverse_bits() >> 7);
+        assert_eq!(FIXED_LIT_CODE[256], 0);
+        for len in MIN_MATCH..=MAX_MATCH {
+            let c = len_code(len);
+            let next = LEN_BASE.get(c + 1).map_or(259, |&b| usize::from(b));
+            assert!(usize::from(LEN_BASE[c]) <= len && (len < next || len == 258));
+        }
+        for dist in 1..=32768 {
+            let c = dist_code(dist);
+            let next = DIST_BASE.get(c + 1).map_or(32769, |&b| usize::from(b));
+            assert!(usize::from(DIST_BASE[c]) <= dist && dist < next, "{dist}");
+        }
+    }
+
     /// Kraft's sum of the lengths is exactly 1 and none passes the limit.
     #[test]
     fn huffman_lengths_are_complete_and_limited() {
