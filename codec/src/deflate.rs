@@ -26,8 +26,10 @@ use window::Compressor;
 /// The tail a sync flush ends with, removed by the sender and restored by the receiver.
 pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// How much output space the inflater asks for at a time.
+/// The most output space the inflater asks for at a time...
 const INFLATE_STEP: usize = 16 * 1024;
+/// ...and the least.
+const MIN_STEP: usize = 256;
 
 /// Bytes an inflater holds (its state and the 32 KiB window); `tests/deflate_memory.rs`
 /// checks it, and the compressor's `window::memory`, against a counting allocator.
@@ -76,8 +78,14 @@ impl Deflater {
         let state = self
             .state
             .get_or_insert_with(|| Box::new(Compressor::new(bits)));
+        // A whole message without context takeover: one pass over the payload itself.
+        let whole = fin && !self.mid && !self.takeover && data.len() <= window::WHOLE_MAX;
         self.mid = !fin;
-        state.compress(data, out);
+        if whole {
+            state.compress_whole(data, out);
+        } else {
+            state.compress(data, out);
+        }
         if fin {
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
@@ -253,6 +261,10 @@ impl Inflater {
         let state = self
             .state
             .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
+        // The output space offered (and zeroed) at a time: four times the input to begin
+        // with (JSON inflates about threefold), doubled each round that fills it, up to
+        // `INFLATE_STEP`; a message of a few hundred bytes zeroes a few KiB, not 16.
+        let mut want = input.len().saturating_mul(4).clamp(MIN_STEP, INFLATE_STEP);
         loop {
             if self.ended {
                 // Bytes after a final block belong to no stream: nothing to inflate.
@@ -261,7 +273,7 @@ impl Inflater {
             let len = out.len();
             // One byte past the limit is room enough to prove the message too large.
             let room = (max.saturating_add(1)).saturating_sub(len as u64);
-            let step = usize::try_from(room).map_or(INFLATE_STEP, |r| r.min(INFLATE_STEP));
+            let step = usize::try_from(room).map_or(want, |r| r.min(want));
             if step == 0 {
                 return Err(InflateError::TooLarge(len as u64));
             }
@@ -289,6 +301,9 @@ impl Inflater {
             // this input.
             if input.is_empty() && r.bytes_written < step {
                 return Ok(());
+            }
+            if r.bytes_written == step {
+                want = (want * 2).min(INFLATE_STEP);
             }
         }
     }

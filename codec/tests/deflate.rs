@@ -734,6 +734,58 @@ proptest! {
         }
     }
 
+    /// A whole message without context takeover is compressed in one pass over the
+    /// payload (up to 65,534 bytes; longer ones, and fragments, as a stream). Through any
+    /// history of messages, whole or fragmented, each message's bytes are the same as a
+    /// fresh compressor's (what one prepared form for every connection relies on); the
+    /// walker (a naive inflater that knows nothing before the message) gets the message
+    /// back with every distance within the window, and so does the codec's inflater.
+    #[test]
+    fn whole_messages_compress_alone_in_one_pass(
+        messages in proptest::collection::vec(
+            (message(), prop_oneof![Just(0usize), 1usize..4000]),
+            1..6,
+        ),
+        period_message in (8u32..=15, 0usize..3, 2usize..5),
+        bits in 8u8..=15,
+    ) {
+        let window = 1usize << bits;
+        // A block repeated at a period of the window, one byte less or more: the farthest
+        // match there is, and one a compressor must not take.
+        let (seed, shift, reps) = period_message;
+        let block: Vec<u8> = (0..window + shift - 1)
+            .map(|i| (i as u32).wrapping_mul(seed.wrapping_mul(2_654_435_761)).rotate_left(seed) as u8)
+            .collect();
+        let mut all: Vec<(Vec<u8>, usize)> =
+            messages.into_iter().map(|((_, m), f)| (m, f)).collect();
+        all.push((block.repeat(reps), 0));
+        all.push((vec![b'a'; 65_534], 0));
+        all.push((json(65_535), 0));
+        let mut d = wisp_codec::internals::Deflater::new(bits, false);
+        let mut i = wisp_codec::internals::Inflater::new(false);
+        for (m, fragment) in &all {
+            let mut wire = Vec::new();
+            if *fragment == 0 || m.is_empty() {
+                d.compress(m, true, &mut wire);
+                let mut fresh = Vec::new();
+                wisp_codec::internals::Deflater::new(bits, false).compress(m, true, &mut fresh);
+                prop_assert!(wire == fresh, "window {}: {} B differ after history", bits, m.len());
+            } else {
+                let pieces: Vec<&[u8]> = m.chunks(*fragment).collect();
+                for (k, p) in pieces.iter().enumerate() {
+                    d.compress(p, k + 1 == pieces.len(), &mut wire);
+                }
+            }
+            let mut out = Vec::new();
+            i.inflate(&wire, true, &mut out, u64::MAX).unwrap();
+            prop_assert!(out == *m, "window {}: the inflater's {} B", bits, m.len());
+            wire.extend_from_slice(&[0, 0, 0xff, 0xff]);
+            let (walked, max) = walk(&wire).expect("valid deflate");
+            prop_assert!(walked == *m, "window {}: the walker's {} B", bits, m.len());
+            prop_assert!(max as usize <= window, "window {}: distance {}", bits, max);
+        }
+    }
+
     /// A [`PreparedMessage`] arrives as the same message as one sent the normal way,
     /// for every set of parameters and both roles, interleaved with normal sends (a
     /// side with context takeover compresses it against its own window); without
