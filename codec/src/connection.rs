@@ -200,6 +200,14 @@ pub struct Connection {
     traffic: Option<Box<Traffic>>,
 }
 
+/// A connection's first count allocates its box: cold, and out of line so that the
+/// paths that count do not carry the allocation's code.
+#[cold]
+#[inline(never)]
+fn new_traffic() -> Box<Traffic> {
+    Box::default()
+}
+
 /// How a connection ends (see [`Connection::close_code`]).
 #[derive(Debug, Default)]
 struct Ending {
@@ -597,8 +605,11 @@ impl Connection {
         self.traffic.take().map_or(Traffic::ZERO, |t| *t)
     }
 
+    /// The counts, boxed at the first count. The box is made out of line (once per
+    /// step at most), so the per-frame paths that count stay small enough to inline.
+    #[inline(always)]
     fn traffic_mut(&mut self) -> &mut Traffic {
-        self.traffic.get_or_insert_with(Box::default)
+        self.traffic.get_or_insert_with(new_traffic)
     }
 
     /// The part of [`memory_held`](Connection::memory_held) that is the
@@ -1104,6 +1115,7 @@ impl Connection {
     }
 
     /// Whether a frame may be sent now; updates the fragmentation state when it may.
+    #[inline(always)]
     fn check_send(&mut self, opcode: OpCode, fin: bool, len: usize) -> Result<(), UsageError> {
         if !self.may_send() {
             return Err(UsageError::Closed);
@@ -1222,6 +1234,7 @@ impl Connection {
 
     /// Queues one frame as it is (data frames were counted by `check_send`; control
     /// frames are counted here, the automatic answers included).
+    #[inline(always)]
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
         if opcode.is_control() {
             self.traffic_mut().sent.message(opcode, payload.len());
