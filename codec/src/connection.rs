@@ -194,9 +194,10 @@ pub struct Connection {
     /// driver's scratch buffer (`io.rs`, the read policy).
     reads_flowing: bool,
     /// Messages and payload bytes each way, by kind, since the last
-    /// [`take_traffic`](Connection::take_traffic): boxed when the first is counted and
-    /// freed when taken, so a connection whose driver takes its counts after each step
-    /// holds one pointer for them between steps.
+    /// [`take_traffic`](Connection::take_traffic): boxed when the first is counted,
+    /// zeroed in place when taken (no allocation per step), and freed by
+    /// [`shrink_buffers`](Connection::shrink_buffers) once taken, so an idle
+    /// connection holds one pointer for them.
     traffic: Option<Box<Traffic>>,
 }
 
@@ -568,6 +569,10 @@ impl Connection {
         if let (Some((_, deflater)), None) = (&mut self.deflate, self.sending) {
             deflater.release();
         }
+        // The counts' box goes once its counts were taken.
+        if self.traffic.as_deref() == Some(&Traffic::ZERO) {
+            self.traffic = None;
+        }
     }
 
     /// Bytes of memory this connection holds for the peer: its receive buffer, the
@@ -602,7 +607,9 @@ impl Connection {
     /// [`traffic`](Connection::traffic), and the counts start again from zero: what a
     /// reporter adds to its totals, with no copy of its own kept per connection.
     pub fn take_traffic(&mut self) -> Traffic {
-        self.traffic.take().map_or(Traffic::ZERO, |t| *t)
+        self.traffic
+            .as_deref_mut()
+            .map_or(Traffic::ZERO, core::mem::take)
     }
 
     /// The counts, boxed at the first count. The box is made out of line (once per
