@@ -57,21 +57,8 @@ struct Site {
 
 /// A string as a JSON string literal.
 fn json(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    // Serializing a `str` cannot fail.
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// The report of one recorded frame, in wisp-server's `/inspect` format.
