@@ -411,6 +411,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     }
 }
 
+/// A refused request's answer: its status, the reason as one line, and the
+/// connection closed.
+fn refusal(status: u16, reason: &dyn std::fmt::Display) -> Vec<u8> {
+    h1_response(status, "text/plain", format!("{reason}\n").as_bytes(), true)
+}
+
 /// A plain HTTP/1.1 response head and body (a 426 names the version this server
 /// speaks, RFC 6455 §4.4).
 fn h1_response(status: u16, kind: &str, body: &[u8], close: bool) -> Vec<u8> {
@@ -453,14 +459,7 @@ where
                 Ok(Some(done)) => break done,
                 Ok(None) => {}
                 Err(e) => {
-                    let body = format!("{e}\n");
-                    io.write_all(&h1_response(
-                        e.status(),
-                        "text/plain",
-                        body.as_bytes(),
-                        true,
-                    ))
-                    .await?;
+                    io.write_all(&refusal(e.status(), &e)).await?;
                     return Ok(());
                 }
             }
@@ -507,14 +506,7 @@ where
         ) {
             Ok(up) => up,
             Err(e) => {
-                let body = format!("{e}\n");
-                io.write_all(&h1_response(
-                    e.status(),
-                    "text/plain",
-                    body.as_bytes(),
-                    true,
-                ))
-                .await?;
+                io.write_all(&refusal(e.status(), &e)).await?;
                 return Ok(());
             }
         };
